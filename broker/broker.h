@@ -1,0 +1,191 @@
+/*
+ * The tcpbroker daemon's internal interfaces.  One file per concern:
+ * main.c (set-up), loop.c (epoll and timers), session.c (Unix clients
+ * and dispatch), connection.c (TCP connections), listener.c (TCP
+ * listeners), resolver.c (the DNS process), log.c.
+ *
+ * The data path is ours: a client holds only its Unix socket.  No TCP
+ * descriptor is ever passed to a client; every byte crosses the broker.
+ */
+#ifndef TB_BROKER_H
+#define TB_BROKER_H
+
+#include <sys/queue.h>
+#include <sys/types.h>
+
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "host.h"
+#include "policy.h"
+#include "proto.h"
+
+/* log.c: one log for the daemon, on stderr. */
+enum log_level {
+	LOG_LEVEL_ERROR,
+	LOG_LEVEL_WARN,
+	LOG_LEVEL_INFO,
+	LOG_LEVEL_DEBUG
+};
+
+void	log_init(enum log_level level);
+int	log_level_parse(const char *name, enum log_level *level);
+void	log_msg(enum log_level level, const char *fmt, ...)
+	    __attribute__((format(printf, 2, 3)));
+#define log_warnx(...)	log_msg(LOG_LEVEL_WARN, __VA_ARGS__)
+#define log_info(...)	log_msg(LOG_LEVEL_INFO, __VA_ARGS__)
+#define log_debug(...)	log_msg(LOG_LEVEL_DEBUG, __VA_ARGS__)
+/* The one fatal path: logs (with errno's text for fatal) and exits 1. */
+void	fatal(const char *fmt, ...)
+	    __attribute__((format(printf, 1, 2), noreturn));
+void	fatalx(const char *fmt, ...)
+	    __attribute__((format(printf, 1, 2), noreturn));
+
+/* loop.c: one epoll loop, edge-triggered, with a timer heap. */
+struct loop_io {
+	int		 fd;
+	bool		 dead;
+	void		(*cb)(struct loop_io *io, uint32_t events);
+	void		*owner;		/* freed once no event can name it */
+	struct loop_io	*next_dead;
+};
+
+struct timer {
+	uint64_t	 when;		/* loop_now() milliseconds */
+	size_t		 slot;		/* heap index + 1; 0 when not armed */
+	void		(*cb)(struct timer *timer);
+};
+
+void		loop_init(size_t max_timers);
+/* Watches fd edge-triggered for events; returns 0 or -1 with errno. */
+int		loop_add(struct loop_io *io, int fd, uint32_t events,
+		    void (*cb)(struct loop_io *, uint32_t), void *owner);
+/*
+ * Stops watching io, closes its descriptor, and frees io->owner once
+ * the current batch of events can no longer name it.
+ */
+void		loop_release(struct loop_io *io);
+/* Stops watching io and closes its descriptor; io stays usable. */
+void		loop_remove(struct loop_io *io);
+/* Milliseconds on the monotonic clock, read once per loop turn. */
+uint64_t	loop_now(void);
+void		timer_set(struct timer *timer, uint64_t when,
+		    void (*cb)(struct timer *));
+void		timer_cancel(struct timer *timer);
+/* Runs until loop_stop(); after_batch runs after every turn. */
+void		loop_run(void (*after_batch)(void));
+void		loop_stop(void);
+
+/* The whole daemon's state that outlives a session. */
+struct broker {
+	struct policy	*policy;
+	const char	*policy_path;
+	uint64_t	 next_session_id;
+};
+extern struct broker broker;
+
+struct session;
+struct conn;
+struct listener;
+
+/* A request, checked against the method table, on its way to a handler. */
+struct request {
+	struct session		*session;
+	uint32_t		 msgid;
+	enum proto_method	 method;
+	const struct proto_arg	*args;
+};
+
+/* A call waiting for the network, on a queue of its connection or listener. */
+struct call {
+	TAILQ_ENTRY(call)	 entry;
+	struct session		*session;
+	void			*owner;		/* its conn or listener */
+	uint32_t		 msgid;
+	enum proto_method	 method;
+	struct timer		 timer;
+	void			(*expire)(struct call *call);
+	size_t			 count;		/* read max, exact n, line max */
+	size_t			 scanned;	/* bytes searched for delim */
+	uint8_t			 delim;
+	uint8_t			*data;		/* unsent write data, owned */
+	size_t			 base;		/* offset of data[0] in the write */
+	size_t			 len;
+	size_t			 done;		/* bytes written so far */
+};
+TAILQ_HEAD(call_queue, call);
+
+/* session.c */
+void		 session_listen_socket(int fd);
+void		 session_reap(void);
+void		 session_close_all(void);
+struct conn	*session_conn(struct request *req, uint32_t handle);
+struct listener	*session_listener(struct request *req, uint32_t handle);
+/*
+ * Reserves a handle for a conn or listener; 0 when the session is full.
+ * The client can use it only once it is published.
+ */
+uint32_t	 session_handle_new(struct session *s, struct conn *conn,
+		    struct listener *listener);
+void		 session_handle_publish(struct session *s, uint32_t handle);
+void		 session_handle_free(struct session *s, uint32_t handle);
+uint64_t	 session_id(const struct session *s);
+uid_t		 session_uid(const struct session *s);
+/* Accounts n more (or, negative, fewer) buffered bytes; -1 if over. */
+int		 session_charge(struct session *s, ssize_t n);
+
+void		 reply_error(struct session *s, uint32_t msgid, int code,
+		    const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+msgpack_packer	*reply_begin(struct session *s, uint32_t msgid);
+void		 reply_end(struct session *s);
+void		 reply_nil(struct session *s, uint32_t msgid);
+void		 reply_uint(struct session *s, uint32_t msgid, uint64_t value);
+void		 reply_str(struct session *s, uint32_t msgid, const char *str);
+
+struct call	*call_new(struct request *req, void *owner, uint32_t timeout_ms,
+		    void (*expire)(struct call *));
+void		 call_free(struct call *call);
+/* Replies with an error and frees the call (already off its queue). */
+void		 call_fail(struct call *call, int code, const char *fmt, ...)
+		    __attribute__((format(printf, 3, 4)));
+/* Frees every call on q without replying: the session is gone. */
+void		 call_queue_drop(struct call_queue *q);
+/* Fails every call on q with code. */
+void		 call_queue_fail(struct call_queue *q, int code,
+		    const char *msg);
+
+/* Every method has a handler named method_<name>. */
+#define BROKER__METHOD_PROTO(id, name, params)				\
+	void method_##name(struct request *req);
+PROTO_METHODS(BROKER__METHOD_PROTO)
+#undef BROKER__METHOD_PROTO
+
+/* connection.c */
+/* Adopts an accepted socket (closing it on failure); NULL when full. */
+struct conn	*conn_accepted(struct session *s, int fd);
+void		 conn_destroy(struct conn *conn, bool reply);
+uint32_t	 conn_handle(const struct conn *conn);
+void		 conn_set_timeout(struct conn *conn, uint32_t ms);
+int		 conn_local_addr(struct conn *conn, char *buf, size_t cap);
+/* Maps an errno value to a TB_E* code. */
+int		 errno_code(int error);
+
+/* listener.c */
+void		 listener_destroy(struct listener *l, bool reply);
+void		 listener_set_timeout(struct listener *l, uint32_t ms);
+int		 listener_local_addr(struct listener *l, char *buf, size_t cap);
+
+/* Formats a socket's own or peer address as "ip:port". */
+int		 sockaddr_text(int fd, bool peer, char *buf, size_t cap);
+
+/* resolver.c: names are resolved in a separate process. */
+typedef void	(*resolver_done)(void *arg, int code, const struct host_addr *addrs,
+		    unsigned naddrs);
+void		 resolver_start(void);
+/* Starts a lookup; returns its id, or 0 when too many are pending. */
+uint32_t	 resolver_lookup(const char *name, resolver_done done, void *arg);
+void		 resolver_cancel(uint32_t id);
+
+#endif

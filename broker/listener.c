@@ -1,0 +1,231 @@
+/*
+ * TCP listeners.  Each accepted connection becomes a connection handle
+ * of the listener's session; the client never holds a descriptor.
+ */
+#include <sys/epoll.h>
+#include <sys/socket.h>
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "broker.h"
+
+struct listener {
+	struct loop_io		 io;
+	struct session		*session;
+	uint32_t		 handle;
+	uint32_t		 timeout_ms;
+	struct call_queue	 accepters;
+};
+
+static void	pump_accepts(struct listener *l);
+
+void
+listener_destroy(struct listener *l, bool reply)
+{
+	if (reply)
+		call_queue_fail(&l->accepters, TB_ECLOSED,
+		    "the listener was closed");
+	else
+		call_queue_drop(&l->accepters);
+	session_handle_free(l->session, l->handle);
+	log_debug("session %llu: listener %u closed",
+	    (unsigned long long)session_id(l->session), l->handle);
+	loop_release(&l->io);
+}
+
+void
+listener_set_timeout(struct listener *l, uint32_t ms)
+{
+	l->timeout_ms = ms;
+}
+
+int
+listener_local_addr(struct listener *l, char *buf, size_t cap)
+{
+	return sockaddr_text(l->io.fd, false, buf, cap);
+}
+
+static void
+listener_event(struct loop_io *io, uint32_t events)
+{
+	(void)events;
+	pump_accepts(io->owner);
+}
+
+/* Opens the socket; returns the descriptor or a negative TB_E* code. */
+static int
+open_listener(const struct host_addr *addr, uint16_t port, char *why,
+    size_t whylen)
+{
+	struct sockaddr_storage	 ss;
+	socklen_t		 sslen;
+	int			 fd, on = 1;
+
+	memset(&ss, 0, sizeof(ss));
+	if (addr->family == AF_INET) {
+		struct sockaddr_in *sin = (struct sockaddr_in *)&ss;
+		sin->sin_family = AF_INET;
+		sin->sin_port = htons(port);
+		memcpy(&sin->sin_addr, addr->bytes, 4);
+		sslen = sizeof(*sin);
+	} else {
+		struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&ss;
+		sin6->sin6_family = AF_INET6;
+		sin6->sin6_port = htons(port);
+		memcpy(&sin6->sin6_addr, addr->bytes, 16);
+		sslen = sizeof(*sin6);
+	}
+	fd = socket(addr->family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd == -1)
+		goto fail;
+	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on)) == -1)
+		goto fail;
+	/* [::] means IPv6 only; IPv4 needs its own rule and listener. */
+	if (addr->family == AF_INET6 && setsockopt(fd, IPPROTO_IPV6,
+	    IPV6_V6ONLY, &on, sizeof(on)) == -1)
+		goto fail;
+	if (bind(fd, (struct sockaddr *)&ss, sslen) == -1 ||
+	    listen(fd, LIMIT_LISTEN_BACKLOG) == -1)
+		goto fail;
+	return fd;
+ fail:
+	snprintf(why, whylen, "%s", strerror(errno));
+	if (fd != -1) {
+		int code = errno_code(errno);
+		close(fd);
+		return code;
+	}
+	return errno_code(errno);
+}
+
+void
+method_listen(struct request *req)
+{
+	struct session		*s = req->session;
+	const struct proto_arg	*arg = &req->args[0];
+	struct policy_request	 preq = { POLICY_LISTEN, NULL, NULL, 0 };
+	struct policy_decision	 decision;
+	struct host_addr	 addr;
+	struct listener		*l;
+	char			 text[PROTO_STRING_MAX + 1], rule[300];
+	char			 why[200], local[PROTO_ADDR_STRLEN];
+	const char		*bad;
+	int			 fd;
+
+	memcpy(text, arg->ptr, arg->len);
+	text[arg->len] = '\0';
+	if (host_parse_addr_port(text, arg->len, &addr, &preq.port,
+	    &bad) != 0) {
+		reply_error(s, req->msgid, TB_EINVAL, "listen: bad address "
+		    "\"%s\": %s", text, bad);
+		return;
+	}
+	preq.addr = &addr;
+	policy_decide(broker.policy, &preq, &decision);
+	policy_explain(broker.policy, &decision, rule, sizeof(rule));
+	log_info("session %llu uid %u: listen %s %s by %s",
+	    (unsigned long long)session_id(s), (unsigned)session_uid(s), text,
+	    decision.verdict == POLICY_ALLOW ? "allowed" : "denied", rule);
+	if (decision.verdict != POLICY_ALLOW) {
+		reply_error(s, req->msgid, TB_EPOLICY, "listen on %s denied "
+		    "by %s", text, rule);
+		return;
+	}
+	if ((l = calloc(1, sizeof(*l))) == NULL) {
+		reply_error(s, req->msgid, TB_ENOMEM, "listen: out of memory");
+		return;
+	}
+	if ((l->handle = session_handle_new(s, NULL, l)) == 0) {
+		free(l);
+		reply_error(s, req->msgid, TB_ELIMIT, "listen: more than %d "
+		    "handles in this session", LIMIT_HANDLES_PER_SESSION);
+		return;
+	}
+	l->session = s;
+	TAILQ_INIT(&l->accepters);
+	l->io.fd = -1;
+	l->io.owner = l;
+	if ((fd = open_listener(&addr, preq.port, why, sizeof(why))) < 0) {
+		reply_error(s, req->msgid, fd, "listen on %s: %s", text, why);
+		listener_destroy(l, false);
+		return;
+	}
+	if (loop_add(&l->io, fd, EPOLLIN, listener_event, l) == -1) {
+		reply_error(s, req->msgid, errno_code(errno), "listen: %s",
+		    strerror(errno));
+		close(fd);
+		l->io.fd = -1;
+		listener_destroy(l, false);
+		return;
+	}
+	session_handle_publish(s, l->handle);
+	if (listener_local_addr(l, local, sizeof(local)) != 0)
+		snprintf(local, sizeof(local), "?");
+	log_info("session %llu: listener %u on %s", (unsigned long long)
+	    session_id(s), l->handle, local);
+	reply_uint(s, req->msgid, l->handle);
+}
+
+static void
+accept_expire(struct call *call)
+{
+	struct listener	*l = call->owner;
+
+	TAILQ_REMOVE(&l->accepters, call, entry);
+	call_fail(call, TB_ETIMEDOUT, "accept: no connection within the "
+	    "timeout");
+}
+
+static void
+pump_accepts(struct listener *l)
+{
+	struct call	*call;
+	struct conn	*conn;
+	int		 fd;
+
+	while ((call = TAILQ_FIRST(&l->accepters)) != NULL) {
+		fd = accept4(l->io.fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		if (fd == -1) {
+			if (errno == EAGAIN)
+				return;
+			if (errno == EINTR || errno == ECONNABORTED)
+				continue;
+			TAILQ_REMOVE(&l->accepters, call, entry);
+			call_fail(call, errno_code(errno), "accept: %s",
+			    strerror(errno));
+			continue;
+		}
+		TAILQ_REMOVE(&l->accepters, call, entry);
+		if ((conn = conn_accepted(l->session, fd)) == NULL) {
+			call_fail(call, TB_ELIMIT, "accept: more than %d handles "
+			    "in this session", LIMIT_HANDLES_PER_SESSION);
+			continue;
+		}
+		log_info("session %llu: listener %u accepted connection %u",
+		    (unsigned long long)session_id(l->session), l->handle,
+		    conn_handle(conn));
+		reply_uint(call->session, call->msgid, conn_handle(conn));
+		call_free(call);
+	}
+}
+
+void
+method_accept(struct request *req)
+{
+	struct listener	*l;
+	struct call	*call;
+
+	if ((l = session_listener(req, (uint32_t)req->args[0].u)) == NULL)
+		return;
+	if ((call = call_new(req, l, l->timeout_ms, accept_expire)) == NULL)
+		return;
+	TAILQ_INSERT_TAIL(&l->accepters, call, entry);
+	if (TAILQ_FIRST(&l->accepters) == call)
+		pump_accepts(l);
+}

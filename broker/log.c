@@ -1,0 +1,95 @@
+/* The daemon's log: levels, printf-checked formats, one fatal path. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "broker.h"
+
+static enum log_level	log_level = LOG_LEVEL_INFO;
+
+static const char *const level_names[] = {
+	[LOG_LEVEL_ERROR] = "error",
+	[LOG_LEVEL_WARN] = "warn",
+	[LOG_LEVEL_INFO] = "info",
+	[LOG_LEVEL_DEBUG] = "debug",
+};
+
+void
+log_init(enum log_level level)
+{
+	log_level = level;
+}
+
+int
+log_level_parse(const char *name, enum log_level *level)
+{
+	size_t	i;
+
+	for (i = 0; i < sizeof(level_names) / sizeof(level_names[0]); i++) {
+		if (strcmp(name, level_names[i]) == 0) {
+			*level = (enum log_level)i;
+			return 0;
+		}
+	}
+	return -1;
+}
+
+static void
+log_vmsg(enum log_level level, const char *fmt, va_list ap, const char *err)
+{
+	char		line[1024], stamp[32];
+	struct timespec	ts;
+	struct tm	tm;
+	int		n;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	gmtime_r(&ts.tv_sec, &tm);
+	strftime(stamp, sizeof(stamp), "%Y-%m-%dT%H:%M:%S", &tm);
+	n = snprintf(line, sizeof(line), "%s.%03ldZ tcpbroker[%d] %s: ", stamp,
+	    ts.tv_nsec / 1000000, (int)getpid(), level_names[level]);
+	if (n < 0 || (size_t)n >= sizeof(line))
+		return;
+	vsnprintf(line + n, sizeof(line) - (size_t)n, fmt, ap);
+	if (err != NULL)
+		fprintf(stderr, "%s: %s\n", line, err);
+	else
+		fprintf(stderr, "%s\n", line);
+}
+
+void
+log_msg(enum log_level level, const char *fmt, ...)
+{
+	va_list	ap;
+
+	if (level > log_level)
+		return;
+	va_start(ap, fmt);
+	log_vmsg(level, fmt, ap, NULL);
+	va_end(ap);
+}
+
+void
+fatal(const char *fmt, ...)
+{
+	const char	*err = strerror(errno);
+	va_list		 ap;
+
+	va_start(ap, fmt);
+	log_vmsg(LOG_LEVEL_ERROR, fmt, ap, err);
+	va_end(ap);
+	exit(1);
+}
+
+void
+fatalx(const char *fmt, ...)
+{
+	va_list	ap;
+
+	va_start(ap, fmt);
+	log_vmsg(LOG_LEVEL_ERROR, fmt, ap, NULL);
+	va_end(ap);
+	exit(1);
+}

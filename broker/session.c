@@ -1,0 +1,773 @@
+/*
+ * Sessions: the clients on the Unix socket.  A session's bytes are
+ * framed by proto_scan(), decoded, checked against the method table and
+ * dispatched; whatever a client sends, the worst outcome is the end of
+ * that client's session, logged once.
+ */
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "broker.h"
+
+struct slot {
+	uint32_t	 gen;
+	bool		 published;
+	struct conn	*conn;
+	struct listener	*listener;
+};
+
+struct session {
+	struct loop_io		 io;
+	TAILQ_ENTRY(session)	 entry;
+	struct session		*next_doomed;
+	uint64_t		 id;
+	uid_t			 uid;
+	gid_t			 gid;
+	pid_t			 pid;
+	bool			 hello;
+	bool			 doomed;
+	bool			 in_input;
+	bool			 paused;	/* stopped reading: slow reader */
+	bool			 resume;	/* on the resume list */
+	struct session		*next_resume;
+	const char		*doom_reason;
+	uint8_t			*in;
+	size_t			 inlen;
+	struct proto_buf	 out;
+	msgpack_packer		 pk;
+	msgpack_unpacked	 unpacked;
+	unsigned		 ncalls;
+	size_t			 buffered;
+	struct slot		 slots[LIMIT_HANDLES_PER_SESSION];
+};
+
+TAILQ_HEAD(session_list, session);
+
+static struct session_list	 sessions = TAILQ_HEAD_INITIALIZER(sessions);
+static unsigned			 nsessions;
+static struct session		*doomed;
+static struct session		*resuming;
+static struct loop_io		 listen_io;
+static int			 reserve_fd = -1;
+
+/*
+ * A session's output may pass LIMIT_SESSION_OUTPUT by the replies of
+ * the calls it already has in flight, and by one more; never by more.
+ */
+#define SESSION_OUTPUT_MAX						\
+	(LIMIT_SESSION_OUTPUT +						\
+	 (LIMIT_CALLS_PER_SESSION + 1) * (size_t)PROTO_MESSAGE_MAX)
+
+static void	session_input(struct session *s);
+static void	session_flush(struct session *s);
+
+/* Handles are (generation << 8 | slot index), never 0. */
+#define HANDLE_SLOT(h)	((h) & 0xff)
+#define HANDLE_GEN(h)	((h) >> 8)
+_Static_assert(LIMIT_HANDLES_PER_SESSION <= 256, "slot index is 8 bits");
+
+static void
+session_doom(struct session *s, const char *reason)
+{
+	if (s->doomed)
+		return;
+	s->doomed = true;
+	s->doom_reason = reason;
+	s->next_doomed = doomed;
+	doomed = s;
+}
+
+static void
+session_destroy(struct session *s)
+{
+	unsigned	i;
+
+	for (i = 0; i < LIMIT_HANDLES_PER_SESSION; i++) {
+		if (s->slots[i].conn != NULL)
+			conn_destroy(s->slots[i].conn, false);
+		else if (s->slots[i].listener != NULL)
+			listener_destroy(s->slots[i].listener, false);
+	}
+	if (s->ncalls != 0 || s->buffered != 0)
+		fatalx("session %llu: %u calls and %zu bytes left at close",
+		    (unsigned long long)s->id, s->ncalls, s->buffered);
+	log_info("session %llu closed: %s", (unsigned long long)s->id,
+	    s->doom_reason);
+	msgpack_unpacked_destroy(&s->unpacked);
+	free(s->in);
+	proto_buf_free(&s->out);
+	TAILQ_REMOVE(&sessions, s, entry);
+	nsessions--;
+	loop_release(&s->io);
+}
+
+void
+session_reap(void)
+{
+	struct session	*s;
+
+	/* Input is resumed here, never from inside another callback. */
+	while ((s = resuming) != NULL) {
+		resuming = s->next_resume;
+		s->resume = false;
+		if (!s->doomed)
+			session_input(s);
+	}
+	while ((s = doomed) != NULL) {
+		doomed = s->next_doomed;
+		session_destroy(s);
+	}
+}
+
+void
+session_close_all(void)
+{
+	struct session	*s;
+
+	TAILQ_FOREACH(s, &sessions, entry)
+		session_doom(s, "broker shutting down");
+	session_reap();
+}
+
+uint64_t
+session_id(const struct session *s)
+{
+	return s->id;
+}
+
+uid_t
+session_uid(const struct session *s)
+{
+	return s->uid;
+}
+
+int
+session_charge(struct session *s, ssize_t n)
+{
+	if (n > 0 && (size_t)n > LIMIT_SESSION_BUFFERED - s->buffered)
+		return -1;
+	s->buffered = (size_t)((ssize_t)s->buffered + n);
+	return 0;
+}
+
+uint32_t
+session_handle_new(struct session *s, struct conn *conn,
+    struct listener *listener)
+{
+	struct slot	*slot;
+	unsigned	 i;
+
+	for (i = 0; i < LIMIT_HANDLES_PER_SESSION; i++) {
+		slot = &s->slots[i];
+		if (slot->conn != NULL || slot->listener != NULL)
+			continue;
+		/* A new generation, so a closed handle is never valid again. */
+		slot->gen = (slot->gen + 1) & 0xffffff;
+		if (slot->gen == 0)
+			slot->gen = 1;
+		slot->conn = conn;
+		slot->listener = listener;
+		slot->published = false;
+		return slot->gen << 8 | i;
+	}
+	return 0;
+}
+
+void
+session_handle_publish(struct session *s, uint32_t handle)
+{
+	s->slots[HANDLE_SLOT(handle)].published = true;
+}
+
+void
+session_handle_free(struct session *s, uint32_t handle)
+{
+	struct slot	*slot = &s->slots[HANDLE_SLOT(handle)];
+
+	if (HANDLE_SLOT(handle) >= LIMIT_HANDLES_PER_SESSION ||
+	    slot->gen != HANDLE_GEN(handle))
+		fatalx("session %llu: freeing unknown handle %u",
+		    (unsigned long long)s->id, handle);
+	slot->conn = NULL;
+	slot->listener = NULL;
+	slot->published = false;
+}
+
+static struct slot *
+lookup(struct session *s, uint32_t handle)
+{
+	struct slot	*slot;
+
+	if (HANDLE_SLOT(handle) >= LIMIT_HANDLES_PER_SESSION)
+		return NULL;
+	slot = &s->slots[HANDLE_SLOT(handle)];
+	if (slot->gen != HANDLE_GEN(handle) || !slot->published)
+		return NULL;
+	return slot;
+}
+
+struct conn *
+session_conn(struct request *req, uint32_t handle)
+{
+	struct slot	*slot = lookup(req->session, handle);
+
+	if (slot == NULL || slot->conn == NULL) {
+		reply_error(req->session, req->msgid, TB_EBADHANDLE,
+		    "%s: %u is not an open connection of this session",
+		    proto_methods[req->method].name, handle);
+		return NULL;
+	}
+	return slot->conn;
+}
+
+struct listener *
+session_listener(struct request *req, uint32_t handle)
+{
+	struct slot	*slot = lookup(req->session, handle);
+
+	if (slot == NULL || slot->listener == NULL) {
+		reply_error(req->session, req->msgid, TB_EBADHANDLE,
+		    "%s: %u is not an open listener of this session",
+		    proto_methods[req->method].name, handle);
+		return NULL;
+	}
+	return slot->listener;
+}
+
+/* Replies. */
+
+void
+reply_error(struct session *s, uint32_t msgid, int code, const char *fmt, ...)
+{
+	char	message[PROTO_ERROR_MESSAGE_MAX + 1];
+	va_list	ap;
+
+	if (s->doomed)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(message, sizeof(message), fmt, ap);
+	va_end(ap);
+	log_debug("session %llu: msgid %u: %s: %s",
+	    (unsigned long long)s->id, msgid, proto_err_name(code), message);
+	proto_pack_error(&s->pk, msgid, code, message);
+	reply_end(s);
+}
+
+msgpack_packer *
+reply_begin(struct session *s, uint32_t msgid)
+{
+	proto_pack_result(&s->pk, msgid);
+	return &s->pk;
+}
+
+void
+reply_end(struct session *s)
+{
+	if (s->out.failed) {
+		/* Unreachable while the bound above holds; never fatal. */
+		log_warnx("session %llu: output buffer overflow",
+		    (unsigned long long)s->id);
+		session_doom(s, "output buffer overflow");
+		return;
+	}
+	if (!s->in_input)
+		session_flush(s);
+}
+
+void
+reply_nil(struct session *s, uint32_t msgid)
+{
+	msgpack_pack_nil(reply_begin(s, msgid));
+	reply_end(s);
+}
+
+void
+reply_uint(struct session *s, uint32_t msgid, uint64_t value)
+{
+	msgpack_pack_uint64(reply_begin(s, msgid), value);
+	reply_end(s);
+}
+
+void
+reply_str(struct session *s, uint32_t msgid, const char *str)
+{
+	msgpack_pack_str_with_body(reply_begin(s, msgid), str, strlen(str));
+	reply_end(s);
+}
+
+/* Calls that wait. */
+
+static void
+call_timer(struct timer *timer)
+{
+	struct call	*call = (struct call *)((char *)timer -
+	    offsetof(struct call, timer));
+
+	call->expire(call);
+}
+
+struct call *
+call_new(struct request *req, void *owner, uint32_t timeout_ms,
+    void (*expire)(struct call *))
+{
+	struct call	*call;
+
+	if ((call = calloc(1, sizeof(*call))) == NULL) {
+		reply_error(req->session, req->msgid, TB_ENOMEM,
+		    "%s: out of memory", proto_methods[req->method].name);
+		return NULL;
+	}
+	call->session = req->session;
+	call->owner = owner;
+	call->msgid = req->msgid;
+	call->method = req->method;
+	call->expire = expire;
+	if (timeout_ms > 0)
+		timer_set(&call->timer, loop_now() + timeout_ms, call_timer);
+	req->session->ncalls++;
+	return call;
+}
+
+void
+call_free(struct call *call)
+{
+	timer_cancel(&call->timer);
+	call->session->ncalls--;
+	free(call->data);
+	free(call);
+}
+
+void
+call_fail(struct call *call, int code, const char *fmt, ...)
+{
+	char	message[PROTO_ERROR_MESSAGE_MAX + 1];
+	va_list	ap;
+
+	va_start(ap, fmt);
+	vsnprintf(message, sizeof(message), fmt, ap);
+	va_end(ap);
+	reply_error(call->session, call->msgid, code, "%s", message);
+	call_free(call);
+}
+
+void
+call_queue_drop(struct call_queue *q)
+{
+	struct call	*call;
+
+	while ((call = TAILQ_FIRST(q)) != NULL) {
+		TAILQ_REMOVE(q, call, entry);
+		call_free(call);
+	}
+}
+
+void
+call_queue_fail(struct call_queue *q, int code, const char *msg)
+{
+	struct call	*call;
+
+	while ((call = TAILQ_FIRST(q)) != NULL) {
+		TAILQ_REMOVE(q, call, entry);
+		call_fail(call, code, "%s: %s", proto_methods[call->method].name,
+		    msg);
+	}
+}
+
+/* Methods that concern the session or either kind of handle. */
+
+void
+method_hello(struct request *req)
+{
+	struct session	*s = req->session;
+	msgpack_packer	*pk;
+
+	if (s->hello) {
+		reply_error(s, req->msgid, TB_EPROTO, "hello: already called");
+		return;
+	}
+	if (req->args[0].u != PROTO_VERSION) {
+		reply_error(s, req->msgid, TB_EVERSION, "hello: this broker "
+		    "speaks protocol version %d, not %llu", PROTO_VERSION,
+		    (unsigned long long)req->args[0].u);
+		return;
+	}
+	s->hello = true;
+	pk = reply_begin(s, req->msgid);
+	msgpack_pack_map(pk, 7);
+	msgpack_pack_str_with_body(pk, "version", 7);
+	msgpack_pack_uint32(pk, PROTO_VERSION);
+	msgpack_pack_str_with_body(pk, "session", 7);
+	msgpack_pack_uint64(pk, s->id);
+	msgpack_pack_str_with_body(pk, "uid", 3);
+	msgpack_pack_uint32(pk, (uint32_t)s->uid);
+	msgpack_pack_str_with_body(pk, "gid", 3);
+	msgpack_pack_uint32(pk, (uint32_t)s->gid);
+	msgpack_pack_str_with_body(pk, "pid", 3);
+	msgpack_pack_uint32(pk, (uint32_t)s->pid);
+	msgpack_pack_str_with_body(pk, "data_max", 8);
+	msgpack_pack_uint32(pk, PROTO_DATA_MAX);
+	msgpack_pack_str_with_body(pk, "line_max", 8);
+	msgpack_pack_uint32(pk, PROTO_LINE_MAX);
+	reply_end(s);
+}
+
+void
+method_close(struct request *req)
+{
+	struct slot	*slot = lookup(req->session, (uint32_t)req->args[0].u);
+
+	if (slot == NULL) {
+		reply_error(req->session, req->msgid, TB_EBADHANDLE,
+		    "close: %llu is not an open handle of this session",
+		    (unsigned long long)req->args[0].u);
+		return;
+	}
+	if (slot->conn != NULL)
+		conn_destroy(slot->conn, true);
+	else
+		listener_destroy(slot->listener, true);
+	reply_nil(req->session, req->msgid);
+}
+
+void
+method_set_timeout_ms(struct request *req)
+{
+	struct slot	*slot = lookup(req->session, (uint32_t)req->args[0].u);
+
+	if (slot == NULL) {
+		reply_error(req->session, req->msgid, TB_EBADHANDLE,
+		    "set_timeout_ms: %llu is not an open handle of this "
+		    "session", (unsigned long long)req->args[0].u);
+		return;
+	}
+	if (slot->conn != NULL)
+		conn_set_timeout(slot->conn, (uint32_t)req->args[1].u);
+	else
+		listener_set_timeout(slot->listener, (uint32_t)req->args[1].u);
+	reply_nil(req->session, req->msgid);
+}
+
+void
+method_local_addr(struct request *req)
+{
+	struct slot	*slot = lookup(req->session, (uint32_t)req->args[0].u);
+	char		 text[PROTO_ADDR_STRLEN];
+	int		 rc;
+
+	if (slot == NULL) {
+		reply_error(req->session, req->msgid, TB_EBADHANDLE,
+		    "local_addr: %llu is not an open handle of this session",
+		    (unsigned long long)req->args[0].u);
+		return;
+	}
+	if (slot->conn != NULL)
+		rc = conn_local_addr(slot->conn, text, sizeof(text));
+	else
+		rc = listener_local_addr(slot->listener, text, sizeof(text));
+	if (rc != 0)
+		reply_error(req->session, req->msgid, rc, "local_addr: %s",
+		    proto_err_text(rc));
+	else
+		reply_str(req->session, req->msgid, text);
+}
+
+/* Framing and dispatch. */
+
+typedef void (*method_handler)(struct request *);
+
+static const method_handler handlers[PROTO_METHOD_COUNT] = {
+#define HANDLER(id, name, params) [PROTO_METHOD_##id] = method_##name,
+	PROTO_METHODS(HANDLER)
+#undef HANDLER
+};
+
+static void
+dispatch(struct session *s, const struct proto_msg *msg)
+{
+	struct proto_arg	args[PROTO_PARAMS_MAX];
+	struct request		req = { s, msg->msgid, 0, args };
+	char			why[PROTO_ERROR_MESSAGE_MAX + 1];
+	int			method, rc;
+
+	method = proto_method_lookup(msg->method, msg->method_len);
+	if (method < 0) {
+		reply_error(s, msg->msgid, TB_ENOMETHOD, "no method \"%.*s\"",
+		    (int)(msg->method_len > 64 ? 64 : msg->method_len),
+		    msg->method);
+		return;
+	}
+	req.method = (enum proto_method)method;
+	if (!s->hello && req.method != PROTO_METHOD_HELLO) {
+		reply_error(s, msg->msgid, TB_EPROTO, "%s: call hello first",
+		    proto_methods[method].name);
+		return;
+	}
+	if (s->ncalls >= LIMIT_CALLS_PER_SESSION) {
+		reply_error(s, msg->msgid, TB_ELIMIT, "%s: more than %d calls "
+		    "in flight", proto_methods[method].name,
+		    LIMIT_CALLS_PER_SESSION);
+		return;
+	}
+	rc = proto_check_args(req.method, msg->params, msg->nparams, args, why,
+	    sizeof(why));
+	if (rc != 0) {
+		reply_error(s, msg->msgid, rc, "%s", why);
+		return;
+	}
+	handlers[method](&req);
+}
+
+/* Handles the complete messages in s->in; returns the bytes used. */
+static size_t
+session_process(struct session *s)
+{
+	struct proto_msg	 msg;
+	size_t			 off = 0, len;
+	const char		*why;
+
+	while (off < s->inlen && !s->doomed &&
+	    s->out.len <= LIMIT_SESSION_OUTPUT) {
+		switch (proto_scan(s->in + off, s->inlen - off, &len, &why)) {
+		case PROTO_SCAN_MORE:
+			return off;
+		case PROTO_SCAN_BAD:
+			log_warnx("session %llu: bad message: %s",
+			    (unsigned long long)s->id, why);
+			session_doom(s, "protocol error");
+			return off;
+		case PROTO_SCAN_DONE:
+			break;
+		}
+		if (proto_decode(&s->unpacked, s->in + off, len, &msg,
+		    &why) != 0 || msg.type != PROTO_REQUEST) {
+			log_warnx("session %llu: bad message: %s",
+			    (unsigned long long)s->id,
+			    msg.type != PROTO_REQUEST ? "not a request" : why);
+			session_doom(s, "protocol error");
+			return off;
+		}
+		dispatch(s, &msg);
+		off += len;
+	}
+	return off;
+}
+
+/* Sends what the socket takes now; the rest waits for EPOLLOUT. */
+static void
+session_send(struct session *s)
+{
+	ssize_t	n;
+
+	while (s->out.len > 0 && !s->doomed) {
+		n = send(s->io.fd, s->out.data, s->out.len, MSG_NOSIGNAL);
+		if (n > 0) {
+			proto_buf_consume(&s->out, (size_t)n);
+			continue;
+		}
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n == -1 && errno != EAGAIN)
+			session_doom(s, "write error on the session");
+		break;
+	}
+}
+
+static void
+session_input(struct session *s)
+{
+	size_t	used;
+	ssize_t	n;
+
+	if (s->in_input)
+		return;
+	s->in_input = true;
+	while (!s->doomed) {
+		used = session_process(s);
+		if (used > 0) {
+			memmove(s->in, s->in + used, s->inlen - used);
+			s->inlen -= used;
+		}
+		if (s->doomed)
+			break;
+		if (s->out.len > LIMIT_SESSION_OUTPUT) {
+			/* A slow reader: stop taking requests until it reads. */
+			session_send(s);
+			if (s->out.len > LIMIT_SESSION_OUTPUT) {
+				s->paused = true;	/* see session_flush() */
+				break;
+			}
+			continue;
+		}
+		n = recv(s->io.fd, s->in + s->inlen,
+		    PROTO_MESSAGE_MAX - s->inlen, 0);
+		if (n > 0) {
+			s->inlen += (size_t)n;
+			continue;
+		}
+		if (n == 0)
+			session_doom(s, "client closed the session");
+		else if (errno == EINTR)
+			continue;
+		else if (errno != EAGAIN)
+			session_doom(s, "read error on the session");
+		break;
+	}
+	s->in_input = false;
+	session_send(s);
+}
+
+static void
+session_flush(struct session *s)
+{
+	session_send(s);
+	if (s->paused && s->out.len <= LIMIT_SESSION_OUTPUT && !s->doomed &&
+	    !s->resume) {
+		s->paused = false;
+		s->resume = true;
+		s->next_resume = resuming;
+		resuming = s;
+	}
+}
+
+static void
+session_event(struct loop_io *io, uint32_t events)
+{
+	struct session	*s = io->owner;
+
+	if (events & EPOLLOUT)
+		session_flush(s);
+	if (!s->doomed && (events & ~EPOLLOUT))
+		session_input(s);
+}
+
+/* New sessions. */
+
+static unsigned
+sessions_of_uid(uid_t uid)
+{
+	struct session	*s;
+	unsigned	 n = 0;
+
+	TAILQ_FOREACH(s, &sessions, entry)
+		if (s->uid == uid)
+			n++;
+	return n;
+}
+
+/*
+ * Out of descriptors, a waiting client would stay in the backlog and,
+ * with edge-triggered events, stall those behind it.  Free the reserve
+ * descriptor, accept the client and close it at once.
+ */
+static bool
+refuse_with_reserve(int listen_fd)
+{
+	int	fd;
+
+	if (reserve_fd == -1)
+		return false;
+	close(reserve_fd);
+	if ((fd = accept4(listen_fd, NULL, NULL, SOCK_CLOEXEC)) != -1)
+		close(fd);
+	reserve_fd = eventfd(0, EFD_CLOEXEC);
+	return fd != -1;
+}
+
+static void
+session_new(int fd)
+{
+	struct session	*s;
+	struct ucred	 cred;
+	socklen_t	 len = sizeof(cred);
+
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) == -1) {
+		log_warnx("session refused: SO_PEERCRED: %s", strerror(errno));
+		close(fd);
+		return;
+	}
+	if (nsessions >= LIMIT_SESSIONS) {
+		log_warnx("session of uid %u pid %d refused: %d sessions open",
+		    (unsigned)cred.uid, (int)cred.pid, LIMIT_SESSIONS);
+		close(fd);
+		return;
+	}
+	if (sessions_of_uid(cred.uid) >= LIMIT_SESSIONS_PER_UID) {
+		log_warnx("session of uid %u pid %d refused: uid has %d "
+		    "sessions open", (unsigned)cred.uid, (int)cred.pid,
+		    LIMIT_SESSIONS_PER_UID);
+		close(fd);
+		return;
+	}
+	if ((s = calloc(1, sizeof(*s))) == NULL ||
+	    (s->in = malloc(PROTO_MESSAGE_MAX)) == NULL) {
+		log_warnx("session refused: out of memory");
+		if (s != NULL)
+			free(s);
+		close(fd);
+		return;
+	}
+	s->id = ++broker.next_session_id;
+	s->uid = cred.uid;
+	s->gid = cred.gid;
+	s->pid = cred.pid;
+	proto_buf_init(&s->out, SESSION_OUTPUT_MAX);
+	proto_packer_init(&s->pk, &s->out);
+	msgpack_unpacked_init(&s->unpacked);
+	if (loop_add(&s->io, fd, EPOLLIN | EPOLLOUT | EPOLLRDHUP,
+	    session_event, s) == -1) {
+		log_warnx("session refused: epoll: %s", strerror(errno));
+		free(s->in);
+		free(s);
+		close(fd);
+		return;
+	}
+	TAILQ_INSERT_TAIL(&sessions, s, entry);
+	nsessions++;
+	log_info("session %llu opened: uid %u gid %u pid %d",
+	    (unsigned long long)s->id, (unsigned)s->uid, (unsigned)s->gid,
+	    (int)s->pid);
+	session_input(s);
+}
+
+static void
+listen_event(struct loop_io *io, uint32_t events)
+{
+	int	fd;
+
+	(void)events;
+	for (;;) {
+		fd = accept4(io->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		if (fd != -1) {
+			session_new(fd);
+			continue;
+		}
+		if (errno == EINTR || errno == ECONNABORTED)
+			continue;
+		if (errno == EMFILE || errno == ENFILE) {
+			log_warnx("session refused: out of descriptors");
+			if (refuse_with_reserve(io->fd))
+				continue;
+			return;
+		}
+		if (errno != EAGAIN)
+			log_warnx("accept on the broker socket: %s",
+			    strerror(errno));
+		return;
+	}
+}
+
+void
+session_listen_socket(int fd)
+{
+	if ((reserve_fd = eventfd(0, EFD_CLOEXEC)) == -1)
+		fatal("eventfd");
+	if (loop_add(&listen_io, fd, EPOLLIN, listen_event, NULL) == -1)
+		fatal("epoll_ctl");
+}

@@ -1,0 +1,193 @@
+/*
+ * tcpbroker client library: the `tcp` plugin's functions as C calls.
+ *
+ * Every call is forwarded to the tcpbroker daemon over one Unix socket
+ * (a "session"); the process never holds a TCP socket of its own.  A
+ * session may be used from several threads at once: each call blocks
+ * only its own thread.
+ *
+ * Every function returns 0 on success or a negative TB_E* code, and
+ * fills *err (when err is not NULL) with that code and a message.
+ */
+#ifndef TCPBROKER_H
+#define TCPBROKER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(__GNUC__)
+#define TB_EXTERN __attribute__((visibility("default")))
+#else
+#define TB_EXTERN
+#endif
+
+/*
+ * The stable error codes.  On the wire a code travels as its name
+ * ("EPOLICY"); in C it is the negative constant TB_EPOLICY.
+ */
+#define TB_ERRNO_MAP(XX)						\
+	XX(EINVAL, "invalid argument")					\
+	XX(EPROTO, "protocol error")					\
+	XX(EVERSION, "protocol version not supported")			\
+	XX(ENOMETHOD, "unknown method")					\
+	XX(EBADHANDLE, "no such handle in this session")		\
+	XX(EPOLICY, "denied by policy")					\
+	XX(ELIMIT, "a limit of the broker was reached")			\
+	XX(ETIMEDOUT, "timed out")					\
+	XX(EOF, "end of stream")					\
+	XX(ECLOSED, "handle closed while the call was waiting")	\
+	XX(ECONNREFUSED, "connection refused")				\
+	XX(ECONNRESET, "connection reset by peer")			\
+	XX(EHOSTUNREACH, "host unreachable")				\
+	XX(ENETUNREACH, "network unreachable")				\
+	XX(EADDRINUSE, "address already in use")			\
+	XX(EADDRNOTAVAIL, "address not available")			\
+	XX(EPIPE, "the stream cannot be written")			\
+	XX(ENOTFOUND, "host name not found")				\
+	XX(ERESOLVE, "name resolution failed")				\
+	XX(EBROKER, "connection to the broker failed or was lost")	\
+	XX(ENOMEM, "out of memory")					\
+	XX(EIO, "input/output error")
+
+enum tb__errno_index {
+	TB__ERRNO_NONE,
+#define TB__ERRNO_INDEX(name, text) TB__ERRNO_INDEX_##name,
+	TB_ERRNO_MAP(TB__ERRNO_INDEX)
+#undef TB__ERRNO_INDEX
+	TB__ERRNO_COUNT
+};
+
+typedef enum {
+	TB_OK = 0,
+#define TB__ERRNO_CODE(name, text) TB_##name = -TB__ERRNO_INDEX_##name,
+	TB_ERRNO_MAP(TB__ERRNO_CODE)
+#undef TB__ERRNO_CODE
+} tb_errno_t;
+
+/* Longest message in struct tb_error, without its terminating NUL. */
+#define TB_ERROR_MESSAGE_MAX	255
+/* Longest line tb_read_line returns, counting its newline: bytes. */
+#define TB_LINE_MAX		65536
+/* Largest data one call moves over the wire; larger writes are split. */
+#define TB_DATA_MAX		65536
+/* Buffer size that always holds an "ip:port" address text. */
+#define TB_ADDR_STRLEN		64
+
+struct tb_error {
+	int	code;		/* TB_OK or a negative TB_E* code */
+	char	message[TB_ERROR_MESSAGE_MAX + 1];
+};
+
+/* A connection or listener, valid only in the session that made it. */
+typedef uint32_t tb_handle;
+
+typedef struct tb_client tb_client;
+
+typedef enum {
+	TB_SHUTDOWN_READ,
+	TB_SHUTDOWN_WRITE,
+	TB_SHUTDOWN_BOTH
+} tb_shutdown_how;
+
+/* The stable name of a code ("EPOLICY"), or "EUNKNOWN". */
+TB_EXTERN const char *tb_err_name(int code);
+/* A short description of a code. */
+TB_EXTERN const char *tb_strerror(int code);
+
+/*
+ * Opens a session with the broker.  Uses the descriptor named by
+ * TCPBROKER_FD when set (it is inherited from a launcher), else the
+ * socket path in TCPBROKER_SOCKET, else TB_DEFAULT_SOCKET.
+ */
+#define TB_DEFAULT_SOCKET	"/run/tcpbroker/tcpbroker.sock"
+TB_EXTERN int tb_client_open(tb_client **out, struct tb_error *err);
+/* Opens a session on the broker's Unix socket at path. */
+TB_EXTERN int tb_client_open_path(tb_client **out, const char *path,
+    struct tb_error *err);
+/* Opens a session on an already connected descriptor; takes it over. */
+TB_EXTERN int tb_client_open_fd(tb_client **out, int fd,
+    struct tb_error *err);
+/* Ends the session; the broker closes every handle it still has. */
+TB_EXTERN void tb_client_close(tb_client *client);
+/* The broker's name for this session, for logs. */
+TB_EXTERN uint64_t tb_client_session_id(const tb_client *client);
+
+/* TcpClient(host, port): connect to a host name or IP literal. */
+TB_EXTERN int tb_connect(tb_client *client, const char *host, uint16_t port,
+    tb_handle *out, struct tb_error *err);
+/* TcpClient.connect_timeout: as tb_connect, failing after ms. */
+TB_EXTERN int tb_connect_timeout(tb_client *client, const char *host,
+    uint16_t port, uint32_t ms, tb_handle *out, struct tb_error *err);
+
+/*
+ * write and write_bytes: send data; *written gets the bytes accepted,
+ * which is less than len only when the timeout expired part way.
+ */
+TB_EXTERN int tb_write(tb_client *client, tb_handle conn, const void *data,
+    size_t len, size_t *written, struct tb_error *err);
+TB_EXTERN int tb_write_bytes(tb_client *client, tb_handle conn,
+    const void *data, size_t len, size_t *written, struct tb_error *err);
+/* write_all: send every byte or fail. */
+TB_EXTERN int tb_write_all(tb_client *client, tb_handle conn,
+    const void *data, size_t len, struct tb_error *err);
+
+/* read: up to max bytes (at most TB_DATA_MAX); *len is 0 at end of stream. */
+TB_EXTERN int tb_read(tb_client *client, tb_handle conn, void *buf,
+    size_t max, size_t *len, struct tb_error *err);
+/*
+ * read_line: one line without its "\n" or "\r\n", NUL-terminated in buf.
+ * The line with its newline must fit in min(cap, TB_LINE_MAX) bytes, or
+ * the call fails with TB_ELIMIT and leaves the data unread.  At end of
+ * stream with nothing left it fails with TB_EOF; a last line without a
+ * newline is returned as it is.
+ */
+TB_EXTERN int tb_read_line(tb_client *client, tb_handle conn, char *buf,
+    size_t cap, size_t *len, struct tb_error *err);
+/* read_exact: exactly n bytes, or TB_EOF if the stream ends first. */
+TB_EXTERN int tb_read_exact(tb_client *client, tb_handle conn, void *buf,
+    size_t n, struct tb_error *err);
+/*
+ * read_until: bytes up to and including delim, within min(cap,
+ * TB_LINE_MAX) bytes, else TB_ELIMIT.  TB_EOF at end of stream with
+ * nothing left; trailing bytes without delim are returned as they are.
+ */
+TB_EXTERN int tb_read_until(tb_client *client, tb_handle conn, uint8_t delim,
+    void *buf, size_t cap, size_t *len, struct tb_error *err);
+/* peek: as tb_read, but the next read sees the same bytes again. */
+TB_EXTERN int tb_peek(tb_client *client, tb_handle conn, void *buf,
+    size_t max, size_t *len, struct tb_error *err);
+
+/* Read and write timeout (accept timeout on a listener); 0 disables. */
+TB_EXTERN int tb_set_timeout_ms(tb_client *client, tb_handle h, uint32_t ms,
+    struct tb_error *err);
+TB_EXTERN int tb_set_nodelay(tb_client *client, tb_handle conn, bool on,
+    struct tb_error *err);
+TB_EXTERN int tb_set_keepalive(tb_client *client, tb_handle conn, bool on,
+    struct tb_error *err);
+TB_EXTERN int tb_shutdown(tb_client *client, tb_handle conn,
+    tb_shutdown_how how, struct tb_error *err);
+/* Closes a connection or listener; calls waiting on it fail TB_ECLOSED. */
+TB_EXTERN int tb_close(tb_client *client, tb_handle h, struct tb_error *err);
+
+/* TcpListener("ip:port"); port 0 asks for any free port. */
+TB_EXTERN int tb_listen(tb_client *client, const char *addr, tb_handle *out,
+    struct tb_error *err);
+TB_EXTERN int tb_accept(tb_client *client, tb_handle listener,
+    tb_handle *out, struct tb_error *err);
+
+/* "ip:port" of either end, "[v6]:port" for IPv6; cap >= TB_ADDR_STRLEN. */
+TB_EXTERN int tb_local_addr(tb_client *client, tb_handle h, char *buf,
+    size_t cap, struct tb_error *err);
+TB_EXTERN int tb_peer_addr(tb_client *client, tb_handle conn, char *buf,
+    size_t cap, struct tb_error *err);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

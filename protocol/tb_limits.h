@@ -1,0 +1,59 @@
+/*
+ * Every limit tcpbroker enforces, in one place.  docs/protocol.md lists
+ * the wire limits and docs/security.md the broker's; keep them in step.
+ */
+#ifndef TB_LIMITS_H
+#define TB_LIMITS_H
+
+/* Wire protocol version; bumped whenever the method table changes. */
+#define PROTO_VERSION			1
+
+/* Largest data payload (msgpack bin) in one request or response: bytes. */
+#define PROTO_DATA_MAX			65536
+/* Largest encoded message, payload plus envelope: bytes. */
+#define PROTO_MESSAGE_MAX		(PROTO_DATA_MAX + 1024)
+/* Largest string argument (host, address, method, shutdown mode): bytes. */
+#define PROTO_STRING_MAX		255
+/* Most msgpack objects (all levels counted) in one message: objects. */
+#define PROTO_OBJECTS_MAX		32
+/* Deepest nesting of arrays and maps in one message: levels. */
+#define PROTO_DEPTH_MAX			4
+/* Longest error message in a response: bytes. */
+#define PROTO_ERROR_MESSAGE_MAX		255
+/* Longest line read_line or read_until may return, delimiter included. */
+#define PROTO_LINE_MAX			65536
+/* Longest host name: bytes (RFC 1035, without the trailing dot). */
+#define PROTO_HOST_NAME_MAX		253
+/* Longest "ip:port" text local_addr and peer_addr return: bytes. */
+#define PROTO_ADDR_STRLEN		64
+
+/* Sessions (client connections on the Unix socket) at once: sessions. */
+#define LIMIT_SESSIONS			512
+/* Sessions of one uid at once: sessions. */
+#define LIMIT_SESSIONS_PER_UID		128
+/* Open TCP connections plus listeners of one session: handles. */
+#define LIMIT_HANDLES_PER_SESSION	128
+/* Calls of one session waiting for a response at once: calls. */
+#define LIMIT_CALLS_PER_SESSION		64
+/* Responses queued to a slow session before its requests stop being read. */
+#define LIMIT_SESSION_OUTPUT		(1024 * 1024)
+/* Received TCP data buffered in the broker for one session: bytes. */
+#define LIMIT_SESSION_BUFFERED		(2 * 1024 * 1024)
+/* Received TCP data buffered for one connection: bytes. */
+#define LIMIT_CONN_BUFFER		PROTO_LINE_MAX
+/* Name lookups waiting for the resolver process, all sessions: lookups. */
+#define LIMIT_RESOLVER_PENDING		128
+/* Addresses kept from one name lookup: addresses. */
+#define LIMIT_RESOLVE_ADDRS		16
+/* Backlog passed to listen(2) for TCP listeners: connections. */
+#define LIMIT_LISTEN_BACKLOG		128
+/* Largest policy file: bytes. */
+#define LIMIT_POLICY_FILE		(1024 * 1024)
+/* Most rules in a policy file: rules. */
+#define LIMIT_POLICY_RULES		4096
+/* Most port ranges in one rule's port list: ranges. */
+#define LIMIT_POLICY_PORTS		64
+/* Longest single token in a policy file: bytes. */
+#define LIMIT_POLICY_TOKEN		512
+
+#endif
