@@ -126,7 +126,9 @@ resolver_start(void)
 			_exit(1);
 		sigemptyset(&set);
 		sigprocmask(SIG_SETMASK, &set, NULL);
+		/* It ends when the broker closes the socket, not on signals. */
 		signal(SIGINT, SIG_IGN);
+		signal(SIGTERM, SIG_IGN);
 		signal(SIGHUP, SIG_IGN);
 		resolver_main(3);
 	}

@@ -1,0 +1,680 @@
+/*
+ * The data functions through a real broker: write, write_bytes,
+ * write_all, read, read_line, read_exact, read_until, peek, time-outs,
+ * socket options, shutdown and close, with their end-of-stream and
+ * error behaviour.
+ */
+#include <sys/pidfd.h>
+#include <sys/socket.h>
+
+#include <arpa/inet.h>
+#include <dirent.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "harness.h"
+
+static struct broker_proc	broker;
+
+static int
+setup(void **state)
+{
+	(void)state;
+	harness_broker_start(&broker, HARNESS_POLICY);
+	return 0;
+}
+
+static int
+teardown(void **state)
+{
+	(void)state;
+	assert_int_equal(harness_broker_stop(&broker), 0);
+	return 0;
+}
+
+static tb_handle
+connect_to(tb_client *c, struct test_server *srv)
+{
+	struct tb_error	err;
+	tb_handle	h;
+
+	assert_ok(tb_connect(c, srv->family == AF_INET ? "127.0.0.1" : "::1",
+	    srv->port, &h, &err), &err);
+	return h;
+}
+
+static void
+test_write_read_echo(void **state)
+{
+	struct test_server	 srv;
+	tb_client		*c = harness_client(&broker);
+	struct tb_error		 err;
+	tb_handle		 h;
+	char			 buf[64];
+	size_t			 n, got = 0;
+
+	(void)state;
+	server_start(&srv, AF_INET, serve_echo, NULL, 0);
+	h = connect_to(c, &srv);
+	assert_ok(tb_write(c, h, "PING\r\n", 6, &n, &err), &err);
+	assert_int_equal(n, 6);
+	/* read may return fewer bytes than asked; gather the echo. */
+	while (got < 6) {
+		assert_ok(tb_read(c, h, buf + got, sizeof(buf) - got, &n,
+		    &err), &err);
+		assert_true(n > 0);
+		got += n;
+	}
+	assert_memory_equal(buf, "PING\r\n", 6);
+	assert_ok(tb_close(c, h, &err), &err);
+	tb_client_close(c);
+	server_stop(&srv);
+}
+
+static void
+test_write_bytes_binary(void **state)
+{
+	struct test_server	 srv;
+	tb_client		*c = harness_client(&broker);
+	struct tb_error		 err;
+	tb_handle		 h;
+	uint8_t			 all[512], got[512];
+	size_t			 n, i;
+
+	(void)state;
+	for (i = 0; i < sizeof(all); i++)
+		all[i] = (uint8_t)(i % 256);
+	server_start(&srv, AF_INET, serve_sink, NULL, 0);
+	h = connect_to(c, &srv);
+	assert_ok(tb_write_bytes(c, h, all, sizeof(all), &n, &err), &err);
+	assert_int_equal(n, sizeof(all));
+	assert_ok(tb_close(c, h, &err), &err);
+	assert_true(server_wait(&srv.eofs, 1, 5000));
+	assert_int_equal(server_received(&srv, got, sizeof(got)), sizeof(all));
+	assert_memory_equal(got, all, sizeof(all));
+	tb_client_close(c);
+	server_stop(&srv);
+}
+
+static void
+test_write_all_large(void **state)
+{
+	struct test_server	 srv;
+	tb_client		*c = harness_client(&broker);
+	struct tb_error		 err;
+	tb_handle		 h;
+	size_t			 len = 1024 * 1024 + 17, i;
+	uint8_t			*data = malloc(len), *got = malloc(len);
+
+	(void)state;
+	assert_non_null(data);
+	assert_non_null(got);
+	for (i = 0; i < len; i++)
+		data[i] = (uint8_t)(i * 7 + i / 251);
+	server_start(&srv, AF_INET, serve_sink, NULL, 0);
+	h = connect_to(c, &srv);
+	assert_ok(tb_write_all(c, h, data, len, &err), &err);
+	assert_ok(tb_shutdown(c, h, TB_SHUTDOWN_WRITE, &err), &err);
+	assert_true(server_wait(&srv.eofs, 1, 10000));
+	assert_int_equal(server_received(&srv, got, len), len);
+	assert_memory_equal(got, data, len);
+	tb_client_close(c);
+	server_stop(&srv);
+	free(data);
+	free(got);
+}
+
+static void
+test_read_fewer_and_eof(void **state)
+{
+	static const char	 text[] = "HELLO";
+	struct test_server	 srv;
+	tb_client		*c = harness_client(&broker);
+	struct tb_error		 err;
+	tb_handle		 h;
+	char			 buf[1024];
+	size_t			 n, got = 0;
+	int			 i;
+
+	(void)state;
+	server_start(&srv, AF_INET, serve_send, text, 5);
+	h = connect_to(c, &srv);
+	for (i = 0; i < 10 && got < 5; i++) {
+		assert_ok(tb_read(c, h, buf + got, sizeof(buf) - got, &n,
+		    &err), &err);
+		got += n;
+	}
+	assert_int_equal(got, 5);
+	assert_memory_equal(buf, "HELLO", 5);
+	/* End of stream: read returns 0 bytes, again and again. */
+	assert_ok(tb_read(c, h, buf, sizeof(buf), &n, &err), &err);
+	assert_int_equal(n, 0);
+	assert_ok(tb_read(c, h, buf, sizeof(buf), &n, &err), &err);
+	assert_int_equal(n, 0);
+	assert_ok(tb_peek(c, h, buf, sizeof(buf), &n, &err), &err);
+	assert_int_equal(n, 0);
+	assert_rc(tb_read_line(c, h, buf, sizeof(buf), &n, &err), TB_EOF,
+	    &err);
+	assert_rc(tb_read_exact(c, h, buf, 1, &err), TB_EOF, &err);
+	assert_rc(tb_read_until(c, h, 'x', buf, sizeof(buf), &n, &err),
+	    TB_EOF, &err);
+	tb_client_close(c);
+	server_stop(&srv);
+}
+
+static void
+test_read_line(void **state)
+{
+	static const char	 text[] = "hello\r\nworld\n\nlast";
+	struct test_server	 srv;
+	tb_client		*c = harness_client(&broker);
+	struct tb_error		 err;
+	tb_handle		 h;
+	char			 buf[64];
+	size_t			 n;
+
+	(void)state;
+	server_start(&srv, AF_INET, serve_send, text, strlen(text));
+	h = connect_to(c, &srv);
+	assert_ok(tb_read_line(c, h, buf, sizeof(buf), &n, &err), &err);
+	assert_string_equal(buf, "hello");
+	assert_int_equal(n, 5);
+	assert_ok(tb_read_line(c, h, buf, sizeof(buf), &n, &err), &err);
+	assert_string_equal(buf, "world");
+	assert_ok(tb_read_line(c, h, buf, sizeof(buf), &n, &err), &err);
+	assert_string_equal(buf, "");
+	/* The last line has no newline: returned as it is at EOF. */
+	assert_ok(tb_read_line(c, h, buf, sizeof(buf), &n, &err), &err);
+	assert_string_equal(buf, "last");
+	assert_rc(tb_read_line(c, h, buf, sizeof(buf), &n, &err), TB_EOF,
+	    &err);
+	tb_client_close(c);
+	server_stop(&srv);
+}
+
+static void
+test_read_line_too_long(void **state)
+{
+	static char		 text[200];
+	struct test_server	 srv;
+	tb_client		*c = harness_client(&broker);
+	struct tb_error		 err;
+	tb_handle		 h;
+	char			 buf[256];
+	size_t			 n, got = 0;
+	int			 i;
+
+	(void)state;
+	memset(text, 'a', sizeof(text));
+	text[150] = '\n';
+	server_start(&srv, AF_INET, serve_send_hold, text, sizeof(text));
+	h = connect_to(c, &srv);
+	/* 150 bytes and a newline do not fit in 100: refused, kept. */
+	assert_rc(tb_read_line(c, h, buf, 100, &n, &err), TB_ELIMIT, &err);
+	assert_non_null(strstr(err.message, "left unread"));
+	assert_ok(tb_read_line(c, h, buf, sizeof(buf), &n, &err), &err);
+	assert_int_equal(n, 150);
+	for (i = 0; i < 10 && got < 49; i++) {
+		assert_ok(tb_read(c, h, buf + got, sizeof(buf) - got, &n,
+		    &err), &err);
+		got += n;
+	}
+	assert_int_equal(got, 49);
+	tb_client_close(c);
+	server_stop(&srv);
+}
+
+static void
+test_read_exact(void **state)
+{
+	static const char	 text[] = "0123456789";
+	struct test_server	 srv;
+	tb_client		*c = harness_client(&broker);
+	struct tb_error		 err;
+	tb_handle		 h;
+	char			 buf[64];
+	size_t			 n;
+
+	(void)state;
+	server_start(&srv, AF_INET, serve_send, text, 10);
+	h = connect_to(c, &srv);
+	assert_ok(tb_read_exact(c, h, buf, 4, &err), &err);
+	assert_memory_equal(buf, "0123", 4);
+	/* Only 6 bytes remain: EOF, and the 6 bytes stay readable. */
+	assert_rc(tb_read_exact(c, h, buf, 8, &err), TB_EOF, &err);
+	assert_non_null(strstr(err.message, "6 of 8"));
+	assert_ok(tb_read_exact(c, h, buf, 6, &err), &err);
+	assert_memory_equal(buf, "456789", 6);
+	assert_ok(tb_read(c, h, buf, sizeof(buf), &n, &err), &err);
+	assert_int_equal(n, 0);
+	tb_client_close(c);
+	server_stop(&srv);
+}
+
+static void
+test_read_until(void **state)
+{
+	static const uint8_t	 text[] = { 'a', 0, 'b', 'c', 0, 'd' };
+	struct test_server	 srv;
+	tb_client		*c = harness_client(&broker);
+	struct tb_error		 err;
+	tb_handle		 h;
+	uint8_t			 buf[64];
+	size_t			 n;
+
+	(void)state;
+	server_start(&srv, AF_INET, serve_send, text, sizeof(text));
+	h = connect_to(c, &srv);
+	assert_ok(tb_read_until(c, h, 0, buf, sizeof(buf), &n, &err), &err);
+	assert_int_equal(n, 2);
+	assert_memory_equal(buf, "a\0", 2);
+	assert_ok(tb_read_until(c, h, 0, buf, sizeof(buf), &n, &err), &err);
+	assert_int_equal(n, 3);
+	assert_memory_equal(buf, "bc\0", 3);
+	/* Trailing bytes without the delimiter come back at EOF. */
+	assert_ok(tb_read_until(c, h, 0, buf, sizeof(buf), &n, &err), &err);
+	assert_int_equal(n, 1);
+	assert_int_equal(buf[0], 'd');
+	assert_rc(tb_read_until(c, h, 0, buf, sizeof(buf), &n, &err), TB_EOF,
+	    &err);
+	tb_client_close(c);
+	server_stop(&srv);
+}
+
+static void
+test_peek_then_read(void **state)
+{
+	static const char	 text[] = "abcdefgh";
+	struct test_server	 srv;
+	tb_client		*c = harness_client(&broker);
+	struct tb_error		 err;
+	tb_handle		 h;
+	char			 buf[64];
+	size_t			 n;
+
+	(void)state;
+	server_start(&srv, AF_INET, serve_send_hold, text, 8);
+	h = connect_to(c, &srv);
+	assert_ok(tb_read_exact(c, h, buf, 2, &err), &err);
+	assert_ok(tb_peek(c, h, buf, 4, &n, &err), &err);
+	assert_int_equal(n, 4);
+	assert_memory_equal(buf, "cdef", 4);
+	assert_ok(tb_peek(c, h, buf, 4, &n, &err), &err);
+	assert_memory_equal(buf, "cdef", 4);
+	assert_ok(tb_read_exact(c, h, buf, 6, &err), &err);
+	assert_memory_equal(buf, "cdefgh", 6);
+	tb_client_close(c);
+	server_stop(&srv);
+}
+
+static void
+test_read_timeout_keeps_connection(void **state)
+{
+	struct test_server	 srv;
+	tb_client		*c = harness_client(&broker);
+	struct tb_error		 err;
+	tb_handle		 h;
+	char			 buf[64];
+	size_t			 n;
+	uint64_t		 start;
+
+	(void)state;
+	server_start(&srv, AF_INET, serve_echo, NULL, 0);
+	h = connect_to(c, &srv);
+	assert_ok(tb_set_timeout_ms(c, h, 150, &err), &err);
+	start = harness_now_ms();
+	assert_rc(tb_read(c, h, buf, sizeof(buf), &n, &err), TB_ETIMEDOUT,
+	    &err);
+	assert_true(harness_now_ms() - start >= 100);
+	assert_rc(tb_read_line(c, h, buf, sizeof(buf), &n, &err),
+	    TB_ETIMEDOUT, &err);
+	assert_rc(tb_read_exact(c, h, buf, 4, &err), TB_ETIMEDOUT, &err);
+	/* Still usable: a round trip works after the time-outs. */
+	assert_ok(tb_write_all(c, h, "again\n", 6, &err), &err);
+	assert_ok(tb_read_line(c, h, buf, sizeof(buf), &n, &err), &err);
+	assert_string_equal(buf, "again");
+	/* Part of a line, then a time-out: the part is not lost. */
+	assert_ok(tb_write_all(c, h, "par", 3, &err), &err);
+	assert_rc(tb_read_line(c, h, buf, sizeof(buf), &n, &err),
+	    TB_ETIMEDOUT, &err);
+	assert_ok(tb_write_all(c, h, "tial\n", 5, &err), &err);
+	assert_ok(tb_read_line(c, h, buf, sizeof(buf), &n, &err), &err);
+	assert_string_equal(buf, "partial");
+	tb_client_close(c);
+	server_stop(&srv);
+}
+
+static void
+serve_late(struct test_server *srv, int fd)
+{
+	harness_sleep_ms(400);
+	if (!atomic_load(&srv->stopping))
+		(void)!write(fd, "late\n", 5);
+}
+
+static void
+test_timeout_zero_disables(void **state)
+{
+	struct test_server	 srv;
+	tb_client		*c = harness_client(&broker);
+	struct tb_error		 err;
+	tb_handle		 h;
+	char			 buf[64];
+	size_t			 n;
+
+	(void)state;
+	server_start(&srv, AF_INET, serve_late, NULL, 0);
+	h = connect_to(c, &srv);
+	assert_ok(tb_set_timeout_ms(c, h, 100, &err), &err);
+	assert_ok(tb_set_timeout_ms(c, h, 0, &err), &err);
+	assert_ok(tb_read_line(c, h, buf, sizeof(buf), &n, &err), &err);
+	assert_string_equal(buf, "late");
+	tb_client_close(c);
+	server_stop(&srv);
+}
+
+static void
+test_write_timeout(void **state)
+{
+	struct test_server	 srv;
+	tb_client		*c = harness_client(&broker);
+	struct tb_error		 err;
+	tb_handle		 h;
+	size_t			 len = 64 * 1024 * 1024, n;
+	uint8_t			*data = calloc(1, len);
+
+	(void)state;
+	assert_non_null(data);
+	/* The peer never reads: its window and both buffers fill up. */
+	server_start(&srv, AF_INET, serve_silent, NULL, 0);
+	h = connect_to(c, &srv);
+	assert_ok(tb_set_timeout_ms(c, h, 300, &err), &err);
+	assert_rc(tb_write_all(c, h, data, len, &err), TB_ETIMEDOUT, &err);
+	/* write reports a short count, as write(2) does. */
+	assert_ok(tb_write(c, h, data, len, &n, &err), &err);
+	assert_true(n < len);
+	tb_client_close(c);
+	server_stop(&srv);
+	free(data);
+}
+
+/* Finds the broker's socket whose local address is addr, via pidfd. */
+static int
+broker_socket(const char *addr)
+{
+	struct sockaddr_storage	ss;
+	socklen_t		len;
+	struct dirent		*d;
+	char			path[64], text[TB_ADDR_STRLEN];
+	DIR			*dir;
+	int			pidfd, fd, found = -1;
+
+	snprintf(path, sizeof(path), "/proc/%d/fd", (int)broker.pid);
+	assert_non_null(dir = opendir(path));
+	assert_true((pidfd = pidfd_open(broker.pid, 0)) != -1);
+	while (found == -1 && (d = readdir(dir)) != NULL) {
+		if (d->d_name[0] == '.')
+			continue;
+		fd = pidfd_getfd(pidfd, atoi(d->d_name), 0);
+		if (fd == -1)
+			continue;
+		len = sizeof(ss);
+		if (getsockname(fd, (struct sockaddr *)&ss, &len) == 0 &&
+		    ss.ss_family == AF_INET) {
+			struct sockaddr_in *sin = (struct sockaddr_in *)&ss;
+			char ip[16];
+			inet_ntop(AF_INET, &sin->sin_addr, ip, sizeof(ip));
+			snprintf(text, sizeof(text), "%s:%u", ip,
+			    ntohs(sin->sin_port));
+			if (strcmp(text, addr) == 0) {
+				found = fd;
+				continue;
+			}
+		}
+		close(fd);
+	}
+	closedir(dir);
+	close(pidfd);
+	return found;
+}
+
+static int
+sockopt(int fd, int level, int name)
+{
+	int		value = -1;
+	socklen_t	len = sizeof(value);
+
+	assert_int_equal(getsockopt(fd, level, name, &value, &len), 0);
+	return value != 0;
+}
+
+static void
+test_socket_options(void **state)
+{
+	struct test_server	 srv;
+	tb_client		*c = harness_client(&broker);
+	struct tb_error		 err;
+	tb_handle		 h;
+	char			 local[TB_ADDR_STRLEN];
+	int			 fd;
+
+	(void)state;
+	server_start(&srv, AF_INET, serve_echo, NULL, 0);
+	h = connect_to(c, &srv);
+	assert_ok(tb_local_addr(c, h, local, sizeof(local), &err), &err);
+	/* The broker's own socket, looked at from outside. */
+	fd = broker_socket(local);
+	assert_true(fd != -1);
+	assert_int_equal(sockopt(fd, IPPROTO_TCP, TCP_NODELAY), 0);
+	assert_int_equal(sockopt(fd, SOL_SOCKET, SO_KEEPALIVE), 0);
+	assert_ok(tb_set_nodelay(c, h, true, &err), &err);
+	assert_ok(tb_set_keepalive(c, h, true, &err), &err);
+	assert_int_equal(sockopt(fd, IPPROTO_TCP, TCP_NODELAY), 1);
+	assert_int_equal(sockopt(fd, SOL_SOCKET, SO_KEEPALIVE), 1);
+	assert_ok(tb_set_nodelay(c, h, false, &err), &err);
+	assert_ok(tb_set_keepalive(c, h, false, &err), &err);
+	assert_int_equal(sockopt(fd, IPPROTO_TCP, TCP_NODELAY), 0);
+	assert_int_equal(sockopt(fd, SOL_SOCKET, SO_KEEPALIVE), 0);
+	close(fd);
+	tb_client_close(c);
+	server_stop(&srv);
+}
+
+static void
+test_shutdown_write(void **state)
+{
+	struct test_server	 srv;
+	tb_client		*c = harness_client(&broker);
+	struct tb_error		 err;
+	tb_handle		 h;
+	char			 buf[64];
+	size_t			 n;
+
+	(void)state;
+	server_start(&srv, AF_INET, serve_echo, NULL, 0);
+	h = connect_to(c, &srv);
+	assert_ok(tb_write_all(c, h, "BYE\n", 4, &err), &err);
+	assert_ok(tb_shutdown(c, h, TB_SHUTDOWN_WRITE, &err), &err);
+	/* The peer sees the end, and its echo still arrives. */
+	assert_true(server_wait(&srv.eofs, 1, 5000));
+	assert_ok(tb_read_line(c, h, buf, sizeof(buf), &n, &err), &err);
+	assert_string_equal(buf, "BYE");
+	assert_rc(tb_write(c, h, "x", 1, &n, &err), TB_EPIPE, &err);
+	assert_rc(tb_write_all(c, h, "x", 1, &err), TB_EPIPE, &err);
+	tb_client_close(c);
+	server_stop(&srv);
+}
+
+static void
+test_shutdown_read_and_both(void **state)
+{
+	static const char	 text[] = "unread data\n";
+	struct test_server	 srv;
+	tb_client		*c = harness_client(&broker);
+	struct tb_error		 err;
+	tb_handle		 h;
+	char			 buf[64];
+	size_t			 n;
+
+	(void)state;
+	server_start(&srv, AF_INET, serve_send_hold, text, strlen(text));
+	h = connect_to(c, &srv);
+	assert_ok(tb_peek(c, h, buf, 1, &n, &err), &err);
+	assert_ok(tb_shutdown(c, h, TB_SHUTDOWN_READ, &err), &err);
+	assert_ok(tb_read(c, h, buf, sizeof(buf), &n, &err), &err);
+	assert_int_equal(n, 0);
+	assert_rc(tb_read_line(c, h, buf, sizeof(buf), &n, &err), TB_EOF,
+	    &err);
+	assert_ok(tb_write_all(c, h, "still writable", 14, &err), &err);
+	assert_ok(tb_shutdown(c, h, TB_SHUTDOWN_BOTH, &err), &err);
+	assert_rc(tb_write_all(c, h, "x", 1, &err), TB_EPIPE, &err);
+	assert_true(server_wait(&srv.eofs, 1, 5000));
+	assert_rc(tb_shutdown(c, h, (tb_shutdown_how)7, &err), TB_EINVAL, &err);
+	tb_client_close(c);
+	server_stop(&srv);
+}
+
+struct blocked_read {
+	tb_client	*c;
+	tb_handle	 h;
+	int		 rc;
+	struct tb_error	 err;
+};
+
+static void *
+blocked_read_main(void *p)
+{
+	struct blocked_read	*b = p;
+	char			 buf[16];
+	size_t			 n;
+
+	b->rc = tb_read(b->c, b->h, buf, sizeof(buf), &n, &b->err);
+	return NULL;
+}
+
+static void
+test_close(void **state)
+{
+	struct test_server	 srv;
+	tb_client		*c = harness_client(&broker);
+	struct blocked_read	 b = { 0 };
+	struct tb_error		 err;
+	pthread_t		 t;
+	tb_handle		 h;
+	char			 buf[16];
+	size_t			 n;
+
+	(void)state;
+	server_start(&srv, AF_INET, serve_hold, NULL, 0);
+	h = connect_to(c, &srv);
+	b.c = c;
+	b.h = h;
+	assert_int_equal(pthread_create(&t, NULL, blocked_read_main, &b), 0);
+	harness_sleep_ms(100);
+	/* Closing fails the call that waits on it, and the peer sees EOF. */
+	assert_ok(tb_close(c, h, &err), &err);
+	pthread_join(t, NULL);
+	assert_int_equal(b.rc, TB_ECLOSED);
+	assert_true(server_wait(&srv.eofs, 1, 5000));
+	assert_rc(tb_read(c, h, buf, sizeof(buf), &n, &err), TB_EBADHANDLE,
+	    &err);
+	assert_rc(tb_close(c, h, &err), TB_EBADHANDLE, &err);
+	assert_rc(tb_write(c, h, "x", 1, &n, &err), TB_EBADHANDLE, &err);
+	tb_client_close(c);
+	server_stop(&srv);
+}
+
+static void
+serve_reset(struct test_server *srv, int fd)
+{
+	struct linger	lg = { 1, 0 };
+
+	(void)srv;
+	(void)!write(fd, "x", 1);
+	harness_sleep_ms(50);
+	setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+}
+
+static void
+test_connection_reset(void **state)
+{
+	struct test_server	 srv;
+	tb_client		*c = harness_client(&broker);
+	struct tb_error		 err;
+	tb_handle		 h;
+	char			 buf[16];
+	size_t			 n;
+
+	(void)state;
+	server_start(&srv, AF_INET, serve_reset, NULL, 0);
+	h = connect_to(c, &srv);
+	assert_true(server_wait(&srv.accepted, 1, 5000));
+	harness_sleep_ms(200);
+	assert_rc(tb_read_exact(c, h, buf, 2, &err), TB_ECONNRESET, &err);
+	/* The byte sent before the reset may survive it; then the error. */
+	if (tb_read(c, h, buf, sizeof(buf), &n, &err) == 0) {
+		assert_int_equal(n, 1);
+		assert_int_equal(buf[0], 'x');
+	}
+	assert_rc(tb_read(c, h, buf, sizeof(buf), &n, &err), TB_ECONNRESET,
+	    &err);
+	assert_rc(tb_write(c, h, "x", 1, &n, &err), TB_ECONNRESET, &err);
+	tb_client_close(c);
+	server_stop(&srv);
+}
+
+static void
+test_bad_handles(void **state)
+{
+	tb_client	*c = harness_client(&broker);
+	struct tb_error	 err;
+	tb_handle	 l;
+	char		 buf[16];
+	size_t		 n;
+
+	(void)state;
+	assert_rc(tb_read(c, 12345, buf, sizeof(buf), &n, &err),
+	    TB_EBADHANDLE, &err);
+	assert_rc(tb_set_timeout_ms(c, 0xffffffff, 10, &err), TB_EBADHANDLE,
+	    &err);
+	assert_rc(tb_set_nodelay(c, 7, true, &err), TB_EBADHANDLE, &err);
+	/* A listener is not a connection. */
+	assert_ok(tb_listen(c, "127.0.0.1:0", &l, &err), &err);
+	assert_rc(tb_read(c, l, buf, sizeof(buf), &n, &err), TB_EBADHANDLE,
+	    &err);
+	assert_rc(tb_peer_addr(c, l, buf, sizeof(buf), &err), TB_EBADHANDLE,
+	    &err);
+	tb_client_close(c);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_write_read_echo),
+		cmocka_unit_test(test_write_bytes_binary),
+		cmocka_unit_test(test_write_all_large),
+		cmocka_unit_test(test_read_fewer_and_eof),
+		cmocka_unit_test(test_read_line),
+		cmocka_unit_test(test_read_line_too_long),
+		cmocka_unit_test(test_read_exact),
+		cmocka_unit_test(test_read_until),
+		cmocka_unit_test(test_peek_then_read),
+		cmocka_unit_test(test_read_timeout_keeps_connection),
+		cmocka_unit_test(test_timeout_zero_disables),
+		cmocka_unit_test(test_write_timeout),
+		cmocka_unit_test(test_socket_options),
+		cmocka_unit_test(test_shutdown_write),
+		cmocka_unit_test(test_shutdown_read_and_both),
+		cmocka_unit_test(test_close),
+		cmocka_unit_test(test_connection_reset),
+		cmocka_unit_test(test_bad_handles),
+	};
+
+	return cmocka_run_group_tests(tests, setup, teardown);
+}

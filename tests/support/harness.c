@@ -1,0 +1,155 @@
+/* A real broker process for the tests, started and stopped by PID. */
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "harness.h"
+
+/* How long a broker may take to start or to stop: milliseconds. */
+#define BROKER_START_MS	5000
+#define BROKER_STOP_MS	5000
+
+uint64_t
+harness_now_ms(void)
+{
+	struct timespec	ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+void
+harness_sleep_ms(unsigned ms)
+{
+	struct timespec	ts = { ms / 1000, (long)(ms % 1000) * 1000000 };
+
+	while (nanosleep(&ts, &ts) == -1 && errno == EINTR)
+		;
+}
+
+static void
+write_file(const char *path, const char *text)
+{
+	FILE	*f = fopen(path, "w");
+
+	assert_non_null(f);
+	assert_int_equal(fputs(text, f) >= 0, 1);
+	assert_int_equal(fclose(f), 0);
+}
+
+static bool
+socket_ready(const char *path)
+{
+	struct sockaddr_un	sun = { .sun_family = AF_UNIX };
+	int			fd, ok;
+
+	snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", path);
+	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1)
+		return false;
+	ok = connect(fd, (struct sockaddr *)&sun, sizeof(sun)) == 0;
+	close(fd);
+	return ok;
+}
+
+void
+harness_broker_start(struct broker_proc *b, const char *policy)
+{
+	uint64_t	deadline;
+	int		fd, status;
+
+	memset(b, 0, sizeof(*b));
+	snprintf(b->dir, sizeof(b->dir), "/tmp/tcpbroker-test-XXXXXX");
+	assert_non_null(mkdtemp(b->dir));
+	snprintf(b->socket, sizeof(b->socket), "%s/broker.sock", b->dir);
+	snprintf(b->policy, sizeof(b->policy), "%s/policy.conf", b->dir);
+	snprintf(b->log, sizeof(b->log), "%s/broker.log", b->dir);
+	write_file(b->policy, policy);
+
+	b->pid = fork();
+	assert_true(b->pid != -1);
+	if (b->pid == 0) {
+		fd = open(b->log, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+		if (fd == -1 || dup2(fd, 2) == -1)
+			_exit(127);
+		execl(TB_BROKER_BIN, "tcpbroker", "--policy", b->policy,
+		    "--socket", b->socket, "--log-level", "debug",
+		    (char *)NULL);
+		_exit(127);
+	}
+	deadline = harness_now_ms() + BROKER_START_MS;
+	while (!socket_ready(b->socket)) {
+		if (waitpid(b->pid, &status, WNOHANG) == b->pid) {
+			b->pid = 0;
+			fail_msg("the broker exited at start; see %s", b->log);
+		}
+		if (harness_now_ms() > deadline)
+			fail_msg("the broker did not start; see %s", b->log);
+		harness_sleep_ms(10);
+	}
+}
+
+int
+harness_broker_stop(struct broker_proc *b)
+{
+	uint64_t	deadline;
+	int		status = -1;
+	char		cmd[128];
+
+	if (b->pid <= 0)
+		return -1;
+	kill(b->pid, SIGTERM);
+	deadline = harness_now_ms() + BROKER_STOP_MS;
+	while (waitpid(b->pid, &status, WNOHANG) == 0) {
+		if (harness_now_ms() > deadline) {
+			kill(b->pid, SIGKILL);
+			waitpid(b->pid, &status, 0);
+			break;
+		}
+		harness_sleep_ms(10);
+	}
+	b->pid = 0;
+	if (WIFEXITED(status) && WEXITSTATUS(status) == 0 &&
+	    getenv("TB_KEEP_LOGS") == NULL) {
+		snprintf(cmd, sizeof(cmd), "rm -rf '%s'", b->dir);
+		if (system(cmd) != 0)
+			fprintf(stderr, "could not remove %s\n", b->dir);
+	} else
+		fprintf(stderr, "broker log kept in %s\n", b->log);
+	return status;
+}
+
+bool
+harness_log_contains(struct broker_proc *b, const char *needle)
+{
+	FILE	*f = fopen(b->log, "r");
+	char	 line[2048];
+	bool	 found = false;
+
+	if (f == NULL)
+		return false;
+	while (!found && fgets(line, sizeof(line), f) != NULL)
+		found = strstr(line, needle) != NULL;
+	fclose(f);
+	return found;
+}
+
+tb_client *
+harness_client(struct broker_proc *b)
+{
+	struct tb_error	 err;
+	tb_client	*c = NULL;
+
+	assert_ok(tb_client_open_path(&c, b->socket, &err), &err);
+	assert_non_null(c);
+	return c;
+}

@@ -1,0 +1,105 @@
+/*
+ * Test support: a real tcpbroker process per test group, and real TCP
+ * servers on loopback in threads of the test process.
+ */
+#ifndef TB_HARNESS_H
+#define TB_HARNESS_H
+
+#include <sys/types.h>
+
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include "tcpbroker.h"
+
+/* A policy that opens loopback ports 1024 and up, and listening on :0. */
+#define HARNESS_POLICY							\
+	"connect allow 127.0.0.1:1024-65535\n"				\
+	"connect allow [::1]:1024-65535\n"				\
+	"connect allow localhost:1024-65535\n"				\
+	"listen allow 127.0.0.1:0\n"					\
+	"listen allow [::1]:0\n"
+
+struct broker_proc {
+	pid_t	pid;
+	char	dir[64];
+	char	socket[100];	/* fits sun_path */
+	char	policy[128];
+	char	log[128];
+};
+
+/* Starts a broker with the policy text; fails the test if it cannot. */
+void	harness_broker_start(struct broker_proc *b, const char *policy);
+/* Stops it by PID with SIGTERM and returns its wait status. */
+int	harness_broker_stop(struct broker_proc *b);
+/* Whether the broker's log holds needle. */
+bool	harness_log_contains(struct broker_proc *b, const char *needle);
+/* Opens a session, failing the test if it cannot. */
+tb_client *harness_client(struct broker_proc *b);
+/* Milliseconds on the monotonic clock. */
+uint64_t harness_now_ms(void);
+void	harness_sleep_ms(unsigned ms);
+
+/* Asserts a call's result code, printing the message when it differs. */
+#define assert_rc(expr, want, err) do {					\
+	int rc__ = (expr);						\
+	if (rc__ != (want))						\
+		print_error("%s -> %s (%s), want %s\n", #expr,		\
+		    tb_err_name(rc__), (err)->message, tb_err_name(want)); \
+	assert_int_equal(rc__, (want));					\
+} while (0)
+#define assert_ok(expr, err) assert_rc(expr, 0, err)
+
+/* Servers. */
+#define SERVER_CONNS_MAX	256
+#define SERVER_RX_MAX		(4 * 1024 * 1024)
+
+struct test_server;
+typedef void (*server_handler)(struct test_server *srv, int fd);
+
+struct test_server {
+	int		 fd;
+	int		 family;
+	uint16_t	 port;
+	server_handler	 handler;
+	const void	*arg;		/* for the handler */
+	size_t		 arglen;
+	pthread_t	 acceptor;
+	pthread_t	 threads[SERVER_CONNS_MAX];
+	atomic_int	 nthreads;
+	atomic_bool	 stopping;
+	atomic_bool	 release;	/* handlers that hold may finish */
+	atomic_int	 accepted;
+	atomic_int	 eofs;		/* connections that saw end of stream */
+	pthread_mutex_t	 lock;
+	uint8_t		*rx;		/* bytes received, all connections */
+	size_t		 rxlen;
+};
+
+/* Listens on 127.0.0.1 (or ::1) port 0 and serves each connection. */
+void	server_start(struct test_server *srv, int family,
+	    server_handler handler, const void *arg, size_t arglen);
+void	server_stop(struct test_server *srv);
+/* Waits until counter reaches want, for at most ms; true if it did. */
+bool	server_wait(atomic_int *counter, int want, unsigned ms);
+
+/* Handlers. */
+void	serve_echo(struct test_server *srv, int fd);	/* echoes until EOF */
+void	serve_send(struct test_server *srv, int fd);	/* sends arg, closes */
+void	serve_send_hold(struct test_server *srv, int fd); /* sends arg, waits */
+void	serve_sink(struct test_server *srv, int fd);	/* keeps what comes */
+/* Never reads nor writes, until the server stops. */
+void	serve_silent(struct test_server *srv, int fd);
+/* Holds the connection silent until release, then sends arg and closes. */
+void	serve_hold(struct test_server *srv, int fd);
+
+/* Copies the bytes a server received so far into buf. */
+size_t	server_received(struct test_server *srv, void *buf, size_t cap);
+
+#endif

@@ -1,0 +1,305 @@
+#!/usr/bin/python3
+"""The wire contract, proved with a msgpack client that is not ours.
+
+Drives a real tcpbroker with Python's msgpack package (Debian's
+python3-msgpack) exactly as docs/protocol.md describes: msgpack-RPC
+requests [0, msgid, method, params] and responses [1, msgid, error,
+result] on the Unix socket, data as bin, errors as [CODE, message].
+
+Usage: wire_test.py /path/to/tcpbroker
+"""
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import unittest
+
+import msgpack
+
+BROKER = None
+TIMEOUT = 5.0  # seconds any single wait may take
+
+POLICY = """\
+# the wire test's policy
+connect allow 127.0.0.1:1024-65535
+connect deny  127.0.0.1:40000
+listen  allow 127.0.0.1:0
+"""
+
+
+class Broker:
+    """A broker process of our own, stopped by PID."""
+
+    def __init__(self):
+        self.dir = tempfile.mkdtemp(prefix="tcpbroker-wire-")
+        self.socket = os.path.join(self.dir, "broker.sock")
+        self.policy = os.path.join(self.dir, "policy.conf")
+        self.log = os.path.join(self.dir, "broker.log")
+        with open(self.policy, "w") as f:
+            f.write(POLICY)
+        self.logf = open(self.log, "w")
+        self.proc = subprocess.Popen(
+            [BROKER, "--policy", self.policy, "--socket", self.socket,
+             "--log-level", "debug"], stderr=self.logf)
+        deadline = time.monotonic() + TIMEOUT
+        while True:
+            try:
+                s = socket.socket(socket.AF_UNIX)
+                s.connect(self.socket)
+                s.close()
+                break
+            except OSError:
+                if time.monotonic() > deadline or self.proc.poll() is not None:
+                    raise RuntimeError("broker did not start; see " + self.log)
+                time.sleep(0.01)
+
+    def stop(self):
+        self.proc.terminate()
+        try:
+            status = self.proc.wait(TIMEOUT)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            status = self.proc.wait(TIMEOUT)
+        self.logf.close()
+        if status == 0:
+            shutil.rmtree(self.dir)
+        else:
+            print("broker log kept in", self.log, file=sys.stderr)
+        return status
+
+
+class Session:
+    """A msgpack-RPC client on the broker's Unix socket."""
+
+    def __init__(self, path, hello=True):
+        self.sock = socket.socket(socket.AF_UNIX)
+        self.sock.settimeout(TIMEOUT)
+        self.sock.connect(path)
+        self.unpacker = msgpack.Unpacker(raw=False)
+        self.msgid = 0
+        if hello:
+            err, result = self.call("hello", 1)
+            assert err is None, err
+            self.info = result
+
+    def send(self, method, *params):
+        self.msgid += 1
+        self.sock.sendall(msgpack.packb([0, self.msgid, method, list(params)],
+                                        use_bin_type=True))
+        return self.msgid
+
+    def receive(self):
+        """The next response, whatever its msgid."""
+        for _ in range(10000):
+            for msg in self.unpacker:
+                return msg
+            data = self.sock.recv(65536)
+            if not data:
+                raise EOFError("the broker closed the session")
+            self.unpacker.feed(data)
+        raise RuntimeError("no complete response")
+
+    def call(self, method, *params):
+        msgid = self.send(method, *params)
+        msg = self.receive()
+        assert msg[0] == 1 and msg[1] == msgid, msg
+        return msg[2], msg[3]
+
+    def ok(self, method, *params):
+        err, result = self.call(method, *params)
+        assert err is None, (method, params, err)
+        return result
+
+    def close(self):
+        self.sock.close()
+
+
+class Server:
+    """A TCP server on 127.0.0.1 that runs handler(conn) per connection."""
+
+    def __init__(self, handler):
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(16)
+        self.sock.settimeout(TIMEOUT)
+        self.port = self.sock.getsockname()[1]
+        self.handler = handler
+        self.thread = threading.Thread(target=self.run, daemon=True)
+        self.thread.start()
+
+    def run(self):
+        try:
+            conn, _ = self.sock.accept()
+        except OSError:
+            return
+        conn.settimeout(TIMEOUT)
+        try:
+            self.handler(conn)
+        except OSError:
+            pass
+        finally:
+            conn.close()
+
+    def stop(self):
+        self.sock.close()
+        self.thread.join(TIMEOUT)
+
+
+class WireTest(unittest.TestCase):
+
+    @classmethod
+    def setUpClass(cls):
+        cls.broker = Broker()
+
+    @classmethod
+    def tearDownClass(cls):
+        assert cls.broker.stop() == 0
+
+    def session(self, hello=True):
+        s = Session(self.broker.socket, hello)
+        self.addCleanup(s.close)
+        return s
+
+    def server(self, handler):
+        srv = Server(handler)
+        self.addCleanup(srv.stop)
+        return srv
+
+    def test_hello(self):
+        s = self.session(hello=False)
+        err, result = s.call("connect", "127.0.0.1", 9999)
+        self.assertEqual(err[0], "EPROTO")
+        err, result = s.call("hello", 99)
+        self.assertEqual(err[0], "EVERSION")
+        info = s.ok("hello", 1)
+        self.assertEqual(info["version"], 1)
+        self.assertEqual(info["uid"], os.getuid())
+        self.assertEqual(info["pid"], os.getpid())
+        self.assertGreater(info["session"], 0)
+        self.assertEqual(info["data_max"], 65536)
+
+    def test_stream_functions(self):
+        def handler(conn):
+            conn.sendall(b"line one\r\nline two\n\x00\x01\x02|rest")
+            got = b""
+            while len(got) < 6:
+                got += conn.recv(100)
+            conn.sendall(got[::-1])
+        srv = self.server(handler)
+        s = self.session()
+        h = s.ok("connect", "127.0.0.1", srv.port)
+        self.assertIsInstance(h, int)
+        self.assertEqual(s.ok("read_line", h, 1024), b"line one")
+        self.assertEqual(s.ok("read_line", h, 1024), b"line two")
+        self.assertEqual(s.ok("peek", h, 2), b"\x00\x01")
+        self.assertEqual(s.ok("read_exact", h, 3), b"\x00\x01\x02")
+        self.assertEqual(s.ok("read_until", h, ord("|"), 1024), b"|")
+        self.assertEqual(s.ok("write", h, b"abc"), 3)
+        self.assertEqual(s.ok("write_bytes", h, b"\x00\xff\x10"), 3)
+        self.assertIsNone(s.ok("write_all", h, b""))
+        # "rest", then the reversed six bytes, then the end of stream
+        data = b""
+        for _ in range(100):
+            chunk = s.ok("read", h, 1024)
+            if not chunk:
+                break
+            data += chunk
+        self.assertEqual(data, b"rest" + b"\x10\xff\x00cba")
+        self.assertEqual(s.ok("read", h, 1024), b"")
+        self.assertEqual(s.call("read_line", h, 1024)[0][0], "EOF")
+        self.assertTrue(s.ok("local_addr", h).startswith("127.0.0.1:"))
+        self.assertEqual(s.ok("peer_addr", h), "127.0.0.1:%d" % srv.port)
+        self.assertIsNone(s.ok("set_nodelay", h, True))
+        self.assertIsNone(s.ok("set_keepalive", h, False))
+        self.assertIsNone(s.ok("set_timeout_ms", h, 1000))
+        self.assertIsNone(s.ok("shutdown", h, "both"))
+        self.assertIsNone(s.ok("close", h))
+        self.assertEqual(s.call("read", h, 1)[0][0], "EBADHANDLE")
+
+    def test_responses_out_of_order(self):
+        release = threading.Event()
+
+        def handler(conn):
+            release.wait(TIMEOUT)
+            conn.sendall(b"late")
+        srv = self.server(handler)
+        s = self.session()
+        h = s.ok("connect", "127.0.0.1", srv.port)
+        slow = s.send("read", h, 16)
+        fast = s.send("local_addr", h)
+        first = s.receive()
+        self.assertEqual(first[1], fast)
+        release.set()
+        second = s.receive()
+        self.assertEqual(second[1], slow)
+        self.assertEqual(second[3], b"late")
+
+    def test_errors(self):
+        s = self.session()
+        err, result = s.call("connect", "127.0.0.1", 40000)
+        self.assertIsNone(result)
+        self.assertEqual(err[0], "EPOLICY")
+        self.assertIn("policy.conf:3", err[1])
+        err, _ = s.call("connect", "127.0.0.2", 8080)
+        self.assertEqual(err[0], "EPOLICY")
+        self.assertIn("default", err[1])
+        self.assertEqual(s.call("no_such_method")[0][0], "ENOMETHOD")
+        self.assertEqual(s.call("connect", "127.0.0.1")[0][0], "EINVAL")
+        self.assertEqual(s.call("connect", "127.0.0.1", "80")[0][0], "EINVAL")
+        # data must be bin, never str
+        srv = self.server(lambda conn: conn.recv(10))
+        h = s.ok("connect", "127.0.0.1", srv.port)
+        self.assertEqual(s.call("write", h, "text")[0][0], "EINVAL")
+        self.assertEqual(s.call("read", h, 65537)[0][0], "ELIMIT")
+        self.assertEqual(s.call("shutdown", h, "up")[0][0], "EINVAL")
+        self.assertEqual(s.call("close", 1234567)[0][0], "EBADHANDLE")
+        self.assertIsNone(s.ok("close", h))
+
+    def test_timeout(self):
+        srv = self.server(lambda conn: conn.recv(10))
+        s = self.session()
+        h = s.ok("connect", "127.0.0.1", srv.port)
+        s.ok("set_timeout_ms", h, 100)
+        err, _ = s.call("read", h, 10)
+        self.assertEqual(err[0], "ETIMEDOUT")
+        self.assertEqual(s.ok("write", h, b"ok"), 2)
+
+    def test_listen_accept(self):
+        s = self.session()
+        lh = s.ok("listen", "127.0.0.1:0")
+        addr = s.ok("local_addr", lh)
+        host, port = addr.rsplit(":", 1)
+        self.assertEqual(host, "127.0.0.1")
+        pending = s.send("accept", lh)
+        c = socket.create_connection((host, int(port)), timeout=TIMEOUT)
+        self.addCleanup(c.close)
+        msg = s.receive()
+        self.assertEqual(msg[1], pending)
+        self.assertIsNone(msg[2])
+        conn = msg[3]
+        c.sendall(b"hi\n")
+        self.assertEqual(s.ok("read_line", conn, 100), b"hi")
+        s.ok("write_all", conn, b"OK\r\n")
+        self.assertEqual(c.recv(4), b"OK\r\n")
+        self.assertEqual(s.call("listen", "0.0.0.0:8080")[0][0], "EPOLICY")
+        self.assertEqual(s.call("listen", "localhost:0")[0][0], "EINVAL")
+
+    def test_malformed_closes_only_that_session(self):
+        bad = self.session()
+        good = self.session()
+        bad.sock.sendall(b"\xdd\xff\xff\xff\xff")  # array of 2^32-1 items
+        with self.assertRaises(EOFError):
+            bad.receive()
+        self.assertEqual(good.call("hello", 1)[0][0], "EPROTO")
+        lh = good.ok("listen", "127.0.0.1:0")
+        self.assertTrue(good.ok("local_addr", lh).startswith("127.0.0.1:"))
+
+
+if __name__ == "__main__":
+    BROKER = sys.argv.pop(1)
+    unittest.main(verbosity=2)
