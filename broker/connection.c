@@ -359,7 +359,8 @@ address_allowed(struct conn *conn, const char *name,
 	    (unsigned)session_uid(conn->session), conn->host, text,
 	    decision.verdict == POLICY_ALLOW ? "allowed" : "denied", rule);
 	if (decision.verdict != POLICY_ALLOW)
-		snprintf(why, whylen, "connect to %s denied by %s", text, rule);
+		snprintf(why, whylen, "connect to %s denied by %.160s", text,
+		    rule);
 	return decision.verdict == POLICY_ALLOW;
 }
 
@@ -511,6 +512,8 @@ buffer_reserve(struct conn *conn, size_t want)
 static void
 buffer_consume(struct conn *conn, size_t n)
 {
+	if (n == 0)
+		return;
 	memmove(conn->buf, conn->buf + n, conn->buflen - n);
 	conn->buflen -= n;
 }

@@ -89,6 +89,10 @@ host_normalize_name(const char *s, size_t len,
 			numeric = 0;
 	}
 	out[len] = '\0';
+	if (label == 0) {
+		*why = "empty label";
+		return -1;
+	}
 	if (out[len - 1] == '-') {
 		*why = "a label must not end with '-'";
 		return -1;
@@ -126,7 +130,7 @@ host_parse_addr_port(const char *s, size_t len, struct host_addr *addr,
 		hostlen = (size_t)(colon - host);
 		colon++;
 		if (host_parse_literal(host, hostlen, addr) != 0 ||
-		    addr->family != AF_INET6) {
+		    memchr(host, ':', hostlen) == NULL) {
 			*why = "not an IPv6 address inside [ ]";
 			return -1;
 		}

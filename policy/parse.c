@@ -375,6 +375,7 @@ policy_load(const char *path, struct policy **out, struct policy_error *err)
 	int		 fd, rc;
 
 	memset(err, 0, sizeof(*err));
+	*out = NULL;
 	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1)
 		return fail(&p, 0, 0, "cannot open: %s", strerror(errno));
 	if (fstat(fd, &st) == -1 || !S_ISREG(st.st_mode)) {

@@ -20,7 +20,7 @@ static const char *const err_texts[TB__ERRNO_COUNT] = {
 const char *
 proto_err_name(int code)
 {
-	if (code > 0 || -code >= TB__ERRNO_COUNT)
+	if (code > 0 || code <= -TB__ERRNO_COUNT)
 		return "EUNKNOWN";
 	return err_names[-code];
 }
@@ -28,7 +28,7 @@ proto_err_name(int code)
 const char *
 proto_err_text(int code)
 {
-	if (code > 0 || -code >= TB__ERRNO_COUNT)
+	if (code > 0 || code <= -TB__ERRNO_COUNT)
 		return "unknown error";
 	return err_texts[-code];
 }

@@ -23,10 +23,11 @@ enum proto_scan
 proto_scan(const uint8_t *buf, size_t len, size_t *msg_len, const char **why)
 {
 	uint32_t	remaining[PROTO_DEPTH_MAX + 1];
-	unsigned	depth = 0, objects = 0;
+	unsigned	depth = 0, objects = 0, declared = 1;
 	size_t		off = 0, head, body;
 	uint64_t	count;
 	uint8_t		b;
+	bool		container;
 
 	remaining[0] = 1;
 	for (;;) {
@@ -39,23 +40,24 @@ proto_scan(const uint8_t *buf, size_t len, size_t *msg_len, const char **why)
 		}
 		if (off >= len)
 			goto more;
-		if (++objects > PROTO_OBJECTS_MAX) {
-			*why = "too many objects in one message";
-			return PROTO_SCAN_BAD;
-		}
+		objects++;
 		remaining[depth]--;
 
 		b = buf[off];
 		head = 1;
 		body = 0;
 		count = 0;
+		container = false;
 		if (b <= 0x7f || b >= 0xe0 || b == 0xc0 || b == 0xc2 ||
 		    b == 0xc3)
 			;			/* fixint, nil, false, true */
-		else if (b <= 0x8f)
+		else if (b <= 0x8f) {
 			count = 2 * (b & 0x0f);	/* fixmap */
-		else if (b <= 0x9f)
+			container = true;
+		} else if (b <= 0x9f) {
 			count = b & 0x0f;	/* fixarray */
+			container = true;
+		}
 		else if (b <= 0xbf)
 			body = b & 0x1f;	/* fixstr */
 		else switch (b) {
@@ -86,24 +88,28 @@ proto_scan(const uint8_t *buf, size_t len, size_t *msg_len, const char **why)
 			if (off + head > len)
 				goto more;
 			count = be16(buf + off + 1);
+			container = true;
 			break;
 		case 0xdd:			/* array 32 */
 			head = 5;
 			if (off + head > len)
 				goto more;
 			count = be32(buf + off + 1);
+			container = true;
 			break;
 		case 0xde:			/* map 16 */
 			head = 3;
 			if (off + head > len)
 				goto more;
 			count = 2 * (uint64_t)be16(buf + off + 1);
+			container = true;
 			break;
 		case 0xdf:			/* map 32 */
 			head = 5;
 			if (off + head > len)
 				goto more;
 			count = 2 * (uint64_t)be32(buf + off + 1);
+			container = true;
 			break;
 		case 0xc1:
 			*why = "the reserved byte 0xc1";
@@ -121,17 +127,20 @@ proto_scan(const uint8_t *buf, size_t len, size_t *msg_len, const char **why)
 			goto more;
 		off += head + body;
 
-		if (count > 0) {
-			if (count > PROTO_OBJECTS_MAX - objects) {
-				*why = "too many objects in one message";
-				return PROTO_SCAN_BAD;
-			}
-			if (depth == PROTO_DEPTH_MAX) {
-				*why = "message nested too deeply";
-				return PROTO_SCAN_BAD;
-			}
-			remaining[++depth] = (uint32_t)count;
+		if (!container)
+			continue;
+		/* Every object declared so far counts, before any arrives. */
+		if (count > PROTO_OBJECTS_MAX - declared) {
+			*why = "too many objects in one message";
+			return PROTO_SCAN_BAD;
 		}
+		if (depth == PROTO_DEPTH_MAX) {
+			*why = "message nested too deeply";
+			return PROTO_SCAN_BAD;
+		}
+		declared += (unsigned)count;
+		if (count > 0)
+			remaining[++depth] = (uint32_t)count;
 	}
  more:
 	if (len >= PROTO_MESSAGE_MAX) {

@@ -1,0 +1,23 @@
+# Installs the Debian packages tcpbroker needs, when they are missing.
+# Sourced by tests/run.sh and examples/demo.sh.
+
+TB_PACKAGES="cmake make gcc libc6-dev pkg-config libmsgpack-dev
+libcmocka-dev python3 python3-msgpack"
+
+tb_install_deps() {
+	missing=
+	for p in $TB_PACKAGES; do
+		dpkg-query -W -f='${Status}\n' "$p" 2>/dev/null |
+		    grep -q '^install ok installed$' || missing="$missing $p"
+	done
+	[ -z "$missing" ] && return 0
+	if [ "$(id -u)" != 0 ]; then
+		echo "missing Debian packages:$missing (run as root to install)" >&2
+		exit 1
+	fi
+	echo "installing:$missing"
+	export DEBIAN_FRONTEND=noninteractive
+	apt-get update -q
+	# shellcheck disable=SC2086
+	apt-get install -y -q --no-install-recommends $missing
+}
