@@ -1,51 +1,72 @@
 #!/bin/sh
-# The main job: build tcpbroker, start a broker with the example policy,
-# and show a client doing allowed and denied work through it.
+# The main job: build tcpbroker, start a loopback web server and a broker
+# with the example policy, and run a Lua script that does allowed and
+# denied work through the broker.  Then show the broker's decisions.
 set -eu
 top=$(cd "$(dirname "$0")/.." && pwd)
 . "$top/tests/deps.sh"
 tb_install_deps
 
 build="$top/build"
+echo "== building"
 cmake -S "$top" -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 cmake --build "$build" -j"$(nproc)" >/dev/null
 
 run=$(mktemp -d /tmp/tcpbroker-demo-XXXXXX)
 broker_pid=
+web_pid=
 cleanup() {
-	if [ -n "$broker_pid" ]; then
-		kill "$broker_pid" 2>/dev/null || true
-		wait "$broker_pid" 2>/dev/null || true
-	fi
+	for pid in $broker_pid $web_pid; do
+		kill "$pid" 2>/dev/null || true
+		wait "$pid" 2>/dev/null || true
+	done
 	rm -rf "$run"
 }
-trap cleanup EXIT INT TERM
+trap cleanup EXIT
+trap 'exit 130' INT TERM
 
-echo "== starting the broker with examples/policy.conf"
+# Waits (at most 5 s) until the command in "$@" succeeds.
+wait_for() {
+	i=0
+	until "$@"; do
+		i=$((i + 1))
+		[ $i -le 500 ] || return 1
+		sleep 0.01
+	done
+}
+
+echo "== a web server on 127.0.0.1"
+mkdir "$run/www"
+echo "hello from a loopback web server" >"$run/www/index.html"
+/usr/bin/python3 -u -m http.server 0 --bind 127.0.0.1 \
+    --directory "$run/www" >"$run/web.log" 2>&1 &
+web_pid=$!
+wait_for grep -q 'port [0-9]' "$run/web.log" || {
+	cat "$run/web.log"
+	exit 1
+}
+http_port=$(sed -n 's/.* port \([0-9]*\).*/\1/p' "$run/web.log" | head -n 1)
+echo "   port $http_port"
+
+echo "== the broker, with examples/policy.conf"
 "$build/broker/tcpbroker" --check "$top/examples/policy.conf"
 "$build/broker/tcpbroker" --policy "$top/examples/policy.conf" \
     --socket "$run/broker.sock" 2>"$run/broker.log" &
 broker_pid=$!
-i=0
-while [ ! -S "$run/broker.sock" ]; do
-	i=$((i + 1))
-	if [ $i -gt 500 ] || ! kill -0 "$broker_pid" 2>/dev/null; then
-		cat "$run/broker.log"
-		echo "the broker did not start" >&2
-		exit 1
-	fi
-	sleep 0.01
-done
+wait_for test -S "$run/broker.sock" || {
+	cat "$run/broker.log"
+	exit 1
+}
 
-echo "== a client of the broker (it holds no TCP socket of its own)"
+echo "== lua5.4 examples/demo.lua, through the broker"
 status=0
-TCPBROKER_SOCKET="$run/broker.sock" "$build/examples/tcpbroker-demo" ||
-    status=$?
+LUA_CPATH="$build/client-stub/lua/?.so" TCPBROKER_SOCKET="$run/broker.sock" \
+    HTTP_PORT="$http_port" lua5.4 "$top/examples/demo.lua" || status=$?
 
 kill "$broker_pid"
 wait "$broker_pid" || true
 broker_pid=
 echo
-echo "== the broker's log of its decisions"
-grep -E 'allowed|denied|session' "$run/broker.log" | sed 's/^[^ ]* //'
+echo "== the broker's log: every decision, with the rule that made it"
+grep -E 'allowed|denied|opened|closed:' "$run/broker.log" | sed 's/^[^ ]* //'
 exit $status

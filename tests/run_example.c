@@ -1,0 +1,322 @@
+/*
+ * run_example [--policy FILE] [--visit] -- COMMAND ARGS...
+ *
+ * Runs a script (a Lua test, an example) against a real broker and
+ * real loopback servers, and fails unless it exits 0 in time.  The
+ * script finds them in its environment:
+ *
+ *	TCPBROKER_SOCKET	the broker's socket
+ *	ECHO_PORT		echoes what it receives
+ *	GREETING_PORT		sends "hello\r\nworld\n\nlast" and closes
+ *	BINARY_PORT		sends the bytes 0..255 and closes
+ *	SILENT_PORT		accepts, then neither reads nor writes
+ *	HTTP_PORT		an HTTP/1.0 server with one page
+ *	HOLD_PORT		holds connections; MONITOR_PORT tells
+ *	MONITOR_PORT		"closed" once a HOLD_PORT connection ended
+ *	FULL_PORT		its accept queue is full: connects hang
+ *	CLOSED_PORT		nothing listens there: connects are refused
+ *
+ * With --visit, every listener the broker opens on 127.0.0.1 is dialled
+ * once by a "visitor" that sends "hello from the runner\n" and reads one
+ * line, so that examples blocked in accept are served as a real client
+ * would serve them.
+ */
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <sys/wait.h>
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "harness.h"
+
+/* How long the script may run: milliseconds. */
+#define SCRIPT_MS		60000
+/* Listeners the visitor dials, at most. */
+#define VISITS_MAX		64
+/* Largest policy file the runner passes on: bytes. */
+#define POLICY_TEXT_MAX		65536
+
+static const char	*policy_file;
+static bool		 visiting;
+static char	       **command;
+
+static struct test_server	echo, greeting, binary, silent, http, hold;
+static struct test_server	monitor;
+
+static const char	greeting_text[] = "hello\r\nworld\n\nlast";
+static uint8_t		binary_text[256];
+static const char	page[] = "hello from loopback\n";
+
+static void
+serve_http(struct test_server *srv, int fd)
+{
+	char	req[4096], resp[256];
+	size_t	len = 0;
+	ssize_t	n;
+	int	i;
+
+	(void)srv;
+	/* Read the request head, up to its blank line. */
+	for (i = 0; i < 100 && len < sizeof(req) - 1; i++) {
+		struct pollfd pfd = { fd, POLLIN, 0 };
+		if (poll(&pfd, 1, 5000) <= 0)
+			return;
+		if ((n = recv(fd, req + len, sizeof(req) - 1 - len, 0)) <= 0)
+			return;
+		len += (size_t)n;
+		req[len] = '\0';
+		if (strstr(req, "\r\n\r\n") != NULL)
+			break;
+	}
+	if (strncmp(req, "GET ", 4) == 0)
+		snprintf(resp, sizeof(resp), "HTTP/1.0 200 OK\r\n"
+		    "Content-Type: text/plain\r\nContent-Length: %zu\r\n\r\n%s",
+		    strlen(page), page);
+	else
+		snprintf(resp, sizeof(resp), "HTTP/1.0 400 Bad Request\r\n"
+		    "Content-Length: 0\r\n\r\n");
+	(void)!send(fd, resp, strlen(resp), MSG_NOSIGNAL);
+}
+
+/* Says whether a connection to HOLD_PORT has ended, within 5 s. */
+static void
+serve_monitor(struct test_server *srv, int fd)
+{
+	bool	closed = server_wait(&hold.eofs, 1, 5000);
+
+	(void)srv;
+	(void)!send(fd, closed ? "closed\n" : "open\n", closed ? 7 : 5,
+	    MSG_NOSIGNAL);
+}
+
+static uint16_t
+listen_port(int fd)
+{
+	struct sockaddr_in	sin;
+	socklen_t		len = sizeof(sin);
+
+	assert_int_equal(getsockname(fd, (struct sockaddr *)&sin, &len), 0);
+	return ntohs(sin.sin_port);
+}
+
+static int
+loopback_socket(void)
+{
+	struct sockaddr_in	sin = { .sin_family = AF_INET };
+	int			fd;
+
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	assert_true(fd != -1);
+	assert_int_equal(bind(fd, (struct sockaddr *)&sin, sizeof(sin)), 0);
+	return fd;
+}
+
+static void
+set_port(const char *name, uint16_t port)
+{
+	char	value[8];
+
+	snprintf(value, sizeof(value), "%u", port);
+	setenv(name, value, 1);
+}
+
+struct visitor {
+	struct broker_proc	*broker;
+	atomic_bool		 stop;
+	pthread_t		 thread;
+	int			 visits;
+};
+
+static void
+visit(uint16_t port)
+{
+	struct sockaddr_in	sin = { .sin_family = AF_INET };
+	struct timeval		tv = { 5, 0 };
+	char			buf[256];
+	int			fd;
+
+	sin.sin_port = htons(port);
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if ((fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1)
+		return;
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+	if (connect(fd, (struct sockaddr *)&sin, sizeof(sin)) == 0 &&
+	    send(fd, "hello from the runner\n", 22, MSG_NOSIGNAL) == 22)
+		(void)!recv(fd, buf, sizeof(buf), 0);
+	close(fd);
+}
+
+/* Dials every listener the broker's log reports, once. */
+static void *
+visitor_main(void *p)
+{
+	struct visitor	*v = p;
+	char		 line[1024];
+	const char	*at;
+	unsigned	 port;
+	long		 off = 0;
+	FILE		*f;
+
+	while (!atomic_load(&v->stop) && v->visits < VISITS_MAX) {
+		if ((f = fopen(v->broker->log, "r")) == NULL) {
+			harness_sleep_ms(20);
+			continue;
+		}
+		fseek(f, off, SEEK_SET);
+		while (fgets(line, sizeof(line), f) != NULL &&
+		    line[strlen(line) - 1] == '\n') {
+			off = ftell(f);
+			if ((at = strstr(line, " on 127.0.0.1:")) != NULL &&
+			    strstr(line, ": listener ") != NULL &&
+			    sscanf(at, " on 127.0.0.1:%u", &port) == 1 &&
+			    v->visits < VISITS_MAX) {
+				v->visits++;
+				visit((uint16_t)port);
+			}
+		}
+		fclose(f);
+		harness_sleep_ms(20);
+	}
+	return NULL;
+}
+
+static char *
+read_policy(const char *path)
+{
+	static char	text[POLICY_TEXT_MAX];
+	FILE		*f = fopen(path, "r");
+	size_t		 n;
+
+	assert_non_null(f);
+	n = fread(text, 1, sizeof(text) - 1, f);
+	text[n] = '\0';
+	fclose(f);
+	return text;
+}
+
+static void
+test_script(void **state)
+{
+	struct broker_proc	broker;
+	struct visitor		v = { .broker = &broker };
+	uint64_t		deadline;
+	pid_t			pid;
+	int			status, full, closed, fill[8], i;
+
+	(void)state;
+	harness_broker_start(&broker, policy_file != NULL ?
+	    read_policy(policy_file) : HARNESS_POLICY);
+	for (i = 0; i < 256; i++)
+		binary_text[i] = (uint8_t)i;
+	server_start(&echo, AF_INET, serve_echo, NULL, 0);
+	server_start(&greeting, AF_INET, serve_send, greeting_text,
+	    strlen(greeting_text));
+	server_start(&binary, AF_INET, serve_send, binary_text, 256);
+	server_start(&silent, AF_INET, serve_silent, NULL, 0);
+	server_start(&http, AF_INET, serve_http, NULL, 0);
+	server_start(&hold, AF_INET, serve_hold, NULL, 0);
+	server_start(&monitor, AF_INET, serve_monitor, NULL, 0);
+
+	/* A listener whose accept queue is full drops new SYNs. */
+	full = loopback_socket();
+	assert_int_equal(listen(full, 0), 0);
+	for (i = 0; i < 8; i++) {
+		struct sockaddr_in sin = { .sin_family = AF_INET };
+		sin.sin_port = htons(listen_port(full));
+		sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+		fill[i] = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK |
+		    SOCK_CLOEXEC, 0);
+		connect(fill[i], (struct sockaddr *)&sin, sizeof(sin));
+	}
+	closed = loopback_socket();
+
+	setenv("TCPBROKER_SOCKET", broker.socket, 1);
+	set_port("ECHO_PORT", echo.port);
+	set_port("GREETING_PORT", greeting.port);
+	set_port("BINARY_PORT", binary.port);
+	set_port("SILENT_PORT", silent.port);
+	set_port("HTTP_PORT", http.port);
+	set_port("HOLD_PORT", hold.port);
+	set_port("MONITOR_PORT", monitor.port);
+	set_port("FULL_PORT", listen_port(full));
+	set_port("CLOSED_PORT", listen_port(closed));
+	close(closed);
+	if (visiting)
+		assert_int_equal(pthread_create(&v.thread, NULL, visitor_main,
+		    &v), 0);
+
+	pid = fork();
+	assert_true(pid != -1);
+	if (pid == 0) {
+		execvp(command[0], command);
+		fprintf(stderr, "run_example: %s: %s\n", command[0],
+		    strerror(errno));
+		_exit(127);
+	}
+	deadline = harness_now_ms() + SCRIPT_MS;
+	while (waitpid(pid, &status, WNOHANG) == 0) {
+		if (harness_now_ms() > deadline) {
+			kill(pid, SIGKILL);
+			waitpid(pid, &status, 0);
+			fail_msg("%s: still running after %d ms", command[0],
+			    SCRIPT_MS);
+		}
+		harness_sleep_ms(10);
+	}
+
+	if (visiting) {
+		atomic_store(&v.stop, true);
+		pthread_join(v.thread, NULL);
+	}
+	for (i = 0; i < 8; i++)
+		close(fill[i]);
+	close(full);
+	server_stop(&echo);
+	server_stop(&greeting);
+	server_stop(&binary);
+	server_stop(&silent);
+	server_stop(&http);
+	server_stop(&hold);
+	server_stop(&monitor);
+	assert_int_equal(harness_broker_stop(&broker), 0);
+	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+		fail_msg("%s exited with status %d", command[0],
+		    WIFEXITED(status) ? WEXITSTATUS(status) : -1);
+}
+
+int
+main(int argc, char *argv[])
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_script),
+	};
+	int	i = 1;
+
+	for (; i < argc; i++) {
+		if (i + 1 < argc && strcmp(argv[i], "--policy") == 0)
+			policy_file = argv[++i];
+		else if (strcmp(argv[i], "--visit") == 0)
+			visiting = true;
+		else
+			break;
+	}
+	if (i < argc && strcmp(argv[i], "--") == 0)
+		i++;
+	if (i >= argc) {
+		fprintf(stderr, "usage: run_example [--policy FILE] [--visit] "
+		    "-- COMMAND ARGS...\n");
+		return 2;
+	}
+	command = argv + i;
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
