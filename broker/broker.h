@@ -37,6 +37,9 @@ void	log_msg(enum log_level level, const char *fmt, ...)
 #define log_warnx(...)	log_msg(LOG_LEVEL_WARN, __VA_ARGS__)
 #define log_info(...)	log_msg(LOG_LEVEL_INFO, __VA_ARGS__)
 #define log_debug(...)	log_msg(LOG_LEVEL_DEBUG, __VA_ARGS__)
+/* Formats into buf, cutting what does not fit: messages are bounded. */
+void	textf(char *buf, size_t cap, const char *fmt, ...)
+	    __attribute__((format(printf, 3, 4)));
 /* The one fatal path: logs (with errno's text for fatal) and exits 1. */
 void	fatal(const char *fmt, ...)
 	    __attribute__((format(printf, 1, 2), noreturn));
@@ -74,8 +77,11 @@ uint64_t	loop_now(void);
 void		timer_set(struct timer *timer, uint64_t when,
 		    void (*cb)(struct timer *));
 void		timer_cancel(struct timer *timer);
-/* Runs until loop_stop(); after_batch runs after every turn. */
-void		loop_run(void (*after_batch)(void));
+/*
+ * Runs until loop_stop().  after_batch runs after every turn; when it
+ * returns true, work is waiting and the next turn does not sleep.
+ */
+void		loop_run(bool (*after_batch)(void));
 void		loop_stop(void);
 
 /* The whole daemon's state that outlives a session. */
@@ -111,6 +117,7 @@ struct call {
 	size_t			 scanned;	/* bytes searched for delim */
 	uint8_t			 delim;
 	uint8_t			*data;		/* unsent write data, owned */
+	size_t			 charged;	/* bytes of data charged */
 	size_t			 base;		/* offset of data[0] in the write */
 	size_t			 len;
 	size_t			 done;		/* bytes written so far */
@@ -119,7 +126,7 @@ TAILQ_HEAD(call_queue, call);
 
 /* session.c */
 void		 session_listen_socket(int fd);
-void		 session_reap(void);
+bool		 session_reap(void);
 void		 session_close_all(void);
 struct conn	*session_conn(struct request *req, uint32_t handle);
 struct listener	*session_listener(struct request *req, uint32_t handle);
@@ -135,6 +142,11 @@ uint64_t	 session_id(const struct session *s);
 uid_t		 session_uid(const struct session *s);
 /* Accounts n more (or, negative, fewer) buffered bytes; -1 if over. */
 int		 session_charge(struct session *s, ssize_t n);
+/*
+ * Whether a policy decision of this session may be logged now: at most
+ * LIMIT_LOG_DECISIONS a second; the others are counted and reported.
+ */
+bool		 session_log_decision(struct session *s);
 
 void		 reply_error(struct session *s, uint32_t msgid, int code,
 		    const char *fmt, ...) __attribute__((format(printf, 4, 5)));
@@ -180,12 +192,17 @@ int		 listener_local_addr(struct listener *l, char *buf, size_t cap);
 /* Formats a socket's own or peer address as "ip:port". */
 int		 sockaddr_text(int fd, bool peer, char *buf, size_t cap);
 
-/* resolver.c: names are resolved in a separate process. */
+/* resolver.c: names are resolved in processes of their own. */
 typedef void	(*resolver_done)(void *arg, int code, const struct host_addr *addrs,
 		    unsigned naddrs);
 void		 resolver_start(void);
-/* Starts a lookup; returns its id, or 0 when too many are pending. */
-uint32_t	 resolver_lookup(const char *name, resolver_done done, void *arg);
+/*
+ * Starts a lookup for uid; done is called with its answer, unless it
+ * is cancelled first.  Returns 0 with *id set, or a TB_E* code with
+ * *why set.
+ */
+int		 resolver_lookup(const char *name, uid_t uid, resolver_done done,
+		    void *arg, uint32_t *id, const char **why);
 void		 resolver_cancel(uint32_t id);
 
 #endif

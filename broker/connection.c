@@ -51,7 +51,8 @@ struct conn {
 	/* While connecting. */
 	struct call		*connect;
 	uint32_t		 resolve_id;
-	char			 host[PROTO_STRING_MAX + 1];
+	char			 host[PROTO_STRING_MAX + 1];	/* as asked */
+	char			 name[PROTO_HOST_NAME_MAX + 1];	/* normalised */
 	uint16_t		 port;
 	struct host_addr	 addrs[LIMIT_RESOLVE_ADDRS];
 	unsigned		 naddrs;
@@ -288,6 +289,13 @@ connect_next(struct conn *conn)
 			conn->last_error = errno_code(errno);
 			continue;
 		}
+		/* An IPv6 socket never reaches an IPv4 address in disguise. */
+		if (addr->family == AF_INET6 && setsockopt(fd, IPPROTO_IPV6,
+		    IPV6_V6ONLY, &(int){ 1 }, sizeof(int)) == -1) {
+			conn->last_error = errno_code(errno);
+			close(fd);
+			continue;
+		}
 		if (connect(fd, (struct sockaddr *)&ss, sslen) == -1 &&
 		    errno != EINPROGRESS) {
 			conn->last_error = errno_code(errno);
@@ -354,13 +362,14 @@ address_allowed(struct conn *conn, const char *name,
 	policy_decide(broker.policy, &req, &decision);
 	policy_explain(broker.policy, &decision, rule, sizeof(rule));
 	host_format(addr, conn->port, text, sizeof(text));
-	log_info("session %llu uid %u: connect %s (%s) %s by %s",
-	    (unsigned long long)session_id(conn->session),
-	    (unsigned)session_uid(conn->session), conn->host, text,
-	    decision.verdict == POLICY_ALLOW ? "allowed" : "denied", rule);
-	if (decision.verdict != POLICY_ALLOW)
-		snprintf(why, whylen, "connect to %s denied by %.160s", text,
+	if (session_log_decision(conn->session))
+		log_info("session %llu uid %u: connect %s (%s) %s by %s",
+		    (unsigned long long)session_id(conn->session),
+		    (unsigned)session_uid(conn->session), conn->host, text,
+		    decision.verdict == POLICY_ALLOW ? "allowed" : "denied",
 		    rule);
+	if (decision.verdict != POLICY_ALLOW)
+		textf(why, whylen, "connect to %s denied by %s", text, rule);
 	return decision.verdict == POLICY_ALLOW;
 }
 
@@ -369,7 +378,7 @@ resolved(void *arg, int code, const struct host_addr *addrs, unsigned naddrs)
 {
 	struct conn	*conn = arg;
 	char		 why[PROTO_ERROR_MESSAGE_MAX + 1] = "";
-	unsigned	 i;
+	unsigned	 i, j;
 
 	conn->resolve_id = 0;
 	if (code != 0) {
@@ -380,7 +389,17 @@ resolved(void *arg, int code, const struct host_addr *addrs, unsigned naddrs)
 	}
 	/* Connect only to addresses checked here; never resolve again. */
 	for (i = 0; i < naddrs; i++) {
-		if (address_allowed(conn, conn->host, &addrs[i], why,
+		if (host_addr_unspecified(&addrs[i])) {
+			textf(why, sizeof(why), "connect: %s resolves to an "
+			    "unspecified address", conn->host);
+			continue;
+		}
+		for (j = 0; j < conn->naddrs; j++)
+			if (host_addr_equal(&conn->addrs[j], &addrs[i]))
+				break;
+		if (j < conn->naddrs)
+			continue;
+		if (address_allowed(conn, conn->name, &addrs[i], why,
 		    sizeof(why)))
 			conn->addrs[conn->naddrs++] = addrs[i];
 	}
@@ -405,6 +424,7 @@ start_connect(struct request *req, uint32_t timeout_ms)
 	const char		*p = (const char *)host->ptr, *why;
 	size_t			 len = host->len;
 	bool			 literal;
+	int			 rc;
 
 	memcpy(text, p, len);
 	text[len] = '\0';
@@ -414,6 +434,11 @@ start_connect(struct request *req, uint32_t timeout_ms)
 		len -= 2;
 	}
 	literal = host_parse_literal(p, len, &addr) == 0;
+	if (literal && host_addr_unspecified(&addr)) {
+		reply_error(s, req->msgid, TB_EINVAL, "connect: %s is the "
+		    "unspecified address", text);
+		return;
+	}
 	if (literal)
 		preq.addr = &addr;
 	else if (host_normalize_name(p, len, name, &why) == 0)
@@ -428,9 +453,10 @@ start_connect(struct request *req, uint32_t timeout_ms)
 	policy_decide(broker.policy, &preq, &decision);
 	policy_explain(broker.policy, &decision, rule, sizeof(rule));
 	if (decision.verdict == POLICY_DENY) {
-		log_info("session %llu uid %u: connect %s:%u denied by %s",
-		    (unsigned long long)session_id(s),
-		    (unsigned)session_uid(s), text, preq.port, rule);
+		if (session_log_decision(s))
+			log_info("session %llu uid %u: connect %s:%u denied "
+			    "by %s", (unsigned long long)session_id(s),
+			    (unsigned)session_uid(s), text, preq.port, rule);
 		reply_error(s, req->msgid, TB_EPOLICY, "connect to %s:%u "
 		    "denied by %s", text, preq.port, rule);
 		return;
@@ -442,6 +468,8 @@ start_connect(struct request *req, uint32_t timeout_ms)
 		return;
 	}
 	snprintf(conn->host, sizeof(conn->host), "%s", text);
+	if (!literal)
+		memcpy(conn->name, name, sizeof(conn->name));
 	conn->port = preq.port;
 	conn->connect = call_new(req, conn, timeout_ms, connect_expire);
 	if (conn->connect == NULL) {
@@ -449,19 +477,20 @@ start_connect(struct request *req, uint32_t timeout_ms)
 		return;
 	}
 	if (literal) {
-		log_info("session %llu uid %u: connect %s:%u allowed by %s",
-		    (unsigned long long)session_id(s),
-		    (unsigned)session_uid(s), text, preq.port, rule);
+		if (session_log_decision(s))
+			log_info("session %llu uid %u: connect %s:%u allowed "
+			    "by %s", (unsigned long long)session_id(s),
+			    (unsigned)session_uid(s), text, preq.port, rule);
 		conn->addrs[0] = addr;
 		conn->naddrs = 1;
 		connect_next(conn);
 		return;
 	}
 	conn->state = CONN_RESOLVING;
-	conn->resolve_id = resolver_lookup(name, resolved, conn);
-	if (conn->resolve_id == 0)
-		connect_fail(conn, TB_ELIMIT, "connect: %d name lookups are "
-		    "already waiting", LIMIT_RESOLVER_PENDING);
+	rc = resolver_lookup(name, session_uid(s), resolved, conn,
+	    &conn->resolve_id, &why);
+	if (rc != 0)
+		connect_fail(conn, rc, "connect: %s: %s", text, why);
 }
 
 void
@@ -833,7 +862,16 @@ start_write(struct request *req)
 	/* Send straight from the request; copy only what must wait. */
 	if (TAILQ_EMPTY(&conn->writers) && try_write(conn, call, data->ptr, 0))
 		return;
-	if ((call->data = malloc(call->len - call->done)) == NULL) {
+	/* The copy is charged to the session like received data. */
+	if (session_charge(req->session, (ssize_t)(call->len - call->done)) !=
+	    0) {
+		call_fail(call, TB_ELIMIT, "%s: the session has %d bytes "
+		    "buffered already", proto_methods[req->method].name,
+		    LIMIT_SESSION_BUFFERED);
+		return;
+	}
+	call->charged = call->len - call->done;
+	if ((call->data = malloc(call->charged)) == NULL) {
 		call_fail(call, TB_ENOMEM, "%s: out of memory",
 		    proto_methods[req->method].name);
 		return;

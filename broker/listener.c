@@ -129,9 +129,11 @@ method_listen(struct request *req)
 	preq.addr = &addr;
 	policy_decide(broker.policy, &preq, &decision);
 	policy_explain(broker.policy, &decision, rule, sizeof(rule));
-	log_info("session %llu uid %u: listen %s %s by %s",
-	    (unsigned long long)session_id(s), (unsigned)session_uid(s), text,
-	    decision.verdict == POLICY_ALLOW ? "allowed" : "denied", rule);
+	if (session_log_decision(s))
+		log_info("session %llu uid %u: listen %s %s by %s",
+		    (unsigned long long)session_id(s), (unsigned)session_uid(s),
+		    text, decision.verdict == POLICY_ALLOW ? "allowed" :
+		    "denied", rule);
 	if (decision.verdict != POLICY_ALLOW) {
 		reply_error(s, req->msgid, TB_EPOLICY, "listen on %s denied "
 		    "by %s", text, rule);

@@ -72,6 +72,16 @@ log_msg(enum log_level level, const char *fmt, ...)
 }
 
 void
+textf(char *buf, size_t cap, const char *fmt, ...)
+{
+	va_list	ap;
+
+	va_start(ap, fmt);
+	vsnprintf(buf, cap, fmt, ap);
+	va_end(ap);
+}
+
+void
 fatal(const char *fmt, ...)
 {
 	const char	*err = strerror(errno);

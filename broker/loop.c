@@ -205,14 +205,16 @@ loop_stop(void)
 }
 
 void
-loop_run(void (*after_batch)(void))
+loop_run(bool (*after_batch)(void))
 {
 	struct epoll_event	 events[LOOP_EVENTS_MAX];
 	struct loop_io		*io;
+	bool			 busy = false;
 	int			 i, n;
 
 	while (!stopping) {
-		n = epoll_wait(epfd, events, LOOP_EVENTS_MAX, next_timeout());
+		n = epoll_wait(epfd, events, LOOP_EVENTS_MAX,
+		    busy ? 0 : next_timeout());
 		if (n == -1 && errno != EINTR)
 			fatal("epoll_wait");
 		update_now();
@@ -222,8 +224,7 @@ loop_run(void (*after_batch)(void))
 				io->cb(io, events[i].events);
 		}
 		run_timers();
-		if (after_batch != NULL)
-			after_batch();
+		busy = after_batch != NULL && after_batch();
 		collect();
 	}
 }

@@ -35,8 +35,12 @@ struct session {
 	bool			 doomed;
 	bool			 in_input;
 	bool			 paused;	/* stopped reading: slow reader */
-	bool			 resume;	/* on the resume list */
-	struct session		*next_resume;
+	bool			 read_eof;	/* the client sent FIN */
+	bool			 ready;		/* on the ready list */
+	TAILQ_ENTRY(session)	 ready_entry;
+	uint64_t		 log_second;
+	unsigned		 log_count;
+	unsigned		 log_dropped;
 	const char		*doom_reason;
 	uint8_t			*in;
 	size_t			 inlen;
@@ -53,7 +57,8 @@ TAILQ_HEAD(session_list, session);
 static struct session_list	 sessions = TAILQ_HEAD_INITIALIZER(sessions);
 static unsigned			 nsessions;
 static struct session		*doomed;
-static struct session		*resuming;
+/* Sessions with input to handle next turn: over budget, or resumed. */
+static struct session_list	 ready = TAILQ_HEAD_INITIALIZER(ready);
 static struct loop_io		 listen_io;
 static int			 reserve_fd = -1;
 
@@ -68,9 +73,19 @@ static int			 reserve_fd = -1;
 static void	session_input(struct session *s);
 static void	session_flush(struct session *s);
 
+static void
+session_ready(struct session *s)
+{
+	if (!s->ready && !s->doomed) {
+		s->ready = true;
+		TAILQ_INSERT_TAIL(&ready, s, ready_entry);
+	}
+}
+
 /* Handles are (generation << 8 | slot index), never 0. */
 #define HANDLE_SLOT(h)	((h) & 0xff)
 #define HANDLE_GEN(h)	((h) >> 8)
+#define HANDLE_GEN_MAX	0xffffffu
 _Static_assert(LIMIT_HANDLES_PER_SESSION <= 256, "slot index is 8 bits");
 
 static void
@@ -98,6 +113,11 @@ session_destroy(struct session *s)
 	if (s->ncalls != 0 || s->buffered != 0)
 		fatalx("session %llu: %u calls and %zu bytes left at close",
 		    (unsigned long long)s->id, s->ncalls, s->buffered);
+	if (s->ready)
+		TAILQ_REMOVE(&ready, s, ready_entry);
+	if (s->log_dropped > 0)
+		log_info("session %llu: %u more policy decisions not logged",
+		    (unsigned long long)s->id, s->log_dropped);
 	log_info("session %llu closed: %s", (unsigned long long)s->id,
 	    s->doom_reason);
 	msgpack_unpacked_destroy(&s->unpacked);
@@ -108,15 +128,21 @@ session_destroy(struct session *s)
 	loop_release(&s->io);
 }
 
-void
+bool
 session_reap(void)
 {
-	struct session	*s;
+	struct session_list	 now = TAILQ_HEAD_INITIALIZER(now);
+	struct session		*s;
 
-	/* Input is resumed here, never from inside another callback. */
-	while ((s = resuming) != NULL) {
-		resuming = s->next_resume;
-		s->resume = false;
+	/*
+	 * Input is resumed here, never from inside another callback, and
+	 * each session gets one more batch: the ones that still have work
+	 * go on the list for the next turn.
+	 */
+	TAILQ_CONCAT(&now, &ready, ready_entry);
+	while ((s = TAILQ_FIRST(&now)) != NULL) {
+		TAILQ_REMOVE(&now, s, ready_entry);
+		s->ready = false;
 		if (!s->doomed)
 			session_input(s);
 	}
@@ -124,6 +150,7 @@ session_reap(void)
 		doomed = s->next_doomed;
 		session_destroy(s);
 	}
+	return !TAILQ_EMPTY(&ready);
 }
 
 void
@@ -148,6 +175,28 @@ session_uid(const struct session *s)
 	return s->uid;
 }
 
+bool
+session_log_decision(struct session *s)
+{
+	uint64_t	second = loop_now() / 1000;
+
+	if (second != s->log_second) {
+		if (s->log_dropped > 0)
+			log_info("session %llu: %u more policy decisions not "
+			    "logged", (unsigned long long)s->id,
+			    s->log_dropped);
+		s->log_second = second;
+		s->log_count = 0;
+		s->log_dropped = 0;
+	}
+	if (s->log_count < LIMIT_LOG_DECISIONS) {
+		s->log_count++;
+		return true;
+	}
+	s->log_dropped++;
+	return false;
+}
+
 int
 session_charge(struct session *s, ssize_t n)
 {
@@ -168,10 +217,13 @@ session_handle_new(struct session *s, struct conn *conn,
 		slot = &s->slots[i];
 		if (slot->conn != NULL || slot->listener != NULL)
 			continue;
-		/* A new generation, so a closed handle is never valid again. */
-		slot->gen = (slot->gen + 1) & 0xffffff;
-		if (slot->gen == 0)
-			slot->gen = 1;
+		/*
+		 * A new generation, so a closed handle is never valid again;
+		 * a slot whose generations are used up is retired.
+		 */
+		if (slot->gen == HANDLE_GEN_MAX)
+			continue;
+		slot->gen++;
 		slot->conn = conn;
 		slot->listener = listener;
 		slot->published = false;
@@ -319,6 +371,13 @@ call_new(struct request *req, void *owner, uint32_t timeout_ms,
 {
 	struct call	*call;
 
+	/* Only calls that wait count: close and the like always run. */
+	if (req->session->ncalls >= LIMIT_CALLS_PER_SESSION) {
+		reply_error(req->session, req->msgid, TB_ELIMIT, "%s: more "
+		    "than %d calls waiting", proto_methods[req->method].name,
+		    LIMIT_CALLS_PER_SESSION);
+		return NULL;
+	}
 	if ((call = calloc(1, sizeof(*call))) == NULL) {
 		reply_error(req->session, req->msgid, TB_ENOMEM,
 		    "%s: out of memory", proto_methods[req->method].name);
@@ -340,6 +399,8 @@ call_free(struct call *call)
 {
 	timer_cancel(&call->timer);
 	call->session->ncalls--;
+	if (call->charged > 0)
+		session_charge(call->session, -(ssize_t)call->charged);
 	free(call->data);
 	free(call);
 }
@@ -509,12 +570,6 @@ dispatch(struct session *s, const struct proto_msg *msg)
 		    proto_methods[method].name);
 		return;
 	}
-	if (s->ncalls >= LIMIT_CALLS_PER_SESSION) {
-		reply_error(s, msg->msgid, TB_ELIMIT, "%s: more than %d calls "
-		    "in flight", proto_methods[method].name,
-		    LIMIT_CALLS_PER_SESSION);
-		return;
-	}
 	rc = proto_check_args(req.method, msg->params, msg->nparams, args, why,
 	    sizeof(why));
 	if (rc != 0) {
@@ -524,15 +579,18 @@ dispatch(struct session *s, const struct proto_msg *msg)
 	handlers[method](&req);
 }
 
-/* Handles the complete messages in s->in; returns the bytes used. */
+/*
+ * Handles the complete messages in s->in, at most *budget of them;
+ * returns the bytes used.
+ */
 static size_t
-session_process(struct session *s)
+session_process(struct session *s, unsigned *budget)
 {
 	struct proto_msg	 msg;
 	size_t			 off = 0, len;
 	const char		*why;
 
-	while (off < s->inlen && !s->doomed &&
+	while (off < s->inlen && !s->doomed && *budget > 0 &&
 	    s->out.len <= LIMIT_SESSION_OUTPUT) {
 		switch (proto_scan(s->in + off, s->inlen - off, &len, &why)) {
 		case PROTO_SCAN_MORE:
@@ -555,6 +613,7 @@ session_process(struct session *s)
 		}
 		dispatch(s, &msg);
 		off += len;
+		(*budget)--;
 	}
 	return off;
 }
@@ -577,25 +636,38 @@ session_send(struct session *s)
 			session_doom(s, "write error on the session");
 		break;
 	}
+	/* A client that shut down its side gets its answers, then the end. */
+	if (s->read_eof && s->out.len == 0)
+		session_doom(s, "client closed the session");
 }
 
+/*
+ * Reads and handles requests until the socket is empty, at most
+ * LIMIT_SESSION_BATCH of them: a busy client waits for the next turn
+ * instead of holding up everyone else.
+ */
 static void
 session_input(struct session *s)
 {
-	size_t	used;
-	ssize_t	n;
+	unsigned	budget = LIMIT_SESSION_BATCH;
+	size_t		used;
+	ssize_t		n;
 
 	if (s->in_input)
 		return;
 	s->in_input = true;
 	while (!s->doomed) {
-		used = session_process(s);
+		used = session_process(s, &budget);
 		if (used > 0) {
 			memmove(s->in, s->in + used, s->inlen - used);
 			s->inlen -= used;
 		}
 		if (s->doomed)
 			break;
+		if (budget == 0) {
+			session_ready(s);
+			break;
+		}
 		if (s->out.len > LIMIT_SESSION_OUTPUT) {
 			/* A slow reader: stop taking requests until it reads. */
 			session_send(s);
@@ -605,15 +677,19 @@ session_input(struct session *s)
 			}
 			continue;
 		}
+		if (s->read_eof)
+			break;
 		n = recv(s->io.fd, s->in + s->inlen,
 		    PROTO_MESSAGE_MAX - s->inlen, 0);
 		if (n > 0) {
 			s->inlen += (size_t)n;
 			continue;
 		}
-		if (n == 0)
-			session_doom(s, "client closed the session");
-		else if (errno == EINTR)
+		if (n == 0) {
+			s->read_eof = true;	/* handle what came, then end */
+			continue;
+		}
+		if (errno == EINTR)
 			continue;
 		else if (errno != EAGAIN)
 			session_doom(s, "read error on the session");
@@ -627,12 +703,9 @@ static void
 session_flush(struct session *s)
 {
 	session_send(s);
-	if (s->paused && s->out.len <= LIMIT_SESSION_OUTPUT && !s->doomed &&
-	    !s->resume) {
+	if (s->paused && s->out.len <= LIMIT_SESSION_OUTPUT && !s->doomed) {
 		s->paused = false;
-		s->resume = true;
-		s->next_resume = resuming;
-		resuming = s;
+		session_ready(s);
 	}
 }
 

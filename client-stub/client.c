@@ -653,6 +653,12 @@ tb_read_exact(tb_client *c, tb_handle conn, void *buf, size_t n,
 		chunk = n - done > TB_DATA_MAX ? TB_DATA_MAX : n - done;
 		rc = read_call(c, PROTO_METHOD_READ_EXACT, conn, -1, chunk,
 		    p + done, chunk, &got, err);
+		if (rc != 0 && done > 0 && err != NULL) {
+			size_t len = strlen(err->message);
+			snprintf(err->message + len, sizeof(err->message) - len,
+			    " (%zu bytes before it were read and are lost)",
+			    done);
+		}
 		if (rc != 0)
 			return rc;
 		if (got != chunk)

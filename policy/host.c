@@ -26,14 +26,29 @@ host_parse_literal(const char *s, size_t len, struct host_addr *out)
 	}
 	if (inet_pton(AF_INET6, text, out->bytes) == 1) {
 		out->family = AF_INET6;
-		if (memcmp(out->bytes, mapped_prefix, 12) == 0) {
-			memmove(out->bytes, out->bytes + 12, 4);
-			memset(out->bytes + 4, 0, 12);
-			out->family = AF_INET;
-		}
+		host_addr_normalize(out);
 		return 0;
 	}
 	return -1;
+}
+
+void
+host_addr_normalize(struct host_addr *addr)
+{
+	if (addr->family == AF_INET6 &&
+	    memcmp(addr->bytes, mapped_prefix, 12) == 0) {
+		memmove(addr->bytes, addr->bytes + 12, 4);
+		memset(addr->bytes + 4, 0, 12);
+		addr->family = AF_INET;
+	}
+}
+
+int
+host_addr_unspecified(const struct host_addr *addr)
+{
+	static const uint8_t	zero[16];
+
+	return memcmp(addr->bytes, zero, addr->family == AF_INET ? 4 : 16) == 0;
 }
 
 static int

@@ -31,6 +31,12 @@ int	host_parse_literal(const char *s, size_t len, struct host_addr *out);
 int	host_normalize_name(const char *s, size_t len,
 	    char out[PROTO_HOST_NAME_MAX + 1], const char **why);
 
+/* Makes an IPv4-mapped IPv6 address (::ffff:a.b.c.d) the IPv4 address. */
+void	host_addr_normalize(struct host_addr *addr);
+
+/* Whether addr is 0.0.0.0 or ::, which a connect sends to this host. */
+int	host_addr_unspecified(const struct host_addr *addr);
+
 /* Parses "ip:port" or "[ipv6]:port" (port 0-65535).  Returns 0 or -1. */
 int	host_parse_addr_port(const char *s, size_t len, struct host_addr *addr,
 	    uint16_t *port, const char **why);

@@ -1,6 +1,10 @@
 /*
  * Deciding a request.  Rule order does not matter: a matching deny rule
  * always wins, then a matching allow rule; anything else is denied.
+ *
+ * A host name must be allowed by a rule for names (a name, a wildcard
+ * or any): an address rule alone never lets a name through, so a name
+ * that no rule allows is denied before any DNS query.
  */
 #include <stdio.h>
 #include <string.h>
@@ -52,7 +56,11 @@ addr_matches(const struct policy_rule *rule, const struct host_addr *addr)
 	    host_addr_equal(&rule->addr, addr);
 }
 
-/* The first rule of the given verdict that matches, or NULL. */
+/*
+ * The first rule of the given verdict that matches, or NULL.  Deny
+ * rules match by name or by address; allow rules match a request for a
+ * name by its name only.
+ */
 static const struct policy_rule *
 find_rule(const struct policy *policy, const struct policy_request *req,
     bool allow)
@@ -65,29 +73,13 @@ find_rule(const struct policy *policy, const struct policy_request *req,
 		if (rule->action != req->action || rule->allow != allow ||
 		    !port_matches(rule, req->port))
 			continue;
-		if (name_matches(rule, req->name) ||
+		if (name_matches(rule, req->name))
+			return rule;
+		if ((!allow || req->name == NULL) &&
 		    addr_matches(rule, req->addr))
 			return rule;
 	}
 	return NULL;
-}
-
-/* Whether some address rule could allow an address the name has. */
-static bool
-address_rule_exists(const struct policy *policy,
-    const struct policy_request *req)
-{
-	const struct policy_rule	*rule;
-	size_t				 i;
-
-	for (i = 0; i < policy->nrules; i++) {
-		rule = &policy->rules[i];
-		if (rule->action == req->action && rule->allow &&
-		    rule->host == POLICY_HOST_ADDR &&
-		    port_matches(rule, req->port))
-			return true;
-	}
-	return false;
 }
 
 void
@@ -98,15 +90,10 @@ policy_decide(const struct policy *policy, const struct policy_request *req,
 	decision->verdict = POLICY_DENY;
 	if ((decision->rule = find_rule(policy, req, false)) != NULL)
 		return;
-	decision->rule = find_rule(policy, req, true);
-	if (req->addr == NULL) {
-		/* A name before DNS: deny now unless an answer could pass. */
-		if (decision->rule != NULL || address_rule_exists(policy, req))
-			decision->verdict = POLICY_RESOLVE;
+	if ((decision->rule = find_rule(policy, req, true)) == NULL)
 		return;
-	}
-	if (decision->rule != NULL)
-		decision->verdict = POLICY_ALLOW;
+	/* A name before DNS: decided again for each address. */
+	decision->verdict = req->addr == NULL ? POLICY_RESOLVE : POLICY_ALLOW;
 }
 
 void

@@ -35,14 +35,22 @@
 #define LIMIT_HANDLES_PER_SESSION	128
 /* Calls of one session waiting for a response at once: calls. */
 #define LIMIT_CALLS_PER_SESSION		64
+/* Requests of one session handled per turn of the loop: requests. */
+#define LIMIT_SESSION_BATCH		64
+/* Policy decisions of one session logged per second; the rest counted. */
+#define LIMIT_LOG_DECISIONS		20
 /* Responses queued to a slow session before its requests stop being read. */
 #define LIMIT_SESSION_OUTPUT		(1024 * 1024)
 /* Received TCP data buffered in the broker for one session: bytes. */
 #define LIMIT_SESSION_BUFFERED		(2 * 1024 * 1024)
 /* Received TCP data buffered for one connection: bytes. */
 #define LIMIT_CONN_BUFFER		PROTO_LINE_MAX
-/* Name lookups waiting for the resolver process, all sessions: lookups. */
+/* Name lookups waiting for the resolver, all sessions: lookups. */
 #define LIMIT_RESOLVER_PENDING		128
+/* Name lookups waiting for the resolver, one uid: lookups. */
+#define LIMIT_LOOKUPS_PER_UID		32
+/* Resolver worker processes, so lookups run side by side: processes. */
+#define LIMIT_RESOLVER_WORKERS		4
 /* Addresses kept from one name lookup: addresses. */
 #define LIMIT_RESOLVE_ADDRS		16
 /* Backlog passed to listen(2) for TCP listeners: connections. */

@@ -397,6 +397,154 @@ test_flood_without_reading(void **state)
 	assert_serving();
 }
 
+/* A client that shuts down its side still gets the answers it asked for. */
+static void
+test_half_close(void **state)
+{
+	struct proto_buf	b;
+	msgpack_packer		pk;
+	uint64_t		h = 0;
+	int			fd = raw_open();
+
+	(void)state;
+	raw_hello(fd);
+	proto_buf_init(&b, PROTO_MESSAGE_MAX);
+	proto_packer_init(&pk, &b);
+	proto_pack_request(&pk, 2, PROTO_METHOD_LISTEN, 1);
+	msgpack_pack_str_with_body(&pk, "127.0.0.1:0", 11);
+	raw_send(fd, b.data, b.len);
+	proto_buf_free(&b);
+	/* Ask, shut down our side, then read the answer and the end. */
+	assert_int_equal(shutdown(fd, SHUT_WR), 0);
+	assert_int_equal(raw_response(fd, 2, &h), 0);
+	assert_true(h != 0);
+	assert_true(raw_closed(fd));
+	close(fd);
+	assert_serving();
+}
+
+struct flood {
+	atomic_bool	stop;
+	atomic_long	sent;
+	int		fd;
+};
+
+/* Pipelines cheap requests and reads the answers, as fast as it can. */
+static void *
+flood_main(void *p)
+{
+	struct flood		*f = p;
+	struct proto_buf	 b;
+	msgpack_packer		 pk;
+	uint8_t			 sink[65536];
+	uint32_t		 id = 100;
+	uint64_t		 deadline = harness_now_ms() + 20000;
+	size_t			 off;
+	ssize_t			 n;
+
+	proto_buf_init(&b, PROTO_MESSAGE_MAX);
+	proto_packer_init(&pk, &b);
+	while (!atomic_load(&f->stop) && harness_now_ms() < deadline) {
+		b.len = 0;
+		while (b.len < 16384) {
+			proto_pack_request(&pk, id++, PROTO_METHOD_SET_TIMEOUT_MS,
+			    2);
+			msgpack_pack_uint32(&pk, 12345);
+			msgpack_pack_uint32(&pk, 1);
+		}
+		for (off = 0; off < b.len; ) {
+			n = send(f->fd, b.data + off, b.len - off,
+			    MSG_NOSIGNAL | MSG_DONTWAIT);
+			if (n > 0)
+				off += (size_t)n;
+			while (recv(f->fd, sink, sizeof(sink),
+			    MSG_DONTWAIT) > 0)
+				;
+			if (n <= 0 && (atomic_load(&f->stop) ||
+			    harness_now_ms() > deadline))
+				break;
+		}
+		atomic_fetch_add(&f->sent, 1);
+	}
+	proto_buf_free(&b);
+	return NULL;
+}
+
+/*
+ * A client that never lets its socket go empty does not hold the loop:
+ * another session's round trips go on while the flood does.
+ */
+static void
+test_busy_client_does_not_starve_others(void **state)
+{
+	struct flood	 f = { .fd = raw_open() };
+	tb_client	*c;
+	struct tb_error	 err;
+	tb_handle	 h;
+	pthread_t	 t;
+	char		 buf[32];
+	size_t		 n;
+	long		 before;
+	int		 i;
+
+	(void)state;
+	raw_hello(f.fd);
+	assert_int_equal(pthread_create(&t, NULL, flood_main, &f), 0);
+	for (i = 0; i < 100 && atomic_load(&f.sent) < 5; i++)
+		harness_sleep_ms(20);
+	c = harness_client(&broker);
+	assert_ok(tb_connect(c, "127.0.0.1", echo.port, &h, &err), &err);
+	assert_ok(tb_set_timeout_ms(c, h, 10000, &err), &err);
+	for (i = 0; i < 20; i++) {
+		assert_ok(tb_write_all(c, h, "fair\n", 5, &err), &err);
+		assert_ok(tb_read_line(c, h, buf, sizeof(buf), &n, &err), &err);
+		assert_string_equal(buf, "fair");
+	}
+	/* The flood was still going when the round trips were done. */
+	before = atomic_load(&f.sent);
+	for (i = 0; i < 250 && atomic_load(&f.sent) == before; i++)
+		harness_sleep_ms(20);
+	assert_true(atomic_load(&f.sent) > before);
+	atomic_store(&f.stop, true);
+	pthread_join(t, NULL);
+	close(f.fd);
+	tb_client_close(c);
+}
+
+/* A flood of denied requests is logged LIMIT_LOG_DECISIONS a second. */
+static void
+test_decision_log_is_bounded(void **state)
+{
+	tb_client	*c = harness_client(&broker);
+	struct tb_error	 err;
+	tb_handle	 h;
+	char		 needle[64], line[1024];
+	FILE		*f;
+	int		 i, lines = 0;
+	uint64_t	 start = harness_now_ms();
+
+	(void)state;
+	for (i = 0; i < 500; i++)
+		assert_rc(tb_connect(c, "10.9.8.7", 2222, &h, &err),
+		    TB_EPOLICY, &err);
+	snprintf(needle, sizeof(needle), "session %llu uid",
+	    (unsigned long long)tb_client_session_id(c));
+	tb_client_close(c);
+	harness_sleep_ms(100);
+	assert_non_null(f = fopen(broker.log, "r"));
+	while (fgets(line, sizeof(line), f) != NULL)
+		if (strstr(line, needle) != NULL &&
+		    strstr(line, "10.9.8.7") != NULL)
+			lines++;
+	fclose(f);
+	/* At most the limit for each second the flood lasted. */
+	assert_true(lines >= LIMIT_LOG_DECISIONS);
+	assert_true(lines <= LIMIT_LOG_DECISIONS *
+	    (int)((harness_now_ms() - start) / 1000 + 2));
+	assert_true(harness_log_contains(&broker,
+	    "more policy decisions not logged"));
+}
+
 /* Sessions of one uid past the limit are refused; the others go on. */
 static void
 test_sessions_per_uid(void **state)
@@ -428,6 +576,9 @@ main(void)
 		cmocka_unit_test(test_calls_in_flight_limit),
 		cmocka_unit_test(test_flood_without_reading),
 		cmocka_unit_test(test_sessions_per_uid),
+		cmocka_unit_test(test_half_close),
+		cmocka_unit_test(test_busy_client_does_not_starve_others),
+		cmocka_unit_test(test_decision_log_is_bounded),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);

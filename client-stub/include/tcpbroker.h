@@ -148,7 +148,12 @@ TB_EXTERN int tb_read(tb_client *client, tb_handle conn, void *buf,
  */
 TB_EXTERN int tb_read_line(tb_client *client, tb_handle conn, char *buf,
     size_t cap, size_t *len, struct tb_error *err);
-/* read_exact: exactly n bytes, or TB_EOF if the stream ends first. */
+/*
+ * read_exact: exactly n bytes, or TB_EOF if the stream ends first.  Up to
+ * TB_DATA_MAX bytes it is all or nothing: on failure nothing is consumed.
+ * A larger n is read in pieces of TB_DATA_MAX; a failure part way loses
+ * the pieces already read, and the message says how many bytes.
+ */
 TB_EXTERN int tb_read_exact(tb_client *client, tb_handle conn, void *buf,
     size_t n, struct tb_error *err);
 /*

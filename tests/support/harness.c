@@ -1,11 +1,14 @@
 /* A real broker process for the tests, started and stopped by PID. */
+#include <sys/mount.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -64,7 +67,15 @@ socket_ready(const char *path)
 void
 harness_broker_start(struct broker_proc *b, const char *policy)
 {
+	harness_broker_start_hosts(b, policy, NULL);
+}
+
+void
+harness_broker_start_hosts(struct broker_proc *b, const char *policy,
+    const char *hosts)
+{
 	uint64_t	deadline;
+	char		hosts_path[128];
 	int		fd, status;
 
 	memset(b, 0, sizeof(*b));
@@ -74,6 +85,9 @@ harness_broker_start(struct broker_proc *b, const char *policy)
 	snprintf(b->policy, sizeof(b->policy), "%s/policy.conf", b->dir);
 	snprintf(b->log, sizeof(b->log), "%s/broker.log", b->dir);
 	write_file(b->policy, policy);
+	snprintf(hosts_path, sizeof(hosts_path), "%s/hosts", b->dir);
+	if (hosts != NULL)
+		write_file(hosts_path, hosts);
 
 	b->pid = fork();
 	assert_true(b->pid != -1);
@@ -81,6 +95,12 @@ harness_broker_start(struct broker_proc *b, const char *policy)
 		fd = open(b->log, O_WRONLY | O_CREAT | O_TRUNC, 0600);
 		if (fd == -1 || dup2(fd, 2) == -1)
 			_exit(127);
+		if (hosts != NULL && (unshare(CLONE_NEWNS) == -1 ||
+		    mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) == -1 ||
+		    mount(hosts_path, "/etc/hosts", NULL, MS_BIND, NULL) == -1)) {
+			perror("test hosts file");
+			_exit(127);
+		}
 		execl(TB_BROKER_BIN, "tcpbroker", "--policy", b->policy,
 		    "--socket", b->socket, "--log-level", "debug",
 		    (char *)NULL);
@@ -141,6 +161,33 @@ harness_log_contains(struct broker_proc *b, const char *needle)
 		found = strstr(line, needle) != NULL;
 	fclose(f);
 	return found;
+}
+
+int
+harness_children(pid_t pid, pid_t *pids, int max)
+{
+	struct dirent	*d;
+	char		 path[300], buf[512], *p;
+	DIR		*dir;
+	FILE		*f;
+	int		 n = 0, ppid;
+
+	assert_non_null(dir = opendir("/proc"));
+	while (n < max && (d = readdir(dir)) != NULL) {
+		if (d->d_name[0] < '0' || d->d_name[0] > '9')
+			continue;
+		snprintf(path, sizeof(path), "/proc/%s/stat", d->d_name);
+		if ((f = fopen(path, "r")) == NULL)
+			continue;
+		/* pid (comm) state ppid ...: comm may hold spaces. */
+		if (fgets(buf, sizeof(buf), f) != NULL &&
+		    (p = strrchr(buf, ')')) != NULL &&
+		    sscanf(p + 1, " %*c %d", &ppid) == 1 && ppid == pid)
+			pids[n++] = atoi(d->d_name);
+		fclose(f);
+	}
+	closedir(dir);
+	return n;
 }
 
 tb_client *

@@ -36,10 +36,18 @@ struct broker_proc {
 
 /* Starts a broker with the policy text; fails the test if it cannot. */
 void	harness_broker_start(struct broker_proc *b, const char *policy);
+/*
+ * The same, with hosts as the broker's /etc/hosts: it runs in a mount
+ * namespace of its own where a file of the test is bound over it.
+ */
+void	harness_broker_start_hosts(struct broker_proc *b, const char *policy,
+	    const char *hosts);
 /* Stops it by PID with SIGTERM and returns its wait status. */
 int	harness_broker_stop(struct broker_proc *b);
 /* Whether the broker's log holds needle. */
 bool	harness_log_contains(struct broker_proc *b, const char *needle);
+/* Fills pids with the children of pid (at most max); returns how many. */
+int	harness_children(pid_t pid, pid_t *pids, int max);
 /* Opens a session, failing the test if it cannot. */
 tb_client *harness_client(struct broker_proc *b);
 /* Milliseconds on the monotonic clock. */
