@@ -89,8 +89,34 @@ struct broker {
 	struct policy	*policy;
 	const char	*policy_path;
 	uint64_t	 next_session_id;
+	bool		 sandboxed;	/* the filter is installed */
+	bool		 may_listen;	/* the filter allows listening */
+	bool		 private;	/* one session, from the launcher */
 };
 extern struct broker broker;
+
+/* How to run a broker: from the command line, or from the launcher. */
+struct broker_options {
+	const char	*policy_path;
+	const char	*socket_path;
+	const char	*socket_owner;	/* "user[:group]", or NULL */
+	mode_t		 socket_mode;
+	const char	*user;		/* run as, when started as root */
+	const char	*log_file;	/* instead of stderr, or NULL */
+	enum log_level	 log_level;
+	bool		 sandbox;
+	bool		 sandbox_debug;
+};
+
+/*
+ * main.c: sets up and runs a broker until it is told to stop.  With
+ * session_fd -1 it serves a Unix socket; else that one session, and it
+ * stops when the session ends.
+ */
+void	broker_serve(const struct broker_options *o, int session_fd);
+
+/* launcher.c: tcpbroker run [options] -- command [args] */
+int	launcher_main(int argc, char *argv[]);
 
 struct session;
 struct conn;
@@ -126,6 +152,8 @@ TAILQ_HEAD(call_queue, call);
 
 /* session.c */
 void		 session_listen_socket(int fd);
+/* Serves an already connected socket as a session; -1 if it cannot. */
+int		 session_open(int fd);
 bool		 session_reap(void);
 void		 session_close_all(void);
 struct conn	*session_conn(struct request *req, uint32_t handle);
@@ -195,7 +223,8 @@ int		 sockaddr_text(int fd, bool peer, char *buf, size_t cap);
 /* resolver.c: names are resolved in processes of their own. */
 typedef void	(*resolver_done)(void *arg, int code, const struct host_addr *addrs,
 		    unsigned naddrs);
-void		 resolver_start(void);
+/* Starts the resolver processes, confined unless sandbox is false. */
+void		 resolver_start(bool sandbox);
 /*
  * Starts a lookup for uid; done is called with its answer, unless it
  * is cancelled first.  Returns 0 with *id set, or a TB_E* code with

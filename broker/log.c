@@ -9,6 +9,7 @@
 #include "broker.h"
 
 static enum log_level	log_level = LOG_LEVEL_INFO;
+static pid_t		log_pid;
 
 static const char *const level_names[] = {
 	[LOG_LEVEL_ERROR] = "error",
@@ -21,6 +22,7 @@ void
 log_init(enum log_level level)
 {
 	log_level = level;
+	log_pid = getpid();
 }
 
 int
@@ -49,7 +51,8 @@ log_vmsg(enum log_level level, const char *fmt, va_list ap, const char *err)
 	gmtime_r(&ts.tv_sec, &tm);
 	strftime(stamp, sizeof(stamp), "%Y-%m-%dT%H:%M:%S", &tm);
 	n = snprintf(line, sizeof(line), "%s.%03ldZ tcpbroker[%d] %s: ", stamp,
-	    ts.tv_nsec / 1000000, (int)getpid(), level_names[level]);
+	    ts.tv_nsec / 1000000, (int)(log_pid ? log_pid : getpid()),
+	    level_names[level]);
 	if (n < 0 || (size_t)n >= sizeof(line))
 		return;
 	vsnprintf(line + n, sizeof(line) - (size_t)n, fmt, ap);

@@ -2,8 +2,10 @@
  * tcpbroker: owns the TCP sockets of untrusted script interpreters and
  * opens them only where the administrator's policy allows.
  *
- * Set-up runs in a fixed order: read the policy, start the resolver,
- * bind the Unix socket, then serve.
+ * Set-up runs in a fixed order: close what was inherited, read the
+ * policy, bind the Unix socket, drop privileges, start the resolver,
+ * confine, serve.  `tcpbroker run` (launcher.c) runs the same broker
+ * privately for one command.
  */
 #include <sys/epoll.h>
 #include <sys/resource.h>
@@ -13,7 +15,10 @@
 #include <sys/un.h>
 
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
+#include <grp.h>
+#include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,19 +26,30 @@
 #include <unistd.h>
 
 #include "broker.h"
+#include "sandbox.h"
+
+/* The user a broker started as root runs as, unless --user says. */
+#define DEFAULT_USER		"nobody"
+/* The descriptor of the Unix socket, the same in every broker. */
+#define LISTEN_FD		3
 
 struct broker	broker;
 
 static struct loop_io	signal_io;
-static const char	*socket_path;
 
 static void __attribute__((noreturn))
 usage(int status)
 {
 	fprintf(status ? stderr : stdout,
 	    "usage: tcpbroker --policy FILE [--socket PATH] [--socket-mode MODE]\n"
-	    "                 [--log-level error|warn|info|debug]\n"
+	    "                 [--socket-owner USER[:GROUP]] [--user USER]\n"
+	    "                 [--log FILE] [--log-level error|warn|info|debug]\n"
+	    "                 [--no-sandbox] [--sandbox-debug]\n"
+	    "       tcpbroker run [--policy FILE] [--log FILE] [--user USER] "
+	    "-- COMMAND [ARG...]\n"
 	    "       tcpbroker --check FILE\n"
+	    "       tcpbroker --print-filter --policy FILE\n"
+	    "       tcpbroker --list-syscalls\n"
 	    "       tcpbroker --version\n");
 	exit(status);
 }
@@ -63,6 +79,14 @@ reload_policy(void)
 	if (policy_load(broker.policy_path, &policy, &err) != 0) {
 		log_warnx("reload refused, keeping the current policy: %s",
 		    err.message);
+		return;
+	}
+	if (broker.sandboxed && !broker.may_listen &&
+	    policy_may_listen(policy)) {
+		log_warnx("reload refused, keeping the current policy: %s "
+		    "allows listening, which the running sandbox forbids; "
+		    "restart the broker to use it", broker.policy_path);
+		policy_free(policy);
 		return;
 	}
 	policy_free(broker.policy);
@@ -109,12 +133,35 @@ setup_signals(void)
 		fatal("epoll_ctl");
 }
 
-/* Binds the Unix socket, refusing to steal one a live broker serves. */
-static int
-bind_socket(const char *path, mode_t mode)
+static void
+owner_of(const char *spec, uid_t *uid, gid_t *gid)
+{
+	char		 user[256], *colon;
+	struct passwd	*pw;
+	struct group	*gr;
+
+	snprintf(user, sizeof(user), "%s", spec);
+	if ((colon = strchr(user, ':')) != NULL)
+		*colon++ = '\0';
+	if ((pw = getpwnam(user)) == NULL)
+		fatalx("--socket-owner: unknown user %s", user);
+	*uid = pw->pw_uid;
+	*gid = pw->pw_gid;
+	if (colon != NULL) {
+		if ((gr = getgrnam(colon)) == NULL)
+			fatalx("--socket-owner: unknown group %s", colon);
+		*gid = gr->gr_gid;
+	}
+}
+
+/* Binds the Unix socket at LISTEN_FD, refusing to steal a live one. */
+static void
+bind_socket(const char *path, mode_t mode, const char *owner)
 {
 	struct sockaddr_un	sun;
 	struct stat		st;
+	uid_t			uid;
+	gid_t			gid;
 	int			fd, probe;
 
 	memset(&sun, 0, sizeof(sun));
@@ -137,24 +184,102 @@ bind_socket(const char *path, mode_t mode)
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd == -1)
 		fatal("socket");
-	if (bind(fd, (struct sockaddr *)&sun, sizeof(sun)) == -1)
+	if (fd != LISTEN_FD) {
+		if (dup3(fd, LISTEN_FD, O_CLOEXEC) == -1)
+			fatal("dup3");
+		close(fd);
+	}
+	if (bind(LISTEN_FD, (struct sockaddr *)&sun, sizeof(sun)) == -1)
 		fatal("bind %s", path);
+	if (owner != NULL) {
+		owner_of(owner, &uid, &gid);
+		if (chown(path, uid, gid) == -1)
+			fatal("chown %s", path);
+	}
 	if (chmod(path, mode) == -1)
 		fatal("chmod %s", path);
-	if (listen(fd, SOMAXCONN) == -1)
+	if (listen(LISTEN_FD, SOMAXCONN) == -1)
 		fatal("listen %s", path);
-	return fd;
 }
 
 static void
-raise_fd_limit(void)
+limit_descriptors(void)
 {
 	struct rlimit	rl;
+	rlim_t		want = (rlim_t)LIMIT_SESSIONS *
+			    (LIMIT_HANDLES_PER_SESSION + 1) + 64;
 
-	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
-		rl.rlim_cur = rl.rlim_max;
+	/* Enough for every session's handles, and no more than that. */
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0) {
+		rl.rlim_cur = rl.rlim_max < want ? rl.rlim_max : want;
 		setrlimit(RLIMIT_NOFILE, &rl);
 	}
+}
+
+static void
+open_log(const char *path)
+{
+	int	fd;
+
+	if ((fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC,
+	    0640)) == -1)
+		fatal("--log %s", path);
+	if (dup2(fd, STDERR_FILENO) == -1)
+		fatal("dup2");
+	close(fd);
+}
+
+void
+broker_serve(const struct broker_options *o, int session_fd)
+{
+	struct sandbox_broker	sb = { false, -1, o->sandbox_debug };
+	struct policy_error	err;
+
+	log_init(o->log_level);
+	if (o->log_file != NULL)
+		open_log(o->log_file);
+	broker.policy_path = o->policy_path;
+	if (policy_load(broker.policy_path, &broker.policy, &err) != 0)
+		fatalx("%s", err.message);
+	if (session_fd == -1)
+		bind_socket(o->socket_path, o->socket_mode, o->socket_owner);
+	else if (fcntl(session_fd, F_SETFL, O_NONBLOCK) == -1 ||
+	    fcntl(session_fd, F_SETFD, FD_CLOEXEC) == -1)
+		fatal("the launcher's session");
+
+	loop_init((size_t)LIMIT_SESSIONS * LIMIT_CALLS_PER_SESSION);
+	setup_signals();
+	limit_descriptors();
+	sandbox_drop_privileges(o->user != NULL ? o->user : DEFAULT_USER);
+	resolver_start(o->sandbox);
+
+	sandbox_limits();
+	broker.may_listen = policy_may_listen(broker.policy);
+	if (o->sandbox) {
+		sb.listen = broker.may_listen;
+		sb.session_fd = session_fd == -1 ? LISTEN_FD : -1;
+		sandbox_broker(&sb);
+		broker.sandboxed = true;
+	} else
+		log_warnx("sandbox: disabled by --no-sandbox");
+
+	if (session_fd == -1) {
+		session_listen_socket(LISTEN_FD);
+		log_info("serving %s with policy %s (%zu rules)",
+		    o->socket_path, broker.policy_path, broker.policy->nrules);
+	} else {
+		broker.private = true;
+		if (session_open(session_fd) != 0)
+			fatalx("the launcher's session could not be opened");
+		log_info("serving one command with policy %s (%zu rules)",
+		    broker.policy_path, broker.policy->nrules);
+	}
+
+	loop_run(session_reap);
+
+	session_close_all();
+	policy_free(broker.policy);
+	log_info("stopped");
 }
 
 int
@@ -164,27 +289,39 @@ main(int argc, char *argv[])
 		{ "policy",	required_argument,	NULL, 'p' },
 		{ "socket",	required_argument,	NULL, 's' },
 		{ "socket-mode", required_argument,	NULL, 'm' },
+		{ "socket-owner", required_argument,	NULL, 'o' },
+		{ "user",	required_argument,	NULL, 'u' },
+		{ "log",	required_argument,	NULL, 'L' },
 		{ "log-level",	required_argument,	NULL, 'l' },
+		{ "no-sandbox",	no_argument,		NULL, 'N' },
+		{ "sandbox-debug", no_argument,		NULL, 'D' },
 		{ "check",	required_argument,	NULL, 'c' },
+		{ "print-filter", no_argument,		NULL, 'P' },
+		{ "list-syscalls", no_argument,		NULL, 'S' },
 		{ "version",	no_argument,		NULL, 'V' },
 		{ "help",	no_argument,		NULL, 'h' },
 		{ NULL,		0,			NULL, 0 }
 	};
-	struct policy_error	 err;
-	enum log_level		 level = LOG_LEVEL_INFO;
-	mode_t			 mode = 0600;
+	struct broker_options	 o = {
+		.socket_path = TB_DEFAULT_SOCKET,
+		.socket_mode = 0600,
+		.log_level = LOG_LEVEL_INFO,
+		.sandbox = true,
+	};
+	bool			 print_filter = false;
 	char			*end;
 	long			 value;
-	int			 ch, fd;
+	int			 ch;
 
-	socket_path = TB_DEFAULT_SOCKET;
+	if (argc > 1 && strcmp(argv[1], "run") == 0)
+		return launcher_main(argc - 1, argv + 1);
 	while ((ch = getopt_long(argc, argv, "", options, NULL)) != -1) {
 		switch (ch) {
 		case 'p':
-			broker.policy_path = optarg;
+			o.policy_path = optarg;
 			break;
 		case 's':
-			socket_path = optarg;
+			o.socket_path = optarg;
 			break;
 		case 'm':
 			errno = 0;
@@ -192,15 +329,36 @@ main(int argc, char *argv[])
 			if (errno != 0 || *end != '\0' || value < 0 ||
 			    value > 0777)
 				fatalx("--socket-mode: expected an octal mode");
-			mode = (mode_t)value;
+			o.socket_mode = (mode_t)value;
+			break;
+		case 'o':
+			o.socket_owner = optarg;
+			break;
+		case 'u':
+			o.user = optarg;
+			break;
+		case 'L':
+			o.log_file = optarg;
 			break;
 		case 'l':
-			if (log_level_parse(optarg, &level) != 0)
+			if (log_level_parse(optarg, &o.log_level) != 0)
 				fatalx("--log-level: expected error, warn, "
 				    "info or debug");
 			break;
+		case 'N':
+			o.sandbox = false;
+			break;
+		case 'D':
+			o.sandbox_debug = true;
+			break;
 		case 'c':
 			return check_policy(optarg);
+		case 'P':
+			print_filter = true;
+			break;
+		case 'S':
+			sandbox_list(stdout);
+			return 0;
 		case 'V':
 			printf("tcpbroker %s, protocol version %d\n",
 			    TB_VERSION, PROTO_VERSION);
@@ -211,26 +369,22 @@ main(int argc, char *argv[])
 			usage(2);
 		}
 	}
-	if (optind != argc || broker.policy_path == NULL)
+	if (optind != argc || o.policy_path == NULL)
 		usage(2);
-	log_init(level);
+	if (print_filter) {
+		struct policy		*policy;
+		struct policy_error	 err;
+		struct sandbox_broker	 sb = { false, LISTEN_FD, false };
 
-	if (policy_load(broker.policy_path, &broker.policy, &err) != 0)
-		fatalx("%s", err.message);
-	loop_init((size_t)LIMIT_SESSIONS * LIMIT_CALLS_PER_SESSION);
-	setup_signals();
-	raise_fd_limit();
-	resolver_start();
-	fd = bind_socket(socket_path, mode);
-	session_listen_socket(fd);
-	log_info("serving %s with policy %s (%zu rules)", socket_path,
-	    broker.policy_path, broker.policy->nrules);
-
-	loop_run(session_reap);
-
-	session_close_all();
-	unlink(socket_path);
-	policy_free(broker.policy);
-	log_info("stopped");
+		if (policy_load(o.policy_path, &policy, &err) != 0)
+			fatalx("%s", err.message);
+		sb.listen = policy_may_listen(policy);
+		policy_free(policy);
+		return sandbox_print_broker(&sb, STDOUT_FILENO) == 0 ? 0 : 1;
+	}
+	/* Nothing inherited stays open: the broker holds what it opens. */
+	if (close_range(LISTEN_FD, ~0U, 0) == -1)
+		fatal("close_range");
+	broker_serve(&o, -1);
 	return 0;
 }

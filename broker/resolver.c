@@ -25,12 +25,14 @@
 #include <netdb.h>
 #include <netinet/in.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "broker.h"
+#include "sandbox.h"
 
 /* The descriptor of the query socket in resolver processes. */
 #define RESOLVER_FD		3
@@ -61,6 +63,7 @@ struct pending {
 
 static struct loop_io	 resolver_io;
 static pid_t		 keeper_pid = -1;
+static bool		 confined;
 static bool		 unavailable;
 static struct pending	 pending[LIMIT_RESOLVER_PENDING];
 static uint32_t		 next_gen;
@@ -124,6 +127,8 @@ worker_main(pid_t keeper)
 
 	if (prctl(PR_SET_PDEATHSIG, SIGKILL) == -1 || getppid() != keeper)
 		_exit(1);
+	if (confined && sandbox_resolver(false) != 0)
+		_exit(1);
 	for (;;) {
 		n = recv(RESOLVER_FD, &q, sizeof(q), 0);
 		if (n == -1 && errno == EINTR)
@@ -165,6 +170,10 @@ keeper_main(pid_t broker_pid)
 	prctl(PR_SET_NAME, "tcpbroker-dns");
 	/* Load the NSS modules once, so that workers inherit them loaded. */
 	resolve(&warm, &ignored);
+	if (confined && sandbox_resolver(true) != 0) {
+		fprintf(stderr, "tcpbroker-dns: cannot install the filter\n");
+		_exit(1);
+	}
 	for (i = 0; i < LIMIT_RESOLVER_WORKERS; i++)
 		worker_start(self);
 	memset(&notice, 0, sizeof(notice));
@@ -188,12 +197,13 @@ keeper_main(pid_t broker_pid)
 }
 
 void
-resolver_start(void)
+resolver_start(bool sandbox)
 {
 	sigset_t	set;
 	pid_t		broker_pid = getpid();
 	int		sv[2];
 
+	confined = sandbox;
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) == -1)
 		fatal("resolver socketpair");
 	switch (keeper_pid = fork()) {

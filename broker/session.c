@@ -126,6 +126,9 @@ session_destroy(struct session *s)
 	TAILQ_REMOVE(&sessions, s, entry);
 	nsessions--;
 	loop_release(&s->io);
+	/* A broker of the launcher lives as long as its one session. */
+	if (broker.private && nsessions == 0)
+		loop_stop();
 }
 
 bool
@@ -753,7 +756,7 @@ refuse_with_reserve(int listen_fd)
 	return fd != -1;
 }
 
-static void
+static int
 session_new(int fd)
 {
 	struct session	*s;
@@ -763,20 +766,20 @@ session_new(int fd)
 	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) == -1) {
 		log_warnx("session refused: SO_PEERCRED: %s", strerror(errno));
 		close(fd);
-		return;
+		return -1;
 	}
 	if (nsessions >= LIMIT_SESSIONS) {
 		log_warnx("session of uid %u pid %d refused: %d sessions open",
 		    (unsigned)cred.uid, (int)cred.pid, LIMIT_SESSIONS);
 		close(fd);
-		return;
+		return -1;
 	}
 	if (sessions_of_uid(cred.uid) >= LIMIT_SESSIONS_PER_UID) {
 		log_warnx("session of uid %u pid %d refused: uid has %d "
 		    "sessions open", (unsigned)cred.uid, (int)cred.pid,
 		    LIMIT_SESSIONS_PER_UID);
 		close(fd);
-		return;
+		return -1;
 	}
 	if ((s = calloc(1, sizeof(*s))) == NULL ||
 	    (s->in = malloc(PROTO_MESSAGE_MAX)) == NULL) {
@@ -784,7 +787,7 @@ session_new(int fd)
 		if (s != NULL)
 			free(s);
 		close(fd);
-		return;
+		return -1;
 	}
 	s->id = ++broker.next_session_id;
 	s->uid = cred.uid;
@@ -799,7 +802,7 @@ session_new(int fd)
 		free(s->in);
 		free(s);
 		close(fd);
-		return;
+		return -1;
 	}
 	TAILQ_INSERT_TAIL(&sessions, s, entry);
 	nsessions++;
@@ -807,6 +810,7 @@ session_new(int fd)
 	    (unsigned long long)s->id, (unsigned)s->uid, (unsigned)s->gid,
 	    (int)s->pid);
 	session_input(s);
+	return 0;
 }
 
 static void
@@ -834,6 +838,12 @@ listen_event(struct loop_io *io, uint32_t events)
 			    strerror(errno));
 		return;
 	}
+}
+
+int
+session_open(int fd)
+{
+	return session_new(fd);
 }
 
 void

@@ -96,6 +96,18 @@ policy_decide(const struct policy *policy, const struct policy_request *req,
 	decision->verdict = req->addr == NULL ? POLICY_RESOLVE : POLICY_ALLOW;
 }
 
+bool
+policy_may_listen(const struct policy *policy)
+{
+	size_t	i;
+
+	for (i = 0; i < policy->nrules; i++)
+		if (policy->rules[i].action == POLICY_LISTEN &&
+		    policy->rules[i].allow)
+			return true;
+	return false;
+}
+
 void
 policy_explain(const struct policy *policy,
     const struct policy_decision *decision, char *buf, size_t cap)

@@ -89,6 +89,9 @@ struct policy_decision {
 	const struct policy_rule *rule;
 };
 
+/* Whether any rule lets anyone listen. */
+bool	policy_may_listen(const struct policy *policy);
+
 void	policy_decide(const struct policy *policy,
 	    const struct policy_request *request,
 	    struct policy_decision *decision);

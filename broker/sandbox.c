@@ -1,0 +1,566 @@
+/*
+ * Confinement.  The broker parses untrusted bytes; if a bug in it is
+ * ever exploited, the attacker must find nothing to use.  After set-up
+ * the broker allows itself only the system calls in broker_rules below;
+ * anything else kills the whole process.  The resolver processes and
+ * the command run by `tcpbroker run` get filters of their own.
+ *
+ * Every rule says why it is there.  docs/security.md lists them too.
+ */
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <linux/netlink.h>
+#include <netinet/in.h>
+#include <pwd.h>
+#include <seccomp.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
+
+#include "broker.h"
+#include "sandbox.h"
+
+/* When a rule applies. */
+#define W_ALWAYS	0x1	/* in every broker */
+#define W_LISTEN	0x2	/* only if the policy lets someone listen */
+#define W_SESSIONS	0x4	/* only if there is a Unix socket to accept on */
+
+/* What a rule does. */
+#define R_ALLOW		0
+#define R_ENOSYS	1	/* glibc probes these and falls back */
+#define R_EACCES	2
+#define R_EPERM		3
+
+/* An argument check: arg n, compared with op to a (masked by b). */
+#define ARG(n, op, a, b)	{ (n), (op), (scmp_datum_t)(a), (scmp_datum_t)(b) }
+#define EQ(n, a)		ARG(n, SCMP_CMP_EQ, a, 0)
+#define MASKED(n, mask, a)	ARG(n, SCMP_CMP_MASKED_EQ, mask, a)
+
+/* The descriptor an accept4 on the Unix socket names (W_SESSIONS). */
+#define SESSION_FD_PLACEHOLDER	((scmp_datum_t)-1)
+
+struct rule {
+	const char		*name;
+	unsigned		 when;
+	int			 action;
+	unsigned		 nargs;
+	struct scmp_arg_cmp	 args[3];
+	const char		*reason;
+};
+
+#define SOCK_FLAGS	(SOCK_NONBLOCK | SOCK_CLOEXEC)
+#define OPEN_WRITES	(O_ACCMODE | O_CREAT | O_TRUNC | O_APPEND | O_TMPFILE)
+
+/*
+ * The broker, after set-up.  Default: kill the process.
+ */
+static const struct rule broker_rules[] = {
+	/* The event loop. */
+	{ "epoll_wait",	W_ALWAYS, R_ALLOW, 0, { { 0 } },
+	    "the event loop waits for events" },
+	{ "epoll_pwait", W_ALWAYS, R_ALLOW, 0, { { 0 } },
+	    "the same, as some libc versions call it" },
+	{ "epoll_ctl",	W_ALWAYS, R_ALLOW, 0, { { 0 } },
+	    "sockets are added to and removed from the loop" },
+	{ "clock_gettime", W_ALWAYS, R_ALLOW, 0, { { 0 } },
+	    "timers and log time stamps, when the vDSO is not used" },
+	{ "read",	W_ALWAYS, R_ALLOW, 0, { { 0 } },
+	    "signals (signalfd), and the policy file on SIGHUP" },
+	{ "write",	W_ALWAYS, R_ALLOW, 0, { { 0 } },
+	    "the log on stderr" },
+	{ "writev",	W_ALWAYS, R_ALLOW, 0, { { 0 } },
+	    "the log, when stdio gathers a line" },
+	{ "close",	W_ALWAYS, R_ALLOW, 0, { { 0 } },
+	    "sockets and the policy file are closed" },
+	/* Sessions and TCP. */
+	{ "recvfrom",	W_ALWAYS, R_ALLOW, 0, { { 0 } },
+	    "recv() on sessions, TCP connections and the resolver socket" },
+	{ "sendto",	W_ALWAYS, R_ALLOW, 0, { { 0 } },
+	    "send() on sessions, TCP connections and the resolver socket" },
+	{ "socket",	W_ALWAYS, R_ALLOW, 3, { EQ(0, AF_INET),
+	    MASKED(1, ~(scmp_datum_t)SOCK_FLAGS, SOCK_STREAM), EQ(2, 0) },
+	    "TCP over IPv4 for connect and listen; no other family or type" },
+	{ "socket",	W_ALWAYS, R_ALLOW, 3, { EQ(0, AF_INET6),
+	    MASKED(1, ~(scmp_datum_t)SOCK_FLAGS, SOCK_STREAM), EQ(2, 0) },
+	    "TCP over IPv6, likewise" },
+	{ "connect",	W_ALWAYS, R_ALLOW, 0, { { 0 } },
+	    "TCP connections the policy allowed" },
+	{ "getsockopt",	W_ALWAYS, R_ALLOW, 0, { { 0 } },
+	    "SO_ERROR after connect, SO_PEERCRED of new sessions" },
+	{ "setsockopt",	W_ALWAYS, R_ALLOW, 0, { { 0 } },
+	    "TCP_NODELAY, SO_KEEPALIVE, IPV6_V6ONLY, SO_REUSEADDR" },
+	{ "getsockname", W_ALWAYS, R_ALLOW, 0, { { 0 } },
+	    "local_addr" },
+	{ "getpeername", W_ALWAYS, R_ALLOW, 0, { { 0 } },
+	    "peer_addr, and telling a finished connect" },
+	{ "shutdown",	W_ALWAYS, R_ALLOW, 0, { { 0 } },
+	    "the shutdown method" },
+	{ "accept4",	W_SESSIONS, R_ALLOW, 1, { EQ(0,
+	    SESSION_FD_PLACEHOLDER) }, "new sessions on the Unix socket" },
+	{ "accept4",	W_LISTEN, R_ALLOW, 0, { { 0 } },
+	    "connections to TCP listeners the policy allowed" },
+	{ "bind",	W_LISTEN, R_ALLOW, 0, { { 0 } },
+	    "TCP listeners the policy allowed" },
+	{ "listen",	W_LISTEN, R_ALLOW, 0, { { 0 } },
+	    "TCP listeners the policy allowed" },
+	{ "eventfd2",	W_SESSIONS, R_ALLOW, 0, { { 0 } },
+	    "the reserve descriptor, renewed after refusing a client" },
+	/* The policy file, read again on SIGHUP: read-only opens only. */
+	{ "openat",	W_ALWAYS, R_ALLOW, 1, { MASKED(2, OPEN_WRITES, 0) },
+	    "reading the policy file on SIGHUP; never for writing" },
+	{ "newfstatat",	W_ALWAYS, R_ALLOW, 0, { { 0 } },
+	    "the policy file must be a regular file" },
+	{ "fstat",	W_ALWAYS, R_ALLOW, 0, { { 0 } },
+	    "the same, on older libc" },
+	/* Memory, never executable. */
+	{ "brk",	W_ALWAYS, R_ALLOW, 0, { { 0 } }, "malloc" },
+	{ "mmap",	W_ALWAYS, R_ALLOW, 1, { MASKED(2, PROT_EXEC, 0) },
+	    "malloc, for large blocks; never executable" },
+	{ "mprotect",	W_ALWAYS, R_ALLOW, 1, { MASKED(2, PROT_EXEC, 0) },
+	    "malloc arenas; never executable" },
+	{ "munmap",	W_ALWAYS, R_ALLOW, 0, { { 0 } }, "free" },
+	{ "mremap",	W_ALWAYS, R_ALLOW, 0, { { 0 } }, "realloc of large blocks" },
+	{ "madvise",	W_ALWAYS, R_ALLOW, 0, { { 0 } },
+	    "free returns memory to the kernel" },
+	{ "futex",	W_ALWAYS, R_ALLOW, 0, { { 0 } },
+	    "libc's internal locks" },
+	/* Signals and the end. */
+	{ "rt_sigreturn", W_ALWAYS, R_ALLOW, 0, { { 0 } },
+	    "returning from the SIGSYS handler of --sandbox-debug" },
+	{ "rt_sigprocmask", W_ALWAYS, R_ALLOW, 0, { { 0 } },
+	    "libc masks signals in some calls" },
+	{ "restart_syscall", W_ALWAYS, R_ALLOW, 0, { { 0 } },
+	    "the kernel restarts an interrupted call" },
+	{ "exit_group",	W_ALWAYS, R_ALLOW, 0, { { 0 } }, "the end" },
+	{ "exit",	W_ALWAYS, R_ALLOW, 0, { { 0 } }, "the end" },
+	/* Probed by libc, which falls back when they are missing. */
+	{ "clone3",	W_ALWAYS, R_ENOSYS, 0, { { 0 } },
+	    "libc tries it first; ENOSYS, and the fallback is refused too" },
+	{ "openat2",	W_ALWAYS, R_ENOSYS, 0, { { 0 } },
+	    "probed by libc" },
+	{ "faccessat2",	W_ALWAYS, R_ENOSYS, 0, { { 0 } },
+	    "probed by libc" },
+	{ "statx",	W_ALWAYS, R_ENOSYS, 0, { { 0 } },
+	    "probed by libc; it falls back to newfstatat" },
+};
+
+/*
+ * Sanitizer builds only (-DTB_SANITIZE=ON, for the tests): what the
+ * AddressSanitizer runtime needs, in every filter, and LeakSanitizer at
+ * exit.  A release build has none of these.
+ */
+#ifdef TB_SANITIZER_BUILD
+static const struct rule sanitizer_rules[] = {
+	{ "clone",	W_ALWAYS, R_ALLOW, 0, { { 0 } },
+	    "LeakSanitizer stops the world in a task of its own" },
+	{ "ptrace",	W_ALWAYS, R_ALLOW, 0, { { 0 } },
+	    "LeakSanitizer reads the registers of the stopped threads" },
+	{ "wait4",	W_ALWAYS, R_ALLOW, 0, { { 0 } }, "LeakSanitizer" },
+	{ "prctl",	W_ALWAYS, R_ALLOW, 0, { { 0 } }, "the runtime" },
+	{ "sched_yield", W_ALWAYS, R_ALLOW, 0, { { 0 } }, "the runtime" },
+	{ "sigaltstack", W_ALWAYS, R_ALLOW, 0, { { 0 } }, "the runtime" },
+	{ "rt_sigaction", W_ALWAYS, R_ALLOW, 0, { { 0 } }, "the runtime" },
+	{ "rt_sigprocmask", W_ALWAYS, R_ALLOW, 0, { { 0 } }, "the runtime" },
+	{ "set_robust_list", W_ALWAYS, R_ALLOW, 0, { { 0 } }, "the runtime" },
+	{ "getpid",	W_ALWAYS, R_ALLOW, 0, { { 0 } }, "the runtime" },
+	{ "getppid",	W_ALWAYS, R_ALLOW, 0, { { 0 } },
+	    "LeakSanitizer's tracer checks on its parent" },
+	{ "gettid",	W_ALWAYS, R_ALLOW, 0, { { 0 } }, "the runtime" },
+	{ "kill",	W_ALWAYS, R_ALLOW, 0, { { 0 } }, "the runtime" },
+	{ "sched_getaffinity", W_ALWAYS, R_ALLOW, 0, { { 0 } }, "the runtime" },
+	{ "tgkill",	W_ALWAYS, R_ALLOW, 0, { { 0 } }, "the runtime" },
+	{ "readlink",	W_ALWAYS, R_ALLOW, 0, { { 0 } }, "the runtime" },
+	{ "getdents64",	W_ALWAYS, R_ALLOW, 0, { { 0 } },
+	    "LeakSanitizer lists /proc/self/task" },
+	{ "getdents",	W_ALWAYS, R_ALLOW, 0, { { 0 } }, "the same" },
+	{ "open",	W_ALWAYS, R_ALLOW, 0, { { 0 } },
+	    "the runtime opens /proc/self files with the old call" },
+	{ "openat",	W_ALWAYS, R_ALLOW, 0, { { 0 } },
+	    "the runtime reads /proc/self" },
+	{ "read",	W_ALWAYS, R_ALLOW, 0, { { 0 } }, "the runtime" },
+	{ "write",	W_ALWAYS, R_ALLOW, 0, { { 0 } }, "the runtime's reports" },
+	{ "close",	W_ALWAYS, R_ALLOW, 0, { { 0 } }, "the runtime" },
+	{ "lseek",	W_ALWAYS, R_ALLOW, 0, { { 0 } }, "the runtime" },
+	{ "sysinfo",	W_ALWAYS, R_ALLOW, 0, { { 0 } }, "the runtime" },
+	{ "ioctl",	W_ALWAYS, R_ALLOW, 0, { { 0 } },
+	    "the runtime asks whether stderr is a terminal" },
+	{ "getrlimit",	W_ALWAYS, R_ALLOW, 0, { { 0 } }, "the runtime" },
+	{ "prlimit64",	W_ALWAYS, R_ALLOW, 0, { { 0 } }, "the runtime" },
+	{ "mmap",	W_ALWAYS, R_ALLOW, 0, { { 0 } }, "the runtime" },
+	{ "mprotect",	W_ALWAYS, R_ALLOW, 0, { { 0 } }, "the runtime" },
+	{ "munmap",	W_ALWAYS, R_ALLOW, 0, { { 0 } }, "the runtime" },
+	{ "madvise",	W_ALWAYS, R_ALLOW, 0, { { 0 } }, "the runtime" },
+	{ "futex",	W_ALWAYS, R_ALLOW, 0, { { 0 } }, "the runtime" },
+	{ "nanosleep",	W_ALWAYS, R_ALLOW, 0, { { 0 } }, "the runtime" },
+	{ "clock_nanosleep", W_ALWAYS, R_ALLOW, 0, { { 0 } }, "the runtime" },
+	{ "exit",	W_ALWAYS, R_ALLOW, 0, { { 0 } }, "the runtime" },
+	{ "exit_group",	W_ALWAYS, R_ALLOW, 0, { { 0 } }, "the runtime" },
+};
+#endif
+
+/*
+ * The resolver: the keeper and its workers.  getaddrinfo() reads /etc,
+ * asks DNS over UDP or TCP, and asks the kernel for the local addresses
+ * over netlink to sort its answers.  Default: kill the process.
+ */
+#define W_KEEPER	0x10	/* the keeper only: it forks workers */
+
+static const struct rule resolver_rules[] = {
+	{ "recvfrom",	W_ALWAYS, R_ALLOW, 0, { { 0 } },
+	    "queries from the broker, DNS answers" },
+	{ "sendto",	W_ALWAYS, R_ALLOW, 0, { { 0 } },
+	    "answers to the broker, DNS queries, netlink requests" },
+	{ "recvmsg",	W_ALWAYS, R_ALLOW, 0, { { 0 } },
+	    "netlink answers (local addresses, to sort results)" },
+	{ "sendmmsg",	W_ALWAYS, R_ALLOW, 0, { { 0 } },
+	    "DNS queries for A and AAAA at once" },
+	{ "socket",	W_ALWAYS, R_ALLOW, 1, { EQ(0, AF_INET) },
+	    "DNS over UDP or TCP, and probing routes to sort results" },
+	{ "socket",	W_ALWAYS, R_ALLOW, 1, { EQ(0, AF_INET6) },
+	    "likewise over IPv6" },
+	{ "socket",	W_ALWAYS, R_ALLOW, 2, { EQ(0, AF_NETLINK),
+	    EQ(2, NETLINK_ROUTE) }, "the local addresses, to sort results" },
+	{ "socket",	W_ALWAYS, R_EACCES, 1, { EQ(0, AF_UNIX) },
+	    "libc tries nscd first; refusing it makes libc resolve itself" },
+	{ "connect",	W_ALWAYS, R_ALLOW, 0, { { 0 } },
+	    "DNS servers, and route probes (UDP connect sends nothing)" },
+	{ "bind",	W_ALWAYS, R_ALLOW, 0, { { 0 } },
+	    "the netlink socket" },
+	{ "getsockname", W_ALWAYS, R_ALLOW, 0, { { 0 } },
+	    "the netlink socket, and the source of a route probe" },
+	{ "setsockopt",	W_ALWAYS, R_ALLOW, 0, { { 0 } },
+	    "IP_RECVERR on DNS sockets" },
+	{ "poll",	W_ALWAYS, R_ALLOW, 0, { { 0 } },
+	    "waiting for DNS answers" },
+	{ "ppoll",	W_ALWAYS, R_ALLOW, 0, { { 0 } },
+	    "the same, on other libc versions" },
+	{ "ioctl",	W_ALWAYS, R_ALLOW, 1, { EQ(1, FIONREAD) },
+	    "the size of a DNS answer" },
+	{ "openat",	W_ALWAYS, R_ALLOW, 1, { MASKED(2, OPEN_WRITES, 0) },
+	    "reading /etc/hosts, /etc/resolv.conf and the like; no writes" },
+	{ "read",	W_ALWAYS, R_ALLOW, 0, { { 0 } }, "those files" },
+	{ "pread64",	W_ALWAYS, R_ALLOW, 0, { { 0 } }, "those files" },
+	{ "lseek",	W_ALWAYS, R_ALLOW, 0, { { 0 } }, "those files" },
+	{ "newfstatat",	W_ALWAYS, R_ALLOW, 0, { { 0 } },
+	    "whether those files changed" },
+	{ "fstat",	W_ALWAYS, R_ALLOW, 0, { { 0 } }, "the same" },
+	{ "close",	W_ALWAYS, R_ALLOW, 0, { { 0 } }, "files and sockets" },
+	{ "uname",	W_ALWAYS, R_ALLOW, 0, { { 0 } },
+	    "the resolver's default domain" },
+	{ "getrandom",	W_ALWAYS, R_ALLOW, 0, { { 0 } }, "DNS query ids" },
+	{ "clock_gettime", W_ALWAYS, R_ALLOW, 0, { { 0 } },
+	    "DNS time-outs, when the vDSO is not used" },
+	{ "write",	W_ALWAYS, R_ALLOW, 0, { { 0 } }, "messages on stderr" },
+	{ "brk",	W_ALWAYS, R_ALLOW, 0, { { 0 } }, "malloc" },
+	{ "mmap",	W_ALWAYS, R_ALLOW, 1, { MASKED(2, PROT_EXEC, 0) },
+	    "malloc; never executable" },
+	{ "mprotect",	W_ALWAYS, R_ALLOW, 1, { MASKED(2, PROT_EXEC, 0) },
+	    "malloc arenas; never executable" },
+	{ "munmap",	W_ALWAYS, R_ALLOW, 0, { { 0 } }, "free" },
+	{ "madvise",	W_ALWAYS, R_ALLOW, 0, { { 0 } }, "free" },
+	{ "futex",	W_ALWAYS, R_ALLOW, 0, { { 0 } }, "libc's locks" },
+	{ "getppid",	W_ALWAYS, R_ALLOW, 0, { { 0 } },
+	    "a worker checks that its keeper is still there" },
+	{ "prctl",	W_ALWAYS, R_ALLOW, 1, { EQ(0, PR_SET_PDEATHSIG) },
+	    "a new worker dies with its keeper" },
+	{ "rt_sigprocmask", W_ALWAYS, R_ALLOW, 0, { { 0 } }, "libc" },
+	{ "rt_sigreturn", W_ALWAYS, R_ALLOW, 0, { { 0 } }, "libc" },
+	{ "restart_syscall", W_ALWAYS, R_ALLOW, 0, { { 0 } }, "the kernel" },
+	{ "exit_group",	W_ALWAYS, R_ALLOW, 0, { { 0 } }, "the end" },
+	{ "exit",	W_ALWAYS, R_ALLOW, 0, { { 0 } }, "the end" },
+	{ "clone3",	W_ALWAYS, R_ENOSYS, 0, { { 0 } }, "probed by libc" },
+	{ "statx",	W_ALWAYS, R_ENOSYS, 0, { { 0 } }, "probed by libc" },
+	/* The keeper forks workers and waits for them. */
+	{ "clone",	W_KEEPER, R_ALLOW, 0, { { 0 } }, "forking a worker" },
+	{ "set_robust_list", W_KEEPER, R_ALLOW, 0, { { 0 } },
+	    "libc, in a new worker" },
+	{ "wait4",	W_KEEPER, R_ALLOW, 0, { { 0 } },
+	    "noticing that a worker died" },
+	{ "clock_nanosleep", W_KEEPER, R_ALLOW, 0, { { 0 } },
+	    "waiting before restarting a worker that keeps dying" },
+	{ "nanosleep",	W_KEEPER, R_ALLOW, 0, { { 0 } }, "the same" },
+	{ "getpid",	W_KEEPER, R_ALLOW, 0, { { 0 } },
+	    "the keeper tells its workers who their keeper is" },
+	{ "prctl",	W_KEEPER, R_ALLOW, 1, { EQ(0, PR_SET_NO_NEW_PRIVS) },
+	    "a new worker installs its own, tighter filter" },
+	{ "seccomp",	W_KEEPER, R_ALLOW, 0, { { 0 } },
+	    "the same; a filter can only take rights away" },
+};
+
+/*
+ * The command `tcpbroker run` confines: everything is allowed but what
+ * would give it a network of its own.  Default: allow.
+ */
+static const struct rule child_rules[] = {
+	{ "socket",	W_ALWAYS, R_EACCES, 0, { { 0 } },
+	    "no socket of any family: the network goes through the broker" },
+	{ "io_uring_setup", W_ALWAYS, R_ENOSYS, 0, { { 0 } },
+	    "io_uring can open sockets itself" },
+	{ "ptrace",	W_ALWAYS, R_EPERM, 0, { { 0 } },
+	    "the broker's sockets must not be reached through it" },
+	{ "process_vm_readv", W_ALWAYS, R_EPERM, 0, { { 0 } }, "likewise" },
+	{ "process_vm_writev", W_ALWAYS, R_EPERM, 0, { { 0 } }, "likewise" },
+	{ "pidfd_getfd", W_ALWAYS, R_EPERM, 0, { { 0 } },
+	    "taking a descriptor of the broker" },
+};
+
+#define NELEM(a)	(sizeof(a) / sizeof((a)[0]))
+
+static uint32_t
+action_of(int action)
+{
+	switch (action) {
+	case R_ENOSYS:	return SCMP_ACT_ERRNO(ENOSYS);
+	case R_EACCES:	return SCMP_ACT_ERRNO(EACCES);
+	case R_EPERM:	return SCMP_ACT_ERRNO(EPERM);
+	}
+	return SCMP_ACT_ALLOW;
+}
+
+/* Builds a filter from a table; NULL with *why set on failure. */
+static scmp_filter_ctx
+build(const struct rule *rules, size_t n, unsigned when, uint32_t defact,
+    int session_fd, const char **why)
+{
+	struct scmp_arg_cmp	 args[3];
+	scmp_filter_ctx		 ctx;
+	unsigned		 j;
+	size_t			 i;
+	int			 nr;
+
+	if ((ctx = seccomp_init(defact)) == NULL) {
+		*why = "seccomp_init failed";
+		return NULL;
+	}
+	/* Another architecture's system calls (i386, x32) kill. */
+	if (seccomp_attr_set(ctx, SCMP_FLTATR_ACT_BADARCH,
+	    SCMP_ACT_KILL_PROCESS) != 0) {
+		*why = "cannot set the action for other architectures";
+		goto fail;
+	}
+	for (i = 0; i < n; i++) {
+		if ((rules[i].when & when) == 0)
+			continue;
+		nr = seccomp_syscall_resolve_name(rules[i].name);
+		if (nr == __NR_SCMP_ERROR) {
+			*why = rules[i].name;
+			goto fail;
+		}
+		for (j = 0; j < rules[i].nargs; j++) {
+			args[j] = rules[i].args[j];
+			if (args[j].datum_a == SESSION_FD_PLACEHOLDER)
+				args[j].datum_a = (scmp_datum_t)session_fd;
+		}
+		if (seccomp_rule_add_array(ctx, action_of(rules[i].action), nr,
+		    rules[i].nargs, args) != 0) {
+			*why = rules[i].name;
+			goto fail;
+		}
+	}
+#ifdef TB_SANITIZER_BUILD
+	if (defact != SCMP_ACT_ALLOW) {
+		for (i = 0; i < NELEM(sanitizer_rules); i++) {
+			nr = seccomp_syscall_resolve_name(sanitizer_rules[i].name);
+			if (seccomp_rule_add(ctx, SCMP_ACT_ALLOW, nr, 0) != 0) {
+				*why = sanitizer_rules[i].name;
+				goto fail;
+			}
+		}
+	}
+#endif
+	return ctx;
+ fail:
+	seccomp_release(ctx);
+	return NULL;
+}
+
+static unsigned
+broker_when(const struct sandbox_broker *sb)
+{
+	unsigned	when = W_ALWAYS;
+
+	if (sb->listen)
+		when |= W_LISTEN;
+	if (sb->session_fd != -1)
+		when |= W_SESSIONS;
+	return when;
+}
+
+/* For --sandbox-debug: the names of the calls, looked up beforehand. */
+#define SYSCALL_NAMES	512
+static char	*syscall_names[SYSCALL_NAMES];
+
+static void
+sigsys_handler(int sig, siginfo_t *info, void *ctx)
+{
+	char		 line[160];
+	const char	*name = NULL;
+	int		 nr = info->si_syscall, n;
+
+	(void)sig;
+	(void)ctx;
+	if (nr >= 0 && nr < SYSCALL_NAMES)
+		name = syscall_names[nr];
+	n = snprintf(line, sizeof(line), "tcpbroker: sandbox: system call %s "
+	    "(%d) refused\n", name != NULL ? name : "?", nr);
+	if (n > 0)
+		(void)!write(STDERR_FILENO, line, (size_t)n);
+	_exit(SANDBOX_DEBUG_EXIT);
+}
+
+static void
+install_debug_handler(void)
+{
+	struct sigaction	sa;
+	int			i;
+
+	for (i = 0; i < SYSCALL_NAMES; i++)
+		syscall_names[i] = seccomp_syscall_resolve_num_arch(
+		    SCMP_ARCH_NATIVE, i);
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_sigaction = sigsys_handler;
+	sa.sa_flags = SA_SIGINFO;
+	if (sigaction(SIGSYS, &sa, NULL) == -1)
+		fatal("sigaction SIGSYS");
+}
+
+void
+sandbox_broker(const struct sandbox_broker *sb)
+{
+	scmp_filter_ctx	 ctx;
+	const char	*why;
+
+	if (sb->debug)
+		install_debug_handler();
+	ctx = build(broker_rules, NELEM(broker_rules), broker_when(sb),
+	    sb->debug ? SCMP_ACT_TRAP : SCMP_ACT_KILL_PROCESS, sb->session_fd,
+	    &why);
+	if (ctx == NULL)
+		fatalx("sandbox: cannot build the filter: %s", why);
+	if (seccomp_load(ctx) != 0)
+		fatalx("sandbox: cannot install the filter");
+	seccomp_release(ctx);
+	log_info("sandbox: filter installed%s%s", sb->listen ? "" :
+	    " (no listening: the policy allows none)",
+	    sb->debug ? " in debug mode" : "");
+}
+
+int
+sandbox_print_broker(const struct sandbox_broker *sb, int fd)
+{
+	scmp_filter_ctx	 ctx;
+	const char	*why;
+	int		 rc;
+
+	ctx = build(broker_rules, NELEM(broker_rules), broker_when(sb),
+	    SCMP_ACT_KILL_PROCESS, sb->session_fd, &why);
+	if (ctx == NULL) {
+		fprintf(stderr, "tcpbroker: cannot build the filter: %s\n",
+		    why);
+		return -1;
+	}
+	rc = seccomp_export_pfc(ctx, fd);
+	seccomp_release(ctx);
+	return rc == 0 ? 0 : -1;
+}
+
+void
+sandbox_list(FILE *out)
+{
+	size_t	i;
+
+	for (i = 0; i < NELEM(broker_rules); i++)
+		fprintf(out, "%-16s %s%s\n", broker_rules[i].name,
+		    broker_rules[i].when & W_LISTEN ? "[listen] " :
+		    broker_rules[i].when & W_SESSIONS ? "[socket] " : "",
+		    broker_rules[i].reason);
+}
+
+/* In a resolver process (keeper or worker): never fails silently. */
+int
+sandbox_resolver(bool keeper)
+{
+	scmp_filter_ctx	 ctx;
+	const char	*why;
+	int		 rc;
+
+	ctx = build(resolver_rules, NELEM(resolver_rules),
+	    W_ALWAYS | (keeper ? W_KEEPER : 0), SCMP_ACT_KILL_PROCESS, -1,
+	    &why);
+	if (ctx == NULL)
+		return -1;
+	rc = seccomp_load(ctx);
+	seccomp_release(ctx);
+	return rc == 0 ? 0 : -1;
+}
+
+int
+sandbox_child(void)
+{
+	scmp_filter_ctx	 ctx;
+	const char	*why;
+	int		 rc;
+
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == -1)
+		return -1;
+	ctx = build(child_rules, NELEM(child_rules), W_ALWAYS, SCMP_ACT_ALLOW,
+	    -1, &why);
+	if (ctx == NULL)
+		return -1;
+	rc = seccomp_load(ctx);
+	seccomp_release(ctx);
+	return rc == 0 ? 0 : -1;
+}
+
+void
+sandbox_drop_privileges(const char *user)
+{
+	struct passwd	*pw;
+
+	if (getuid() != 0 && geteuid() != 0)
+		return;		/* nothing to drop */
+	if ((pw = getpwnam(user)) == NULL)
+		fatalx("unknown user %s (see --user)", user);
+	if (setgroups(1, &pw->pw_gid) == -1 ||
+	    setresgid(pw->pw_gid, pw->pw_gid, pw->pw_gid) == -1 ||
+	    setresuid(pw->pw_uid, pw->pw_uid, pw->pw_uid) == -1)
+		fatal("cannot drop privileges to %s", user);
+	if (setuid(0) != -1 || geteuid() == 0)
+		fatalx("privileges were not dropped");
+	log_info("running as %s (uid %u)", user, (unsigned)pw->pw_uid);
+}
+
+void
+sandbox_limits(void)
+{
+	struct rlimit	rl = { 0, 0 };
+
+	/* No core files of a process that held other people's data. */
+	if (setrlimit(RLIMIT_CORE, &rl) == -1)
+		fatal("setrlimit RLIMIT_CORE");
+#ifndef TB_SANITIZER_BUILD
+	/* No processes: the resolver is already running. */
+	if (geteuid() != 0 && setrlimit(RLIMIT_NPROC, &rl) == -1)
+		fatal("setrlimit RLIMIT_NPROC");
+#endif
+#ifndef TB_SANITIZER_BUILD
+	/*
+	 * Nobody of the same uid may attach to us or read our memory.
+	 * (LeakSanitizer must attach to the process at exit, so sanitizer
+	 * builds stay dumpable.)
+	 */
+	if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) == -1)
+		fatal("prctl PR_SET_DUMPABLE");
+#endif
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == -1)
+		fatal("prctl PR_SET_NO_NEW_PRIVS");
+}

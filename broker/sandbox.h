@@ -1,0 +1,35 @@
+/*
+ * Confinement of the broker, its resolver processes, and the command
+ * that `tcpbroker run` starts.
+ */
+#ifndef TB_SANDBOX_H
+#define TB_SANDBOX_H
+
+#include <stdbool.h>
+#include <stdio.h>
+
+/* The exit status of a process killed by --sandbox-debug. */
+#define SANDBOX_DEBUG_EXIT	159
+
+struct sandbox_broker {
+	bool	listen;		/* the policy lets someone listen */
+	int	session_fd;	/* the Unix socket accepted on, or -1 */
+	bool	debug;		/* name a refused call instead of dying */
+};
+
+/* Installs the broker's filter; fatal if it cannot. */
+void	sandbox_broker(const struct sandbox_broker *sb);
+/* Writes the broker's filter in libseccomp's PFC form to fd. */
+int	sandbox_print_broker(const struct sandbox_broker *sb, int fd);
+/* Lists the allowed calls with their reasons. */
+void	sandbox_list(FILE *out);
+/* Installs a resolver process's filter; -1 if it cannot. */
+int	sandbox_resolver(bool keeper);
+/* Installs the filter of a command run by the launcher; -1 if it cannot. */
+int	sandbox_child(void);
+/* Switches to user when started as root; fatal if it cannot. */
+void	sandbox_drop_privileges(const char *user);
+/* Core files, process creation, ptrace by the same uid, new privileges. */
+void	sandbox_limits(void);
+
+#endif
