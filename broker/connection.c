@@ -51,6 +51,7 @@ struct conn {
 	/* While connecting. */
 	struct call		*connect;
 	uint32_t		 resolve_id;
+	struct timer		 resolve_timer;
 	char			 host[PROTO_STRING_MAX + 1];	/* as asked */
 	char			 name[PROTO_HOST_NAME_MAX + 1];	/* normalised */
 	uint16_t		 port;
@@ -156,6 +157,7 @@ buffer_release(struct conn *conn)
 void
 conn_destroy(struct conn *conn, bool reply)
 {
+	timer_cancel(&conn->resolve_timer);
 	if (conn->resolve_id != 0)
 		resolver_cancel(conn->resolve_id);
 	if (conn->connect != NULL) {
@@ -381,6 +383,7 @@ resolved(void *arg, int code, const struct host_addr *addrs, unsigned naddrs)
 	unsigned	 i, j;
 
 	conn->resolve_id = 0;
+	timer_cancel(&conn->resolve_timer);
 	if (code != 0) {
 		connect_fail(conn, code, "connect: %s: %s", conn->host,
 		    code == TB_ENOTFOUND ? "no such host" :
@@ -408,6 +411,19 @@ resolved(void *arg, int code, const struct host_addr *addrs, unsigned naddrs)
 		return;
 	}
 	connect_next(conn);
+}
+
+/* The resolver did not answer in time: a DNS server may be down. */
+static void
+resolve_expire(struct timer *timer)
+{
+	struct conn	*conn = (struct conn *)((char *)timer -
+	    offsetof(struct conn, resolve_timer));
+
+	resolver_cancel(conn->resolve_id);
+	conn->resolve_id = 0;
+	connect_fail(conn, TB_ERESOLVE, "connect: %s: no answer from the "
+	    "resolver within %d ms", conn->host, LIMIT_RESOLVE_MS);
 }
 
 static void
@@ -489,8 +505,12 @@ start_connect(struct request *req, uint32_t timeout_ms)
 	conn->state = CONN_RESOLVING;
 	rc = resolver_lookup(name, session_uid(s), resolved, conn,
 	    &conn->resolve_id, &why);
-	if (rc != 0)
+	if (rc != 0) {
 		connect_fail(conn, rc, "connect: %s: %s", text, why);
+		return;
+	}
+	timer_set(&conn->resolve_timer, loop_now() + LIMIT_RESOLVE_MS,
+	    resolve_expire);
 }
 
 void

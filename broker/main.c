@@ -247,7 +247,8 @@ broker_serve(const struct broker_options *o, int session_fd)
 	    fcntl(session_fd, F_SETFD, FD_CLOEXEC) == -1)
 		fatal("the launcher's session");
 
-	loop_init((size_t)LIMIT_SESSIONS * LIMIT_CALLS_PER_SESSION);
+	/* A timer per waiting call, and one per connection resolving. */
+	loop_init(2 * (size_t)LIMIT_SESSIONS * LIMIT_CALLS_PER_SESSION);
 	setup_signals();
 	limit_descriptors();
 	sandbox_drop_privileges(o->user != NULL ? o->user : DEFAULT_USER);

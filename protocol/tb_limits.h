@@ -51,6 +51,8 @@
 #define LIMIT_LOOKUPS_PER_UID		32
 /* Resolver worker processes, so lookups run side by side: processes. */
 #define LIMIT_RESOLVER_WORKERS		4
+/* Longest wait for the resolver's answer to one lookup: milliseconds. */
+#define LIMIT_RESOLVE_MS		30000
 /* Addresses kept from one name lookup: addresses. */
 #define LIMIT_RESOLVE_ADDRS		16
 /* Backlog passed to listen(2) for TCP listeners: connections. */

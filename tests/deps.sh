@@ -2,7 +2,7 @@
 # Sourced by tests/run.sh and examples/demo.sh.
 
 TB_PACKAGES="cmake make gcc libc6-dev pkg-config libmsgpack-dev
-libcmocka-dev liblua5.4-dev lua5.4 python3 python3-msgpack"
+libcmocka-dev libseccomp-dev liblua5.4-dev lua5.4 python3 python3-msgpack"
 
 tb_install_deps() {
 	missing=

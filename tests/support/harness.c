@@ -43,11 +43,53 @@ harness_sleep_ms(unsigned ms)
 static void
 write_file(const char *path, const char *text)
 {
-	FILE	*f = fopen(path, "w");
+	char	tmp[160];
+	FILE	*f;
 
-	assert_non_null(f);
+	/* Written aside and renamed, so a reader never sees half a file. */
+	snprintf(tmp, sizeof(tmp), "%s.new", path);
+	assert_non_null(f = fopen(tmp, "w"));
 	assert_int_equal(fputs(text, f) >= 0, 1);
 	assert_int_equal(fclose(f), 0);
+	assert_int_equal(chmod(tmp, 0644), 0);
+	assert_int_equal(rename(tmp, path), 0);
+}
+
+/* How many lines of the broker's log hold needle. */
+static int
+log_count(struct broker_proc *b, const char *needle)
+{
+	FILE	*f = fopen(b->log, "r");
+	char	 line[2048];
+	int	 n = 0;
+
+	if (f == NULL)
+		return 0;
+	while (fgets(line, sizeof(line), f) != NULL)
+		if (strstr(line, needle) != NULL)
+			n++;
+	fclose(f);
+	return n;
+}
+
+bool
+harness_broker_reload(struct broker_proc *b, const char *policy)
+{
+	int	done = log_count(b, "policy reloaded");
+	int	refused = log_count(b, "reload refused");
+	int	i;
+
+	write_file(b->policy, policy);
+	assert_int_equal(kill(b->pid, SIGHUP), 0);
+	for (i = 0; i < 500; i++) {
+		if (log_count(b, "policy reloaded") > done)
+			return true;
+		if (log_count(b, "reload refused") > refused)
+			return false;
+		harness_sleep_ms(10);
+	}
+	fail_msg("the broker did not answer SIGHUP");
+	return false;
 }
 
 static bool
@@ -81,6 +123,8 @@ harness_broker_start_hosts(struct broker_proc *b, const char *policy,
 	memset(b, 0, sizeof(*b));
 	snprintf(b->dir, sizeof(b->dir), "/tmp/tcpbroker-test-XXXXXX");
 	assert_non_null(mkdtemp(b->dir));
+	/* The broker drops to nobody, who must read the policy on SIGHUP. */
+	assert_int_equal(chmod(b->dir, 0755), 0);
 	snprintf(b->socket, sizeof(b->socket), "%s/broker.sock", b->dir);
 	snprintf(b->policy, sizeof(b->policy), "%s/policy.conf", b->dir);
 	snprintf(b->log, sizeof(b->log), "%s/broker.log", b->dir);

@@ -42,6 +42,11 @@ void	harness_broker_start(struct broker_proc *b, const char *policy);
  */
 void	harness_broker_start_hosts(struct broker_proc *b, const char *policy,
 	    const char *hosts);
+/*
+ * Writes a new policy and sends SIGHUP; true when the broker took it,
+ * false when it refused it (the log says why).
+ */
+bool	harness_broker_reload(struct broker_proc *b, const char *policy);
 /* Stops it by PID with SIGTERM and returns its wait status. */
 int	harness_broker_stop(struct broker_proc *b);
 /* Whether the broker's log holds needle. */

@@ -1,0 +1,128 @@
+/*
+ * The broker as it runs: started as root it serves as nobody, with
+ * no_new_privs and its seccomp filter, and so do its resolver
+ * processes; a reload that would need more than the filter allows is
+ * refused.
+ */
+#include <sys/socket.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "harness.h"
+
+#define NOLISTEN_POLICY	"connect allow 127.0.0.1:1024-65535\n"
+
+static struct broker_proc	broker;
+
+static int
+setup(void **state)
+{
+	(void)state;
+	harness_broker_start(&broker, NOLISTEN_POLICY);
+	return 0;
+}
+
+static int
+teardown(void **state)
+{
+	(void)state;
+	assert_int_equal(harness_broker_stop(&broker), 0);
+	return 0;
+}
+
+/* The value of a field of /proc/PID/status, as text. */
+static void
+status_field(pid_t pid, const char *field, char *out, size_t cap)
+{
+	char	path[64], line[256];
+	size_t	len = strlen(field);
+	FILE	*f;
+
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+	assert_non_null(f = fopen(path, "r"));
+	out[0] = '\0';
+	while (fgets(line, sizeof(line), f) != NULL) {
+		if (strncmp(line, field, len) == 0 && line[len] == ':') {
+			snprintf(out, cap, "%s", line + len + 1);
+			break;
+		}
+	}
+	fclose(f);
+}
+
+static void
+assert_confined(pid_t pid, const char *what)
+{
+	char	value[128];
+	int	uid;
+
+	status_field(pid, "Seccomp", value, sizeof(value));
+	if (atoi(value) != 2)
+		fail_msg("%s %d: Seccomp:%s", what, (int)pid, value);
+	status_field(pid, "NoNewPrivs", value, sizeof(value));
+	if (atoi(value) != 1)
+		fail_msg("%s %d: NoNewPrivs:%s", what, (int)pid, value);
+	if (getuid() == 0) {
+		status_field(pid, "Uid", value, sizeof(value));
+		uid = atoi(value);
+		if (uid == 0)
+			fail_msg("%s %d still runs as root", what, (int)pid);
+	}
+}
+
+static void
+test_processes_are_confined(void **state)
+{
+	pid_t	keeper[4], workers[16];
+	int	nworkers, i;
+
+	(void)state;
+	assert_confined(broker.pid, "the broker");
+	assert_int_equal(harness_children(broker.pid, keeper, 4), 1);
+	assert_confined(keeper[0], "the resolver keeper");
+	nworkers = harness_children(keeper[0], workers, 16);
+	assert_true(nworkers > 0);
+	for (i = 0; i < nworkers; i++)
+		assert_confined(workers[i], "a resolver worker");
+	assert_true(harness_log_contains(&broker, "running as nobody"));
+	assert_true(harness_log_contains(&broker, "(no listening: the policy "
+	    "allows none)"));
+}
+
+static void
+test_reload(void **state)
+{
+	tb_client	*c = harness_client(&broker);
+	struct tb_error	 err;
+	tb_handle	 h;
+
+	(void)state;
+	assert_rc(tb_listen(c, "127.0.0.1:0", &h, &err), TB_EPOLICY, &err);
+	/* The filter has no bind or listen: such a policy needs a restart. */
+	assert_false(harness_broker_reload(&broker, NOLISTEN_POLICY
+	    "listen allow 127.0.0.1:0\n"));
+	assert_true(harness_log_contains(&broker, "restart the broker"));
+	assert_rc(tb_listen(c, "127.0.0.1:0", &h, &err), TB_EPOLICY, &err);
+	/* A broken file keeps the old policy. */
+	assert_false(harness_broker_reload(&broker, "connect allow\n"));
+	/* A policy within the filter's reach is taken. */
+	assert_true(harness_broker_reload(&broker, NOLISTEN_POLICY
+	    "connect deny 127.0.0.1:1024-65535\n"));
+	assert_rc(tb_connect(c, "127.0.0.1", 5000, &h, &err), TB_EPOLICY,
+	    &err);
+	tb_client_close(c);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_processes_are_confined),
+		cmocka_unit_test(test_reload),
+	};
+
+	return cmocka_run_group_tests(tests, setup, teardown);
+}

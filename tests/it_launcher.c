@@ -1,0 +1,197 @@
+/*
+ * `tcpbroker run`: a command with a broker of its own, confined so that
+ * only the plugin reaches the network, whose exit status is the
+ * launcher's.
+ */
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "harness.h"
+
+/* How long a launched command may take: milliseconds. */
+#define RUN_MS	20000
+
+static struct test_server	echo;
+static char			dir[64], policy[128], logfile[128];
+
+static int
+setup(void **state)
+{
+	FILE	*f;
+
+	(void)state;
+	server_start(&echo, AF_INET, serve_echo, NULL, 0);
+	snprintf(dir, sizeof(dir), "/tmp/tcpbroker-run-XXXXXX");
+	assert_non_null(mkdtemp(dir));
+	snprintf(policy, sizeof(policy), "%s/policy.conf", dir);
+	snprintf(logfile, sizeof(logfile), "%s/broker.log", dir);
+	assert_non_null(f = fopen(policy, "w"));
+	fprintf(f, "connect allow 127.0.0.1:%u\n", echo.port);
+	fclose(f);
+	return 0;
+}
+
+static int
+teardown(void **state)
+{
+	char	cmd[128];
+
+	(void)state;
+	server_stop(&echo);
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+	return system(cmd) == 0 ? 0 : -1;
+}
+
+/* Runs argv, returns its wait status; kills it (by PID) if it hangs. */
+static int
+run(char *const argv[])
+{
+	uint64_t	deadline = harness_now_ms() + RUN_MS;
+	pid_t		pid;
+	int		status;
+
+	pid = fork();
+	assert_true(pid != -1);
+	if (pid == 0) {
+		execv(argv[0], argv);
+		_exit(125);
+	}
+	while (waitpid(pid, &status, WNOHANG) == 0) {
+		if (harness_now_ms() > deadline) {
+			kill(pid, SIGKILL);
+			waitpid(pid, &status, 0);
+			fail_msg("%s did not finish", argv[0]);
+		}
+		harness_sleep_ms(10);
+	}
+	return status;
+}
+
+static void
+set_ports(void)
+{
+	char	value[8];
+
+	snprintf(value, sizeof(value), "%u", echo.port);
+	setenv("ECHO_PORT", value, 1);
+	snprintf(value, sizeof(value), "%u", echo.port == 65535 ? 1024 :
+	    echo.port + 1);
+	setenv("DENIED_PORT", value, 1);
+}
+
+static bool
+log_has(const char *needle)
+{
+	struct broker_proc	b;
+
+	memset(&b, 0, sizeof(b));
+	snprintf(b.log, sizeof(b.log), "%s", logfile);
+	return harness_log_contains(&b, needle);
+}
+
+static void
+test_command_has_only_the_plugin(void **state)
+{
+	char *const	argv[] = { TB_BROKER_BIN, "run", "--policy", policy,
+			    "--log", logfile, "--", TB_LAUNCHED_CLIENT, NULL };
+	int		status;
+
+	(void)state;
+	set_ports();
+	status = run(argv);
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 0);
+	assert_true(log_has("sandbox: filter installed"));
+	assert_true(log_has("serving one command"));
+	assert_true(log_has("denied by the default"));
+}
+
+static void
+test_lua_under_the_launcher(void **state)
+{
+	char *const	argv[] = { TB_BROKER_BIN, "run", "--policy", policy,
+			    "--", TB_LUA, "-e",
+			    "local tcp = require 'tcp'\n"
+			    "local ok, e = pcall(tcp.TcpClient, '127.0.0.1', 1)\n"
+			    "assert(e.code == 'EPOLICY', tostring(e))\n"
+			    "local c = tcp.TcpClient('127.0.0.1',"
+			    " tonumber(os.getenv 'ECHO_PORT'))\n"
+			    "c:write_all 'lua\\n'\n"
+			    "assert(c:read_line() == 'lua')\n"
+			    "os.exit(0)", NULL };
+	int		status;
+
+	(void)state;
+	set_ports();
+	setenv("LUA_CPATH", TB_LUA_CPATH, 1);
+#ifdef TB_LIBASAN
+	/* The stock interpreter loads an instrumented module. */
+	setenv("LD_PRELOAD", TB_LIBASAN, 1);
+#endif
+	status = run(argv);
+	unsetenv("LD_PRELOAD");
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 0);
+}
+
+static void
+test_exit_status_is_the_commands(void **state)
+{
+	char *const	exits[] = { TB_BROKER_BIN, "run", "--policy", policy,
+			    "--", "/bin/sh", "-c", "exit 7", NULL };
+	char *const	killed[] = { TB_BROKER_BIN, "run", "--policy", policy,
+			    "--", "/bin/sh", "-c", "kill -TERM $$", NULL };
+	char *const	missing[] = { TB_BROKER_BIN, "run", "--policy", policy,
+			    "--", "/nonexistent/command", NULL };
+	int		status;
+
+	(void)state;
+	status = run(exits);
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 7);
+	status = run(killed);
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 128 + SIGTERM);
+	status = run(missing);
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 127);
+}
+
+static void
+test_missing_policy(void **state)
+{
+	char *const	argv[] = { TB_BROKER_BIN, "run", "--policy",
+			    "/nonexistent/policy.conf", "--", "/bin/true", NULL };
+	int		status;
+
+	(void)state;
+	status = run(argv);
+	assert_true(WIFEXITED(status));
+	assert_int_not_equal(WEXITSTATUS(status), 0);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_command_has_only_the_plugin),
+		cmocka_unit_test(test_lua_under_the_launcher),
+		cmocka_unit_test(test_exit_status_is_the_commands),
+		cmocka_unit_test(test_missing_policy),
+	};
+
+	/*
+	 * A confined command cannot be ptraced, so LeakSanitizer cannot
+	 * run in an instrumented one; the broker is checked in its own.
+	 */
+	setenv("ASAN_OPTIONS", "detect_leaks=0", 1);
+	return cmocka_run_group_tests(tests, setup, teardown);
+}

@@ -1,0 +1,14 @@
+# Compares the broker's printed filter with the golden copy, so that any
+# change to the allowed calls shows up in review.  To accept a change:
+#   tcpbroker --print-filter --policy tests/sandbox/X.conf > tests/sandbox/broker-X.pfc
+execute_process(COMMAND ${BROKER} --print-filter --policy ${POLICY}
+  OUTPUT_VARIABLE got RESULT_VARIABLE rc)
+if(NOT rc EQUAL 0)
+  message(FATAL_ERROR "tcpbroker --print-filter failed: ${rc}")
+endif()
+file(READ ${GOLDEN} want)
+if(NOT got STREQUAL want)
+  file(WRITE ${OUT} "${got}")
+  message(FATAL_ERROR "the filter differs from ${GOLDEN}; see ${OUT}\n"
+    "If the change is intended, copy it over the golden file.")
+endif()
