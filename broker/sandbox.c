@@ -473,16 +473,34 @@ sandbox_print_broker(const struct sandbox_broker *sb, int fd)
 	return rc == 0 ? 0 : -1;
 }
 
+static void
+list_table(FILE *out, const char *title, const struct rule *rules, size_t n)
+{
+	static const char *const actions[] = {
+		[R_ALLOW] = "allow", [R_ENOSYS] = "ENOSYS",
+		[R_EACCES] = "EACCES", [R_EPERM] = "EPERM",
+	};
+	size_t	i;
+
+	fprintf(out, "%s\n", title);
+	for (i = 0; i < n; i++)
+		fprintf(out, "  %-17s %-6s %s%s\n", rules[i].name,
+		    actions[rules[i].action],
+		    rules[i].when & W_LISTEN ? "[if the policy allows listening] " :
+		    rules[i].when & W_SESSIONS ? "[with a Unix socket] " :
+		    rules[i].when & W_KEEPER ? "[keeper only] " : "",
+		    rules[i].reason);
+}
+
 void
 sandbox_list(FILE *out)
 {
-	size_t	i;
-
-	for (i = 0; i < NELEM(broker_rules); i++)
-		fprintf(out, "%-16s %s%s\n", broker_rules[i].name,
-		    broker_rules[i].when & W_LISTEN ? "[listen] " :
-		    broker_rules[i].when & W_SESSIONS ? "[socket] " : "",
-		    broker_rules[i].reason);
+	list_table(out, "broker (anything else kills the process):",
+	    broker_rules, NELEM(broker_rules));
+	list_table(out, "resolver keeper and workers (anything else kills):",
+	    resolver_rules, NELEM(resolver_rules));
+	list_table(out, "command run by `tcpbroker run` (anything else is "
+	    "allowed):", child_rules, NELEM(child_rules));
 }
 
 /* In a resolver process (keeper or worker): never fails silently. */

@@ -43,6 +43,23 @@ try("EPOLICY", 'TcpClient("127.0.0.1", 22)', tcp.TcpClient, "127.0.0.1", 22)
 try("EPOLICY", 'TcpListener("0.0.0.0:8080")', tcp.TcpListener, "0.0.0.0:8080")
 try("EINVAL", 'TcpClient("2130706433", 80)', tcp.TcpClient, "2130706433", 80)
 
+print("\nA socket of the script's own, without the plugin:")
+-- Another program the script starts tries a socket of its own; under
+-- `tcpbroker run` (which hands the session over in TCPBROKER_FD) it is
+-- refused.
+local launched = os.getenv "TCPBROKER_FD" ~= nil
+local own = io.popen(("/usr/bin/python3 -c 'import socket\n"
+    .. "try:\n socket.create_connection((\"127.0.0.1\", %d))\n"
+    .. " print(\"connected\")\n"
+    .. "except OSError as e:\n print(e)' 2>&1"):format(http_port), "r")
+local said = own and own:read "l" or "could not run python3"
+if own then own:close() end
+print("           python3: socket.create_connection(...): " .. tostring(said))
+if launched and said == "connected" then
+    surprises = surprises + 1
+    print("           (expected a refusal: is the script under tcpbroker run?)")
+end
+
 print("\nA listener that accepts:")
 local server = try("ok", 'TcpListener("127.0.0.1:0")', tcp.TcpListener,
     "127.0.0.1:0")

@@ -1,7 +1,8 @@
 #!/bin/sh
-# The main job: build tcpbroker, start a loopback web server and a broker
-# with the example policy, and run a Lua script that does allowed and
-# denied work through the broker.  Then show the broker's decisions.
+# The main job: build tcpbroker, start a web server on loopback, and run
+# a Lua script under `tcpbroker run` with the example policy: it does
+# allowed and denied work through its own confined broker.  Then show the
+# broker's decisions.
 set -eu
 top=$(cd "$(dirname "$0")/.." && pwd)
 . "$top/tests/deps.sh"
@@ -13,10 +14,9 @@ cmake -S "$top" -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 cmake --build "$build" -j"$(nproc)" >/dev/null
 
 run=$(mktemp -d /tmp/tcpbroker-demo-XXXXXX)
-broker_pid=
 web_pid=
 cleanup() {
-	for pid in $broker_pid $web_pid; do
+	for pid in $web_pid; do
 		kill "$pid" 2>/dev/null || true
 		wait "$pid" 2>/dev/null || true
 	done
@@ -48,25 +48,16 @@ wait_for grep -q 'port [0-9]' "$run/web.log" || {
 http_port=$(sed -n 's/.* port \([0-9]*\).*/\1/p' "$run/web.log" | head -n 1)
 echo "   port $http_port"
 
-echo "== the broker, with examples/policy.conf"
+echo "== lua5.4 examples/demo.lua under tcpbroker run, with examples/policy.conf"
+echo "   (the script gets a broker of its own and cannot open a socket itself)"
 "$build/broker/tcpbroker" --check "$top/examples/policy.conf"
-"$build/broker/tcpbroker" --policy "$top/examples/policy.conf" \
-    --socket "$run/broker.sock" 2>"$run/broker.log" &
-broker_pid=$!
-wait_for test -S "$run/broker.sock" || {
-	cat "$run/broker.log"
-	exit 1
-}
-
-echo "== lua5.4 examples/demo.lua, through the broker"
 status=0
-LUA_CPATH="$build/client-stub/lua/?.so" TCPBROKER_SOCKET="$run/broker.sock" \
-    HTTP_PORT="$http_port" lua5.4 "$top/examples/demo.lua" || status=$?
+LUA_CPATH="$build/client-stub/lua/?.so" HTTP_PORT="$http_port" \
+    "$build/broker/tcpbroker" run --policy "$top/examples/policy.conf" \
+    --log "$run/broker.log" -- lua5.4 "$top/examples/demo.lua" || status=$?
 
-kill "$broker_pid"
-wait "$broker_pid" || true
-broker_pid=
 echo
 echo "== the broker's log: every decision, with the rule that made it"
-grep -E 'allowed|denied|opened|closed:' "$run/broker.log" | sed 's/^[^ ]* //'
+grep -E 'allowed|denied|sandbox|running as|opened|closed:' "$run/broker.log" |
+    sed 's/^[^ ]* //'
 exit $status

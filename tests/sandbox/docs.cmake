@@ -1,0 +1,15 @@
+# docs/security.md must name every system call the filters list.
+execute_process(COMMAND ${BROKER} --list-syscalls OUTPUT_VARIABLE list
+  RESULT_VARIABLE rc)
+if(NOT rc EQUAL 0)
+  message(FATAL_ERROR "tcpbroker --list-syscalls failed: ${rc}")
+endif()
+file(READ ${DOC} doc)
+string(REGEX MATCHALL "\n  [a-z0-9_]+" names "${list}")
+foreach(name ${names})
+  string(STRIP "${name}" name)
+  string(FIND "${doc}" "`${name}`" at)
+  if(at EQUAL -1)
+    message(SEND_ERROR "${DOC} does not name the system call ${name}")
+  endif()
+endforeach()
