@@ -84,8 +84,13 @@ void		timer_cancel(struct timer *timer);
 void		loop_run(bool (*after_batch)(void));
 void		loop_stop(void);
 
+/* Most addresses of the host's own interfaces kept: addresses. */
+#define BROKER_OWN_ADDRS	64
+
 /* The whole daemon's state that outlives a session. */
 struct broker {
+	struct host_addr	 own[BROKER_OWN_ADDRS];
+	struct policy_context	 ctx;		/* own addresses, for policy */
 	struct policy	*policy;
 	const char	*policy_path;
 	uint64_t	 next_session_id;
@@ -103,9 +108,15 @@ struct broker_options {
 	mode_t		 socket_mode;
 	const char	*user;		/* run as, when started as root */
 	const char	*log_file;	/* instead of stderr, or NULL */
+	const char	*decision_log;	/* instead of the log, or NULL */
 	enum log_level	 log_level;
 	bool		 sandbox;
 	bool		 sandbox_debug;
+	/* From the launcher: who the one session's peer is. */
+	bool		 launched;
+	uid_t		 peer_uid;
+	gid_t		 peer_gid;
+	pid_t		 peer_pid;
 };
 
 /*
@@ -115,8 +126,17 @@ struct broker_options {
  */
 void	broker_serve(const struct broker_options *o, int session_fd);
 
+/* Opens /dev/null on whichever of descriptors 0 to 2 is closed. */
+void	broker_stdio(void);
+
+/* Reads the host's own addresses into broker.ctx (they are internal). */
+void	broker_read_own_addresses(void);
+
 /* launcher.c: tcpbroker run [options] -- command [args] */
 int	launcher_main(int argc, char *argv[]);
+
+/* explain.c: tcpbroker --explain FILE [--uid N] [--gid N] ACTION TARGET */
+int	explain_main(int argc, char *argv[]);
 
 struct session;
 struct conn;
@@ -150,10 +170,61 @@ struct call {
 };
 TAILQ_HEAD(call_queue, call);
 
+/* audit.c: the decision log, JSON lines. */
+struct audit {
+	const char			*tenant;
+	bool				 hello;
+	enum policy_action		 action;
+	const char			*host;
+	uint16_t			 port;
+	const struct host_addr		*addrs;	/* a name's addresses */
+	unsigned			 naddrs;
+	const struct host_addr		*chosen;
+	const struct policy_decision	*decision;
+};
+void		 audit_open(const char *path);
+void		 audit_decision(struct session *s, const struct audit *a);
+void		 audit_close(struct session *s, const char *tenant,
+		    uint32_t handle, const char *peer, uint64_t bytes_in,
+		    uint64_t bytes_out, uint64_t duration_ms);
+void		 audit_suppressed(struct session *s, unsigned count);
+
+/* quota.c: tenant quotas, kept by tenant name across reloads. */
+enum quota_kind {
+	QUOTA_CONNECTION,
+	QUOTA_LISTENER,
+	QUOTA_LOOKUP,
+	QUOTA_KINDS
+};
+#define QUOTA_IN	0
+#define QUOTA_OUT	1
+struct quota;
+/* The quota of a tenant (NULL for none), with the current limits. */
+struct quota	*quota_of(const struct policy_tenant *tn);
+/* Takes one of kind; TB_EQUOTA with why filled when over the limit. */
+int		 quota_acquire(struct quota *q, enum quota_kind kind, char *why,
+		    size_t len);
+void		 quota_release(struct quota *q, enum quota_kind kind);
+/* Takes one new connection of the rate; TB_EQUOTA when too fast. */
+int		 quota_rate(struct quota *q, char *why, size_t len);
+/*
+ * How many of want bytes may move now in direction dir; 0 with *retry
+ * set to when to try again.
+ */
+size_t		 quota_bytes(struct quota *q, int dir, size_t want,
+		    uint64_t *retry);
+void		 quota_spend(struct quota *q, int dir, size_t n);
+/* Forgets tenants that are gone from policy and hold nothing. */
+void		 quota_prune(const struct policy *policy);
+void		 quota_free_all(void);
+
 /* session.c */
 void		 session_listen_socket(int fd);
-/* Serves an already connected socket as a session; -1 if it cannot. */
-int		 session_open(int fd);
+/*
+ * Serves an already connected socket as a session, of the peer cred
+ * names (the launcher's command); -1 if it cannot.
+ */
+int		 session_open(int fd, const struct ucred *cred);
 bool		 session_reap(void);
 void		 session_close_all(void);
 struct conn	*session_conn(struct request *req, uint32_t handle);
@@ -168,6 +239,9 @@ void		 session_handle_publish(struct session *s, uint32_t handle);
 void		 session_handle_free(struct session *s, uint32_t handle);
 uint64_t	 session_id(const struct session *s);
 uid_t		 session_uid(const struct session *s);
+pid_t		 session_pid(const struct session *s);
+/* The session's tenant in the current policy, or NULL. */
+const struct policy_tenant *session_tenant(struct session *s);
 /* Accounts n more (or, negative, fewer) buffered bytes; -1 if over. */
 int		 session_charge(struct session *s, ssize_t n);
 /*
@@ -203,8 +277,13 @@ PROTO_METHODS(BROKER__METHOD_PROTO)
 #undef BROKER__METHOD_PROTO
 
 /* connection.c */
-/* Adopts an accepted socket (closing it on failure); NULL when full. */
-struct conn	*conn_accepted(struct session *s, int fd);
+/*
+ * Adopts an accepted socket that the caller counted as a connection of
+ * tenant in q; on failure it closes the socket and returns NULL, and the
+ * count is the caller's to release.
+ */
+struct conn	*conn_accepted(struct session *s, int fd, struct quota *q,
+		    const char *tenant);
 void		 conn_destroy(struct conn *conn, bool reply);
 uint32_t	 conn_handle(const struct conn *conn);
 void		 conn_set_timeout(struct conn *conn, uint32_t ms);

@@ -48,6 +48,16 @@ struct conn {
 	struct call_queue	 readers;
 	struct call_queue	 writers;
 
+	/* The tenant's quota this connection counts in, and its traffic. */
+	struct quota		*quota;
+	bool			 counted;	/* holds a connection */
+	bool			 looking_up;	/* holds a lookup */
+	struct timer		 throttle;	/* bandwidth used up: wait */
+	uint64_t		 opened_ms;
+	uint64_t		 bytes_in;
+	uint64_t		 bytes_out;
+	char			 tenant[LIMIT_POLICY_NAME + 1];
+
 	/* While connecting. */
 	struct call		*connect;
 	uint32_t		 resolve_id;
@@ -64,6 +74,7 @@ struct conn {
 static void	conn_event(struct loop_io *io, uint32_t events);
 static void	pump_reads(struct conn *conn);
 static void	pump_writes(struct conn *conn);
+static void	throttle_expire(struct timer *timer);
 
 int
 errno_code(int error)
@@ -157,9 +168,16 @@ buffer_release(struct conn *conn)
 void
 conn_destroy(struct conn *conn, bool reply)
 {
+	char	peer[PROTO_ADDR_STRLEN];
+
 	timer_cancel(&conn->resolve_timer);
+	timer_cancel(&conn->throttle);
 	if (conn->resolve_id != 0)
 		resolver_cancel(conn->resolve_id);
+	if (conn->looking_up)
+		quota_release(conn->quota, QUOTA_LOOKUP);
+	if (conn->counted)
+		quota_release(conn->quota, QUOTA_CONNECTION);
 	if (conn->connect != NULL) {
 		if (reply)
 			call_fail(conn->connect, TB_ECLOSED, "connect: "
@@ -179,15 +197,18 @@ conn_destroy(struct conn *conn, bool reply)
 	}
 	buffer_release(conn);
 	session_handle_free(conn->session, conn->handle);
-	if (conn->state == CONN_OPEN)
-		log_debug("session %llu: connection %u closed",
-		    (unsigned long long)session_id(conn->session),
-		    conn->handle);
+	if (conn->state == CONN_OPEN) {
+		if (sockaddr_text(conn->io.fd, true, peer, sizeof(peer)) != 0)
+			snprintf(peer, sizeof(peer), "?");
+		audit_close(conn->session, conn->tenant, conn->handle, peer,
+		    conn->bytes_in, conn->bytes_out,
+		    loop_now() - conn->opened_ms);
+	}
 	loop_release(&conn->io);
 }
 
 struct conn *
-conn_accepted(struct session *s, int fd)
+conn_accepted(struct session *s, int fd, struct quota *q, const char *tenant)
 {
 	struct conn	*conn;
 
@@ -195,6 +216,9 @@ conn_accepted(struct session *s, int fd)
 		close(fd);
 		return NULL;
 	}
+	conn->quota = q;
+	snprintf(conn->tenant, sizeof(conn->tenant), "%s", tenant);
+	conn->opened_ms = loop_now();
 	conn->state = CONN_OPEN;
 	if (loop_add(&conn->io, fd, EPOLLIN | EPOLLOUT | EPOLLRDHUP,
 	    conn_event, conn) == -1) {
@@ -203,6 +227,7 @@ conn_accepted(struct session *s, int fd)
 		conn_destroy(conn, false);
 		return NULL;
 	}
+	conn->counted = true;		/* the listener took it */
 	session_handle_publish(s, conn->handle);
 	return conn;
 }
@@ -229,10 +254,11 @@ connect_done(struct conn *conn)
 
 	conn->connect = NULL;
 	conn->state = CONN_OPEN;
+	conn->opened_ms = loop_now();
 	session_handle_publish(conn->session, conn->handle);
 	if (sockaddr_text(conn->io.fd, true, peer, sizeof(peer)) != 0)
 		snprintf(peer, sizeof(peer), "?");
-	log_info("session %llu: connection %u to %s (%s) open",
+	log_debug("session %llu: connection %u to %s (%s) open",
 	    (unsigned long long)session_id(conn->session), conn->handle,
 	    conn->host, peer);
 	reply_uint(call->session, call->msgid, conn->handle);
@@ -253,7 +279,7 @@ connect_fail(struct conn *conn, int code, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(message, sizeof(message), fmt, ap);
 	va_end(ap);
-	log_info("session %llu: connect to %s:%u failed: %s",
+	log_debug("session %llu: connect to %s:%u failed: %s",
 	    (unsigned long long)session_id(conn->session), conn->host,
 	    conn->port, message);
 	call_fail(conn->connect, code, "%s", message);
@@ -352,27 +378,71 @@ connect_expire(struct call *call)
 	    "within the timeout", conn->host, conn->port);
 }
 
-/* Decides one address of a name, logging the decision. */
-static bool
-address_allowed(struct conn *conn, const char *name,
-    const struct host_addr *addr, char *why, size_t whylen)
+/*
+ * Decides every address a name resolved to, and keeps those allowed, in
+ * order; logs one decision for the name.  Returns the kept count.
+ */
+static unsigned
+decide_addresses(struct conn *conn, const struct host_addr *addrs,
+    unsigned naddrs, char *why, size_t whylen)
 {
-	struct policy_request	req = { POLICY_CONNECT, name, addr, conn->port };
-	struct policy_decision	decision;
-	char			text[PROTO_ADDR_STRLEN], rule[300];
+	const struct policy_tenant	*tn = session_tenant(conn->session);
+	struct policy_request		 req = { POLICY_CONNECT, conn->name,
+					    NULL, conn->port };
+	struct policy_decision		 d, first_allow, first_deny;
+	struct audit			 a = { 0 };
+	struct host_addr		 checked[LIMIT_RESOLVE_ADDRS];
+	char				 text[PROTO_ADDR_STRLEN], rule[300];
+	unsigned			 i, j, n = 0, denied = 0;
 
-	policy_decide(broker.policy, &req, &decision);
-	policy_explain(broker.policy, &decision, rule, sizeof(rule));
-	host_format(addr, conn->port, text, sizeof(text));
-	if (session_log_decision(conn->session))
-		log_info("session %llu uid %u: connect %s (%s) %s by %s",
-		    (unsigned long long)session_id(conn->session),
-		    (unsigned)session_uid(conn->session), conn->host, text,
-		    decision.verdict == POLICY_ALLOW ? "allowed" : "denied",
-		    rule);
-	if (decision.verdict != POLICY_ALLOW)
-		textf(why, whylen, "connect to %s denied by %s", text, rule);
-	return decision.verdict == POLICY_ALLOW;
+	for (i = 0; i < naddrs; i++) {
+		for (j = 0; j < n; j++)
+			if (host_addr_equal(&checked[j], &addrs[i]))
+				break;
+		if (j < n)
+			continue;
+		checked[n++] = addrs[i];
+		if (host_addr_unspecified(&addrs[i])) {
+			textf(why, whylen, "connect: %s resolves to an "
+			    "unspecified address", conn->host);
+			continue;
+		}
+		req.addr = &addrs[i];
+		policy_decide(broker.policy, tn, &broker.ctx, &req, &d);
+		if (d.verdict == POLICY_ALLOW) {
+			if (conn->naddrs == 0)
+				first_allow = d;
+			conn->addrs[conn->naddrs++] = addrs[i];
+			continue;
+		}
+		if (denied++ == 0) {
+			first_deny = d;
+			policy_explain(broker.policy, &d, &addrs[i], rule,
+			    sizeof(rule));
+			host_format(&addrs[i], conn->port, text, sizeof(text));
+			textf(why, whylen, "connect to %s (%s) denied by %s",
+			    conn->host, text, rule);
+		}
+	}
+	a.tenant = tn != NULL ? tn->name : NULL;
+	a.action = POLICY_CONNECT;
+	a.host = conn->host;
+	a.port = conn->port;
+	a.addrs = checked;
+	a.naddrs = n;
+	if (conn->naddrs > 0) {
+		a.chosen = &conn->addrs[0];	/* the first one tried */
+		a.decision = &first_allow;
+	} else if (denied > 0)
+		a.decision = &first_deny;
+	else {
+		memset(&d, 0, sizeof(d));
+		d.verdict = POLICY_DENY;
+		d.reason = POLICY_BY_DEFAULT;
+		a.decision = &d;
+	}
+	audit_decision(conn->session, &a);
+	return conn->naddrs;
 }
 
 static void
@@ -380,10 +450,13 @@ resolved(void *arg, int code, const struct host_addr *addrs, unsigned naddrs)
 {
 	struct conn	*conn = arg;
 	char		 why[PROTO_ERROR_MESSAGE_MAX + 1] = "";
-	unsigned	 i, j;
 
 	conn->resolve_id = 0;
 	timer_cancel(&conn->resolve_timer);
+	if (conn->looking_up) {
+		quota_release(conn->quota, QUOTA_LOOKUP);
+		conn->looking_up = false;
+	}
 	if (code != 0) {
 		connect_fail(conn, code, "connect: %s: %s", conn->host,
 		    code == TB_ENOTFOUND ? "no such host" :
@@ -391,22 +464,7 @@ resolved(void *arg, int code, const struct host_addr *addrs, unsigned naddrs)
 		return;
 	}
 	/* Connect only to addresses checked here; never resolve again. */
-	for (i = 0; i < naddrs; i++) {
-		if (host_addr_unspecified(&addrs[i])) {
-			textf(why, sizeof(why), "connect: %s resolves to an "
-			    "unspecified address", conn->host);
-			continue;
-		}
-		for (j = 0; j < conn->naddrs; j++)
-			if (host_addr_equal(&conn->addrs[j], &addrs[i]))
-				break;
-		if (j < conn->naddrs)
-			continue;
-		if (address_allowed(conn, conn->name, &addrs[i], why,
-		    sizeof(why)))
-			conn->addrs[conn->naddrs++] = addrs[i];
-	}
-	if (conn->naddrs == 0) {
+	if (decide_addresses(conn, addrs, naddrs, why, sizeof(why)) == 0) {
 		connect_fail(conn, TB_EPOLICY, "%s", why);
 		return;
 	}
@@ -429,18 +487,23 @@ resolve_expire(struct timer *timer)
 static void
 start_connect(struct request *req, uint32_t timeout_ms)
 {
-	struct session		*s = req->session;
-	const struct proto_arg	*host = &req->args[0];
-	struct policy_request	 preq = { POLICY_CONNECT, NULL, NULL, 0 };
-	struct policy_decision	 decision;
-	struct host_addr	 addr;
-	struct conn		*conn;
-	char			 name[PROTO_HOST_NAME_MAX + 1];
-	char			 text[PROTO_STRING_MAX + 1], rule[300];
-	const char		*p = (const char *)host->ptr, *why;
-	size_t			 len = host->len;
-	bool			 literal;
-	int			 rc;
+	struct session			*s = req->session;
+	const struct proto_arg		*host = &req->args[0];
+	const struct policy_tenant	*tn = session_tenant(s);
+	struct policy_request		 preq = { POLICY_CONNECT, NULL, NULL,
+					    0 };
+	struct policy_decision		 d;
+	struct audit			 a = { 0 };
+	struct host_addr		 addr;
+	struct conn			*conn;
+	struct quota			*q;
+	char				 name[PROTO_HOST_NAME_MAX + 1];
+	char				 text[PROTO_STRING_MAX + 1], rule[300];
+	char				 why_quota[200];
+	const char			*p = (const char *)host->ptr, *why;
+	size_t				 len = host->len;
+	bool				 literal;
+	int				 rc;
 
 	memcpy(text, p, len);
 	text[len] = '\0';
@@ -466,23 +529,42 @@ start_connect(struct request *req, uint32_t timeout_ms)
 	}
 
 	/* A name is checked before any DNS query, so a denial leaks none. */
-	policy_decide(broker.policy, &preq, &decision);
-	policy_explain(broker.policy, &decision, rule, sizeof(rule));
-	if (decision.verdict == POLICY_DENY) {
-		if (session_log_decision(s))
-			log_info("session %llu uid %u: connect %s:%u denied "
-			    "by %s", (unsigned long long)session_id(s),
-			    (unsigned)session_uid(s), text, preq.port, rule);
+	policy_decide(broker.policy, tn, &broker.ctx, &preq, &d);
+	if (literal || d.verdict == POLICY_DENY) {
+		a.tenant = tn != NULL ? tn->name : NULL;
+		a.action = POLICY_CONNECT;
+		a.host = text;
+		a.port = preq.port;
+		a.chosen = literal && d.verdict == POLICY_ALLOW ? &addr : NULL;
+		a.decision = &d;
+		audit_decision(s, &a);
+	}
+	if (d.verdict == POLICY_DENY) {
+		policy_explain(broker.policy, &d, preq.addr, rule, sizeof(rule));
 		reply_error(s, req->msgid, TB_EPOLICY, "connect to %s:%u "
 		    "denied by %s", text, preq.port, rule);
 		return;
 	}
 
+	q = quota_of(tn);
+	if ((rc = quota_rate(q, why_quota, sizeof(why_quota))) != 0) {
+		reply_error(s, req->msgid, rc, "connect: %s", why_quota);
+		return;
+	}
 	if ((conn = conn_new(s)) == NULL) {
 		reply_error(s, req->msgid, TB_ELIMIT, "connect: more than %d "
 		    "handles in this session", LIMIT_HANDLES_PER_SESSION);
 		return;
 	}
+	conn->quota = q;
+	snprintf(conn->tenant, sizeof(conn->tenant), "%s", tn->name);
+	if ((rc = quota_acquire(q, QUOTA_CONNECTION, why_quota,
+	    sizeof(why_quota))) != 0) {
+		reply_error(s, req->msgid, rc, "connect: %s", why_quota);
+		conn_destroy(conn, false);
+		return;
+	}
+	conn->counted = true;
 	snprintf(conn->host, sizeof(conn->host), "%s", text);
 	if (!literal)
 		memcpy(conn->name, name, sizeof(conn->name));
@@ -493,16 +575,18 @@ start_connect(struct request *req, uint32_t timeout_ms)
 		return;
 	}
 	if (literal) {
-		if (session_log_decision(s))
-			log_info("session %llu uid %u: connect %s:%u allowed "
-			    "by %s", (unsigned long long)session_id(s),
-			    (unsigned)session_uid(s), text, preq.port, rule);
 		conn->addrs[0] = addr;
 		conn->naddrs = 1;
 		connect_next(conn);
 		return;
 	}
 	conn->state = CONN_RESOLVING;
+	if ((rc = quota_acquire(q, QUOTA_LOOKUP, why_quota,
+	    sizeof(why_quota))) != 0) {
+		connect_fail(conn, rc, "connect: %s", why_quota);
+		return;
+	}
+	conn->looking_up = true;
 	rc = resolver_lookup(name, session_uid(s), resolved, conn,
 	    &conn->resolve_id, &why);
 	if (rc != 0) {
@@ -692,6 +776,8 @@ static void
 pump_reads(struct conn *conn)
 {
 	struct call	*call;
+	uint64_t	 retry;
+	size_t		 want;
 	ssize_t		 n;
 
 	while ((call = TAILQ_FIRST(&conn->readers)) != NULL) {
@@ -707,10 +793,21 @@ pump_reads(struct conn *conn)
 			    LIMIT_SESSION_BUFFERED);
 			continue;
 		}
-		n = recv(conn->io.fd, conn->buf + conn->buflen,
-		    conn->bufcap - conn->buflen, 0);
-		if (n > 0)
+		/* The tenant's bandwidth: wait for it rather than read. */
+		if (conn->throttle.slot != 0)
+			return;		/* throttle_expire() pumps again */
+		want = quota_bytes(conn->quota, QUOTA_IN,
+		    conn->bufcap - conn->buflen, &retry);
+		if (want == 0) {
+			timer_set(&conn->throttle, retry, throttle_expire);
+			return;
+		}
+		n = recv(conn->io.fd, conn->buf + conn->buflen, want, 0);
+		if (n > 0) {
 			conn->buflen += (size_t)n;
+			conn->bytes_in += (uint64_t)n;
+			quota_spend(conn->quota, QUOTA_IN, (size_t)n);
+		}
 		else if (n == 0)
 			conn->eof = true;
 		else if (errno == EAGAIN)
@@ -811,6 +908,8 @@ try_write(struct conn *conn, struct call *call, const uint8_t *data,
     size_t base)
 {
 	const char	*name = proto_methods[call->method].name;
+	uint64_t	 retry;
+	size_t		 want;
 	ssize_t		 n;
 
 	if (conn->write_shut) {
@@ -825,10 +924,21 @@ try_write(struct conn *conn, struct call *call, const uint8_t *data,
 			    call->done, call->len);
 			return true;
 		}
-		n = send(conn->io.fd, data + (call->done - base),
-		    call->len - call->done, MSG_NOSIGNAL);
-		if (n > 0)
+		if (conn->throttle.slot != 0)
+			return false;	/* throttle_expire() pumps again */
+		want = quota_bytes(conn->quota, QUOTA_OUT,
+		    call->len - call->done, &retry);
+		if (want == 0) {
+			timer_set(&conn->throttle, retry, throttle_expire);
+			return false;
+		}
+		n = send(conn->io.fd, data + (call->done - base), want,
+		    MSG_NOSIGNAL);
+		if (n > 0) {
 			call->done += (size_t)n;
+			conn->bytes_out += (uint64_t)n;
+			quota_spend(conn->quota, QUOTA_OUT, (size_t)n);
+		}
 		else if (n == -1 && errno == EAGAIN)
 			return false;
 		else if (n == -1 && errno != EINTR)
@@ -995,6 +1105,18 @@ method_peer_addr(struct request *req)
 		    proto_err_text(rc));
 	else
 		reply_str(req->session, req->msgid, text);
+}
+
+/* The tenant's bandwidth has come back: go on reading and writing. */
+static void
+throttle_expire(struct timer *timer)
+{
+	struct conn	*conn = (struct conn *)((char *)timer -
+	    offsetof(struct conn, throttle));
+
+	pump_reads(conn);
+	if (!conn->io.dead)
+		pump_writes(conn);
 }
 
 static void

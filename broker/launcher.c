@@ -15,6 +15,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <grp.h>
+#include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,6 +28,8 @@
 
 /* The policy a launcher uses unless --policy says. */
 #define DEFAULT_POLICY	"/etc/tcpbroker/policy.conf"
+/* Started as root, the command and its broker run as this, unless --user. */
+#define LAUNCHER_USER	"nobody"
 
 static volatile sig_atomic_t	child_pid;
 
@@ -40,14 +44,35 @@ static void __attribute__((noreturn))
 launcher_usage(void)
 {
 	fprintf(stderr, "usage: tcpbroker run [--policy FILE] [--log FILE] "
-	    "[--log-level LEVEL] [--user USER] [--no-sandbox] -- COMMAND "
-	    "[ARG...]\n");
+	    "[--decision-log FILE] [--log-level LEVEL] [--user USER] "
+	    "[--no-sandbox] -- COMMAND [ARG...]\n");
 	exit(2);
 }
 
-/* The command's side: its session descriptor, its filter, exec. */
+/* Switches the command to user, when started as root. */
+static void
+drop_to(const char *user)
+{
+	struct passwd	*pw;
+
+	if (geteuid() != 0)
+		return;
+	if ((pw = getpwnam(user)) == NULL) {
+		fprintf(stderr, "tcpbroker run: unknown user %s\n", user);
+		_exit(126);
+	}
+	if (setgroups(1, &pw->pw_gid) == -1 ||
+	    setresgid(pw->pw_gid, pw->pw_gid, pw->pw_gid) == -1 ||
+	    setresuid(pw->pw_uid, pw->pw_uid, pw->pw_uid) == -1 ||
+	    (pw->pw_uid != 0 && setuid(0) != -1)) {
+		fprintf(stderr, "tcpbroker run: cannot become %s\n", user);
+		_exit(126);
+	}
+}
+
+/* The command's side: its session descriptor, its user, its filter, exec. */
 static void __attribute__((noreturn))
-run_command(int fd, char *argv[])
+run_command(int fd, char *argv[], const char *user)
 {
 	char	value[16];
 
@@ -60,6 +85,7 @@ run_command(int fd, char *argv[])
 	    (fd > 3 && close_range(3, (unsigned)fd - 1, 0) == -1) ||
 	    close_range((unsigned)fd + 1, ~0U, 0) == -1)
 		_exit(126);
+	drop_to(user);
 	if (sandbox_child() != 0) {
 		fprintf(stderr, "tcpbroker run: cannot confine the command\n");
 		_exit(126);
@@ -85,6 +111,7 @@ launcher_main(int argc, char *argv[])
 	static const struct option	 options[] = {
 		{ "policy",	required_argument,	NULL, 'p' },
 		{ "log",	required_argument,	NULL, 'L' },
+		{ "decision-log", required_argument,	NULL, 'J' },
 		{ "log-level",	required_argument,	NULL, 'l' },
 		{ "user",	required_argument,	NULL, 'u' },
 		{ "no-sandbox",	no_argument,		NULL, 'N' },
@@ -100,6 +127,9 @@ launcher_main(int argc, char *argv[])
 	pid_t			 broker_pid, pid;
 	int			 sv[2], ch, status, broker_status;
 
+	/* Nothing started here may read or write the launcher's memory. */
+	sandbox_undumpable();
+	broker_stdio();
 	while ((ch = getopt_long(argc, argv, "+", options, NULL)) != -1) {
 		switch (ch) {
 		case 'p':
@@ -107,6 +137,9 @@ launcher_main(int argc, char *argv[])
 			break;
 		case 'L':
 			o.log_file = optarg;
+			break;
+		case 'J':
+			o.decision_log = optarg;
 			break;
 		case 'l':
 			if (log_level_parse(optarg, &o.log_level) != 0)
@@ -130,8 +163,32 @@ launcher_main(int argc, char *argv[])
 	if (access(o.policy_path, R_OK) == -1)
 		fatal("tcpbroker run: policy %s", o.policy_path);
 
+	if (o.user == NULL)
+		o.user = LAUNCHER_USER;
+	/*
+	 * The command's credentials: its session is the launcher's
+	 * socketpair, whose SO_PEERCRED would name the launcher instead.
+	 */
+	o.peer_uid = getuid();
+	o.peer_gid = getgid();
+	if (geteuid() == 0) {
+		struct passwd *pw = getpwnam(o.user);
+		if (pw == NULL)
+			fatalx("tcpbroker run: unknown user %s", o.user);
+		o.peer_uid = pw->pw_uid;
+		o.peer_gid = pw->pw_gid;
+	}
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == -1)
 		fatal("socketpair");
+	switch (pid = fork()) {
+	case -1:
+		fatal("fork");
+	case 0:
+		close(sv[0]);
+		run_command(sv[1], argv + optind, o.user);
+	}
+	o.peer_pid = pid;
+	o.launched = true;
 	switch (broker_pid = fork()) {
 	case -1:
 		fatal("fork");
@@ -147,21 +204,16 @@ launcher_main(int argc, char *argv[])
 		_exit(0);
 	}
 	close(sv[0]);
-	switch (pid = fork()) {
-	case -1:
-		fatal("fork");
-	case 0:
-		run_command(sv[1], argv + optind);
-	}
 	close(sv[1]);
 
 	child_pid = pid;
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = forward_signal;
 	sigemptyset(&sa.sa_mask);
-	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGHUP, &sa, NULL);
+	/* A Ctrl-C reaches the command itself, as it is in our group. */
+	signal(SIGINT, SIG_IGN);
 
 	while (waitpid(pid, &status, 0) == -1)
 		if (errno != EINTR)

@@ -21,6 +21,8 @@ struct listener {
 	uint32_t		 handle;
 	uint32_t		 timeout_ms;
 	struct call_queue	 accepters;
+	struct quota		*quota;
+	bool			 counted;	/* holds a listener */
 };
 
 static void	pump_accepts(struct listener *l);
@@ -33,6 +35,8 @@ listener_destroy(struct listener *l, bool reply)
 		    "the listener was closed");
 	else
 		call_queue_drop(&l->accepters);
+	if (l->counted)
+		quota_release(l->quota, QUOTA_LISTENER);
 	session_handle_free(l->session, l->handle);
 	log_debug("session %llu: listener %u closed",
 	    (unsigned long long)session_id(l->session), l->handle);
@@ -107,16 +111,19 @@ open_listener(const struct host_addr *addr, uint16_t port, char *why,
 void
 method_listen(struct request *req)
 {
-	struct session		*s = req->session;
-	const struct proto_arg	*arg = &req->args[0];
-	struct policy_request	 preq = { POLICY_LISTEN, NULL, NULL, 0 };
-	struct policy_decision	 decision;
-	struct host_addr	 addr;
-	struct listener		*l;
-	char			 text[PROTO_STRING_MAX + 1], rule[300];
-	char			 why[200], local[PROTO_ADDR_STRLEN];
-	const char		*bad;
-	int			 fd;
+	struct session			*s = req->session;
+	const struct proto_arg		*arg = &req->args[0];
+	const struct policy_tenant	*tn = session_tenant(s);
+	struct policy_request		 preq = { POLICY_LISTEN, NULL, NULL,
+					    0 };
+	struct policy_decision		 d;
+	struct audit			 a = { 0 };
+	struct host_addr		 addr;
+	struct listener			*l;
+	char				 text[PROTO_STRING_MAX + 1], rule[300];
+	char				 why[200], local[PROTO_ADDR_STRLEN];
+	const char			*bad;
+	int				 fd, rc;
 
 	memcpy(text, arg->ptr, arg->len);
 	text[arg->len] = '\0';
@@ -127,14 +134,16 @@ method_listen(struct request *req)
 		return;
 	}
 	preq.addr = &addr;
-	policy_decide(broker.policy, &preq, &decision);
-	policy_explain(broker.policy, &decision, rule, sizeof(rule));
-	if (session_log_decision(s))
-		log_info("session %llu uid %u: listen %s %s by %s",
-		    (unsigned long long)session_id(s), (unsigned)session_uid(s),
-		    text, decision.verdict == POLICY_ALLOW ? "allowed" :
-		    "denied", rule);
-	if (decision.verdict != POLICY_ALLOW) {
+	policy_decide(broker.policy, tn, &broker.ctx, &preq, &d);
+	a.tenant = tn != NULL ? tn->name : NULL;
+	a.action = POLICY_LISTEN;
+	a.host = text;
+	a.port = preq.port;
+	a.chosen = &addr;
+	a.decision = &d;
+	audit_decision(s, &a);
+	if (d.verdict != POLICY_ALLOW) {
+		policy_explain(broker.policy, &d, &addr, rule, sizeof(rule));
 		reply_error(s, req->msgid, TB_EPOLICY, "listen on %s denied "
 		    "by %s", text, rule);
 		return;
@@ -153,6 +162,14 @@ method_listen(struct request *req)
 	TAILQ_INIT(&l->accepters);
 	l->io.fd = -1;
 	l->io.owner = l;
+	l->quota = quota_of(tn);
+	if ((rc = quota_acquire(l->quota, QUOTA_LISTENER, why,
+	    sizeof(why))) != 0) {
+		reply_error(s, req->msgid, rc, "listen: %s", why);
+		listener_destroy(l, false);
+		return;
+	}
+	l->counted = true;
 	if ((fd = open_listener(&addr, preq.port, why, sizeof(why))) < 0) {
 		reply_error(s, req->msgid, fd, "listen on %s: %s", text, why);
 		listener_destroy(l, false);
@@ -174,6 +191,47 @@ method_listen(struct request *req)
 	reply_uint(s, req->msgid, l->handle);
 }
 
+/*
+ * Decides whether the peer of an accepted connection is handed over
+ * (the tenant's accept rules), logging the decision.
+ */
+static bool
+peer_allowed(struct listener *l, int fd, const struct policy_tenant *tn)
+{
+	struct sockaddr_storage	 ss;
+	struct policy_request	 req = { POLICY_ACCEPT, NULL, NULL, 0 };
+	struct policy_decision	 d;
+	struct audit		 a = { 0 };
+	struct host_addr	 addr = { 0 };
+	socklen_t		 len = sizeof(ss);
+	char			 text[PROTO_ADDR_STRLEN];
+
+	if (getpeername(fd, (struct sockaddr *)&ss, &len) == -1)
+		return false;
+	if (ss.ss_family == AF_INET) {
+		addr.family = AF_INET;
+		memcpy(addr.bytes, &((struct sockaddr_in *)&ss)->sin_addr, 4);
+		req.port = ntohs(((struct sockaddr_in *)&ss)->sin_port);
+	} else {
+		addr.family = AF_INET6;
+		memcpy(addr.bytes, &((struct sockaddr_in6 *)&ss)->sin6_addr,
+		    16);
+		req.port = ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
+		host_addr_normalize(&addr);
+	}
+	req.addr = &addr;
+	policy_decide(broker.policy, tn, &broker.ctx, &req, &d);
+	host_format_addr(&addr, text, sizeof(text));
+	a.tenant = tn != NULL ? tn->name : NULL;
+	a.action = POLICY_ACCEPT;
+	a.host = text;
+	a.port = req.port;
+	a.chosen = &addr;
+	a.decision = &d;
+	audit_decision(l->session, &a);
+	return d.verdict == POLICY_ALLOW;
+}
+
 static void
 accept_expire(struct call *call)
 {
@@ -187,9 +245,12 @@ accept_expire(struct call *call)
 static void
 pump_accepts(struct listener *l)
 {
-	struct call	*call;
-	struct conn	*conn;
-	int		 fd;
+	const struct policy_tenant	*tn;
+	struct call			*call;
+	struct conn			*conn;
+	struct quota			*q;
+	char				 why[200];
+	int				 fd, rc;
 
 	while ((call = TAILQ_FIRST(&l->accepters)) != NULL) {
 		fd = accept4(l->io.fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
@@ -203,13 +264,29 @@ pump_accepts(struct listener *l)
 			    strerror(errno));
 			continue;
 		}
+		/* A peer the accept rules refuse is closed; the call waits on. */
+		tn = session_tenant(l->session);
+		if (!peer_allowed(l, fd, tn)) {
+			close(fd);
+			continue;
+		}
 		TAILQ_REMOVE(&l->accepters, call, entry);
-		if ((conn = conn_accepted(l->session, fd)) == NULL) {
+		q = quota_of(tn);
+		if ((rc = quota_rate(q, why, sizeof(why))) != 0 ||
+		    (rc = quota_acquire(q, QUOTA_CONNECTION, why,
+		    sizeof(why))) != 0) {
+			close(fd);
+			call_fail(call, rc, "accept: %s", why);
+			continue;
+		}
+		if ((conn = conn_accepted(l->session, fd, q, tn->name)) ==
+		    NULL) {
+			quota_release(q, QUOTA_CONNECTION);
 			call_fail(call, TB_ELIMIT, "accept: more than %d handles "
 			    "in this session", LIMIT_HANDLES_PER_SESSION);
 			continue;
 		}
-		log_info("session %llu: listener %u accepted connection %u",
+		log_debug("session %llu: listener %u accepted connection %u",
 		    (unsigned long long)session_id(l->session), l->handle,
 		    conn_handle(conn));
 		reply_uint(call->session, call->msgid, conn_handle(conn));

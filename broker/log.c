@@ -23,6 +23,11 @@ log_init(enum log_level level)
 {
 	log_level = level;
 	log_pid = getpid();
+	/*
+	 * gmtime_r() reads the time zone file the first time; do it now,
+	 * before the sandbox, which has no lseek for it.
+	 */
+	tzset();
 }
 
 int

@@ -18,6 +18,9 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <grp.h>
+#include <ifaddrs.h>
+#include <netdb.h>
+#include <netinet/in.h>
 #include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
@@ -44,14 +47,25 @@ usage(int status)
 	    "usage: tcpbroker --policy FILE [--socket PATH] [--socket-mode MODE]\n"
 	    "                 [--socket-owner USER[:GROUP]] [--user USER]\n"
 	    "                 [--log FILE] [--log-level error|warn|info|debug]\n"
+	    "                 [--decision-log FILE]\n"
 	    "                 [--no-sandbox] [--sandbox-debug]\n"
-	    "       tcpbroker run [--policy FILE] [--log FILE] [--user USER] "
-	    "-- COMMAND [ARG...]\n"
+	    "       tcpbroker run [--policy FILE] [--log FILE] "
+	    "[--decision-log FILE] [--user USER]\n"
+	    "                 -- COMMAND [ARG...]\n"
 	    "       tcpbroker --check FILE\n"
+	    "       tcpbroker --explain FILE [--uid N] [--gid N] "
+	    "connect|listen|accept HOST:PORT\n"
 	    "       tcpbroker --print-filter --policy FILE\n"
 	    "       tcpbroker --list-syscalls\n"
 	    "       tcpbroker --version\n");
 	exit(status);
+}
+
+static void
+print_warning(void *arg, const char *message)
+{
+	(void)arg;
+	fprintf(stderr, "%s\n", message);
 }
 
 static int
@@ -59,15 +73,56 @@ check_policy(const char *path)
 {
 	struct policy		*policy;
 	struct policy_error	 err;
+	int			 warnings;
 
 	if (policy_load(path, &policy, &err) != 0) {
 		fprintf(stderr, "%s\n", err.message);
 		return 1;
 	}
-	printf("%s: %zu rule%s, OK\n", path, policy->nrules,
-	    policy->nrules == 1 ? "" : "s");
+	warnings = policy_check(policy, print_warning, NULL);
+	printf("%s: %zu tenant%s, %zu rule%s, %d warning%s\n", path,
+	    policy->ntenants, policy->ntenants == 1 ? "" : "s",
+	    policy->nrules, policy->nrules == 1 ? "" : "s", warnings,
+	    warnings == 1 ? "" : "s");
 	policy_free(policy);
 	return 0;
+}
+
+/*
+ * The host's own addresses count as internal.  Read once at start:
+ * after confinement the broker cannot ask the kernel again.
+ */
+void
+broker_read_own_addresses(void)
+{
+	struct ifaddrs	*ifa, *i;
+	struct host_addr *a;
+
+	broker.ctx.own = broker.own;
+	broker.ctx.nown = 0;
+	if (getifaddrs(&ifa) == -1) {
+		log_warnx("getifaddrs: %s", strerror(errno));
+		return;
+	}
+	for (i = ifa; i != NULL && broker.ctx.nown < BROKER_OWN_ADDRS;
+	    i = i->ifa_next) {
+		if (i->ifa_addr == NULL)
+			continue;
+		a = &broker.own[broker.ctx.nown];
+		memset(a, 0, sizeof(*a));
+		if (i->ifa_addr->sa_family == AF_INET) {
+			a->family = AF_INET;
+			memcpy(a->bytes, &((struct sockaddr_in *)
+			    i->ifa_addr)->sin_addr, 4);
+		} else if (i->ifa_addr->sa_family == AF_INET6) {
+			a->family = AF_INET6;
+			memcpy(a->bytes, &((struct sockaddr_in6 *)
+			    i->ifa_addr)->sin6_addr, 16);
+		} else
+			continue;
+		broker.ctx.nown++;
+	}
+	freeifaddrs(ifa);
 }
 
 static void
@@ -91,8 +146,9 @@ reload_policy(void)
 	}
 	policy_free(broker.policy);
 	broker.policy = policy;
-	log_info("policy reloaded from %s: %zu rules", broker.policy_path,
-	    policy->nrules);
+	quota_prune(policy);
+	log_info("policy reloaded from %s: %zu tenants, %zu rules",
+	    broker.policy_path, policy->ntenants, policy->nrules);
 }
 
 static void
@@ -114,8 +170,12 @@ signal_event(struct loop_io *io, uint32_t events)
 	}
 }
 
+/*
+ * A launcher's broker ignores SIGINT: a Ctrl-C goes to the command, and
+ * the broker ends with its session.
+ */
 static void
-setup_signals(void)
+setup_signals(bool launched)
 {
 	sigset_t	set;
 	int		fd;
@@ -123,8 +183,11 @@ setup_signals(void)
 	signal(SIGPIPE, SIG_IGN);
 	sigemptyset(&set);
 	sigaddset(&set, SIGTERM);
-	sigaddset(&set, SIGINT);
 	sigaddset(&set, SIGHUP);
+	if (launched)
+		signal(SIGINT, SIG_IGN);
+	else
+		sigaddset(&set, SIGINT);
 	if (sigprocmask(SIG_BLOCK, &set, NULL) == -1)
 		fatal("sigprocmask");
 	if ((fd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC)) == -1)
@@ -160,6 +223,7 @@ bind_socket(const char *path, mode_t mode, const char *owner)
 {
 	struct sockaddr_un	sun;
 	struct stat		st;
+	mode_t			old;
 	uid_t			uid;
 	gid_t			gid;
 	int			fd, probe;
@@ -189,15 +253,16 @@ bind_socket(const char *path, mode_t mode, const char *owner)
 			fatal("dup3");
 		close(fd);
 	}
+	/* Created with its mode; never chmod a path that may be replaced. */
+	old = umask(0777 & ~mode);
 	if (bind(LISTEN_FD, (struct sockaddr *)&sun, sizeof(sun)) == -1)
 		fatal("bind %s", path);
+	umask(old);
 	if (owner != NULL) {
 		owner_of(owner, &uid, &gid);
-		if (chown(path, uid, gid) == -1)
+		if (lchown(path, uid, gid) == -1)
 			fatal("chown %s", path);
 	}
-	if (chmod(path, mode) == -1)
-		fatal("chmod %s", path);
 	if (listen(LISTEN_FD, SOMAXCONN) == -1)
 		fatal("listen %s", path);
 }
@@ -229,11 +294,35 @@ open_log(const char *path)
 	close(fd);
 }
 
+/*
+ * Descriptors 0 to 2 must be open, or the first socket would become
+ * stderr and the log would go into it.
+ */
+void
+broker_stdio(void)
+{
+	int	fd;
+
+	while ((fd = open("/dev/null", O_RDWR | O_CLOEXEC)) != -1 && fd <= 2)
+		if (fcntl(fd, F_SETFD, 0) == -1)
+			exit(1);
+	if (fd == -1)
+		exit(1);
+	close(fd);
+}
+
 void
 broker_serve(const struct broker_options *o, int session_fd)
 {
 	struct sandbox_broker	sb = { false, -1, o->sandbox_debug };
 	struct policy_error	err;
+
+	/*
+	 * Not dumpable from the start, and so is every process forked
+	 * from here (the resolver): a process of the same uid must not
+	 * read or write our memory through /proc or ptrace.
+	 */
+	sandbox_undumpable();
 
 	log_init(o->log_level);
 	if (o->log_file != NULL)
@@ -246,11 +335,19 @@ broker_serve(const struct broker_options *o, int session_fd)
 	else if (fcntl(session_fd, F_SETFL, O_NONBLOCK) == -1 ||
 	    fcntl(session_fd, F_SETFD, FD_CLOEXEC) == -1)
 		fatal("the launcher's session");
+	/* After the socket, which must be LISTEN_FD. */
+	audit_open(o->decision_log);
 
-	/* A timer per waiting call, and one per connection resolving. */
-	loop_init(2 * (size_t)LIMIT_SESSIONS * LIMIT_CALLS_PER_SESSION);
-	setup_signals();
+	/*
+	 * A timer per waiting call, one per connection resolving (which
+	 * has a waiting call), and one per connection held back by its
+	 * tenant's bandwidth.
+	 */
+	loop_init((size_t)LIMIT_SESSIONS * (2 * LIMIT_CALLS_PER_SESSION +
+	    LIMIT_HANDLES_PER_SESSION));
+	setup_signals(session_fd != -1);
 	limit_descriptors();
+	broker_read_own_addresses();
 	sandbox_drop_privileges(o->user != NULL ? o->user : DEFAULT_USER);
 	resolver_start(o->sandbox);
 
@@ -270,7 +367,8 @@ broker_serve(const struct broker_options *o, int session_fd)
 		    o->socket_path, broker.policy_path, broker.policy->nrules);
 	} else {
 		broker.private = true;
-		if (session_open(session_fd) != 0)
+		struct ucred cred = { o->peer_pid, o->peer_uid, o->peer_gid };
+		if (session_open(session_fd, &cred) != 0)
 			fatalx("the launcher's session could not be opened");
 		log_info("serving one command with policy %s (%zu rules)",
 		    broker.policy_path, broker.policy->nrules);
@@ -279,6 +377,7 @@ broker_serve(const struct broker_options *o, int session_fd)
 	loop_run(session_reap);
 
 	session_close_all();
+	quota_free_all();
 	policy_free(broker.policy);
 	log_info("stopped");
 }
@@ -294,6 +393,7 @@ main(int argc, char *argv[])
 		{ "user",	required_argument,	NULL, 'u' },
 		{ "log",	required_argument,	NULL, 'L' },
 		{ "log-level",	required_argument,	NULL, 'l' },
+		{ "decision-log", required_argument,	NULL, 'J' },
 		{ "no-sandbox",	no_argument,		NULL, 'N' },
 		{ "sandbox-debug", no_argument,		NULL, 'D' },
 		{ "check",	required_argument,	NULL, 'c' },
@@ -316,6 +416,8 @@ main(int argc, char *argv[])
 
 	if (argc > 1 && strcmp(argv[1], "run") == 0)
 		return launcher_main(argc - 1, argv + 1);
+	if (argc > 1 && strcmp(argv[1], "--explain") == 0)
+		return explain_main(argc - 1, argv + 1);
 	while ((ch = getopt_long(argc, argv, "", options, NULL)) != -1) {
 		switch (ch) {
 		case 'p':
@@ -340,6 +442,9 @@ main(int argc, char *argv[])
 			break;
 		case 'L':
 			o.log_file = optarg;
+			break;
+		case 'J':
+			o.decision_log = optarg;
 			break;
 		case 'l':
 			if (log_level_parse(optarg, &o.log_level) != 0)
@@ -386,6 +491,7 @@ main(int argc, char *argv[])
 	/* Nothing inherited stays open: the broker holds what it opens. */
 	if (close_range(LISTEN_FD, ~0U, 0) == -1)
 		fatal("close_range");
+	broker_stdio();
 	broker_serve(&o, -1);
 	return 0;
 }

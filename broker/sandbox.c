@@ -17,7 +17,9 @@
 #include <grp.h>
 #include <linux/netlink.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <pwd.h>
+#include <sched.h>
 #include <seccomp.h>
 #include <signal.h>
 #include <stdio.h>
@@ -58,6 +60,10 @@ struct rule {
 };
 
 #define SOCK_FLAGS	(SOCK_NONBLOCK | SOCK_CLOEXEC)
+/* Flags a plain fork never has. */
+#define CLONE_NO_FORK	(CLONE_VM | CLONE_THREAD | CLONE_NEWNS |	\
+			 CLONE_NEWUSER | CLONE_NEWNET | CLONE_NEWPID |	\
+			 CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWCGROUP)
 #define OPEN_WRITES	(O_ACCMODE | O_CREAT | O_TRUNC | O_APPEND | O_TMPFILE)
 
 /*
@@ -94,10 +100,18 @@ static const struct rule broker_rules[] = {
 	    "TCP over IPv6, likewise" },
 	{ "connect",	W_ALWAYS, R_ALLOW, 0, { { 0 } },
 	    "TCP connections the policy allowed" },
-	{ "getsockopt",	W_ALWAYS, R_ALLOW, 0, { { 0 } },
-	    "SO_ERROR after connect, SO_PEERCRED of new sessions" },
-	{ "setsockopt",	W_ALWAYS, R_ALLOW, 0, { { 0 } },
-	    "TCP_NODELAY, SO_KEEPALIVE, IPV6_V6ONLY, SO_REUSEADDR" },
+	{ "getsockopt",	W_ALWAYS, R_ALLOW, 2, { EQ(1, SOL_SOCKET),
+	    EQ(2, SO_ERROR) }, "SO_ERROR, how a connect ended" },
+	{ "getsockopt",	W_ALWAYS, R_ALLOW, 2, { EQ(1, SOL_SOCKET),
+	    EQ(2, SO_PEERCRED) }, "SO_PEERCRED, who a new session is" },
+	{ "setsockopt",	W_ALWAYS, R_ALLOW, 2, { EQ(1, IPPROTO_TCP),
+	    EQ(2, TCP_NODELAY) }, "TCP_NODELAY, for set_nodelay" },
+	{ "setsockopt",	W_ALWAYS, R_ALLOW, 2, { EQ(1, SOL_SOCKET),
+	    EQ(2, SO_KEEPALIVE) }, "SO_KEEPALIVE, for set_keepalive" },
+	{ "setsockopt",	W_ALWAYS, R_ALLOW, 2, { EQ(1, IPPROTO_IPV6),
+	    EQ(2, IPV6_V6ONLY) }, "IPV6_V6ONLY on every IPv6 socket" },
+	{ "setsockopt",	W_LISTEN, R_ALLOW, 2, { EQ(1, SOL_SOCKET),
+	    EQ(2, SO_REUSEADDR) }, "SO_REUSEADDR on listeners" },
 	{ "getsockname", W_ALWAYS, R_ALLOW, 0, { { 0 } },
 	    "local_addr" },
 	{ "getpeername", W_ALWAYS, R_ALLOW, 0, { { 0 } },
@@ -223,10 +237,18 @@ static const struct rule resolver_rules[] = {
 	    "netlink answers (local addresses, to sort results)" },
 	{ "sendmmsg",	W_ALWAYS, R_ALLOW, 0, { { 0 } },
 	    "DNS queries for A and AAAA at once" },
-	{ "socket",	W_ALWAYS, R_ALLOW, 1, { EQ(0, AF_INET) },
-	    "DNS over UDP or TCP, and probing routes to sort results" },
-	{ "socket",	W_ALWAYS, R_ALLOW, 1, { EQ(0, AF_INET6) },
-	    "likewise over IPv6" },
+	{ "socket",	W_ALWAYS, R_ALLOW, 2, { EQ(0, AF_INET),
+	    MASKED(1, ~(scmp_datum_t)SOCK_FLAGS, SOCK_DGRAM) },
+	    "DNS over UDP, and probing routes to sort results" },
+	{ "socket",	W_ALWAYS, R_ALLOW, 2, { EQ(0, AF_INET),
+	    MASKED(1, ~(scmp_datum_t)SOCK_FLAGS, SOCK_STREAM) },
+	    "DNS over TCP, for long answers" },
+	{ "socket",	W_ALWAYS, R_ALLOW, 2, { EQ(0, AF_INET6),
+	    MASKED(1, ~(scmp_datum_t)SOCK_FLAGS, SOCK_DGRAM) },
+	    "the same over IPv6" },
+	{ "socket",	W_ALWAYS, R_ALLOW, 2, { EQ(0, AF_INET6),
+	    MASKED(1, ~(scmp_datum_t)SOCK_FLAGS, SOCK_STREAM) },
+	    "the same over IPv6" },
 	{ "socket",	W_ALWAYS, R_ALLOW, 2, { EQ(0, AF_NETLINK),
 	    EQ(2, NETLINK_ROUTE) }, "the local addresses, to sort results" },
 	{ "socket",	W_ALWAYS, R_EACCES, 1, { EQ(0, AF_UNIX) },
@@ -247,7 +269,10 @@ static const struct rule resolver_rules[] = {
 	    "the size of a DNS answer" },
 	{ "openat",	W_ALWAYS, R_ALLOW, 1, { MASKED(2, OPEN_WRITES, 0) },
 	    "reading /etc/hosts, /etc/resolv.conf and the like; no writes" },
-	{ "read",	W_ALWAYS, R_ALLOW, 0, { { 0 } }, "those files" },
+	{ "read",	W_ALWAYS, R_ALLOW, 0, { { 0 } },
+	    "those files, and DNS answers over TCP" },
+	{ "writev",	W_ALWAYS, R_ALLOW, 0, { { 0 } },
+	    "DNS queries over TCP" },
 	{ "pread64",	W_ALWAYS, R_ALLOW, 0, { { 0 } }, "those files" },
 	{ "lseek",	W_ALWAYS, R_ALLOW, 0, { { 0 } }, "those files" },
 	{ "newfstatat",	W_ALWAYS, R_ALLOW, 0, { { 0 } },
@@ -280,9 +305,14 @@ static const struct rule resolver_rules[] = {
 	{ "clone3",	W_ALWAYS, R_ENOSYS, 0, { { 0 } }, "probed by libc" },
 	{ "statx",	W_ALWAYS, R_ENOSYS, 0, { { 0 } }, "probed by libc" },
 	/* The keeper forks workers and waits for them. */
-	{ "clone",	W_KEEPER, R_ALLOW, 0, { { 0 } }, "forking a worker" },
+	{ "clone",	W_KEEPER, R_ALLOW, 1, { MASKED(0, CLONE_NO_FORK, 0) },
+	    "forking a worker: a plain fork, no threads, no namespaces" },
 	{ "set_robust_list", W_KEEPER, R_ALLOW, 0, { { 0 } },
 	    "libc, in a new worker" },
+	{ "dup2",	W_KEEPER, R_ALLOW, 0, { { 0 } },
+	    "a new worker puts its own socket in place" },
+	{ "close_range", W_KEEPER, R_ALLOW, 0, { { 0 } },
+	    "a new worker closes the other workers' sockets" },
 	{ "wait4",	W_KEEPER, R_ALLOW, 0, { { 0 } },
 	    "noticing that a worker died" },
 	{ "clock_nanosleep", W_KEEPER, R_ALLOW, 0, { { 0 } },
@@ -311,6 +341,10 @@ static const struct rule child_rules[] = {
 	{ "process_vm_writev", W_ALWAYS, R_EPERM, 0, { { 0 } }, "likewise" },
 	{ "pidfd_getfd", W_ALWAYS, R_EPERM, 0, { { 0 } },
 	    "taking a descriptor of the broker" },
+	{ "ioctl",	W_ALWAYS, R_EPERM, 1, { MASKED(1, 0xffffffff, TIOCSTI) },
+	    "pushing input into the terminal of whoever started it" },
+	{ "ioctl",	W_ALWAYS, R_EPERM, 1, { MASKED(1, 0xffffffff,
+	    TIOCLINUX) }, "the same, through the Linux console" },
 };
 
 #define NELEM(a)	(sizeof(a) / sizeof((a)[0]))
@@ -558,6 +592,19 @@ sandbox_drop_privileges(const char *user)
 }
 
 void
+sandbox_undumpable(void)
+{
+#ifndef TB_SANITIZER_BUILD
+	/*
+	 * (LeakSanitizer must attach to the process at exit, so sanitizer
+	 * builds stay dumpable.)
+	 */
+	if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) == -1)
+		fatal("prctl PR_SET_DUMPABLE");
+#endif
+}
+
+void
 sandbox_limits(void)
 {
 	struct rlimit	rl = { 0, 0 };
@@ -569,15 +616,6 @@ sandbox_limits(void)
 	/* No processes: the resolver is already running. */
 	if (geteuid() != 0 && setrlimit(RLIMIT_NPROC, &rl) == -1)
 		fatal("setrlimit RLIMIT_NPROC");
-#endif
-#ifndef TB_SANITIZER_BUILD
-	/*
-	 * Nobody of the same uid may attach to us or read our memory.
-	 * (LeakSanitizer must attach to the process at exit, so sanitizer
-	 * builds stay dumpable.)
-	 */
-	if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) == -1)
-		fatal("prctl PR_SET_DUMPABLE");
 #endif
 	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == -1)
 		fatal("prctl PR_SET_NO_NEW_PRIVS");

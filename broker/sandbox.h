@@ -29,7 +29,12 @@ int	sandbox_resolver(bool keeper);
 int	sandbox_child(void);
 /* Switches to user when started as root; fatal if it cannot. */
 void	sandbox_drop_privileges(const char *user);
-/* Core files, process creation, ptrace by the same uid, new privileges. */
+/* Core files, process creation, new privileges. */
 void	sandbox_limits(void);
+/*
+ * No ptrace and no /proc/PID/mem by other processes of the same uid;
+ * inherited by the processes forked afterwards.
+ */
+void	sandbox_undumpable(void);
 
 #endif

@@ -116,8 +116,7 @@ session_destroy(struct session *s)
 	if (s->ready)
 		TAILQ_REMOVE(&ready, s, ready_entry);
 	if (s->log_dropped > 0)
-		log_info("session %llu: %u more policy decisions not logged",
-		    (unsigned long long)s->id, s->log_dropped);
+		audit_suppressed(s, s->log_dropped);
 	log_info("session %llu closed: %s", (unsigned long long)s->id,
 	    s->doom_reason);
 	msgpack_unpacked_destroy(&s->unpacked);
@@ -178,6 +177,23 @@ session_uid(const struct session *s)
 	return s->uid;
 }
 
+pid_t
+session_pid(const struct session *s)
+{
+	return s->pid;
+}
+
+/*
+ * Found again for every decision, so that a reload decides new requests
+ * by the new policy.
+ */
+const struct policy_tenant *
+session_tenant(struct session *s)
+{
+	return policy_tenant(broker.policy, (uint32_t)s->uid,
+	    (uint32_t)s->gid);
+}
+
 bool
 session_log_decision(struct session *s)
 {
@@ -185,9 +201,7 @@ session_log_decision(struct session *s)
 
 	if (second != s->log_second) {
 		if (s->log_dropped > 0)
-			log_info("session %llu: %u more policy decisions not "
-			    "logged", (unsigned long long)s->id,
-			    s->log_dropped);
+			audit_suppressed(s, s->log_dropped);
 		s->log_second = second;
 		s->log_count = 0;
 		s->log_dropped = 0;
@@ -449,8 +463,11 @@ call_queue_fail(struct call_queue *q, int code, const char *msg)
 void
 method_hello(struct request *req)
 {
-	struct session	*s = req->session;
-	msgpack_packer	*pk;
+	struct session			*s = req->session;
+	const struct policy_tenant	*tn;
+	struct policy_decision		 d;
+	struct audit			 a = { .hello = true, .decision = &d };
+	msgpack_packer			*pk;
 
 	if (s->hello) {
 		reply_error(s, req->msgid, TB_EPROTO, "hello: already called");
@@ -462,9 +479,22 @@ method_hello(struct request *req)
 		    (unsigned long long)req->args[0].u);
 		return;
 	}
+	/* A client in no tenant gets this error and nothing else. */
+	if ((tn = session_tenant(s)) == NULL) {
+		memset(&d, 0, sizeof(d));
+		d.verdict = POLICY_DENY;
+		d.reason = POLICY_BY_NO_TENANT;
+		audit_decision(s, &a);
+		reply_error(s, req->msgid, TB_EPOLICY, "hello: no tenant of "
+		    "the policy matches uid %u gid %u", (unsigned)s->uid,
+		    (unsigned)s->gid);
+		return;
+	}
 	s->hello = true;
 	pk = reply_begin(s, req->msgid);
-	msgpack_pack_map(pk, 7);
+	msgpack_pack_map(pk, 8);
+	msgpack_pack_str_with_body(pk, "tenant", 6);
+	msgpack_pack_str_with_body(pk, tn->name, strlen(tn->name));
 	msgpack_pack_str_with_body(pk, "version", 7);
 	msgpack_pack_uint32(pk, PROTO_VERSION);
 	msgpack_pack_str_with_body(pk, "session", 7);
@@ -757,13 +787,15 @@ refuse_with_reserve(int listen_fd)
 }
 
 static int
-session_new(int fd)
+session_new(int fd, const struct ucred *given)
 {
 	struct session	*s;
 	struct ucred	 cred;
 	socklen_t	 len = sizeof(cred);
 
-	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) == -1) {
+	if (given != NULL)
+		cred = *given;
+	else if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) == -1) {
 		log_warnx("session refused: SO_PEERCRED: %s", strerror(errno));
 		close(fd);
 		return -1;
@@ -822,7 +854,7 @@ listen_event(struct loop_io *io, uint32_t events)
 	for (;;) {
 		fd = accept4(io->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 		if (fd != -1) {
-			session_new(fd);
+			session_new(fd, NULL);
 			continue;
 		}
 		if (errno == EINTR || errno == ECONNABORTED)
@@ -841,9 +873,9 @@ listen_event(struct loop_io *io, uint32_t events)
 }
 
 int
-session_open(int fd)
+session_open(int fd, const struct ucred *cred)
 {
-	return session_new(fd);
+	return session_new(fd, cred);
 }
 
 void

@@ -51,13 +51,34 @@ echo "   port $http_port"
 echo "== lua5.4 examples/demo.lua under tcpbroker run, with examples/policy.conf"
 echo "   (the script gets a broker of its own and cannot open a socket itself)"
 "$build/broker/tcpbroker" --check "$top/examples/policy.conf"
+# Started as root, the launcher runs the script as nobody: give it copies
+# it can read.
+cp "$build/client-stub/lua/tcp.so" "$top/examples/demo.lua" "$run/"
+chmod 0755 "$run"
+chmod 0644 "$run/tcp.so" "$run/demo.lua"
 status=0
-LUA_CPATH="$build/client-stub/lua/?.so" HTTP_PORT="$http_port" \
+LUA_CPATH="$run/?.so" HTTP_PORT="$http_port" \
     "$build/broker/tcpbroker" run --policy "$top/examples/policy.conf" \
-    --log "$run/broker.log" -- lua5.4 "$top/examples/demo.lua" || status=$?
+    --log "$run/broker.log" --decision-log "$run/decisions.json" \
+    -- lua5.4 "$run/demo.lua" || status=$?
 
 echo
-echo "== the broker's log: every decision, with the rule that made it"
-grep -E 'allowed|denied|sandbox|running as|opened|closed:' "$run/broker.log" |
-    sed 's/^[^ ]* //'
+echo "== the broker's decisions ($run/decisions.json, one JSON object a line)"
+/usr/bin/python3 - "$run/decisions.json" <<'PY'
+import json, sys
+for line in open(sys.argv[1]):
+    d = json.loads(line)
+    if d["event"] == "decision":
+        print("  %-7s %-6s %-26s -> %-5s %s%s" % (
+            d["action"], "uid %d" % d["uid"],
+            "%s:%d" % (d["host"], d["port"]) if d["action"] != "listen"
+            else d["host"], d["verdict"], d["rule"] or d["reason"],
+            " (report)" if d["report"] else ""))
+    elif d["event"] == "close":
+        print("  closed  %-26s %d bytes in, %d out, %d ms" % (
+            d["peer"], d["bytes_in"], d["bytes_out"], d["duration_ms"]))
+PY
+echo
+echo "== the broker's own log"
+grep -E 'sandbox|running as|opened|closed:' "$run/broker.log" | sed 's/^[^ ]* //'
 exit $status

@@ -1,15 +1,143 @@
 /*
- * Deciding a request.  Rule order does not matter: a matching deny rule
- * always wins, then a matching allow rule; anything else is denied.
+ * Deciding a request.  Rule order does not matter:
  *
- * A host name must be allowed by a rule for names (a name, a wildcard
- * or any): an address rule alone never lets a name through, so a name
- * that no rule allows is denied before any DNS query.
+ *   1. a matching deny rule always wins;
+ *   2. an internal address (loopback, private, link-local, metadata, the
+ *      host's own, ...) needs an allow rule for an address or range that
+ *      covers it: a host name, a wildcard or `any` never opens one;
+ *   3. a host name needs an allow rule for names, so a name no rule
+ *      allows is denied before any DNS query;
+ *   4. a listener on a wildcard address, on port 0 or below 1024 needs a
+ *      rule that names it;
+ *   5. anything not allowed is denied.
+ *
+ * A tenant in report mode has its denials logged and allowed.
  */
+#include <arpa/inet.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "policy.h"
+
+struct range {
+	int		 family;
+	uint8_t		 bytes[16];
+	unsigned	 prefix;
+	const char	*text;
+};
+
+#define V4(a, b, c, d, len, text)					\
+	{ AF_INET, { a, b, c, d }, len, text }
+#define V6(len, text, ...)						\
+	{ AF_INET6, { __VA_ARGS__ }, len, text }
+
+/* The built-in internal ranges. */
+static const struct range internal[] = {
+	V4(0, 0, 0, 0, 8, "0.0.0.0/8 (this network)"),
+	V4(10, 0, 0, 0, 8, "10.0.0.0/8 (private)"),
+	V4(100, 64, 0, 0, 10, "100.64.0.0/10 (carrier-grade NAT)"),
+	V4(127, 0, 0, 0, 8, "127.0.0.0/8 (loopback)"),
+	V4(169, 254, 169, 254, 32, "169.254.169.254 (cloud metadata)"),
+	V4(169, 254, 0, 0, 16, "169.254.0.0/16 (link-local)"),
+	V4(172, 16, 0, 0, 12, "172.16.0.0/12 (private)"),
+	V4(192, 0, 0, 0, 24, "192.0.0.0/24 (IETF protocol assignments)"),
+	V4(192, 0, 2, 0, 24, "192.0.2.0/24 (documentation)"),
+	V4(192, 88, 99, 0, 24, "192.88.99.0/24 (6to4 relay)"),
+	V4(192, 168, 0, 0, 16, "192.168.0.0/16 (private)"),
+	V4(198, 18, 0, 0, 15, "198.18.0.0/15 (benchmarking)"),
+	V4(198, 51, 100, 0, 24, "198.51.100.0/24 (documentation)"),
+	V4(203, 0, 113, 0, 24, "203.0.113.0/24 (documentation)"),
+	V4(224, 0, 0, 0, 4, "224.0.0.0/4 (multicast)"),
+	V4(240, 0, 0, 0, 4, "240.0.0.0/4 (reserved, broadcast)"),
+	V6(128, "::/128 (unspecified)", 0),
+	V6(128, "::1/128 (loopback)", 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+	    0, 0, 1),
+	V6(96, "::/96 (IPv4-compatible)", 0),
+	V6(96, "64:ff9b::/96 (NAT64)", 0, 0x64, 0xff, 0x9b),
+	V6(48, "64:ff9b:1::/48 (local NAT64)", 0, 0x64, 0xff, 0x9b, 0, 1),
+	V6(32, "2001::/32 (Teredo)", 0x20, 0x01),
+	V6(28, "2001:10::/28 (ORCHID)", 0x20, 0x01, 0, 0x10),
+	V6(32, "2001:db8::/32 (documentation)", 0x20, 0x01, 0x0d, 0xb8),
+	V6(16, "2002::/16 (6to4)", 0x20, 0x02),
+	V6(7, "fc00::/7 (unique local)", 0xfc),
+	V6(10, "fe80::/10 (link-local)", 0xfe, 0x80),
+	V6(10, "fec0::/10 (site-local)", 0xfe, 0xc0),
+	V6(8, "ff00::/8 (multicast)", 0xff),
+};
+
+#define NELEM(a)	(sizeof(a) / sizeof((a)[0]))
+
+static bool
+in_prefix(const uint8_t *net, unsigned prefix, const uint8_t *addr)
+{
+	unsigned	full = prefix / 8, rest = prefix % 8;
+	uint8_t		mask;
+
+	if (memcmp(net, addr, full) != 0)
+		return false;
+	if (rest == 0)
+		return true;
+	mask = (uint8_t)(0xff << (8 - rest));
+	return (net[full] & mask) == (addr[full] & mask);
+}
+
+static const struct range *
+internal_range(const struct host_addr *addr)
+{
+	size_t	i;
+
+	for (i = 0; i < NELEM(internal); i++)
+		if (internal[i].family == addr->family &&
+		    in_prefix(internal[i].bytes, internal[i].prefix,
+		    addr->bytes))
+			return &internal[i];
+	return NULL;
+}
+
+bool
+policy_internal(const struct policy_context *ctx, const struct host_addr *addr)
+{
+	size_t	i;
+
+	if (internal_range(addr) != NULL)
+		return true;
+	for (i = 0; ctx != NULL && i < ctx->nown; i++)
+		if (host_addr_equal(&ctx->own[i], addr))
+			return true;
+	return false;
+}
+
+const struct policy_tenant *
+policy_tenant(const struct policy *policy, uint32_t uid, uint32_t gid)
+{
+	const struct policy_tenant	*tn;
+	size_t				 i;
+	unsigned			 j;
+
+	for (i = 0; i < policy->ntenants; i++) {
+		tn = &policy->tenants[i];
+		for (j = 0; j < tn->nuids; j++)
+			if (uid >= tn->uids[j].lo && uid <= tn->uids[j].hi)
+				return tn;
+		for (j = 0; j < tn->ngids; j++)
+			if (gid >= tn->gids[j].lo && gid <= tn->gids[j].hi)
+				return tn;
+	}
+	return NULL;
+}
+
+bool
+policy_may_listen(const struct policy *policy)
+{
+	size_t	i, j;
+
+	for (i = 0; i < policy->ntenants; i++)
+		for (j = 0; j < policy->tenants[i].nrules; j++)
+			if (policy->tenants[i].rules[j].action ==
+			    POLICY_LISTEN && policy->tenants[i].rules[j].allow)
+				return true;
+	return false;
+}
 
 static bool
 port_matches(const struct policy_rule *rule, uint16_t port)
@@ -39,83 +167,429 @@ name_matches(const struct policy_rule *rule, const char *name)
 		dlen = strlen(rule->name);
 		return nlen > dlen + 1 && name[nlen - dlen - 1] == '.' &&
 		    strcmp(name + nlen - dlen, rule->name) == 0;
-	case POLICY_HOST_ADDR:
+	case POLICY_HOST_CIDR:
 		break;
 	}
 	return false;
 }
 
 static bool
-addr_matches(const struct policy_rule *rule, const struct host_addr *addr)
+cidr_matches(const struct policy_rule *rule, const struct host_addr *addr)
 {
-	if (addr == NULL)
-		return false;
-	if (rule->host == POLICY_HOST_ANY)
-		return true;
-	return rule->host == POLICY_HOST_ADDR &&
-	    host_addr_equal(&rule->addr, addr);
+	return addr != NULL && rule->host == POLICY_HOST_CIDR &&
+	    rule->addr.family == addr->family &&
+	    in_prefix(rule->addr.bytes, rule->prefix, addr->bytes);
 }
 
-/*
- * The first rule of the given verdict that matches, or NULL.  Deny
- * rules match by name or by address; allow rules match a request for a
- * name by its name only.
- */
+/* A listen rule names the wildcard, port 0 and ports below 1024. */
+static bool
+listen_named(const struct policy_rule *rule, const struct host_addr *addr,
+    uint16_t port)
+{
+	unsigned	bits = addr->family == AF_INET ? 32 : 128;
+
+	if (host_addr_unspecified(addr) && (rule->host != POLICY_HOST_CIDR ||
+	    rule->prefix != bits))
+		return false;
+	if (port < 1024 && rule->any_port)
+		return false;
+	return true;
+}
+
+/* The first rule of a kind that matches. */
+enum match_by { BY_NAME, BY_ADDR, BY_ADDR_OR_ANY, BY_EITHER };
+
 static const struct policy_rule *
-find_rule(const struct policy *policy, const struct policy_request *req,
-    bool allow)
+find(const struct policy_tenant *tn, const struct policy_request *req,
+    bool allow, enum match_by by)
 {
 	const struct policy_rule	*rule;
 	size_t				 i;
+	bool				 hit;
 
-	for (i = 0; i < policy->nrules; i++) {
-		rule = &policy->rules[i];
+	for (i = 0; i < tn->nrules; i++) {
+		rule = &tn->rules[i];
 		if (rule->action != req->action || rule->allow != allow ||
 		    !port_matches(rule, req->port))
 			continue;
-		if (name_matches(rule, req->name))
-			return rule;
-		if ((!allow || req->name == NULL) &&
-		    addr_matches(rule, req->addr))
+		switch (by) {
+		case BY_NAME:
+			hit = name_matches(rule, req->name);
+			break;
+		case BY_ADDR:
+			hit = cidr_matches(rule, req->addr);
+			break;
+		case BY_ADDR_OR_ANY:
+			hit = cidr_matches(rule, req->addr) ||
+			    (req->addr != NULL && rule->host ==
+			    POLICY_HOST_ANY);
+			break;
+		default:
+			hit = name_matches(rule, req->name) ||
+			    cidr_matches(rule, req->addr) ||
+			    (req->addr != NULL && rule->host ==
+			    POLICY_HOST_ANY);
+			break;
+		}
+		if (hit && (req->action != POLICY_LISTEN || !allow ||
+		    listen_named(rule, req->addr, req->port)))
 			return rule;
 	}
 	return NULL;
 }
 
-void
-policy_decide(const struct policy *policy, const struct policy_request *req,
-    struct policy_decision *decision)
+static void
+decide(const struct policy_tenant *tn, const struct policy_context *ctx,
+    const struct policy_request *req, struct policy_decision *d)
 {
-	memset(decision, 0, sizeof(*decision));
-	decision->verdict = POLICY_DENY;
-	if ((decision->rule = find_rule(policy, req, false)) != NULL)
+	const struct policy_rule	*by_addr, *by_name;
+	size_t				 i;
+
+	d->verdict = POLICY_DENY;
+	d->reason = POLICY_BY_RULE;
+	if ((d->rule = find(tn, req, false, BY_EITHER)) != NULL)
 		return;
-	if ((decision->rule = find_rule(policy, req, true)) == NULL)
+	d->reason = POLICY_BY_DEFAULT;
+
+	switch (req->action) {
+	case POLICY_ACCEPT:
+		/* Without accept rules a listener hands over every peer. */
+		for (i = 0; i < tn->nrules; i++)
+			if (tn->rules[i].action == POLICY_ACCEPT)
+				break;
+		if (i == tn->nrules) {
+			d->verdict = POLICY_ALLOW;
+			return;
+		}
+		if ((d->rule = find(tn, req, true, BY_ADDR_OR_ANY)) != NULL) {
+			d->verdict = POLICY_ALLOW;
+			d->reason = POLICY_BY_RULE;
+		}
 		return;
-	/* A name before DNS: decided again for each address. */
-	decision->verdict = req->addr == NULL ? POLICY_RESOLVE : POLICY_ALLOW;
+	case POLICY_LISTEN:
+		if ((d->rule = find(tn, req, true, BY_ADDR_OR_ANY)) != NULL) {
+			d->verdict = POLICY_ALLOW;
+			d->reason = POLICY_BY_RULE;
+		} else if (host_addr_unspecified(req->addr) || req->port < 1024)
+			d->reason = POLICY_BY_UNNAMED;
+		return;
+	case POLICY_CONNECT:
+		break;
+	}
+
+	if (req->addr == NULL) {
+		/* A name before DNS. */
+		if ((d->rule = find(tn, req, true, BY_NAME)) != NULL) {
+			d->verdict = POLICY_RESOLVE;
+			d->reason = POLICY_BY_RULE;
+		}
+		return;
+	}
+	by_addr = find(tn, req, true, BY_ADDR);
+	if (policy_internal(ctx, req->addr) && by_addr == NULL) {
+		d->reason = POLICY_BY_INTERNAL;
+		return;
+	}
+	if (req->name != NULL)
+		by_name = find(tn, req, true, BY_NAME);
+	else
+		by_name = by_addr != NULL ? by_addr :
+		    find(tn, req, true, BY_ADDR_OR_ANY);
+	if (by_name == NULL)
+		return;
+	d->verdict = POLICY_ALLOW;
+	d->reason = POLICY_BY_RULE;
+	/* For an internal address, the address rule is what opened it. */
+	d->rule = by_addr != NULL ? by_addr : by_name;
 }
 
-bool
-policy_may_listen(const struct policy *policy)
+void
+policy_decide(const struct policy *policy, const struct policy_tenant *tn,
+    const struct policy_context *ctx, const struct policy_request *request,
+    struct policy_decision *d)
 {
-	size_t	i;
+	struct policy_request	 r = *request, *req = &r;
+	struct host_addr	 addr;
 
-	for (i = 0; i < policy->nrules; i++)
-		if (policy->rules[i].action == POLICY_LISTEN &&
-		    policy->rules[i].allow)
-			return true;
-	return false;
+	(void)policy;
+	memset(d, 0, sizeof(*d));
+	/* An IPv4-mapped address is judged as the IPv4 address. */
+	if (request->addr != NULL) {
+		addr = *request->addr;
+		host_addr_normalize(&addr);
+		r.addr = &addr;
+	}
+	if (tn == NULL) {
+		d->verdict = POLICY_DENY;
+		d->reason = POLICY_BY_NO_TENANT;
+		return;
+	}
+	decide(tn, ctx, req, d);
+	if (d->verdict == POLICY_DENY && tn->mode == POLICY_REPORT) {
+		d->report = true;
+		d->verdict = req->action == POLICY_CONNECT && req->addr ==
+		    NULL ? POLICY_RESOLVE : POLICY_ALLOW;
+	}
+}
+
+const char *
+policy_reason_code(enum policy_reason reason)
+{
+	switch (reason) {
+	case POLICY_BY_RULE:		return "rule";
+	case POLICY_BY_DEFAULT:		return "default";
+	case POLICY_BY_INTERNAL:	return "internal";
+	case POLICY_BY_UNNAMED:		return "unnamed";
+	case POLICY_BY_NO_TENANT:	return "no-tenant";
+	}
+	return "?";
 }
 
 void
-policy_explain(const struct policy *policy,
-    const struct policy_decision *decision, char *buf, size_t cap)
+policy_where(const struct policy *policy, const struct policy_decision *d,
+    char *buf, size_t cap)
 {
-	if (decision->rule != NULL)
-		snprintf(buf, cap, "rule %s:%u", policy->file,
-		    decision->rule->line);
+	if (d->rule != NULL)
+		snprintf(buf, cap, "%s:%u", policy->file, d->rule->line);
+	else
+		snprintf(buf, cap, "%s", policy_reason_code(d->reason));
+}
+
+void
+policy_explain(const struct policy *policy, const struct policy_decision *d,
+    const struct host_addr *addr, char *buf, size_t cap)
+{
+	const struct range	*r;
+
+	switch (d->reason) {
+	case POLICY_BY_RULE:
+		snprintf(buf, cap, "rule %s:%u", policy->file, d->rule->line);
+		return;
+	case POLICY_BY_INTERNAL:
+		r = addr != NULL ? internal_range(addr) : NULL;
+		snprintf(buf, cap, "the internal range %s (no address rule "
+		    "allows it)", r != NULL ? r->text : "of this host's own "
+		    "addresses");
+		return;
+	case POLICY_BY_UNNAMED:
+		snprintf(buf, cap, "the default (a wildcard address, port 0 "
+		    "or a port below 1024 needs a rule that names it)");
+		return;
+	case POLICY_BY_NO_TENANT:
+		snprintf(buf, cap, "the default (no tenant of %s matches the "
+		    "client)", policy->file);
+		return;
+	case POLICY_BY_DEFAULT:
+		break;
+	}
+	if (d->verdict != POLICY_DENY && !d->report)
+		snprintf(buf, cap, "the default (the tenant has no accept "
+		    "rules: every peer is handed over)");
 	else
 		snprintf(buf, cap, "the default (no rule of %s allows it)",
 		    policy->file);
+}
+
+void
+policy_rule_text(const struct policy_rule *rule, char *buf, size_t cap)
+{
+	static const char *const actions[] = { "connect", "listen", "accept" };
+	char		host[PROTO_HOST_NAME_MAX + 8];
+	char		ports[LIMIT_POLICY_PORTS * 12 + 1];
+	size_t		n = 0;
+	unsigned	i, bits;
+
+	switch (rule->host) {
+	case POLICY_HOST_ANY:
+		snprintf(host, sizeof(host), "any");
+		break;
+	case POLICY_HOST_NAME:
+		snprintf(host, sizeof(host), "%s", rule->name);
+		break;
+	case POLICY_HOST_WILDCARD:
+		snprintf(host, sizeof(host), "*.%s", rule->name);
+		break;
+	case POLICY_HOST_CIDR:
+		bits = rule->addr.family == AF_INET ? 32 : 128;
+		host_format_addr(&rule->addr, ports, sizeof(ports));
+		snprintf(host, sizeof(host), rule->addr.family == AF_INET ?
+		    "%s" : "[%s]", ports);
+		if (rule->prefix != bits) {
+			n = strlen(host);
+			snprintf(host + n, sizeof(host) - n, "/%u",
+			    rule->prefix);
+		}
+		break;
+	}
+	n = 0;
+	if (rule->any_port)
+		snprintf(ports, sizeof(ports), "*");
+	for (i = 0; !rule->any_port && i < rule->nports && n < sizeof(ports);
+	    i++) {
+		if (rule->ports[i].lo == rule->ports[i].hi)
+			n += (size_t)snprintf(ports + n, sizeof(ports) - n,
+			    "%s%u", i ? "," : "", rule->ports[i].lo);
+		else
+			n += (size_t)snprintf(ports + n, sizeof(ports) - n,
+			    "%s%u-%u", i ? "," : "", rule->ports[i].lo,
+			    rule->ports[i].hi);
+	}
+	snprintf(buf, cap, "%s %s %s:%s", actions[rule->action],
+	    rule->allow ? "allow" : "deny", host, ports);
+}
+
+/* --check's warnings. */
+
+/* Whether outer's ports hold every port of inner's. */
+static bool
+ports_cover(const struct policy_rule *outer, const struct policy_rule *inner)
+{
+	unsigned	i, j;
+	uint32_t	p;
+
+	for (i = 0; i < inner->nports; i++) {
+		/* Walk the inner range from one outer range to the next. */
+		for (p = inner->ports[i].lo; p <= inner->ports[i].hi; ) {
+			for (j = 0; j < outer->nports; j++)
+				if (p >= outer->ports[j].lo &&
+				    p <= outer->ports[j].hi)
+					break;
+			if (j == outer->nports)
+				return false;
+			p = (uint32_t)outer->ports[j].hi + 1;
+		}
+	}
+	return true;
+}
+
+/*
+ * Whether every host inner matches, outer matches too.  For an allow
+ * rule an address needs an address rule (internal ones, a listener's
+ * wildcard), so only a range covers an address there.
+ */
+static bool
+host_covers(const struct policy_rule *outer, const struct policy_rule *inner,
+    bool allow)
+{
+	size_t	olen, ilen;
+
+	if (allow && inner->host == POLICY_HOST_CIDR &&
+	    outer->host != POLICY_HOST_CIDR)
+		return false;
+	switch (outer->host) {
+	case POLICY_HOST_ANY:
+		return true;
+	case POLICY_HOST_NAME:
+		return inner->host == POLICY_HOST_NAME &&
+		    strcmp(outer->name, inner->name) == 0;
+	case POLICY_HOST_WILDCARD:
+		if (inner->host != POLICY_HOST_NAME &&
+		    inner->host != POLICY_HOST_WILDCARD)
+			return false;
+		olen = strlen(outer->name);
+		ilen = strlen(inner->name);
+		if (inner->host == POLICY_HOST_WILDCARD && ilen == olen)
+			return strcmp(outer->name, inner->name) == 0;
+		return ilen > olen + 1 && inner->name[ilen - olen - 1] == '.' &&
+		    strcmp(inner->name + ilen - olen, outer->name) == 0;
+	case POLICY_HOST_CIDR:
+		return inner->host == POLICY_HOST_CIDR &&
+		    outer->addr.family == inner->addr.family &&
+		    outer->prefix <= inner->prefix &&
+		    in_prefix(outer->addr.bytes, outer->prefix,
+		    inner->addr.bytes);
+	}
+	return false;
+}
+
+static void
+warnf(const struct policy *policy, unsigned line, unsigned col,
+    void (*warn)(void *, const char *), void *arg, const char *what)
+{
+	char	msg[1800];
+
+	snprintf(msg, sizeof(msg), "%s:%u:%u: warning: %s", policy->file,
+	    line, col, what);
+	warn(arg, msg);
+}
+
+int
+policy_check(const struct policy *policy,
+    void (*warn)(void *arg, const char *message), void *arg)
+{
+	const struct policy_tenant	*tn, *earlier;
+	const struct policy_rule	*r, *o;
+	char				 what[1200], text[LIMIT_POLICY_PORTS * 12 + 300];
+	size_t				 i, j, k, t;
+	unsigned			 u, e;
+	int				 n = 0;
+
+	for (t = 0; t < policy->ntenants; t++) {
+		tn = &policy->tenants[t];
+		/* A tenant whose uids an earlier tenant takes, all of them. */
+		for (k = 0; k < t && tn->ngids == 0; k++) {
+			earlier = &policy->tenants[k];
+			for (u = 0; u < tn->nuids; u++) {
+				for (e = 0; e < earlier->nuids; e++)
+					if (earlier->uids[e].lo <= tn->uids[u].lo &&
+					    earlier->uids[e].hi >= tn->uids[u].hi)
+						break;
+				if (e == earlier->nuids)
+					break;
+			}
+			if (u == tn->nuids) {
+				snprintf(what, sizeof(what), "tenant \"%s\" can "
+				    "never match: tenant \"%s\" (line %u) takes "
+				    "all its uids first", tn->name,
+				    earlier->name, earlier->line);
+				warnf(policy, tn->line, tn->col, warn, arg,
+				    what);
+				n++;
+				break;
+			}
+		}
+		for (i = 0; i < tn->nrules; i++) {
+			r = &tn->rules[i];
+			if (!r->allow)
+				continue;
+			policy_rule_text(r, text, sizeof(text));
+			for (j = 0; j < tn->nrules; j++) {
+				o = &tn->rules[j];
+				if (o->allow || o->action != r->action ||
+				    !host_covers(o, r, false) || !ports_cover(o, r))
+					continue;
+				snprintf(what, sizeof(what), "\"%s\" never "
+				    "allows anything: the deny rule at line %u "
+				    "covers it", text, o->line);
+				warnf(policy, r->line, r->col, warn, arg, what);
+				n++;
+				break;
+			}
+			for (j = 0; j < i; j++) {
+				o = &tn->rules[j];
+				if (o->allow && o->action == r->action &&
+				    host_covers(o, r, r->action != POLICY_ACCEPT) &&
+				    ports_cover(o, r) &&
+				    (r->action != POLICY_LISTEN ||
+				    o->any_port == r->any_port)) {
+					snprintf(what, sizeof(what), "\"%s\" "
+					    "adds nothing: the rule at line %u "
+					    "allows all it does", text, o->line);
+					warnf(policy, r->line, r->col, warn,
+					    arg, what);
+					n++;
+					break;
+				}
+			}
+			if (r->action == POLICY_CONNECT &&
+			    r->host == POLICY_HOST_CIDR && r->prefix == 0) {
+				snprintf(what, sizeof(what), "\"%s\" opens every "
+				    "internal address, the cloud metadata "
+				    "service included", text);
+				warnf(policy, r->line, r->col, warn, arg, what);
+				n++;
+			}
+		}
+	}
+	return n;
 }

@@ -1,9 +1,14 @@
 /*
- * The policy file parser.  One rule per line:
+ * The policy file parser.  Statements are lines; tenants are blocks:
  *
- *	connect allow api.example.com:80,443
- *	connect deny  10.1.2.3:*
- *	listen  allow 127.0.0.1:0,8000-8099
+ *	tenant "builds" {
+ *	    match uid 2000-2999
+ *	    connect allow *.example.com:443
+ *	    connect deny  10.20.9.9:*
+ *	    listen  allow 127.0.0.1:8000-8099
+ *	    limit connections 64
+ *	    mode enforce
+ *	}
  *
  * Errors name the file, line and column of the offending token.
  */
@@ -16,17 +21,26 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 #include "policy.h"
 
+enum token_kind {
+	T_WORD,
+	T_STRING,
+	T_OPEN,		/* { */
+	T_CLOSE,	/* } */
+	T_NEWLINE,	/* end of line */
+	T_EOF
+};
+
 struct token {
+	enum token_kind	 kind;
 	const char	*text;
 	size_t		 len;
 	unsigned	 line;
 	unsigned	 col;
-	int		 newline;	/* end of line or of file */
-	int		 eof;
 };
 
 struct parser {
@@ -37,6 +51,8 @@ struct parser {
 	unsigned		 line;
 	unsigned		 col;
 	struct policy_error	*err;
+	struct token		 peeked;
+	bool			 has_peeked;
 };
 
 static int __attribute__((format(printf, 4, 5)))
@@ -59,53 +75,71 @@ fail(struct parser *p, unsigned line, unsigned col, const char *fmt, ...)
 	return -1;
 }
 
-static int
-token_is(const struct token *t, const char *word)
+static bool
+is(const struct token *t, const char *word)
 {
-	return !t->newline && t->len == strlen(word) &&
+	return t->kind == T_WORD && t->len == strlen(word) &&
 	    memcmp(t->text, word, t->len) == 0;
 }
 
 /* A printable excerpt of a token for messages. */
 static const char *
-token_text(const struct token *t, char *buf, size_t cap)
+shown(const struct token *t, char *buf, size_t cap)
 {
 	size_t	i, n = 0;
 
-	if (t->eof)
-		return "end of file";
-	if (t->newline)
-		return "end of line";
-	for (i = 0; i < t->len && n + 5 < cap; i++) {
+	switch (t->kind) {
+	case T_EOF:	return "end of file";
+	case T_NEWLINE:	return "end of line";
+	case T_OPEN:	return "'{'";
+	case T_CLOSE:	return "'}'";
+	default:	break;
+	}
+	buf[n++] = '\'';
+	for (i = 0; i < t->len && n + 8 < cap; i++) {
 		unsigned char c = (unsigned char)t->text[i];
 		if (c >= 0x20 && c < 0x7f)
 			buf[n++] = (char)c;
 		else
 			n += (size_t)snprintf(buf + n, cap - n, "\\x%02x", c);
 	}
-	if (i < t->len && n + 4 < cap) {
+	if (i < t->len) {
 		memcpy(buf + n, "...", 3);
 		n += 3;
 	}
+	buf[n++] = '\'';
 	buf[n] = '\0';
 	return buf;
 }
 
+static bool
+is_space(char c)
+{
+	return c == ' ' || c == '\t' || c == '\r';
+}
+
+static bool
+ends_word(char c)
+{
+	return is_space(c) || c == '\n' || c == '#' || c == '{' || c == '}' ||
+	    c == '"' || c == '\0';
+}
+
 static int
-next_token(struct parser *p, struct token *t)
+lex(struct parser *p, struct token *t)
 {
 	char	c;
 
 	memset(t, 0, sizeof(*t));
 	for (;;) {
 		if (p->off == p->len) {
+			t->kind = T_EOF;
 			t->line = p->line;
 			t->col = p->col;
-			t->newline = t->eof = 1;
 			return 0;
 		}
 		c = p->text[p->off];
-		if (c == ' ' || c == '\t' || c == '\r') {
+		if (is_space(c)) {
 			p->off++;
 			p->col++;
 		} else if (c == '#') {
@@ -116,25 +150,44 @@ next_token(struct parser *p, struct token *t)
 	}
 	t->line = p->line;
 	t->col = p->col;
-	if (c == '\n') {
-		p->off++;
-		p->line++;
-		p->col = 1;
-		t->newline = 1;
-		return 0;
-	}
+	t->text = p->text + p->off;
 	if (c == '\0')
 		return fail(p, p->line, p->col, "NUL byte in the policy file");
-	t->text = p->text + p->off;
-	while (p->off < p->len) {
-		c = p->text[p->off];
-		if (c == ' ' || c == '\t' || c == '\r' || c == '\n' ||
-		    c == '#' || c == '\0')
-			break;
+	if (c == '\n' || c == '{' || c == '}') {
+		t->kind = c == '\n' ? T_NEWLINE : c == '{' ? T_OPEN : T_CLOSE;
+		t->len = 1;
+		p->off++;
+		if (c == '\n') {
+			p->line++;
+			p->col = 1;
+		} else
+			p->col++;
+		return 0;
+	}
+	if (c == '"') {
+		t->kind = T_STRING;
+		t->text++;
+		for (p->off++, p->col++; ; p->off++, p->col++) {
+			if (p->off == p->len || p->text[p->off] == '\n')
+				return fail(p, t->line, t->col,
+				    "string without its closing '\"'");
+			if (p->text[p->off] == '"')
+				break;
+			if (p->text[p->off] == '\0')
+				return fail(p, p->line, p->col,
+				    "NUL byte in the policy file");
+		}
+		t->len = (size_t)(p->text + p->off - t->text);
 		p->off++;
 		p->col++;
+	} else {
+		t->kind = T_WORD;
+		while (p->off < p->len && !ends_word(p->text[p->off])) {
+			p->off++;
+			p->col++;
+		}
+		t->len = (size_t)(p->text + p->off - t->text);
 	}
-	t->len = (size_t)(p->text + p->off - t->text);
 	if (t->len > LIMIT_POLICY_TOKEN)
 		return fail(p, t->line, t->col, "token longer than %d bytes",
 		    LIMIT_POLICY_TOKEN);
@@ -142,19 +195,53 @@ next_token(struct parser *p, struct token *t)
 }
 
 static int
-parse_number(const char *s, size_t len, unsigned long *out)
+next(struct parser *p, struct token *t)
 {
-	size_t		i;
-	unsigned long	v = 0;
+	if (p->has_peeked) {
+		*t = p->peeked;
+		p->has_peeked = false;
+		return 0;
+	}
+	return lex(p, t);
+}
 
-	if (len == 0 || len > 5)
+/* The next token must end the statement. */
+static int
+end_of_statement(struct parser *p)
+{
+	struct token	t;
+	char		buf[80];
+
+	if (next(p, &t) != 0)
+		return -1;
+	if (t.kind == T_NEWLINE || t.kind == T_EOF) {
+		if (t.kind == T_EOF) {
+			p->peeked = t;
+			p->has_peeked = true;
+		}
+		return 0;
+	}
+	return fail(p, t.line, t.col, "unexpected %s after the statement",
+	    shown(&t, buf, sizeof(buf)));
+}
+
+/* A decimal number in [lo, hi] from s (len bytes). */
+static int
+number(const char *s, size_t len, uint64_t hi, uint64_t *out)
+{
+	uint64_t	v = 0;
+	size_t		i;
+
+	if (len == 0 || len > 20)
 		return -1;
 	for (i = 0; i < len; i++) {
 		if (s[i] < '0' || s[i] > '9')
 			return -1;
-		v = v * 10 + (unsigned long)(s[i] - '0');
+		if (v > (UINT64_MAX - 9) / 10)
+			return -1;
+		v = v * 10 + (uint64_t)(s[i] - '0');
 	}
-	if (v > 65535)
+	if (v > hi)
 		return -1;
 	*out = v;
 	return 0;
@@ -166,12 +253,13 @@ parse_ports(struct parser *p, struct policy_rule *rule, const char *s,
     size_t len, unsigned line, unsigned col)
 {
 	const char	*item, *end = s + len, *comma, *dash;
-	unsigned long	 lo, hi;
+	uint64_t	 lo, hi;
 
 	if (len == 1 && s[0] == '*') {
 		rule->ports[0].lo = 1;
 		rule->ports[0].hi = 65535;
 		rule->nports = 1;
+		rule->any_port = true;
 		return 0;
 	}
 	for (item = s; ; item = comma + 1) {
@@ -182,15 +270,16 @@ parse_ports(struct parser *p, struct policy_rule *rule, const char *s,
 			comma = end;
 		dash = memchr(item, '-', (size_t)(comma - item));
 		if (dash == NULL) {
-			if (parse_number(item, (size_t)(comma - item), &lo) != 0)
+			if (number(item, (size_t)(comma - item), 65535, &lo))
 				goto bad;
 			hi = lo;
-		} else if (parse_number(item, (size_t)(dash - item), &lo) != 0 ||
-		    parse_number(dash + 1, (size_t)(comma - dash - 1), &hi) != 0)
+		} else if (number(item, (size_t)(dash - item), 65535, &lo) ||
+		    number(dash + 1, (size_t)(comma - dash - 1), 65535, &hi))
 			goto bad;
 		if (lo > hi)
-			return fail(p, line, icol, "port range %lu-%lu is "
-			    "backwards", lo, hi);
+			return fail(p, line, icol, "port range %llu-%llu is "
+			    "backwards", (unsigned long long)lo,
+			    (unsigned long long)hi);
 		if (rule->nports == LIMIT_POLICY_PORTS)
 			return fail(p, line, icol, "more than %d port ranges "
 			    "in one rule", LIMIT_POLICY_PORTS);
@@ -206,112 +295,169 @@ parse_ports(struct parser *p, struct policy_rule *rule, const char *s,
 	}
 }
 
+/* Parses the "/len" of a CIDR, at most max; returns -1 if malformed. */
+static int
+parse_prefix(const char *s, size_t len, unsigned max, unsigned *out)
+{
+	uint64_t	v;
+
+	if (number(s, len, max, &v) != 0)
+		return -1;
+	*out = (unsigned)v;
+	return 0;
+}
+
+/* Sets rule->addr and rule->prefix from an address and its prefix text. */
+static int
+parse_cidr(struct parser *p, struct policy_rule *rule, const char *addr,
+    size_t addrlen, const char *prefix, size_t prefixlen, bool v6,
+    const struct token *t)
+{
+	unsigned	bits, i;
+	bool		mapped;
+
+	if (host_parse_literal(addr, addrlen, &rule->addr) != 0 ||
+	    (memchr(addr, ':', addrlen) != NULL) != v6)
+		return fail(p, t->line, t->col, v6 ? "not an IPv6 address "
+		    "inside [ ]" : "not an IPv4 address (write IPv6 as "
+		    "[addr] or [addr]/len)");
+	mapped = v6 && rule->addr.family == AF_INET;
+	bits = rule->addr.family == AF_INET ? 32 : 128;
+	rule->prefix = bits;
+	if (prefix != NULL) {
+		if (parse_prefix(prefix, prefixlen, v6 ? 128 : 32,
+		    &rule->prefix) != 0)
+			return fail(p, t->line, t->col, "expected a prefix "
+			    "length 0-%d after '/'", v6 ? 128 : 32);
+		if (mapped) {
+			if (rule->prefix < 96)
+				return fail(p, t->line, t->col, "an IPv4-mapped "
+				    "range needs a prefix of at least 96");
+			rule->prefix -= 96;
+		}
+	}
+	for (i = rule->prefix; i < bits; i++) {
+		if (rule->addr.bytes[i / 8] & (0x80 >> (i % 8))) {
+			char	text[INET6_ADDRSTRLEN];
+
+			host_format_addr(&rule->addr, text, sizeof(text));
+			return fail(p, t->line, t->col, "%s/%u has bits set "
+			    "past the prefix", text, rule->prefix);
+		}
+	}
+	rule->host = POLICY_HOST_CIDR;
+	return 0;
+}
+
 /* Parses HOST:PORTS, the target of a rule. */
 static int
 parse_target(struct parser *p, struct policy_rule *rule,
     const struct token *t)
 {
-	const char	*host = t->text, *ports, *why;
+	const char	*s = t->text, *end = t->text + t->len, *ports;
+	const char	*slash, *why, *close;
 	size_t		 hostlen;
-	char		 shown[80];
+	char		 buf[80];
 
-	if (t->newline)
+	if (t->kind != T_WORD)
 		return fail(p, t->line, t->col, "expected HOST:PORTS, got %s",
-		    token_text(t, shown, sizeof(shown)));
-	if (t->text[0] == '[') {
-		const char *close = memchr(t->text, ']', t->len);
-		if (close == NULL)
+		    shown(t, buf, sizeof(buf)));
+	if (s[0] == '[') {
+		if ((close = memchr(s, ']', t->len)) == NULL)
 			return fail(p, t->line, t->col, "'[' without ']'");
-		host = t->text + 1;
-		hostlen = (size_t)(close - host);
-		ports = close + 1;
-		if (host_parse_literal(host, hostlen, &rule->addr) != 0 ||
-		    memchr(host, ':', hostlen) == NULL)
-			return fail(p, t->line, t->col + 1, "not an IPv6 "
-			    "address inside [ ]");
-		rule->host = POLICY_HOST_ADDR;
-	} else {
-		ports = memchr(t->text, ':', t->len);
+		ports = memchr(close, ':', (size_t)(end - close));
+		slash = close + 1 < end && close[1] == '/' ? close + 2 : NULL;
 		if (ports == NULL)
-			return fail(p, t->line, t->col, "a rule needs a port: "
-			    "write HOST:PORTS (PORTS may be '*')");
-		hostlen = (size_t)(ports - host);
-		if (memchr(ports + 1, ':', t->len - hostlen - 1) != NULL)
+			goto noport;
+		if (slash != NULL && slash > ports)
+			slash = NULL;
+		if (slash == NULL && ports != close + 1)
+			return fail(p, t->line, t->col + (unsigned)(close + 1 -
+			    s), "expected ':' or '/' after ']'");
+		if (parse_cidr(p, rule, s + 1, (size_t)(close - s - 1), slash,
+		    slash != NULL ? (size_t)(ports - slash) : 0, true, t) != 0)
+			return -1;
+	} else {
+		if ((ports = memchr(s, ':', t->len)) == NULL)
+			goto noport;
+		hostlen = (size_t)(ports - s);
+		if (memchr(ports + 1, ':', (size_t)(end - ports - 1)) != NULL)
 			return fail(p, t->line, t->col, "write an IPv6 address "
 			    "in brackets: [addr]:PORTS");
-		if (hostlen == 3 && memcmp(host, "any", 3) == 0)
+		slash = memchr(s, '/', hostlen);
+		if (hostlen == 3 && strncasecmp(s, "any", 3) == 0)
 			rule->host = POLICY_HOST_ANY;
-		else if (host_parse_literal(host, hostlen, &rule->addr) == 0)
-			rule->host = POLICY_HOST_ADDR;
-		else if (hostlen > 2 && host[0] == '*' && host[1] == '.') {
-			if (host_normalize_name(host + 2, hostlen - 2,
+		else if (slash != NULL) {
+			if (parse_cidr(p, rule, s, (size_t)(slash - s),
+			    slash + 1, (size_t)(ports - slash - 1), false,
+			    t) != 0)
+				return -1;
+		} else if (host_parse_literal(s, hostlen, &rule->addr) == 0) {
+			rule->host = POLICY_HOST_CIDR;
+			rule->prefix = 32;
+		} else if (hostlen > 2 && s[0] == '*' && s[1] == '.') {
+			if (host_normalize_name(s + 2, hostlen - 2,
 			    rule->name, &why) != 0)
 				return fail(p, t->line, t->col + 2, "bad domain "
 				    "after '*.': %s", why);
 			rule->host = POLICY_HOST_WILDCARD;
 		} else {
-			if (host_normalize_name(host, hostlen, rule->name,
+			if (host_normalize_name(s, hostlen, rule->name,
 			    &why) != 0)
 				return fail(p, t->line, t->col, "bad host: %s",
 				    why);
 			rule->host = POLICY_HOST_NAME;
 		}
 	}
-	if (ports == t->text + t->len || ports[0] != ':' ||
-	    ports + 1 == t->text + t->len)
-		return fail(p, t->line, t->col + (unsigned)(ports - t->text),
-		    "a rule needs a port: write HOST:PORTS (PORTS may be '*')");
-	if (rule->action == POLICY_LISTEN && (rule->host == POLICY_HOST_NAME ||
-	    rule->host == POLICY_HOST_WILDCARD))
-		return fail(p, t->line, t->col, "listen rules take an address "
-		    "or 'any', not a host name");
-	return parse_ports(p, rule, ports + 1,
-	    (size_t)(t->text + t->len - ports - 1), t->line,
-	    t->col + (unsigned)(ports + 1 - t->text));
+	if (ports + 1 == end)
+		goto noport;
+	if (rule->action != POLICY_CONNECT && (rule->host ==
+	    POLICY_HOST_NAME || rule->host == POLICY_HOST_WILDCARD))
+		return fail(p, t->line, t->col, "%s rules take an address, a "
+		    "range or 'any', not a host name", rule->action ==
+		    POLICY_LISTEN ? "listen" : "accept");
+	return parse_ports(p, rule, ports + 1, (size_t)(end - ports - 1),
+	    t->line, t->col + (unsigned)(ports + 1 - s));
+ noport:
+	return fail(p, t->line, t->col + (unsigned)t->len, "a rule needs a "
+	    "port: write HOST:PORTS (PORTS may be '*')");
 }
 
 static int
-parse_rule(struct parser *p, struct policy *policy, const struct token *first)
+add_rule(struct parser *p, struct policy *policy, struct policy_tenant *tn,
+    const struct token *first)
 {
 	struct policy_rule	*rule;
 	struct token		 t;
-	char			 shown[80];
+	char			 buf[80];
 	unsigned		 i;
 
 	if (policy->nrules == LIMIT_POLICY_RULES)
 		return fail(p, first->line, first->col, "more than %d rules",
 		    LIMIT_POLICY_RULES);
-	if (policy->nrules == policy->cap) {
-		size_t cap = policy->cap ? policy->cap * 2 : 16;
-		rule = reallocarray(policy->rules, cap, sizeof(*rule));
-		if (rule == NULL)
+	if (tn->nrules == tn->cap) {
+		size_t cap = tn->cap ? tn->cap * 2 : 16;
+		if ((rule = reallocarray(tn->rules, cap, sizeof(*rule))) ==
+		    NULL)
 			return fail(p, first->line, first->col,
 			    "out of memory");
-		policy->rules = rule;
-		policy->cap = cap;
+		tn->rules = rule;
+		tn->cap = cap;
 	}
-	rule = &policy->rules[policy->nrules];
+	rule = &tn->rules[tn->nrules];
 	memset(rule, 0, sizeof(*rule));
 	rule->line = first->line;
 	rule->col = first->col;
-	if (token_is(first, "connect"))
-		rule->action = POLICY_CONNECT;
-	else if (token_is(first, "listen"))
-		rule->action = POLICY_LISTEN;
-	else
-		return fail(p, first->line, first->col, "expected 'connect' or "
-		    "'listen', got '%s'", token_text(first, shown,
-		    sizeof(shown)));
-
-	if (next_token(p, &t) != 0)
+	rule->action = is(first, "connect") ? POLICY_CONNECT :
+	    is(first, "listen") ? POLICY_LISTEN : POLICY_ACCEPT;
+	if (next(p, &t) != 0)
 		return -1;
-	if (token_is(&t, "allow"))
+	if (is(&t, "allow"))
 		rule->allow = true;
-	else if (!token_is(&t, "deny"))
+	else if (!is(&t, "deny"))
 		return fail(p, t.line, t.col, "expected 'allow' or 'deny', "
-		    "got '%s'", token_text(&t, shown, sizeof(shown)));
-
-	if (next_token(p, &t) != 0 || parse_target(p, rule, &t) != 0)
+		    "got %s", shown(&t, buf, sizeof(buf)));
+	if (next(p, &t) != 0 || parse_target(p, rule, &t) != 0)
 		return -1;
 	if (rule->action == POLICY_CONNECT) {
 		for (i = 0; i < rule->nports; i++)
@@ -319,23 +465,268 @@ parse_rule(struct parser *p, struct policy *policy, const struct token *first)
 				return fail(p, t.line, t.col, "port 0 cannot "
 				    "be connected to");
 	}
-
-	if (next_token(p, &t) != 0)
+	if (end_of_statement(p) != 0)
 		return -1;
-	if (!t.newline)
-		return fail(p, t.line, t.col, "unexpected '%s' after the rule",
-		    token_text(&t, shown, sizeof(shown)));
+	tn->nrules++;
 	policy->nrules++;
 	return 0;
+}
+
+/* match uid|gid IDS, where IDS is "*" or a list of N and A-B. */
+static int
+parse_match(struct parser *p, struct policy_tenant *tn)
+{
+	struct policy_ids	*ids;
+	struct token		 t;
+	const char		*item, *end, *comma, *dash;
+	unsigned		*n;
+	uint64_t		 lo, hi;
+	char			 buf[80];
+
+	if (next(p, &t) != 0)
+		return -1;
+	if (is(&t, "uid")) {
+		ids = tn->uids;
+		n = &tn->nuids;
+	} else if (is(&t, "gid")) {
+		ids = tn->gids;
+		n = &tn->ngids;
+	} else
+		return fail(p, t.line, t.col, "expected 'uid' or 'gid', got %s",
+		    shown(&t, buf, sizeof(buf)));
+	if (next(p, &t) != 0)
+		return -1;
+	if (t.kind != T_WORD)
+		return fail(p, t.line, t.col, "expected ids (N, A-B, a list, "
+		    "or '*'), got %s", shown(&t, buf, sizeof(buf)));
+	if (t.len == 1 && t.text[0] == '*') {
+		if (*n == LIMIT_POLICY_IDS)
+			goto toomany;
+		ids[(*n)++] = (struct policy_ids){ 0, UINT32_MAX - 1 };
+		return end_of_statement(p);
+	}
+	end = t.text + t.len;
+	for (item = t.text; ; item = comma + 1) {
+		unsigned icol = t.col + (unsigned)(item - t.text);
+
+		comma = memchr(item, ',', (size_t)(end - item));
+		if (comma == NULL)
+			comma = end;
+		dash = memchr(item, '-', (size_t)(comma - item));
+		if (dash == NULL) {
+			if (number(item, (size_t)(comma - item), UINT32_MAX - 1,
+			    &lo) != 0)
+				goto bad;
+			hi = lo;
+		} else if (number(item, (size_t)(dash - item), UINT32_MAX - 1,
+		    &lo) != 0 || number(dash + 1, (size_t)(comma - dash - 1),
+		    UINT32_MAX - 1, &hi) != 0)
+			goto bad;
+		if (lo > hi)
+			return fail(p, t.line, icol, "id range %llu-%llu is "
+			    "backwards", (unsigned long long)lo,
+			    (unsigned long long)hi);
+		if (*n == LIMIT_POLICY_IDS)
+			goto toomany;
+		ids[(*n)++] = (struct policy_ids){ (uint32_t)lo, (uint32_t)hi };
+		if (comma == end)
+			return end_of_statement(p);
+		continue;
+ bad:
+		return fail(p, t.line, icol, "expected an id 0-4294967294, a "
+		    "range A-B, a list of them separated by ',', or '*'");
+	}
+ toomany:
+	return fail(p, t.line, t.col, "more than %d id ranges in one tenant",
+	    LIMIT_POLICY_IDS);
+}
+
+/* Parses "10MiB/s" and the like into bytes a second. */
+static int
+parse_bandwidth(const char *s, size_t len, uint64_t *out)
+{
+	static const struct { const char *unit; uint64_t mult; } units[] = {
+		{ "B", 1 }, { "kB", 1000 }, { "KiB", 1024 },
+		{ "MB", 1000000 }, { "MiB", 1024 * 1024 },
+		{ "GB", 1000000000 }, { "GiB", 1024 * 1024 * 1024 },
+	};
+	size_t		i, digits = 0, ulen;
+	uint64_t	v;
+
+	if (len < 3 || memcmp(s + len - 2, "/s", 2) != 0)
+		return -1;
+	len -= 2;
+	while (digits < len && s[digits] >= '0' && s[digits] <= '9')
+		digits++;
+	if (number(s, digits, 1000000000, &v) != 0 || v == 0)
+		return -1;
+	ulen = len - digits;
+	for (i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
+		if (strlen(units[i].unit) == ulen &&
+		    memcmp(s + digits, units[i].unit, ulen) == 0) {
+			*out = v * units[i].mult;
+			return 0;
+		}
+	}
+	return -1;
+}
+
+static int
+parse_limit(struct parser *p, struct policy_tenant *tn)
+{
+	struct policy_limits	*l = &tn->limits;
+	struct token		 what, t;
+	uint32_t		*slot = NULL;
+	uint64_t		 v;
+	char			 buf[80];
+
+	if (next(p, &what) != 0 || next(p, &t) != 0)
+		return -1;
+	if (is(&what, "connections"))
+		slot = &l->connections;
+	else if (is(&what, "listeners"))
+		slot = &l->listeners;
+	else if (is(&what, "lookups"))
+		slot = &l->lookups;
+	else if (is(&what, "rate"))
+		slot = &l->rate;
+	else if (!is(&what, "bandwidth"))
+		return fail(p, what.line, what.col, "expected connections, "
+		    "listeners, rate, bandwidth or lookups, got %s",
+		    shown(&what, buf, sizeof(buf)));
+	if (t.kind != T_WORD)
+		return fail(p, t.line, t.col, "expected a value, got %s",
+		    shown(&t, buf, sizeof(buf)));
+	if (slot == NULL) {
+		if (l->bandwidth != 0)
+			goto twice;
+		if (parse_bandwidth(t.text, t.len, &l->bandwidth) != 0)
+			return fail(p, t.line, t.col, "expected a bandwidth "
+			    "such as 512KiB/s or 10MiB/s (B, kB, KiB, MB, MiB, "
+			    "GB, GiB)");
+		return end_of_statement(p);
+	}
+	if (*slot != 0)
+		goto twice;
+	if (slot == &l->rate) {
+		if (t.len < 3 || memcmp(t.text + t.len - 2, "/s", 2) != 0 ||
+		    number(t.text, t.len - 2, 1000000, &v) != 0 || v == 0)
+			return fail(p, t.line, t.col, "expected a rate such as "
+			    "20/s (1 to 1000000 a second)");
+	} else if (number(t.text, t.len, 1000000, &v) != 0 || v == 0)
+		return fail(p, t.line, t.col, "expected a number from 1 to "
+		    "1000000");
+	*slot = (uint32_t)v;
+	return end_of_statement(p);
+ twice:
+	return fail(p, what.line, what.col, "this limit is already set in "
+	    "the tenant");
+}
+
+static int
+parse_tenant(struct parser *p, struct policy *policy, const struct token *kw)
+{
+	struct policy_tenant	*tn;
+	struct token		 name, t;
+	char			 buf[80];
+	bool			 moded = false;
+	size_t			 i;
+
+	if (next(p, &name) != 0)
+		return -1;
+	if ((name.kind != T_WORD && name.kind != T_STRING) || name.len == 0 ||
+	    name.len > LIMIT_POLICY_NAME)
+		return fail(p, name.line, name.col, "expected a tenant name of "
+		    "1 to %d characters, got %s", LIMIT_POLICY_NAME,
+		    shown(&name, buf, sizeof(buf)));
+	for (i = 0; i < policy->ntenants; i++)
+		if (strlen(policy->tenants[i].name) == name.len &&
+		    memcmp(policy->tenants[i].name, name.text, name.len) == 0)
+			return fail(p, name.line, name.col, "tenant \"%.*s\" is "
+			    "already defined at line %u", (int)name.len,
+			    name.text, policy->tenants[i].line);
+	if (policy->ntenants == LIMIT_POLICY_TENANTS)
+		return fail(p, kw->line, kw->col, "more than %d tenants",
+		    LIMIT_POLICY_TENANTS);
+	if (policy->ntenants == policy->cap) {
+		size_t cap = policy->cap ? policy->cap * 2 : 4;
+		if ((tn = reallocarray(policy->tenants, cap, sizeof(*tn))) ==
+		    NULL)
+			return fail(p, kw->line, kw->col, "out of memory");
+		policy->tenants = tn;
+		policy->cap = cap;
+	}
+	tn = &policy->tenants[policy->ntenants++];
+	memset(tn, 0, sizeof(*tn));
+	memcpy(tn->name, name.text, name.len);
+	tn->line = kw->line;
+	tn->col = kw->col;
+
+	if (next(p, &t) != 0)
+		return -1;
+	if (t.kind != T_OPEN)
+		return fail(p, t.line, t.col, "expected '{' after the tenant's "
+		    "name, got %s", shown(&t, buf, sizeof(buf)));
+	if (end_of_statement(p) != 0)
+		return -1;
+	for (;;) {
+		if (next(p, &t) != 0)
+			return -1;
+		if (t.kind == T_NEWLINE)
+			continue;
+		if (t.kind == T_EOF)
+			return fail(p, kw->line, kw->col, "tenant \"%s\" has no "
+			    "closing '}'", tn->name);
+		if (t.kind == T_CLOSE)
+			break;
+		if (is(&t, "match")) {
+			if (parse_match(p, tn) != 0)
+				return -1;
+		} else if (is(&t, "connect") || is(&t, "listen") ||
+		    is(&t, "accept")) {
+			if (add_rule(p, policy, tn, &t) != 0)
+				return -1;
+		} else if (is(&t, "limit")) {
+			if (parse_limit(p, tn) != 0)
+				return -1;
+		} else if (is(&t, "mode")) {
+			struct token m;
+			if (moded)
+				return fail(p, t.line, t.col, "the mode is "
+				    "already set in the tenant");
+			moded = true;
+			if (next(p, &m) != 0)
+				return -1;
+			if (is(&m, "report"))
+				tn->mode = POLICY_REPORT;
+			else if (!is(&m, "enforce"))
+				return fail(p, m.line, m.col, "expected "
+				    "'enforce' or 'report', got %s",
+				    shown(&m, buf, sizeof(buf)));
+			if (end_of_statement(p) != 0)
+				return -1;
+		} else if (is(&t, "tenant"))
+			return fail(p, t.line, t.col, "tenants do not nest: "
+			    "close \"%s\" with '}' first", tn->name);
+		else
+			return fail(p, t.line, t.col, "expected match, connect, "
+			    "listen, accept, limit, mode or '}', got %s",
+			    shown(&t, buf, sizeof(buf)));
+	}
+	if (tn->nuids == 0 && tn->ngids == 0)
+		return fail(p, kw->line, kw->col, "tenant \"%s\" has no match "
+		    "line: say which uids or gids it is for", tn->name);
+	return end_of_statement(p);
 }
 
 int
 policy_parse(const char *file, const char *text, size_t len,
     struct policy **out, struct policy_error *err)
 {
-	struct parser	 p = { file, text, len, 0, 1, 1, err };
+	struct parser	 p = { file, text, len, 0, 1, 1, err, { 0 }, false };
 	struct policy	*policy;
 	struct token	 t;
+	char		 buf[80];
 
 	memset(err, 0, sizeof(*err));
 	*out = NULL;
@@ -348,14 +739,26 @@ policy_parse(const char *file, const char *text, size_t len,
 		return fail(&p, 1, 1, "out of memory");
 	}
 	for (;;) {
-		if (next_token(&p, &t) != 0)
+		if (next(&p, &t) != 0)
 			goto fail;
-		if (t.eof)
+		if (t.kind == T_EOF)
 			break;
-		if (t.newline)
+		if (t.kind == T_NEWLINE)
 			continue;
-		if (parse_rule(&p, policy, &t) != 0)
+		if (is(&t, "tenant")) {
+			if (parse_tenant(&p, policy, &t) != 0)
+				goto fail;
+		} else if (is(&t, "connect") || is(&t, "listen") ||
+		    is(&t, "accept") || is(&t, "match") || is(&t, "limit") ||
+		    is(&t, "mode")) {
+			fail(&p, t.line, t.col, "%s belongs in a tenant block: "
+			    "tenant NAME { ... }", shown(&t, buf, sizeof(buf)));
 			goto fail;
+		} else {
+			fail(&p, t.line, t.col, "expected 'tenant', got %s",
+			    shown(&t, buf, sizeof(buf)));
+			goto fail;
+		}
 	}
 	*out = policy;
 	return 0;
@@ -367,7 +770,7 @@ policy_parse(const char *file, const char *text, size_t len,
 int
 policy_load(const char *path, struct policy **out, struct policy_error *err)
 {
-	struct parser	 p = { path, NULL, 0, 0, 0, 0, err };
+	struct parser	 p = { path, NULL, 0, 0, 0, 0, err, { 0 }, false };
 	struct stat	 st;
 	char		*text;
 	ssize_t		 n;
@@ -408,9 +811,13 @@ policy_load(const char *path, struct policy **out, struct policy_error *err)
 void
 policy_free(struct policy *policy)
 {
+	size_t	i;
+
 	if (policy == NULL)
 		return;
-	free(policy->rules);
+	for (i = 0; i < policy->ntenants; i++)
+		free(policy->tenants[i].rules);
+	free(policy->tenants);
 	free(policy->file);
 	free(policy);
 }

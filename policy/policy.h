@@ -1,7 +1,7 @@
 /*
  * The administrator's network policy: parsing the policy file and
- * deciding connect and listen requests.  Pure decision logic: no
- * sockets, no event loop, no DNS.
+ * deciding requests.  Pure decision logic: no sockets, no event loop,
+ * no DNS.  docs/policy.md describes the language.
  */
 #ifndef TB_POLICY_H
 #define TB_POLICY_H
@@ -15,14 +15,15 @@
 
 enum policy_action {
 	POLICY_CONNECT,
-	POLICY_LISTEN
+	POLICY_LISTEN,
+	POLICY_ACCEPT		/* which peers a listener hands over */
 };
 
 enum policy_host {
 	POLICY_HOST_ANY,	/* any */
 	POLICY_HOST_NAME,	/* api.example.com */
 	POLICY_HOST_WILDCARD,	/* *.example.com: subdomains only */
-	POLICY_HOST_ADDR	/* 127.0.0.1, [::1] */
+	POLICY_HOST_CIDR	/* 10.20.0.0/16, 127.0.0.1 (a /32), [::1] */
 };
 
 struct policy_ports {
@@ -36,18 +37,56 @@ struct policy_rule {
 	enum policy_host	host;
 	/* POLICY_HOST_NAME: the name; POLICY_HOST_WILDCARD: the domain. */
 	char			name[PROTO_HOST_NAME_MAX + 1];
-	struct host_addr	addr;
+	struct host_addr	addr;		/* POLICY_HOST_CIDR */
+	unsigned		prefix;		/* bits of addr that count */
 	struct policy_ports	ports[LIMIT_POLICY_PORTS];
 	unsigned		nports;
+	bool			any_port;	/* written as '*' */
 	unsigned		line;
 	unsigned		col;
 };
 
-struct policy {
-	char			*file;
+/* A range of uids or gids. */
+struct policy_ids {
+	uint32_t	lo;
+	uint32_t	hi;
+};
+
+/* A tenant's quotas; 0 means no limit. */
+struct policy_limits {
+	uint32_t	connections;	/* open at once */
+	uint32_t	listeners;	/* open at once */
+	uint32_t	rate;		/* new connections a second */
+	uint64_t	bandwidth;	/* bytes a second, each direction */
+	uint32_t	lookups;	/* name lookups waiting at once */
+};
+
+enum policy_mode {
+	POLICY_ENFORCE,
+	POLICY_REPORT		/* log what would be denied, allow it */
+};
+
+struct policy_tenant {
+	char			 name[LIMIT_POLICY_NAME + 1];
+	unsigned		 line;
+	unsigned		 col;
+	struct policy_ids	 uids[LIMIT_POLICY_IDS];
+	unsigned		 nuids;
+	struct policy_ids	 gids[LIMIT_POLICY_IDS];
+	unsigned		 ngids;
 	struct policy_rule	*rules;
 	size_t			 nrules;
 	size_t			 cap;
+	struct policy_limits	 limits;
+	enum policy_mode	 mode;
+};
+
+struct policy {
+	char			*file;
+	struct policy_tenant	*tenants;
+	size_t			 ntenants;
+	size_t			 cap;
+	size_t			 nrules;	/* in all tenants */
 };
 
 /* Where and why a policy file was refused. */
@@ -66,9 +105,34 @@ int	policy_parse(const char *file, const char *text, size_t len,
 void	policy_free(struct policy *policy);
 
 /*
+ * Calls warn with "file:line:col: warning: ..." for each rule that can
+ * never match or is shadowed by a deny rule, and each tenant that no
+ * client can reach.  Returns the number of warnings.
+ */
+int	policy_check(const struct policy *policy,
+	    void (*warn)(void *arg, const char *message), void *arg);
+
+/* The tenant of a client: the first whose match lines take it, or NULL. */
+const struct policy_tenant *policy_tenant(const struct policy *policy,
+	    uint32_t uid, uint32_t gid);
+
+/* Whether any rule of any tenant lets anyone listen. */
+bool	policy_may_listen(const struct policy *policy);
+
+/*
+ * What the decisions need to know of the host: its own addresses, which
+ * count as internal.
+ */
+struct policy_context {
+	const struct host_addr	*own;
+	size_t			 nown;
+};
+
+/*
  * One request to decide.  A connect to a host name is decided twice:
  * first with addr NULL, before any DNS query, then once for every
- * address the name resolved to.
+ * address the name resolved to, with both set.  An accept is decided
+ * with the peer's address and port.
  */
 struct policy_request {
 	enum policy_action	 action;
@@ -83,24 +147,52 @@ enum policy_verdict {
 	POLICY_RESOLVE		/* name only: decide again per address */
 };
 
-struct policy_decision {
-	enum policy_verdict	 verdict;
-	/* The rule that decided, or NULL for the default. */
-	const struct policy_rule *rule;
+/* Why: each has a stable code for the decision log. */
+enum policy_reason {
+	POLICY_BY_RULE,		/* rule says so */
+	POLICY_BY_DEFAULT,	/* no rule allows it */
+	POLICY_BY_INTERNAL,	/* internal address, no address rule */
+	POLICY_BY_UNNAMED,	/* listen: wildcard, port 0 or < 1024 unnamed */
+	POLICY_BY_NO_TENANT	/* the client is in no tenant */
 };
 
-/* Whether any rule lets anyone listen. */
-bool	policy_may_listen(const struct policy *policy);
+struct policy_decision {
+	enum policy_verdict	  verdict;	/* what is done */
+	enum policy_reason	  reason;
+	/* The rule that decided, or NULL. */
+	const struct policy_rule *rule;
+	/* Report mode turned a denial into this allow. */
+	bool			  report;
+};
 
 void	policy_decide(const struct policy *policy,
+	    const struct policy_tenant *tenant,
+	    const struct policy_context *ctx,
 	    const struct policy_request *request,
 	    struct policy_decision *decision);
 
+/* Whether addr is in a built-in internal range, or one of ctx's own. */
+bool	policy_internal(const struct policy_context *ctx,
+	    const struct host_addr *addr);
+
+/* The decision log's code for a reason: "rule", "default", ... */
+const char *policy_reason_code(enum policy_reason reason);
+
 /*
- * Says in words what decided: "rule policy.conf:12" or "the default
- * (no rule allows it)".
+ * Says in words what decided: "rule policy.conf:12", "the default (no
+ * rule allows it)", "the internal range 10.0.0.0/8 (no address rule
+ * allows it)".
  */
 void	policy_explain(const struct policy *policy,
+	    const struct policy_decision *decision,
+	    const struct host_addr *addr, char *buf, size_t cap);
+
+/* "file:line", or "default", for the decision log. */
+void	policy_where(const struct policy *policy,
 	    const struct policy_decision *decision, char *buf, size_t cap);
+
+/* A rule as it could be written: "connect allow 10.0.0.0/8:22". */
+void	policy_rule_text(const struct policy_rule *rule, char *buf,
+	    size_t cap);
 
 #endif

@@ -61,6 +61,12 @@
 #define LIMIT_POLICY_FILE		(1024 * 1024)
 /* Most rules in a policy file: rules. */
 #define LIMIT_POLICY_RULES		4096
+/* Most tenants in a policy file: tenants. */
+#define LIMIT_POLICY_TENANTS		256
+/* Longest tenant name: bytes. */
+#define LIMIT_POLICY_NAME		63
+/* Most uid or gid ranges one tenant matches: ranges. */
+#define LIMIT_POLICY_IDS		64
 /* Most port ranges in one rule's port list: ranges. */
 #define LIMIT_POLICY_PORTS		64
 /* Longest single token in a policy file: bytes. */

@@ -5,6 +5,8 @@
  * refused.
  */
 #include <sys/socket.h>
+#include <sys/time.h>
+#include <sys/un.h>
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,7 +15,8 @@
 
 #include "harness.h"
 
-#define NOLISTEN_POLICY	"connect allow 127.0.0.1:1024-65535\n"
+#define NOLISTEN_RULES	"    connect allow 127.0.0.1:1024-65535\n"
+#define NOLISTEN_POLICY	"tenant all {\n    match uid *\n" NOLISTEN_RULES "}\n"
 
 static struct broker_proc	broker;
 
@@ -102,18 +105,68 @@ test_reload(void **state)
 	(void)state;
 	assert_rc(tb_listen(c, "127.0.0.1:0", &h, &err), TB_EPOLICY, &err);
 	/* The filter has no bind or listen: such a policy needs a restart. */
-	assert_false(harness_broker_reload(&broker, NOLISTEN_POLICY
-	    "listen allow 127.0.0.1:0\n"));
+	assert_false(harness_broker_reload(&broker, "tenant all {\n"
+	    "    match uid *\n" NOLISTEN_RULES
+	    "    listen allow 127.0.0.1:0\n}\n"));
 	assert_true(harness_log_contains(&broker, "restart the broker"));
 	assert_rc(tb_listen(c, "127.0.0.1:0", &h, &err), TB_EPOLICY, &err);
 	/* A broken file keeps the old policy. */
 	assert_false(harness_broker_reload(&broker, "connect allow\n"));
 	/* A policy within the filter's reach is taken. */
-	assert_true(harness_broker_reload(&broker, NOLISTEN_POLICY
-	    "connect deny 127.0.0.1:1024-65535\n"));
+	assert_true(harness_broker_reload(&broker, "tenant all {\n"
+	    "    match uid *\n" NOLISTEN_RULES
+	    "    connect deny 127.0.0.1:1024-65535\n}\n"));
 	assert_rc(tb_connect(c, "127.0.0.1", 5000, &h, &err), TB_EPOLICY,
 	    &err);
 	tb_client_close(c);
+}
+
+/* Sends a byte no message starts with; the session ends, not the broker. */
+static void
+poison(struct broker_proc *b)
+{
+	struct sockaddr_un	sun = { .sun_family = AF_UNIX };
+	struct timeval		tv = { 5, 0 };
+	char			c;
+	int			fd;
+
+	snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", b->socket);
+	assert_true((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) != -1);
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	assert_int_equal(connect(fd, (struct sockaddr *)&sun, sizeof(sun)), 0);
+	assert_int_equal(send(fd, "\xc1", 1, 0), 1);
+	assert_int_equal(recv(fd, &c, 1, 0), 0);
+	close(fd);
+}
+
+/*
+ * The first log line after the filter is written from a process that
+ * logged nothing before: a quiet broker, and one started as a user.
+ */
+static void
+test_quiet_and_unprivileged_brokers(void **state)
+{
+	struct harness_options	quiet = { .args = { "--log-level", "error" } };
+	struct harness_options	user = { .user = "nobody" };
+	struct broker_proc	b;
+	tb_client		*c;
+	struct tb_error		 err;
+	tb_handle		 h;
+
+	(void)state;
+	harness_broker_start_opts(&b, NOLISTEN_POLICY, &quiet);
+	poison(&b);
+	c = harness_client(&b);
+	assert_rc(tb_connect(c, "10.0.0.1", 80, &h, &err), TB_EPOLICY, &err);
+	tb_client_close(c);
+	assert_int_equal(harness_broker_stop(&b), 0);
+
+	harness_broker_start_opts(&b, NOLISTEN_POLICY, &user);
+	poison(&b);
+	c = harness_client(&b);
+	assert_rc(tb_connect(c, "10.0.0.1", 80, &h, &err), TB_EPOLICY, &err);
+	tb_client_close(c);
+	assert_int_equal(harness_broker_stop(&b), 0);
 }
 
 int
@@ -122,6 +175,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_processes_are_confined),
 		cmocka_unit_test(test_reload),
+		cmocka_unit_test(test_quiet_and_unprivileged_brokers),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);

@@ -14,9 +14,9 @@
 #include "harness.h"
 
 #define DENY_POLICY							\
-	HARNESS_POLICY							\
-	"connect deny 127.0.0.1:40000-40009\n"				\
-	"connect allow db.internal.test:443\n"
+	HARNESS_POLICY_WITH(						\
+	"    connect deny 127.0.0.1:40000-40009\n"			\
+	"    connect allow db.internal.test:443\n")
 
 static struct broker_proc	broker;
 static struct test_server	echo4, echo6;
@@ -96,7 +96,11 @@ test_connect_name(void **state)
 	/* localhost may resolve to ::1 first; the broker tries each address. */
 	round_trip(c, "localhost", echo4.port, "127.0.0.1");
 	round_trip(c, "LocalHost.", echo4.port, "127.0.0.1");
-	assert_true(harness_log_contains(&broker, "connect localhost (127.0.0.1:"));
+	/* The decision log names the name, its addresses and the choice. */
+	assert_true(harness_log_contains(&broker, "\"host\":\"localhost\""));
+	assert_true(harness_log_contains(&broker,
+	    "\"addresses\":[\"127.0.0.1\"],\"address\":\"127.0.0.1\","
+	    "\"verdict\":\"allow\""));
 	tb_client_close(c);
 }
 
@@ -190,22 +194,24 @@ test_connect_policy(void **state)
 	tb_handle	 h;
 
 	(void)state;
-	/* Not allowed by any rule: the default denies. */
+	/* Loopback is internal: only an address rule opens it. */
 	assert_rc(tb_connect(c, "127.0.0.2", echo4.port, &h, &err),
 	    TB_EPOLICY, &err);
-	assert_non_null(strstr(err.message, "the default"));
+	assert_non_null(strstr(err.message, "internal range 127.0.0.0/8"));
 	assert_rc(tb_connect(c, "127.0.0.1", 80, &h, &err), TB_EPOLICY, &err);
+	/* Not allowed by any rule: the default denies. */
+	assert_rc(tb_connect(c, "192.0.2.1", 80, &h, &err), TB_EPOLICY, &err);
 	assert_rc(tb_connect(c, "::2", echo6.port, &h, &err), TB_EPOLICY, &err);
 
 	/* A deny rule wins over the allow rule of the same address. */
 	assert_rc(tb_connect(c, "127.0.0.1", 40003, &h, &err), TB_EPOLICY,
 	    &err);
-	assert_non_null(strstr(err.message, "policy.conf:6"));
+	assert_non_null(strstr(err.message, "policy.conf:8"));
 
 	/* The same through a name: checked on the address it resolves to. */
 	assert_rc(tb_connect(c, "localhost", 40003, &h, &err), TB_EPOLICY,
 	    &err);
-	assert_non_null(strstr(err.message, "policy.conf:6"));
+	assert_non_null(strstr(err.message, "policy.conf:8"));
 
 	/* IPv4-mapped IPv6 is judged as the IPv4 address. */
 	assert_rc(tb_connect(c, "::ffff:127.0.0.1", 40003, &h, &err),
@@ -213,7 +219,8 @@ test_connect_policy(void **state)
 	assert_ok(tb_connect(c, "::ffff:127.0.0.1", echo4.port, &h, &err),
 	    &err);
 	assert_ok(tb_close(c, h, &err), &err);
-	assert_true(harness_log_contains(&broker, "denied by rule"));
+	assert_true(harness_log_contains(&broker, "\"verdict\":\"deny\","
+	    "\"report\":false,\"rule\":\""));
 	tb_client_close(c);
 }
 
@@ -256,7 +263,8 @@ test_connect_name_denied_before_dns(void **state)
 	assert_rc(tb_connect(c, "other.internal.test", 443, &h, &err),
 	    TB_EPOLICY, &err);
 	assert_true(harness_log_contains(&broker,
-	    "connect other.internal.test:443 denied by"));
+	    "\"host\":\"other.internal.test\",\"port\":443,"
+	    "\"addresses\":[],\"address\":null,\"verdict\":\"deny\""));
 	tb_client_close(c);
 }
 

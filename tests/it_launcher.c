@@ -21,6 +21,18 @@
 
 static struct test_server	echo;
 static char			dir[64], policy[128], logfile[128];
+/* Copies in dir, which a launcher started as root runs as nobody. */
+static char			client[128], luadir[128];
+
+static void
+copy(const char *from, const char *to)
+{
+	char	cmd[512];
+
+	snprintf(cmd, sizeof(cmd), "cp '%s' '%s' && chmod 0755 '%s'", from,
+	    to, to);
+	assert_int_equal(system(cmd), 0);
+}
 
 static int
 setup(void **state)
@@ -31,10 +43,17 @@ setup(void **state)
 	server_start(&echo, AF_INET, serve_echo, NULL, 0);
 	snprintf(dir, sizeof(dir), "/tmp/tcpbroker-run-XXXXXX");
 	assert_non_null(mkdtemp(dir));
+	assert_int_equal(chmod(dir, 0755), 0);
+	snprintf(client, sizeof(client), "%s/launched_client", dir);
+	copy(TB_LAUNCHED_CLIENT, client);
+	snprintf(luadir, sizeof(luadir), "%s/tcp.so", dir);
+	copy(TB_LUA_MODULE, luadir);
+	snprintf(luadir, sizeof(luadir), "%s/?.so", dir);
 	snprintf(policy, sizeof(policy), "%s/policy.conf", dir);
 	snprintf(logfile, sizeof(logfile), "%s/broker.log", dir);
 	assert_non_null(f = fopen(policy, "w"));
-	fprintf(f, "connect allow 127.0.0.1:%u\n", echo.port);
+	fprintf(f, "tenant all {\n    match uid *\n"
+	    "    connect allow 127.0.0.1:%u\n}\n", echo.port);
 	fclose(f);
 	return 0;
 }
@@ -101,7 +120,7 @@ static void
 test_command_has_only_the_plugin(void **state)
 {
 	char *const	argv[] = { TB_BROKER_BIN, "run", "--policy", policy,
-			    "--log", logfile, "--", TB_LAUNCHED_CLIENT, NULL };
+			    "--log", logfile, "--", client, NULL };
 	int		status;
 
 	(void)state;
@@ -111,7 +130,7 @@ test_command_has_only_the_plugin(void **state)
 	assert_int_equal(WEXITSTATUS(status), 0);
 	assert_true(log_has("sandbox: filter installed"));
 	assert_true(log_has("serving one command"));
-	assert_true(log_has("denied by the default"));
+	assert_true(log_has("\"verdict\":\"deny\""));
 }
 
 static void
@@ -131,7 +150,7 @@ test_lua_under_the_launcher(void **state)
 
 	(void)state;
 	set_ports();
-	setenv("LUA_CPATH", TB_LUA_CPATH, 1);
+	setenv("LUA_CPATH", luadir, 1);
 #ifdef TB_LIBASAN
 	/* The stock interpreter loads an instrumented module. */
 	setenv("LD_PRELOAD", TB_LIBASAN, 1);
@@ -165,6 +184,29 @@ test_exit_status_is_the_commands(void **state)
 	assert_int_equal(WEXITSTATUS(status), 127);
 }
 
+/* Started as root, the command runs as --user, by default nobody. */
+static void
+test_command_user(void **state)
+{
+	char *const	as_nobody[] = { TB_BROKER_BIN, "run", "--policy", policy,
+			    "--", "/bin/sh", "-c", "test \"$(id -un)\" = nobody",
+			    NULL };
+	char *const	as_daemon[] = { TB_BROKER_BIN, "run", "--policy", policy,
+			    "--user", "daemon", "--", "/bin/sh", "-c",
+			    "test \"$(id -un)\" = daemon", NULL };
+	int		status;
+
+	(void)state;
+	if (getuid() != 0)
+		skip();
+	status = run(as_nobody);
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 0);
+	status = run(as_daemon);
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 0);
+}
+
 static void
 test_missing_policy(void **state)
 {
@@ -185,6 +227,7 @@ main(void)
 		cmocka_unit_test(test_command_has_only_the_plugin),
 		cmocka_unit_test(test_lua_under_the_launcher),
 		cmocka_unit_test(test_exit_status_is_the_commands),
+		cmocka_unit_test(test_command_user),
 		cmocka_unit_test(test_missing_policy),
 	};
 

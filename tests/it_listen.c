@@ -15,8 +15,7 @@
 #include "harness.h"
 
 #define LISTEN_POLICY							\
-	HARNESS_POLICY							\
-	"listen allow 127.0.0.1:20000-60000\n"
+	HARNESS_POLICY_WITH("    listen allow 127.0.0.1:20000-60000\n")
 
 static struct broker_proc	broker;
 
@@ -146,7 +145,9 @@ test_listen_policy(void **state)
 	assert_rc(tb_listen(c, "127.0.0.1:8080", &l, &err), TB_EPOLICY, &err);
 	assert_non_null(strstr(err.message, "the default"));
 	assert_rc(tb_listen(c, "[::1]:20000", &l, &err), TB_EPOLICY, &err);
-	assert_true(harness_log_contains(&broker, "listen 0.0.0.0:0 denied"));
+	assert_true(harness_log_contains(&broker, "\"action\":\"listen\","
+	    "\"host\":\"0.0.0.0:0\",\"port\":0,\"addresses\":[],"
+	    "\"address\":\"0.0.0.0\",\"verdict\":\"deny\""));
 	tb_client_close(c);
 }
 

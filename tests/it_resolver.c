@@ -15,12 +15,15 @@
 #include "tb_limits.h"
 
 #define RESOLVER_POLICY							\
-	"connect allow localhost:1024-65535\n"				\
-	"connect allow mapped.test:1024-65535\n"			\
-	"connect allow zero.test:1024-65535\n"				\
-	"connect allow both.test:1024-65535\n"				\
-	"connect allow 127.0.0.1:1024-65535\n"				\
-	"connect deny  127.0.0.1:40000-40009\n"
+	"tenant everyone {\n"						\
+	"    match uid *\n"						\
+	"    connect allow localhost:1024-65535\n"			\
+	"    connect allow mapped.test:1024-65535\n"			\
+	"    connect allow zero.test:1024-65535\n"			\
+	"    connect allow both.test:1024-65535\n"			\
+	"    connect allow 127.0.0.1:1024-65535\n"			\
+	"    connect deny  127.0.0.1:40000-40009\n"			\
+	"}\n"
 
 #define RESOLVER_HOSTS							\
 	"127.0.0.1 localhost\n"						\
@@ -97,7 +100,7 @@ test_mapped_answer_is_ipv4(void **state)
 	assert_rc(tb_connect(c, "mapped.test", 40004, &h, &err), TB_EPOLICY,
 	    &err);
 	assert_non_null(strstr(err.message, "127.0.0.1:40004"));
-	assert_non_null(strstr(err.message, "policy.conf:6"));
+	assert_non_null(strstr(err.message, "policy.conf:8"));
 	tb_client_close(c);
 }
 
@@ -125,12 +128,13 @@ test_unnamed_denied_before_dns(void **state)
 	tb_client	*c = harness_client(&broker);
 	struct tb_error	 err;
 	tb_handle	 h;
-	char		 line[64];
+	char		 line[160];
 
 	(void)state;
 	assert_rc(tb_connect(c, "unlisted.test", echo.port, &h, &err),
 	    TB_EPOLICY, &err);
-	snprintf(line, sizeof(line), "connect unlisted.test:%u denied by",
+	snprintf(line, sizeof(line), "\"host\":\"unlisted.test\",\"port\":%u,"
+	    "\"addresses\":[],\"address\":null,\"verdict\":\"deny\"",
 	    echo.port);
 	assert_true(harness_log_contains(&broker, line));
 	tb_client_close(c);

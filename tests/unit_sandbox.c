@@ -6,6 +6,7 @@
  */
 #include <sys/epoll.h>
 #include <sys/mman.h>
+#include <sys/ioctl.h>
 #include <sys/mount.h>
 #include <sys/ptrace.h>
 #include <sys/socket.h>
@@ -340,6 +341,13 @@ test_child_filter(void **state)
 		if (ptrace(PTRACE_ATTACH, getppid(), NULL, NULL) != -1 ||
 		    errno != EPERM)
 			_exit(32);
+		/* Pushing input into a terminal, even with junk high bits. */
+		if (syscall(SYS_ioctl, 0, (unsigned long)TIOCSTI, "x") != -1 ||
+		    errno != EPERM)
+			_exit(33);
+		if (syscall(SYS_ioctl, 0, 0xdead00000000ul | TIOCSTI, "x") !=
+		    -1 || errno != EPERM)
+			_exit(34);
 		_exit(0);
 	}
 	assert_int_equal(waitpid(pid, &status, 0), pid);

@@ -10,151 +10,32 @@ Usage: wire_test.py /path/to/tcpbroker
 """
 
 import os
-import shutil
 import socket
-import subprocess
 import sys
-import tempfile
 import threading
-import time
 import unittest
 
-import msgpack
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from tbtest import TIMEOUT, Broker, Server, Session  # noqa: E402
 
 BROKER = None
-TIMEOUT = 5.0  # seconds any single wait may take
 
 POLICY = """\
 # the wire test's policy
-connect allow 127.0.0.1:1024-65535
-connect deny  127.0.0.1:40000
-listen  allow 127.0.0.1:0
+tenant everyone {
+    match uid *
+    connect allow 127.0.0.1:1024-65535
+    connect deny  127.0.0.1:40000
+    listen  allow 127.0.0.1:0
+}
 """
-
-
-class Broker:
-    """A broker process of our own, stopped by PID."""
-
-    def __init__(self):
-        self.dir = tempfile.mkdtemp(prefix="tcpbroker-wire-")
-        self.socket = os.path.join(self.dir, "broker.sock")
-        self.policy = os.path.join(self.dir, "policy.conf")
-        self.log = os.path.join(self.dir, "broker.log")
-        with open(self.policy, "w") as f:
-            f.write(POLICY)
-        self.logf = open(self.log, "w")
-        self.proc = subprocess.Popen(
-            [BROKER, "--policy", self.policy, "--socket", self.socket,
-             "--log-level", "debug"], stderr=self.logf)
-        deadline = time.monotonic() + TIMEOUT
-        while True:
-            try:
-                s = socket.socket(socket.AF_UNIX)
-                s.connect(self.socket)
-                s.close()
-                break
-            except OSError:
-                if time.monotonic() > deadline or self.proc.poll() is not None:
-                    raise RuntimeError("broker did not start; see " + self.log)
-                time.sleep(0.01)
-
-    def stop(self):
-        self.proc.terminate()
-        try:
-            status = self.proc.wait(TIMEOUT)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            status = self.proc.wait(TIMEOUT)
-        self.logf.close()
-        if status == 0:
-            shutil.rmtree(self.dir)
-        else:
-            print("broker log kept in", self.log, file=sys.stderr)
-        return status
-
-
-class Session:
-    """A msgpack-RPC client on the broker's Unix socket."""
-
-    def __init__(self, path, hello=True):
-        self.sock = socket.socket(socket.AF_UNIX)
-        self.sock.settimeout(TIMEOUT)
-        self.sock.connect(path)
-        self.unpacker = msgpack.Unpacker(raw=False)
-        self.msgid = 0
-        if hello:
-            err, result = self.call("hello", 1)
-            assert err is None, err
-            self.info = result
-
-    def send(self, method, *params):
-        self.msgid += 1
-        self.sock.sendall(msgpack.packb([0, self.msgid, method, list(params)],
-                                        use_bin_type=True))
-        return self.msgid
-
-    def receive(self):
-        """The next response, whatever its msgid."""
-        for _ in range(10000):
-            for msg in self.unpacker:
-                return msg
-            data = self.sock.recv(65536)
-            if not data:
-                raise EOFError("the broker closed the session")
-            self.unpacker.feed(data)
-        raise RuntimeError("no complete response")
-
-    def call(self, method, *params):
-        msgid = self.send(method, *params)
-        msg = self.receive()
-        assert msg[0] == 1 and msg[1] == msgid, msg
-        return msg[2], msg[3]
-
-    def ok(self, method, *params):
-        err, result = self.call(method, *params)
-        assert err is None, (method, params, err)
-        return result
-
-    def close(self):
-        self.sock.close()
-
-
-class Server:
-    """A TCP server on 127.0.0.1 that runs handler(conn) per connection."""
-
-    def __init__(self, handler):
-        self.sock = socket.socket()
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(16)
-        self.sock.settimeout(TIMEOUT)
-        self.port = self.sock.getsockname()[1]
-        self.handler = handler
-        self.thread = threading.Thread(target=self.run, daemon=True)
-        self.thread.start()
-
-    def run(self):
-        try:
-            conn, _ = self.sock.accept()
-        except OSError:
-            return
-        conn.settimeout(TIMEOUT)
-        try:
-            self.handler(conn)
-        except OSError:
-            pass
-        finally:
-            conn.close()
-
-    def stop(self):
-        self.sock.close()
-        self.thread.join(TIMEOUT)
 
 
 class WireTest(unittest.TestCase):
 
     @classmethod
     def setUpClass(cls):
-        cls.broker = Broker()
+        cls.broker = Broker(BROKER, POLICY)
 
     @classmethod
     def tearDownClass(cls):
@@ -244,10 +125,12 @@ class WireTest(unittest.TestCase):
         err, result = s.call("connect", "127.0.0.1", 40000)
         self.assertIsNone(result)
         self.assertEqual(err[0], "EPOLICY")
-        self.assertIn("policy.conf:3", err[1])
+        self.assertIn("policy.conf:5", err[1])
         err, _ = s.call("connect", "127.0.0.2", 8080)
         self.assertEqual(err[0], "EPOLICY")
-        self.assertIn("default", err[1])
+        self.assertIn("internal range 127.0.0.0/8", err[1])
+        err, _ = s.call("connect", "192.0.2.7", 8080)
+        self.assertIn("internal range 192.0.2.0/24", err[1])
         self.assertEqual(s.call("no_such_method")[0][0], "ENOMETHOD")
         self.assertEqual(s.call("connect", "127.0.0.1")[0][0], "EINVAL")
         self.assertEqual(s.call("connect", "127.0.0.1", "80")[0][0], "EINVAL")

@@ -38,6 +38,7 @@ extern "C" {
 	XX(EBADHANDLE, "no such handle in this session")		\
 	XX(EPOLICY, "denied by policy")					\
 	XX(ELIMIT, "a limit of the broker was reached")			\
+	XX(EQUOTA, "over a quota of the tenant")			\
 	XX(ETIMEDOUT, "timed out")					\
 	XX(EOF, "end of stream")					\
 	XX(ECLOSED, "handle closed while the call was waiting")	\

@@ -8,6 +8,8 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
+#include <pwd.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdio.h>
@@ -116,33 +118,66 @@ void
 harness_broker_start_hosts(struct broker_proc *b, const char *policy,
     const char *hosts)
 {
-	uint64_t	deadline;
-	char		hosts_path[128];
-	int		fd, status;
+	struct harness_options	opts = { .hosts = hosts };
+
+	harness_broker_start_opts(b, policy, &opts);
+}
+
+void
+harness_broker_start_opts(struct broker_proc *b, const char *policy,
+    const struct harness_options *o)
+{
+	const char	*argv[24];
+	struct passwd	*pw = NULL;
+	uint64_t	 deadline;
+	char		 hosts_path[128];
+	int		 fd, status, n = 0, i;
 
 	memset(b, 0, sizeof(*b));
 	snprintf(b->dir, sizeof(b->dir), "/tmp/tcpbroker-test-XXXXXX");
 	assert_non_null(mkdtemp(b->dir));
 	/* The broker drops to nobody, who must read the policy on SIGHUP. */
 	assert_int_equal(chmod(b->dir, 0755), 0);
+	if (o->user != NULL) {
+		/* A broker started as a user binds its socket as that user. */
+		assert_non_null(pw = getpwnam(o->user));
+		assert_int_equal(chown(b->dir, pw->pw_uid, pw->pw_gid), 0);
+	}
 	snprintf(b->socket, sizeof(b->socket), "%s/broker.sock", b->dir);
 	snprintf(b->policy, sizeof(b->policy), "%s/policy.conf", b->dir);
 	snprintf(b->log, sizeof(b->log), "%s/broker.log", b->dir);
 	write_file(b->policy, policy);
 	snprintf(hosts_path, sizeof(hosts_path), "%s/hosts", b->dir);
-	if (hosts != NULL)
-		write_file(hosts_path, hosts);
+	if (o->hosts != NULL)
+		write_file(hosts_path, o->hosts);
+
+	argv[n++] = "tcpbroker";
+	argv[n++] = "--policy";
+	argv[n++] = b->policy;
+	argv[n++] = "--socket";
+	argv[n++] = b->socket;
+	argv[n++] = "--log-level";
+	argv[n++] = "debug";
+	for (i = 0; i < 8 && o->args[i] != NULL; i++)
+		argv[n++] = o->args[i];
+	argv[n] = NULL;
 
 	b->pid = fork();
 	assert_true(b->pid != -1);
 	if (b->pid == 0) {
-		fd = open(b->log, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+		fd = open(b->log, O_WRONLY | O_CREAT | O_TRUNC, 0644);
 		if (fd == -1 || dup2(fd, 2) == -1)
 			_exit(127);
-		if (hosts != NULL && (unshare(CLONE_NEWNS) == -1 ||
+		if (o->hosts != NULL && (unshare(CLONE_NEWNS) == -1 ||
 		    mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) == -1 ||
 		    mount(hosts_path, "/etc/hosts", NULL, MS_BIND, NULL) == -1)) {
 			perror("test hosts file");
+			_exit(127);
+		}
+		if (pw != NULL && (setgroups(0, NULL) == -1 ||
+		    setresgid(pw->pw_gid, pw->pw_gid, pw->pw_gid) == -1 ||
+		    setresuid(pw->pw_uid, pw->pw_uid, pw->pw_uid) == -1)) {
+			perror("test user");
 			_exit(127);
 		}
 		/*
@@ -150,9 +185,7 @@ harness_broker_start_hosts(struct broker_proc *b, const char *policy,
 		 * symbolizer; reports come out with raw addresses instead.
 		 */
 		setenv("ASAN_OPTIONS", "symbolize=0", 0);
-		execl(TB_BROKER_BIN, "tcpbroker", "--policy", b->policy,
-		    "--socket", b->socket, "--log-level", "debug",
-		    (char *)NULL);
+		execv(TB_BROKER_BIN, (char *const *)argv);
 		_exit(127);
 	}
 	deadline = harness_now_ms() + BROKER_START_MS;

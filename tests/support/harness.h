@@ -18,13 +18,22 @@
 
 #include "tcpbroker.h"
 
-/* A policy that opens loopback ports 1024 and up, and listening on :0. */
-#define HARNESS_POLICY							\
-	"connect allow 127.0.0.1:1024-65535\n"				\
-	"connect allow [::1]:1024-65535\n"				\
-	"connect allow localhost:1024-65535\n"				\
-	"listen allow 127.0.0.1:0\n"					\
-	"listen allow [::1]:0\n"
+/*
+ * A policy of one tenant for every uid that opens loopback ports 1024
+ * and up, and listening on port 0; rules in extra come after these, so
+ * the first of them is on line 8.
+ */
+#define HARNESS_POLICY_WITH(extra)					\
+	"tenant everyone {\n"						\
+	"    match uid *\n"						\
+	"    connect allow 127.0.0.1:1024-65535\n"			\
+	"    connect allow [::1]:1024-65535\n"				\
+	"    connect allow localhost:1024-65535\n"			\
+	"    listen allow 127.0.0.1:0\n"				\
+	"    listen allow [::1]:0\n"					\
+	extra								\
+	"}\n"
+#define HARNESS_POLICY	HARNESS_POLICY_WITH("")
 
 struct broker_proc {
 	pid_t	pid;
@@ -42,6 +51,14 @@ void	harness_broker_start(struct broker_proc *b, const char *policy);
  */
 void	harness_broker_start_hosts(struct broker_proc *b, const char *policy,
 	    const char *hosts);
+
+struct harness_options {
+	const char	*hosts;		/* the broker's /etc/hosts, or NULL */
+	const char	*args[8];	/* more arguments, NULL-terminated */
+	const char	*user;		/* start it as this user, not root */
+};
+void	harness_broker_start_opts(struct broker_proc *b, const char *policy,
+	    const struct harness_options *opts);
 /*
  * Writes a new policy and sends SIGHUP; true when the broker took it,
  * false when it refused it (the log says why).

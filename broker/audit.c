@@ -1,0 +1,177 @@
+/*
+ * The decision log: one JSON object a line for every policy decision
+ * and every closed connection, to stderr or the file of --decision-log.
+ * Strings are escaped; every field is bounded by a limit elsewhere.
+ */
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "broker.h"
+
+/* Longest decision log line: bytes. */
+#define AUDIT_LINE_MAX	4096
+
+static int	audit_fd = STDERR_FILENO;
+
+void
+audit_open(const char *path)
+{
+	if (path == NULL)
+		return;
+	if ((audit_fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC,
+	    0640)) == -1)
+		fatal("--decision-log %s", path);
+}
+
+struct line {
+	char	buf[AUDIT_LINE_MAX];
+	size_t	len;
+};
+
+static void __attribute__((format(printf, 2, 3)))
+put(struct line *l, const char *fmt, ...)
+{
+	va_list	ap;
+	int	n;
+
+	if (l->len >= sizeof(l->buf))
+		return;
+	va_start(ap, fmt);
+	n = vsnprintf(l->buf + l->len, sizeof(l->buf) - l->len, fmt, ap);
+	va_end(ap);
+	if (n > 0)
+		l->len += (size_t)n;
+}
+
+/* A JSON string, or null. */
+static void
+put_string(struct line *l, const char *key, const char *s)
+{
+	const unsigned char	*p;
+
+	if (s == NULL) {
+		put(l, ",\"%s\":null", key);
+		return;
+	}
+	put(l, ",\"%s\":\"", key);
+	for (p = (const unsigned char *)s; *p != '\0'; p++) {
+		if (*p == '"' || *p == '\\')
+			put(l, "\\%c", *p);
+		else if (*p < 0x20 || *p >= 0x7f)
+			put(l, "\\u%04x", *p);
+		else
+			put(l, "%c", *p);
+	}
+	put(l, "\"");
+}
+
+static void
+put_addr(struct line *l, const struct host_addr *addr)
+{
+	char	text[PROTO_ADDR_STRLEN];
+
+	host_format_addr(addr, text, sizeof(text));
+	put(l, "\"%s\"", text);
+}
+
+static void
+begin(struct line *l, const char *event, struct session *s,
+    const char *tenant)
+{
+	struct timespec	ts;
+	struct tm	tm;
+	char		stamp[32];
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	gmtime_r(&ts.tv_sec, &tm);
+	strftime(stamp, sizeof(stamp), "%Y-%m-%dT%H:%M:%S", &tm);
+	l->len = 0;
+	put(l, "{\"event\":\"%s\",\"time\":\"%s.%03ldZ\"", event, stamp,
+	    ts.tv_nsec / 1000000);
+	put_string(l, "tenant", tenant);
+	put(l, ",\"uid\":%u,\"pid\":%d,\"session\":%llu",
+	    (unsigned)session_uid(s), (int)session_pid(s),
+	    (unsigned long long)session_id(s));
+}
+
+static void
+finish(struct line *l)
+{
+	ssize_t	n;
+	size_t	off = 0;
+
+	if (l->len >= sizeof(l->buf) - 2)
+		l->len = sizeof(l->buf) - 2;	/* never: fields are bounded */
+	l->buf[l->len++] = '}';
+	l->buf[l->len++] = '\n';
+	while (off < l->len) {
+		n = write(audit_fd, l->buf + off, l->len - off);
+		if (n <= 0)
+			return;
+		off += (size_t)n;
+	}
+}
+
+void
+audit_decision(struct session *s, const struct audit *a)
+{
+	static const char *const actions[] = { "connect", "listen", "accept" };
+	struct line	l;
+	char		where[300];
+	unsigned	i;
+
+	if (!session_log_decision(s))
+		return;
+	begin(&l, "decision", s, a->tenant);
+	put(&l, ",\"action\":\"%s\"", a->hello ? "hello" :
+	    actions[a->action]);
+	put_string(&l, "host", a->host);
+	put(&l, ",\"port\":%u,\"addresses\":[", a->port);
+	for (i = 0; i < a->naddrs; i++) {
+		if (i > 0)
+			put(&l, ",");
+		put_addr(&l, &a->addrs[i]);
+	}
+	put(&l, "],\"address\":");
+	if (a->chosen != NULL)
+		put_addr(&l, a->chosen);
+	else
+		put(&l, "null");
+	policy_where(broker.policy, a->decision, where, sizeof(where));
+	put(&l, ",\"verdict\":\"%s\",\"report\":%s",
+	    a->decision->verdict == POLICY_DENY ? "deny" : "allow",
+	    a->decision->report ? "true" : "false");
+	put_string(&l, "rule", a->decision->rule != NULL ? where : NULL);
+	put_string(&l, "reason", policy_reason_code(a->decision->reason));
+	finish(&l);
+}
+
+void
+audit_close(struct session *s, const char *tenant, uint32_t handle,
+    const char *peer, uint64_t bytes_in, uint64_t bytes_out,
+    uint64_t duration_ms)
+{
+	struct line	l;
+
+	begin(&l, "close", s, tenant);
+	put(&l, ",\"handle\":%u", handle);
+	put_string(&l, "peer", peer);
+	put(&l, ",\"bytes_in\":%llu,\"bytes_out\":%llu,\"duration_ms\":%llu",
+	    (unsigned long long)bytes_in, (unsigned long long)bytes_out,
+	    (unsigned long long)duration_ms);
+	finish(&l);
+}
+
+void
+audit_suppressed(struct session *s, unsigned count)
+{
+	struct line	l;
+
+	begin(&l, "suppressed", s, NULL);
+	put(&l, ",\"count\":%u", count);
+	finish(&l);
+}

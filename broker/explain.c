@@ -1,0 +1,211 @@
+/*
+ * tcpbroker --explain FILE [--uid N] [--gid N] connect HOST:PORT
+ *                                             | listen ADDR:PORT
+ *                                             | accept ADDR:PORT
+ *
+ * Says what the policy decides for a client and a request, which tenant
+ * and which rule (file:line) or built-in default decided, and, for a
+ * name, what each address it resolves to gets.  It resolves the name
+ * here, as the broker's resolver would.  Exit status: 0 allowed, 1
+ * denied, 2 a usage or policy error.
+ */
+#include <arpa/inet.h>
+#include <netdb.h>
+#include <pwd.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "broker.h"
+
+static int
+usage(void)
+{
+	fprintf(stderr, "usage: tcpbroker --explain FILE [--uid N] [--gid N] "
+	    "connect HOST:PORT | listen ADDR:PORT | accept ADDR:PORT\n");
+	return 2;
+}
+
+static void
+say(const struct policy *policy, const struct policy_decision *d,
+    const struct host_addr *addr, const char *subject)
+{
+	char	why[400], text[300];
+
+	policy_explain(policy, d, addr, why, sizeof(why));
+	text[0] = '\0';
+	if (d->rule != NULL)
+		policy_rule_text(d->rule, text, sizeof(text));
+	printf("%s: %s by %s%s%s%s%s\n", subject,
+	    d->verdict == POLICY_DENY ? "deny" : d->verdict == POLICY_RESOLVE ?
+	    "resolve" : "allow", why, d->rule ? " (" : "", text,
+	    d->rule ? ")" : "", d->report ? "; report mode: would be denied, "
+	    "allowed" : "");
+}
+
+/* Splits "host:port" or "[v6]:port". */
+static int
+split(const char *arg, char *host, size_t cap, uint16_t *port)
+{
+	const char	*colon = strrchr(arg, ':');
+	char		*end;
+	long		 v;
+	size_t		 len;
+
+	if (colon == NULL)
+		return -1;
+	len = (size_t)(colon - arg);
+	if (len > 2 && arg[0] == '[' && arg[len - 1] == ']') {
+		arg++;
+		len -= 2;
+	}
+	if (len == 0 || len >= cap)
+		return -1;
+	memcpy(host, arg, len);
+	host[len] = '\0';
+	v = strtol(colon + 1, &end, 10);
+	if (*end != '\0' || v < 0 || v > 65535 || end == colon + 1)
+		return -1;
+	*port = (uint16_t)v;
+	return 0;
+}
+
+int
+explain_main(int argc, char *argv[])
+{
+	const struct policy_tenant	*tn;
+	struct policy			*policy;
+	struct policy_error		 err;
+	struct policy_request		 req = { 0 };
+	struct policy_decision		 d;
+	struct addrinfo			 hints, *res, *ai;
+	struct host_addr		 addr, addrs[LIMIT_RESOLVE_ADDRS];
+	char				 host[PROTO_STRING_MAX + 1], first[64];
+	char				 name[PROTO_HOST_NAME_MAX + 1], text[64];
+	const char			*why;
+	struct passwd			*pw;
+	unsigned long			 uid = getuid(), gid = getgid();
+	unsigned			 n = 0, i, allowed = 0;
+	bool				 gid_given = false;
+	int				 a = 2, rc;
+
+	if (argc < 4)
+		return usage();
+	for (; a + 1 < argc && strncmp(argv[a], "--", 2) == 0; a += 2) {
+		if (strcmp(argv[a], "--uid") == 0) {
+			uid = strtoul(argv[a + 1], NULL, 10);
+			/* The user's own group, unless --gid says. */
+			if (!gid_given)
+				gid = (pw = getpwuid((uid_t)uid)) != NULL ?
+				    pw->pw_gid : uid;
+		} else if (strcmp(argv[a], "--gid") == 0) {
+			gid = strtoul(argv[a + 1], NULL, 10);
+			gid_given = true;
+		} else
+			return usage();
+	}
+	if (a + 2 != argc)
+		return usage();
+	if (strcmp(argv[a], "connect") == 0)
+		req.action = POLICY_CONNECT;
+	else if (strcmp(argv[a], "listen") == 0)
+		req.action = POLICY_LISTEN;
+	else if (strcmp(argv[a], "accept") == 0)
+		req.action = POLICY_ACCEPT;
+	else
+		return usage();
+	if (split(argv[a + 1], host, sizeof(host), &req.port) != 0) {
+		fprintf(stderr, "tcpbroker: expected HOST:PORT, not %s\n",
+		    argv[a + 1]);
+		return 2;
+	}
+	if (policy_load(argv[1], &policy, &err) != 0) {
+		fprintf(stderr, "%s\n", err.message);
+		return 2;
+	}
+	broker_read_own_addresses();
+
+	tn = policy_tenant(policy, (uint32_t)uid, (uint32_t)gid);
+	printf("client: uid %lu gid %lu: ", uid, gid);
+	if (tn == NULL)
+		printf("no tenant matches\n");
+	else
+		printf("tenant \"%s\" (%s:%u), mode %s\n", tn->name,
+		    policy->file, tn->line, tn->mode == POLICY_REPORT ?
+		    "report" : "enforce");
+	printf("request: %s %s\n", argv[a], argv[a + 1]);
+
+	if (host_parse_literal(host, strlen(host), &addr) == 0) {
+		req.addr = &addr;
+		policy_decide(policy, tn, &broker.ctx, &req, &d);
+		say(policy, &d, &addr, "decision");
+		rc = d.verdict == POLICY_ALLOW ? 0 : 1;
+		goto done;
+	}
+	if (req.action != POLICY_CONNECT ||
+	    host_normalize_name(host, strlen(host), name, &why) != 0) {
+		fprintf(stderr, "tcpbroker: bad host %s\n", host);
+		rc = 2;
+		goto done;
+	}
+	req.name = name;
+	policy_decide(policy, tn, &broker.ctx, &req, &d);
+	say(policy, &d, NULL, "before DNS");
+	if (d.verdict == POLICY_DENY) {
+		printf("decision: deny, before any DNS query\n");
+		rc = 1;
+		goto done;
+	}
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_family = AF_UNSPEC;
+	hints.ai_socktype = SOCK_STREAM;
+	if ((rc = getaddrinfo(name, NULL, &hints, &res)) != 0) {
+		printf("decision: deny, %s does not resolve: %s\n", name,
+		    gai_strerror(rc));
+		rc = 1;
+		goto done;
+	}
+	for (ai = res; ai != NULL && n < LIMIT_RESOLVE_ADDRS; ai = ai->ai_next) {
+		memset(&addr, 0, sizeof(addr));
+		if (ai->ai_family == AF_INET) {
+			addr.family = AF_INET;
+			memcpy(addr.bytes, &((struct sockaddr_in *)
+			    ai->ai_addr)->sin_addr, 4);
+		} else if (ai->ai_family == AF_INET6) {
+			addr.family = AF_INET6;
+			memcpy(addr.bytes, &((struct sockaddr_in6 *)
+			    ai->ai_addr)->sin6_addr, 16);
+			host_addr_normalize(&addr);
+		} else
+			continue;
+		for (i = 0; i < n; i++)
+			if (host_addr_equal(&addrs[i], &addr))
+				break;
+		if (i == n)
+			addrs[n++] = addr;
+	}
+	freeaddrinfo(res);
+	printf("resolved: %u address%s\n", n, n == 1 ? "" : "es");
+	for (i = 0; i < n; i++) {
+		host_format_addr(&addrs[i], text, sizeof(text));
+		if (host_addr_unspecified(&addrs[i])) {
+			printf("  %s: deny, the unspecified address\n", text);
+			continue;
+		}
+		req.addr = &addrs[i];
+		policy_decide(policy, tn, &broker.ctx, &req, &d);
+		printf("  ");
+		say(policy, &d, &addrs[i], text);
+		if (d.verdict == POLICY_ALLOW && allowed++ == 0)
+			snprintf(first, sizeof(first), "%s", text);
+	}
+	if (allowed > 0)
+		printf("decision: allow, connecting to %s first\n", first);
+	else
+		printf("decision: deny, no address of %s is allowed\n", name);
+	rc = allowed > 0 ? 0 : 1;
+ done:
+	policy_free(policy);
+	return rc;
+}
