@@ -354,7 +354,7 @@ static int
 parse_target(struct parser *p, struct policy_rule *rule,
     const struct token *t)
 {
-	const char	*s = t->text, *end = t->text + t->len, *ports;
+	const char	*s = t->text, *end, *ports;
 	const char	*slash, *why, *close;
 	size_t		 hostlen;
 	char		 buf[80];
@@ -362,6 +362,7 @@ parse_target(struct parser *p, struct policy_rule *rule,
 	if (t->kind != T_WORD)
 		return fail(p, t->line, t->col, "expected HOST:PORTS, got %s",
 		    shown(t, buf, sizeof(buf)));
+	end = t->text + t->len;
 	if (s[0] == '[') {
 		if ((close = memchr(s, ']', t->len)) == NULL)
 			return fail(p, t->line, t->col, "'[' without ']'");
