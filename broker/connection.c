@@ -110,17 +110,7 @@ sockaddr_text(int fd, bool peer, char *buf, size_t cap)
 	if ((peer ? getpeername(fd, (struct sockaddr *)&ss, &len) :
 	    getsockname(fd, (struct sockaddr *)&ss, &len)) == -1)
 		return errno == ENOTCONN ? TB_EPIPE : errno_code(errno);
-	if (ss.ss_family == AF_INET) {
-		struct sockaddr_in *sin = (struct sockaddr_in *)&ss;
-		addr.family = AF_INET;
-		memcpy(addr.bytes, &sin->sin_addr, 4);
-		port = ntohs(sin->sin_port);
-	} else if (ss.ss_family == AF_INET6) {
-		struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&ss;
-		addr.family = AF_INET6;
-		memcpy(addr.bytes, &sin6->sin6_addr, 16);
-		port = ntohs(sin6->sin6_port);
-	} else
+	if (host_addr_from_sockaddr(&ss, &addr, &port) != 0)
 		return TB_EIO;
 	host_format(&addr, port, buf, cap);
 	return 0;
@@ -297,20 +287,7 @@ connect_next(struct conn *conn)
 
 	while (conn->next_addr < conn->naddrs) {
 		addr = &conn->addrs[conn->next_addr++];
-		memset(&ss, 0, sizeof(ss));
-		if (addr->family == AF_INET) {
-			struct sockaddr_in *sin = (struct sockaddr_in *)&ss;
-			sin->sin_family = AF_INET;
-			sin->sin_port = htons(conn->port);
-			memcpy(&sin->sin_addr, addr->bytes, 4);
-			sslen = sizeof(*sin);
-		} else {
-			struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&ss;
-			sin6->sin6_family = AF_INET6;
-			sin6->sin6_port = htons(conn->port);
-			memcpy(&sin6->sin6_addr, addr->bytes, 16);
-			sslen = sizeof(*sin6);
-		}
+		sslen = host_addr_to_sockaddr(addr, conn->port, &ss);
 		fd = socket(addr->family, SOCK_STREAM | SOCK_NONBLOCK |
 		    SOCK_CLOEXEC, 0);
 		if (fd == -1) {

@@ -167,18 +167,9 @@ explain_main(int argc, char *argv[])
 		goto done;
 	}
 	for (ai = res; ai != NULL && n < LIMIT_RESOLVE_ADDRS; ai = ai->ai_next) {
-		memset(&addr, 0, sizeof(addr));
-		if (ai->ai_family == AF_INET) {
-			addr.family = AF_INET;
-			memcpy(addr.bytes, &((struct sockaddr_in *)
-			    ai->ai_addr)->sin_addr, 4);
-		} else if (ai->ai_family == AF_INET6) {
-			addr.family = AF_INET6;
-			memcpy(addr.bytes, &((struct sockaddr_in6 *)
-			    ai->ai_addr)->sin6_addr, 16);
-			host_addr_normalize(&addr);
-		} else
+		if (host_addr_from_sockaddr(ai->ai_addr, &addr, NULL) != 0)
 			continue;
+		host_addr_normalize(&addr);
 		for (i = 0; i < n; i++)
 			if (host_addr_equal(&addrs[i], &addr))
 				break;

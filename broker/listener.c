@@ -71,20 +71,7 @@ open_listener(const struct host_addr *addr, uint16_t port, char *why,
 	socklen_t		 sslen;
 	int			 fd, on = 1;
 
-	memset(&ss, 0, sizeof(ss));
-	if (addr->family == AF_INET) {
-		struct sockaddr_in *sin = (struct sockaddr_in *)&ss;
-		sin->sin_family = AF_INET;
-		sin->sin_port = htons(port);
-		memcpy(&sin->sin_addr, addr->bytes, 4);
-		sslen = sizeof(*sin);
-	} else {
-		struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&ss;
-		sin6->sin6_family = AF_INET6;
-		sin6->sin6_port = htons(port);
-		memcpy(&sin6->sin6_addr, addr->bytes, 16);
-		sslen = sizeof(*sin6);
-	}
+	sslen = host_addr_to_sockaddr(addr, port, &ss);
 	fd = socket(addr->family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd == -1)
 		goto fail;
@@ -206,19 +193,10 @@ peer_allowed(struct listener *l, int fd, const struct policy_tenant *tn)
 	socklen_t		 len = sizeof(ss);
 	char			 text[PROTO_ADDR_STRLEN];
 
-	if (getpeername(fd, (struct sockaddr *)&ss, &len) == -1)
+	if (getpeername(fd, (struct sockaddr *)&ss, &len) == -1 ||
+	    host_addr_from_sockaddr(&ss, &addr, &req.port) != 0)
 		return false;
-	if (ss.ss_family == AF_INET) {
-		addr.family = AF_INET;
-		memcpy(addr.bytes, &((struct sockaddr_in *)&ss)->sin_addr, 4);
-		req.port = ntohs(((struct sockaddr_in *)&ss)->sin_port);
-	} else {
-		addr.family = AF_INET6;
-		memcpy(addr.bytes, &((struct sockaddr_in6 *)&ss)->sin6_addr,
-		    16);
-		req.port = ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
-		host_addr_normalize(&addr);
-	}
+	host_addr_normalize(&addr);
 	req.addr = &addr;
 	policy_decide(broker.policy, tn, &broker.ctx, &req, &d);
 	host_format_addr(&addr, text, sizeof(text));

@@ -109,16 +109,7 @@ broker_read_own_addresses(void)
 		if (i->ifa_addr == NULL)
 			continue;
 		a = &broker.own[broker.ctx.nown];
-		memset(a, 0, sizeof(*a));
-		if (i->ifa_addr->sa_family == AF_INET) {
-			a->family = AF_INET;
-			memcpy(a->bytes, &((struct sockaddr_in *)
-			    i->ifa_addr)->sin_addr, 4);
-		} else if (i->ifa_addr->sa_family == AF_INET6) {
-			a->family = AF_INET6;
-			memcpy(a->bytes, &((struct sockaddr_in6 *)
-			    i->ifa_addr)->sin6_addr, 16);
-		} else
+		if (host_addr_from_sockaddr(i->ifa_addr, a, NULL) != 0)
 			continue;
 		broker.ctx.nown++;
 	}

@@ -105,16 +105,7 @@ resolve(const struct resolver_query *q, struct resolver_answer *a)
 	}
 	for (ai = res; ai != NULL && a->naddrs < LIMIT_RESOLVE_ADDRS;
 	    ai = ai->ai_next) {
-		memset(&addr, 0, sizeof(addr));
-		if (ai->ai_family == AF_INET) {
-			addr.family = AF_INET;
-			memcpy(addr.bytes, &((struct sockaddr_in *)
-			    ai->ai_addr)->sin_addr, 4);
-		} else if (ai->ai_family == AF_INET6) {
-			addr.family = AF_INET6;
-			memcpy(addr.bytes, &((struct sockaddr_in6 *)
-			    ai->ai_addr)->sin6_addr, 16);
-		} else
+		if (host_addr_from_sockaddr(ai->ai_addr, &addr, NULL) != 0)
 			continue;
 		for (i = 0; i < a->naddrs; i++)
 			if (host_addr_equal(&a->addrs[i], &addr))

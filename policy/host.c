@@ -183,6 +183,50 @@ host_parse_addr_port(const char *s, size_t len, struct host_addr *addr,
 	return 0;
 }
 
+int
+host_addr_from_sockaddr(const void *sa, struct host_addr *addr,
+    uint16_t *port)
+{
+	const struct sockaddr_in	*sin = sa;
+	const struct sockaddr_in6	*sin6 = sa;
+
+	memset(addr, 0, sizeof(*addr));
+	switch (sin->sin_family) {
+	case AF_INET:
+		addr->family = AF_INET;
+		memcpy(addr->bytes, &sin->sin_addr, 4);
+		if (port != NULL)
+			*port = ntohs(sin->sin_port);
+		return 0;
+	case AF_INET6:
+		addr->family = AF_INET6;
+		memcpy(addr->bytes, &sin6->sin6_addr, 16);
+		if (port != NULL)
+			*port = ntohs(sin6->sin6_port);
+		return 0;
+	}
+	return -1;
+}
+
+unsigned
+host_addr_to_sockaddr(const struct host_addr *addr, uint16_t port, void *ss)
+{
+	struct sockaddr_in	*sin = ss;
+	struct sockaddr_in6	*sin6 = ss;
+
+	memset(ss, 0, sizeof(struct sockaddr_storage));
+	if (addr->family == AF_INET) {
+		sin->sin_family = AF_INET;
+		sin->sin_port = htons(port);
+		memcpy(&sin->sin_addr, addr->bytes, 4);
+		return sizeof(*sin);
+	}
+	sin6->sin6_family = AF_INET6;
+	sin6->sin6_port = htons(port);
+	memcpy(&sin6->sin6_addr, addr->bytes, 16);
+	return sizeof(*sin6);
+}
+
 void
 host_format_addr(const struct host_addr *addr, char *buf, size_t cap)
 {

@@ -41,6 +41,21 @@ int	host_addr_unspecified(const struct host_addr *addr);
 int	host_parse_addr_port(const char *s, size_t len, struct host_addr *addr,
 	    uint16_t *port, const char **why);
 
+/*
+ * Reads an AF_INET or AF_INET6 socket address (a struct sockaddr *) into
+ * addr and *port (when port is not NULL).  Returns 0, or -1 for another
+ * family.
+ */
+int	host_addr_from_sockaddr(const void *sa, struct host_addr *addr,
+	    uint16_t *port);
+
+/*
+ * Writes addr and port as a socket address into ss (a struct
+ * sockaddr_storage *); returns its length.
+ */
+unsigned host_addr_to_sockaddr(const struct host_addr *addr, uint16_t port,
+	    void *ss);
+
 /* Formats "ip:port", or "[ipv6]:port", into buf (PROTO_ADDR_STRLEN). */
 void	host_format(const struct host_addr *addr, uint16_t port, char *buf,
 	    size_t cap);

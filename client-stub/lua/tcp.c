@@ -332,11 +332,13 @@ l_peek(lua_State *L)
 	return read_common(L, true);
 }
 
-/* read_line: the line without "\n" or "\r\n"; nil at end of stream. */
+/*
+ * read_line and read_until: a line of at most TB_LINE_MAX bytes; nil at
+ * end of stream.  delim < 0 is read_line.
+ */
 static int
-l_read_line(lua_State *L)
+read_delimited(lua_State *L, struct handle *u, int delim)
 {
-	struct handle	*u = check_conn(L, 1);
 	struct tb_error	 err;
 	luaL_Buffer	 b;
 	size_t		 n;
@@ -344,7 +346,9 @@ l_read_line(lua_State *L)
 	int		 rc;
 
 	p = luaL_buffinitsize(L, &b, TB_LINE_MAX);
-	rc = tb_read_line(get_client(L), u->h, p, TB_LINE_MAX, &n, &err);
+	rc = delim < 0 ? tb_read_line(get_client(L), u->h, p, TB_LINE_MAX, &n,
+	    &err) : tb_read_until(get_client(L), u->h, (uint8_t)delim, p,
+	    TB_LINE_MAX, &n, &err);
 	if (rc == TB_EOF) {
 		lua_pushnil(L);
 		return 1;
@@ -353,6 +357,13 @@ l_read_line(lua_State *L)
 		return tcp_raise_err(L, &err);
 	luaL_pushresultsize(&b, n);
 	return 1;
+}
+
+/* read_line: the line without "\n" or "\r\n". */
+static int
+l_read_line(lua_State *L)
+{
+	return read_delimited(L, check_conn(L, 1), -1);
 }
 
 static int
@@ -371,18 +382,14 @@ l_read_exact(lua_State *L)
 	return 1;
 }
 
-/* read_until(byte): up to and including byte; nil at end of stream. */
+/* read_until(byte): up to and including byte. */
 static int
 l_read_until(lua_State *L)
 {
 	struct handle	*u = check_conn(L, 1);
-	struct tb_error	 err;
-	luaL_Buffer	 b;
 	lua_Integer	 delim;
-	size_t		 n, len;
+	size_t		 len;
 	const char	*s;
-	char		*p;
-	int		 rc;
 
 	if (lua_type(L, 2) == LUA_TSTRING) {
 		s = lua_tolstring(L, 2, &len);
@@ -392,17 +399,7 @@ l_read_until(lua_State *L)
 		delim = (unsigned char)s[0];
 	} else
 		delim = check_range(L, 2, 0, 255, "the delimiter");
-	p = luaL_buffinitsize(L, &b, TB_LINE_MAX);
-	rc = tb_read_until(get_client(L), u->h, (uint8_t)delim, p, TB_LINE_MAX,
-	    &n, &err);
-	if (rc == TB_EOF) {
-		lua_pushnil(L);
-		return 1;
-	}
-	if (rc != 0)
-		return tcp_raise_err(L, &err);
-	luaL_pushresultsize(&b, n);
-	return 1;
+	return read_delimited(L, u, (int)delim);
 }
 
 static int
