@@ -137,16 +137,25 @@ audit_decision(struct session *s, const struct audit *a)
 		put_addr(&l, &a->addrs[i]);
 	}
 	put(&l, "],\"address\":");
-	if (a->chosen != NULL)
+	if (a->chosen != NULL && a->failed == NULL &&
+	    a->decision->verdict != POLICY_DENY)
 		put_addr(&l, a->chosen);
 	else
 		put(&l, "null");
-	policy_where(broker.policy, a->decision, where, sizeof(where));
-	put(&l, ",\"verdict\":\"%s\",\"report\":%s",
-	    a->decision->verdict == POLICY_DENY ? "deny" : "allow",
-	    a->decision->report ? "true" : "false");
-	put_string(&l, "rule", a->decision->rule != NULL ? where : NULL);
-	put_string(&l, "reason", policy_reason_code(a->decision->reason));
+	if (a->failed != NULL) {
+		put(&l, ",\"verdict\":\"deny\",\"report\":false,"
+		    "\"rule\":null");
+		put_string(&l, "reason", a->failed);
+	} else {
+		policy_where(broker.policy, a->decision, where, sizeof(where));
+		put(&l, ",\"verdict\":\"%s\",\"report\":%s",
+		    a->decision->verdict == POLICY_DENY ? "deny" : "allow",
+		    a->decision->report ? "true" : "false");
+		put_string(&l, "rule", a->decision->rule != NULL ? where :
+		    NULL);
+		put_string(&l, "reason",
+		    policy_reason_code(a->decision->reason));
+	}
 	finish(&l);
 }
 

@@ -181,6 +181,11 @@ struct audit {
 	unsigned			 naddrs;
 	const struct host_addr		*chosen;
 	const struct policy_decision	*decision;
+	/*
+	 * Allowed by the policy but refused all the same, and why: "quota",
+	 * "limit", "dns", "unspecified".  Logged as a denial.
+	 */
+	const char			*failed;
 };
 void		 audit_open(const char *path);
 void		 audit_decision(struct session *s, const struct audit *a);
@@ -214,8 +219,11 @@ int		 quota_rate(struct quota *q, char *why, size_t len);
 size_t		 quota_bytes(struct quota *q, int dir, size_t want,
 		    uint64_t *retry);
 void		 quota_spend(struct quota *q, int dir, size_t n);
-/* Forgets tenants that are gone from policy and hold nothing. */
-void		 quota_prune(const struct policy *policy);
+/*
+ * After a reload: takes the new limits, and forgets tenants that are
+ * gone from the policy and hold nothing.
+ */
+void		 quota_reload(const struct policy *policy);
 void		 quota_free_all(void);
 
 /* session.c */

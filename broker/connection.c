@@ -52,7 +52,8 @@ struct conn {
 	struct quota		*quota;
 	bool			 counted;	/* holds a connection */
 	bool			 looking_up;	/* holds a lookup */
-	struct timer		 throttle;	/* bandwidth used up: wait */
+	struct timer		 throttle_in;	/* bandwidth used up: wait */
+	struct timer		 throttle_out;
 	uint64_t		 opened_ms;
 	uint64_t		 bytes_in;
 	uint64_t		 bytes_out;
@@ -74,7 +75,8 @@ struct conn {
 static void	conn_event(struct loop_io *io, uint32_t events);
 static void	pump_reads(struct conn *conn);
 static void	pump_writes(struct conn *conn);
-static void	throttle_expire(struct timer *timer);
+static void	throttle_in_expire(struct timer *timer);
+static void	throttle_out_expire(struct timer *timer);
 
 int
 errno_code(int error)
@@ -161,7 +163,8 @@ conn_destroy(struct conn *conn, bool reply)
 	char	peer[PROTO_ADDR_STRLEN];
 
 	timer_cancel(&conn->resolve_timer);
-	timer_cancel(&conn->throttle);
+	timer_cancel(&conn->throttle_in);
+	timer_cancel(&conn->throttle_out);
 	if (conn->resolve_id != 0)
 		resolver_cancel(conn->resolve_id);
 	if (conn->looking_up)
@@ -209,7 +212,6 @@ conn_accepted(struct session *s, int fd, struct quota *q, const char *tenant)
 	conn->quota = q;
 	snprintf(conn->tenant, sizeof(conn->tenant), "%s", tenant);
 	conn->opened_ms = loop_now();
-	conn->state = CONN_OPEN;
 	if (loop_add(&conn->io, fd, EPOLLIN | EPOLLOUT | EPOLLRDHUP,
 	    conn_event, conn) == -1) {
 		close(fd);
@@ -217,6 +219,7 @@ conn_accepted(struct session *s, int fd, struct quota *q, const char *tenant)
 		conn_destroy(conn, false);
 		return NULL;
 	}
+	conn->state = CONN_OPEN;
 	conn->counted = true;		/* the listener took it */
 	session_handle_publish(s, conn->handle);
 	return conn;
@@ -355,6 +358,24 @@ connect_expire(struct call *call)
 	    "within the timeout", conn->host, conn->port);
 }
 
+/* Logs the decision on a connect that resolves nothing more. */
+static void
+audit_connect(struct session *s, const struct policy_tenant *tn,
+    const char *host, uint16_t port, const struct host_addr *chosen,
+    const struct policy_decision *d, const char *failed)
+{
+	struct audit	a = { 0 };
+
+	a.tenant = tn != NULL ? tn->name : NULL;
+	a.action = POLICY_CONNECT;
+	a.host = host;
+	a.port = port;
+	a.chosen = chosen;
+	a.decision = d;
+	a.failed = failed;
+	audit_decision(s, &a);
+}
+
 /*
  * Decides every address a name resolved to, and keeps those allowed, in
  * order; logs one decision for the name.  Returns the kept count.
@@ -415,8 +436,8 @@ decide_addresses(struct conn *conn, const struct host_addr *addrs,
 	else {
 		memset(&d, 0, sizeof(d));
 		d.verdict = POLICY_DENY;
-		d.reason = POLICY_BY_DEFAULT;
 		a.decision = &d;
+		a.failed = "unspecified";
 	}
 	audit_decision(conn->session, &a);
 	return conn->naddrs;
@@ -435,6 +456,9 @@ resolved(void *arg, int code, const struct host_addr *addrs, unsigned naddrs)
 		conn->looking_up = false;
 	}
 	if (code != 0) {
+		struct policy_decision d = { .verdict = POLICY_DENY };
+		audit_connect(conn->session, session_tenant(conn->session),
+		    conn->host, conn->port, NULL, &d, "dns");
 		connect_fail(conn, code, "connect: %s: %s", conn->host,
 		    code == TB_ENOTFOUND ? "no such host" :
 		    "name resolution failed");
@@ -455,8 +479,12 @@ resolve_expire(struct timer *timer)
 	struct conn	*conn = (struct conn *)((char *)timer -
 	    offsetof(struct conn, resolve_timer));
 
+	struct policy_decision	 d = { .verdict = POLICY_DENY };
+
 	resolver_cancel(conn->resolve_id);
 	conn->resolve_id = 0;
+	audit_connect(conn->session, session_tenant(conn->session), conn->host,
+	    conn->port, NULL, &d, "dns");
 	connect_fail(conn, TB_ERESOLVE, "connect: %s: no answer from the "
 	    "resolver within %d ms", conn->host, LIMIT_RESOLVE_MS);
 }
@@ -470,7 +498,6 @@ start_connect(struct request *req, uint32_t timeout_ms)
 	struct policy_request		 preq = { POLICY_CONNECT, NULL, NULL,
 					    0 };
 	struct policy_decision		 d;
-	struct audit			 a = { 0 };
 	struct host_addr		 addr;
 	struct conn			*conn;
 	struct quota			*q;
@@ -507,16 +534,8 @@ start_connect(struct request *req, uint32_t timeout_ms)
 
 	/* A name is checked before any DNS query, so a denial leaks none. */
 	policy_decide(broker.policy, tn, &broker.ctx, &preq, &d);
-	if (literal || d.verdict == POLICY_DENY) {
-		a.tenant = tn != NULL ? tn->name : NULL;
-		a.action = POLICY_CONNECT;
-		a.host = text;
-		a.port = preq.port;
-		a.chosen = literal && d.verdict == POLICY_ALLOW ? &addr : NULL;
-		a.decision = &d;
-		audit_decision(s, &a);
-	}
 	if (d.verdict == POLICY_DENY) {
+		audit_connect(s, tn, text, preq.port, NULL, &d, NULL);
 		policy_explain(broker.policy, &d, preq.addr, rule, sizeof(rule));
 		reply_error(s, req->msgid, TB_EPOLICY, "connect to %s:%u "
 		    "denied by %s", text, preq.port, rule);
@@ -525,10 +544,12 @@ start_connect(struct request *req, uint32_t timeout_ms)
 
 	q = quota_of(tn);
 	if ((rc = quota_rate(q, why_quota, sizeof(why_quota))) != 0) {
+		audit_connect(s, tn, text, preq.port, NULL, &d, "quota");
 		reply_error(s, req->msgid, rc, "connect: %s", why_quota);
 		return;
 	}
 	if ((conn = conn_new(s)) == NULL) {
+		audit_connect(s, tn, text, preq.port, NULL, &d, "limit");
 		reply_error(s, req->msgid, TB_ELIMIT, "connect: more than %d "
 		    "handles in this session", LIMIT_HANDLES_PER_SESSION);
 		return;
@@ -537,6 +558,7 @@ start_connect(struct request *req, uint32_t timeout_ms)
 	snprintf(conn->tenant, sizeof(conn->tenant), "%s", tn->name);
 	if ((rc = quota_acquire(q, QUOTA_CONNECTION, why_quota,
 	    sizeof(why_quota))) != 0) {
+		audit_connect(s, tn, text, preq.port, NULL, &d, "quota");
 		reply_error(s, req->msgid, rc, "connect: %s", why_quota);
 		conn_destroy(conn, false);
 		return;
@@ -552,6 +574,7 @@ start_connect(struct request *req, uint32_t timeout_ms)
 		return;
 	}
 	if (literal) {
+		audit_connect(s, tn, text, preq.port, &addr, &d, NULL);
 		conn->addrs[0] = addr;
 		conn->naddrs = 1;
 		connect_next(conn);
@@ -560,6 +583,7 @@ start_connect(struct request *req, uint32_t timeout_ms)
 	conn->state = CONN_RESOLVING;
 	if ((rc = quota_acquire(q, QUOTA_LOOKUP, why_quota,
 	    sizeof(why_quota))) != 0) {
+		audit_connect(s, tn, text, preq.port, NULL, &d, "quota");
 		connect_fail(conn, rc, "connect: %s", why_quota);
 		return;
 	}
@@ -567,6 +591,8 @@ start_connect(struct request *req, uint32_t timeout_ms)
 	rc = resolver_lookup(name, session_uid(s), resolved, conn,
 	    &conn->resolve_id, &why);
 	if (rc != 0) {
+		audit_connect(s, tn, text, preq.port, NULL, &d,
+		    rc == TB_ELIMIT ? "limit" : "dns");
 		connect_fail(conn, rc, "connect: %s: %s", text, why);
 		return;
 	}
@@ -771,12 +797,13 @@ pump_reads(struct conn *conn)
 			continue;
 		}
 		/* The tenant's bandwidth: wait for it rather than read. */
-		if (conn->throttle.slot != 0)
-			return;		/* throttle_expire() pumps again */
+		if (conn->throttle_in.slot != 0)
+			return;		/* throttle_in_expire() pumps again */
 		want = quota_bytes(conn->quota, QUOTA_IN,
 		    conn->bufcap - conn->buflen, &retry);
 		if (want == 0) {
-			timer_set(&conn->throttle, retry, throttle_expire);
+			timer_set(&conn->throttle_in, retry,
+			    throttle_in_expire);
 			return;
 		}
 		n = recv(conn->io.fd, conn->buf + conn->buflen, want, 0);
@@ -901,12 +928,13 @@ try_write(struct conn *conn, struct call *call, const uint8_t *data,
 			    call->done, call->len);
 			return true;
 		}
-		if (conn->throttle.slot != 0)
-			return false;	/* throttle_expire() pumps again */
+		if (conn->throttle_out.slot != 0)
+			return false;	/* throttle_out_expire() pumps again */
 		want = quota_bytes(conn->quota, QUOTA_OUT,
 		    call->len - call->done, &retry);
 		if (want == 0) {
-			timer_set(&conn->throttle, retry, throttle_expire);
+			timer_set(&conn->throttle_out, retry,
+			    throttle_out_expire);
 			return false;
 		}
 		n = send(conn->io.fd, data + (call->done - base), want,
@@ -1084,16 +1112,19 @@ method_peer_addr(struct request *req)
 		reply_str(req->session, req->msgid, text);
 }
 
-/* The tenant's bandwidth has come back: go on reading and writing. */
+/* The tenant's bandwidth has come back: go on reading, or writing. */
 static void
-throttle_expire(struct timer *timer)
+throttle_in_expire(struct timer *timer)
 {
-	struct conn	*conn = (struct conn *)((char *)timer -
-	    offsetof(struct conn, throttle));
+	pump_reads((struct conn *)((char *)timer -
+	    offsetof(struct conn, throttle_in)));
+}
 
-	pump_reads(conn);
-	if (!conn->io.dead)
-		pump_writes(conn);
+static void
+throttle_out_expire(struct timer *timer)
+{
+	pump_writes((struct conn *)((char *)timer -
+	    offsetof(struct conn, throttle_out)));
 }
 
 static void

@@ -136,7 +136,27 @@ explain_main(int argc, char *argv[])
 		    "report" : "enforce");
 	printf("request: %s %s\n", argv[a], argv[a + 1]);
 
+	if (req.action != POLICY_CONNECT) {
+		/* As the broker reads it: an address, IPv6 in brackets. */
+		if (host_parse_addr_port(argv[a + 1], strlen(argv[a + 1]),
+		    &addr, &req.port, &why) != 0) {
+			fprintf(stderr, "tcpbroker: %s: %s\n", argv[a + 1], why);
+			rc = 2;
+			goto done;
+		}
+		req.addr = &addr;
+		policy_decide(policy, tn, &broker.ctx, &req, &d);
+		say(policy, &d, &addr, "decision");
+		rc = d.verdict == POLICY_ALLOW ? 0 : 1;
+		goto done;
+	}
 	if (host_parse_literal(host, strlen(host), &addr) == 0) {
+		if (host_addr_unspecified(&addr)) {
+			printf("decision: invalid, the unspecified address "
+			    "(EINVAL)\n");
+			rc = 1;
+			goto done;
+		}
 		req.addr = &addr;
 		policy_decide(policy, tn, &broker.ctx, &req, &d);
 		say(policy, &d, &addr, "decision");

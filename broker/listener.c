@@ -55,6 +55,20 @@ listener_local_addr(struct listener *l, char *buf, size_t cap)
 	return sockaddr_text(l->io.fd, false, buf, cap);
 }
 
+/* The port the listener is bound to. */
+static int
+listener_port(struct listener *l, uint16_t *port)
+{
+	struct sockaddr_storage	ss;
+	struct host_addr	addr;
+	socklen_t		len = sizeof(ss);
+
+	if (getsockname(l->io.fd, (struct sockaddr *)&ss, &len) == -1 ||
+	    host_addr_from_sockaddr(&ss, &addr, port) != 0)
+		return -1;
+	return 0;
+}
+
 static void
 listener_event(struct loop_io *io, uint32_t events)
 {
@@ -128,11 +142,19 @@ method_listen(struct request *req)
 	a.port = preq.port;
 	a.chosen = &addr;
 	a.decision = &d;
-	audit_decision(s, &a);
 	if (d.verdict != POLICY_ALLOW) {
+		audit_decision(s, &a);
 		policy_explain(broker.policy, &d, &addr, rule, sizeof(rule));
 		reply_error(s, req->msgid, TB_EPOLICY, "listen on %s denied "
 		    "by %s", text, rule);
+		return;
+	}
+	/* Never past the filter, whatever a reload let through. */
+	if (broker.sandboxed && !broker.may_listen) {
+		a.failed = "sandbox";
+		audit_decision(s, &a);
+		reply_error(s, req->msgid, TB_EPOLICY, "listen on %s: this "
+		    "broker started without listening; restart it", text);
 		return;
 	}
 	if ((l = calloc(1, sizeof(*l))) == NULL) {
@@ -141,6 +163,8 @@ method_listen(struct request *req)
 	}
 	if ((l->handle = session_handle_new(s, NULL, l)) == 0) {
 		free(l);
+		a.failed = "limit";
+		audit_decision(s, &a);
 		reply_error(s, req->msgid, TB_ELIMIT, "listen: more than %d "
 		    "handles in this session", LIMIT_HANDLES_PER_SESSION);
 		return;
@@ -152,12 +176,15 @@ method_listen(struct request *req)
 	l->quota = quota_of(tn);
 	if ((rc = quota_acquire(l->quota, QUOTA_LISTENER, why,
 	    sizeof(why))) != 0) {
+		a.failed = "quota";
+		audit_decision(s, &a);
 		reply_error(s, req->msgid, rc, "listen: %s", why);
 		listener_destroy(l, false);
 		return;
 	}
 	l->counted = true;
 	if ((fd = open_listener(&addr, preq.port, why, sizeof(why))) < 0) {
+		audit_decision(s, &a);
 		reply_error(s, req->msgid, fd, "listen on %s: %s", text, why);
 		listener_destroy(l, false);
 		return;
@@ -170,9 +197,23 @@ method_listen(struct request *req)
 		listener_destroy(l, false);
 		return;
 	}
-	session_handle_publish(s, l->handle);
 	if (listener_local_addr(l, local, sizeof(local)) != 0)
 		snprintf(local, sizeof(local), "?");
+	/* Port 0: the deny rules judge the port the kernel chose. */
+	if (preq.port == 0 && listener_port(l, &preq.port) == 0 &&
+	    (d.rule = policy_deny_rule(tn, &preq)) != NULL) {
+		d.verdict = POLICY_DENY;
+		d.reason = POLICY_BY_RULE;
+		d.report = false;
+		audit_decision(s, &a);
+		policy_explain(broker.policy, &d, &addr, rule, sizeof(rule));
+		reply_error(s, req->msgid, TB_EPOLICY, "listen on %s got %s, "
+		    "denied by %s", text, local, rule);
+		listener_destroy(l, false);
+		return;
+	}
+	audit_decision(s, &a);
+	session_handle_publish(s, l->handle);
 	log_info("session %llu: listener %u on %s", (unsigned long long)
 	    session_id(s), l->handle, local);
 	reply_uint(s, req->msgid, l->handle);
@@ -180,34 +221,35 @@ method_listen(struct request *req)
 
 /*
  * Decides whether the peer of an accepted connection is handed over
- * (the tenant's accept rules), logging the decision.
+ * (the tenant's accept rules).  Fills the audit record for the caller
+ * to log once it knows the outcome.
  */
 static bool
-peer_allowed(struct listener *l, int fd, const struct policy_tenant *tn)
+peer_allowed(int fd, const struct policy_tenant *tn, struct audit *a,
+    struct policy_decision *d, struct host_addr *addr, char *text,
+    size_t cap)
 {
 	struct sockaddr_storage	 ss;
 	struct policy_request	 req = { POLICY_ACCEPT, NULL, NULL, 0 };
-	struct policy_decision	 d;
-	struct audit		 a = { 0 };
-	struct host_addr	 addr = { 0 };
 	socklen_t		 len = sizeof(ss);
-	char			 text[PROTO_ADDR_STRLEN];
 
+	memset(a, 0, sizeof(*a));
+	memset(d, 0, sizeof(*d));
+	d->verdict = POLICY_DENY;
 	if (getpeername(fd, (struct sockaddr *)&ss, &len) == -1 ||
-	    host_addr_from_sockaddr(&ss, &addr, &req.port) != 0)
+	    host_addr_from_sockaddr(&ss, addr, &req.port) != 0)
 		return false;
-	host_addr_normalize(&addr);
-	req.addr = &addr;
-	policy_decide(broker.policy, tn, &broker.ctx, &req, &d);
-	host_format_addr(&addr, text, sizeof(text));
-	a.tenant = tn != NULL ? tn->name : NULL;
-	a.action = POLICY_ACCEPT;
-	a.host = text;
-	a.port = req.port;
-	a.chosen = &addr;
-	a.decision = &d;
-	audit_decision(l->session, &a);
-	return d.verdict == POLICY_ALLOW;
+	host_addr_normalize(addr);
+	req.addr = addr;
+	policy_decide(broker.policy, tn, &broker.ctx, &req, d);
+	host_format_addr(addr, text, cap);
+	a->tenant = tn != NULL ? tn->name : NULL;
+	a->action = POLICY_ACCEPT;
+	a->host = text;
+	a->port = req.port;
+	a->chosen = addr;
+	a->decision = d;
+	return d->verdict == POLICY_ALLOW;
 }
 
 static void
@@ -224,10 +266,13 @@ static void
 pump_accepts(struct listener *l)
 {
 	const struct policy_tenant	*tn;
+	struct policy_decision		 d;
+	struct audit			 a;
+	struct host_addr		 peer;
 	struct call			*call;
 	struct conn			*conn;
 	struct quota			*q;
-	char				 why[200];
+	char				 why[200], text[PROTO_ADDR_STRLEN];
 	int				 fd, rc;
 
 	while ((call = TAILQ_FIRST(&l->accepters)) != NULL) {
@@ -244,7 +289,9 @@ pump_accepts(struct listener *l)
 		}
 		/* A peer the accept rules refuse is closed; the call waits on. */
 		tn = session_tenant(l->session);
-		if (!peer_allowed(l, fd, tn)) {
+		if (!peer_allowed(fd, tn, &a, &d, &peer, text, sizeof(text))) {
+			if (a.decision != NULL)
+				audit_decision(l->session, &a);
 			close(fd);
 			continue;
 		}
@@ -253,6 +300,8 @@ pump_accepts(struct listener *l)
 		if ((rc = quota_rate(q, why, sizeof(why))) != 0 ||
 		    (rc = quota_acquire(q, QUOTA_CONNECTION, why,
 		    sizeof(why))) != 0) {
+			a.failed = "quota";
+			audit_decision(l->session, &a);
 			close(fd);
 			call_fail(call, rc, "accept: %s", why);
 			continue;
@@ -260,10 +309,13 @@ pump_accepts(struct listener *l)
 		if ((conn = conn_accepted(l->session, fd, q, tn->name)) ==
 		    NULL) {
 			quota_release(q, QUOTA_CONNECTION);
+			a.failed = "limit";
+			audit_decision(l->session, &a);
 			call_fail(call, TB_ELIMIT, "accept: more than %d handles "
 			    "in this session", LIMIT_HANDLES_PER_SESSION);
 			continue;
 		}
+		audit_decision(l->session, &a);
 		log_debug("session %llu: listener %u accepted connection %u",
 		    (unsigned long long)session_id(l->session), l->handle,
 		    conn_handle(conn));

@@ -104,10 +104,14 @@ broker_read_own_addresses(void)
 		log_warnx("getifaddrs: %s", strerror(errno));
 		return;
 	}
-	for (i = ifa; i != NULL && broker.ctx.nown < BROKER_OWN_ADDRS;
-	    i = i->ifa_next) {
+	for (i = ifa; i != NULL; i = i->ifa_next) {
 		if (i->ifa_addr == NULL)
 			continue;
+		if (broker.ctx.nown == BROKER_OWN_ADDRS) {
+			log_warnx("more than %d addresses on this host; the "
+			    "rest do not count as internal", BROKER_OWN_ADDRS);
+			break;
+		}
 		a = &broker.own[broker.ctx.nown];
 		if (host_addr_from_sockaddr(i->ifa_addr, a, NULL) != 0)
 			continue;
@@ -137,7 +141,7 @@ reload_policy(void)
 	}
 	policy_free(broker.policy);
 	broker.policy = policy;
-	quota_prune(policy);
+	quota_reload(policy);
 	log_info("policy reloaded from %s: %zu tenants, %zu rules",
 	    broker.policy_path, policy->ntenants, policy->nrules);
 }
@@ -331,10 +335,10 @@ broker_serve(const struct broker_options *o, int session_fd)
 
 	/*
 	 * A timer per waiting call, one per connection resolving (which
-	 * has a waiting call), and one per connection held back by its
-	 * tenant's bandwidth.
+	 * has a waiting call), and two per connection held back by its
+	 * tenant's bandwidth, one each way.
 	 */
-	loop_init((size_t)LIMIT_SESSIONS * (2 * LIMIT_CALLS_PER_SESSION +
+	loop_init((size_t)LIMIT_SESSIONS * 2 * (LIMIT_CALLS_PER_SESSION +
 	    LIMIT_HANDLES_PER_SESSION));
 	setup_signals(session_fd != -1);
 	limit_descriptors();

@@ -1,8 +1,8 @@
 /*
  * Tenant quotas: open connections, listeners, name lookups waiting,
  * new connections a second, and bandwidth each way.  The counts live
- * here, by tenant name, so they outlast a reload; the limits are those
- * of the current policy.  Over a quota a call fails with EQUOTA; over
+ * here, by tenant name, so they outlast a reload (a renamed tenant starts
+ * from nothing); the limits are those of the current policy.  Over a quota a call fails with EQUOTA; over
  * the bandwidth a tenant's own traffic waits, nobody else's.
  */
 #include <stdlib.h>
@@ -15,9 +15,9 @@ struct quota {
 	char			 name[LIMIT_POLICY_NAME + 1];
 	struct policy_limits	 limits;
 	uint32_t		 held[QUOTA_KINDS];
-	uint64_t		 rate_tokens;	/* milli-connections */
+	uint64_t		 rate_tokens;	/* thousandths of a connection */
 	uint64_t		 rate_ms;
-	uint64_t		 bytes[2];	/* tokens each way */
+	uint64_t		 bytes[2];	/* thousandths of a byte, each way */
 	uint64_t		 bytes_ms[2];
 };
 
@@ -51,7 +51,7 @@ quota_of(const struct policy_tenant *tn)
 		memcpy(q->name, tn->name, sizeof(q->name));
 		q->rate_ms = q->bytes_ms[0] = q->bytes_ms[1] = loop_now();
 		q->rate_tokens = (uint64_t)tn->limits.rate * 1000;
-		q->bytes[0] = q->bytes[1] = tn->limits.bandwidth;
+		q->bytes[0] = q->bytes[1] = tn->limits.bandwidth * 1000;
 		TAILQ_INSERT_TAIL(&quotas, q, entry);
 		nquotas++;
 	}
@@ -88,19 +88,29 @@ quota_release(struct quota *q, enum quota_kind kind)
 	q->held[kind]--;
 }
 
+/*
+ * Buckets hold thousandths: a rate of R a second adds R thousandths a
+ * millisecond.  At most one second's worth, which is also the burst.
+ */
+static void
+refill(uint64_t *tokens, uint64_t *last, uint64_t rate)
+{
+	uint64_t	now = loop_now(), elapsed = now - *last;
+
+	if (elapsed > 1000)
+		elapsed = 1000;
+	*tokens += elapsed * rate;
+	if (*tokens > rate * 1000)
+		*tokens = rate * 1000;
+	*last = now;
+}
+
 int
 quota_rate(struct quota *q, char *why, size_t len)
 {
-	uint64_t	now = loop_now(), full;
-
 	if (q == NULL || q->limits.rate == 0)
 		return 0;
-	/* A bucket of one second's connections, in thousandths. */
-	full = (uint64_t)q->limits.rate * 1000;
-	q->rate_tokens += (now - q->rate_ms) * q->limits.rate;
-	if (q->rate_tokens > full)
-		q->rate_tokens = full;
-	q->rate_ms = now;
+	refill(&q->rate_tokens, &q->rate_ms, q->limits.rate);
 	if (q->rate_tokens < 1000) {
 		textf(why, len, "tenant \"%s\" opens at most %u connections a "
 		    "second", q->name, q->limits.rate);
@@ -113,33 +123,39 @@ quota_rate(struct quota *q, char *why, size_t len)
 size_t
 quota_bytes(struct quota *q, int dir, size_t want, uint64_t *retry)
 {
-	uint64_t	now = loop_now(), rate;
+	uint64_t	rate, have, need;
 
 	if (q == NULL || q->limits.bandwidth == 0)
 		return want;
 	rate = q->limits.bandwidth;
-	q->bytes[dir] += (now - q->bytes_ms[dir]) * rate / 1000;
-	if (q->bytes[dir] > rate)
-		q->bytes[dir] = rate;	/* a burst of one second */
-	q->bytes_ms[dir] = now;
-	if (q->bytes[dir] == 0) {
-		/* Come back when enough for a small piece has come in. */
-		*retry = now + (want < 4096 ? want : 4096) * 1000 / rate + 1;
+	refill(&q->bytes[dir], &q->bytes_ms[dir], rate);
+	have = q->bytes[dir] / 1000;
+	if (have == 0) {
+		/* Come back when a piece worth moving has come in. */
+		need = want < 4096 ? want : 4096;
+		if (need > rate)
+			need = rate;
+		if (need == 0)
+			need = 1;
+		*retry = loop_now() + (need * 1000 - q->bytes[dir] + rate - 1) /
+		    rate;
 		return 0;
 	}
-	return want < q->bytes[dir] ? want : (size_t)q->bytes[dir];
+	return want < have ? want : (size_t)have;
 }
 
 void
 quota_spend(struct quota *q, int dir, size_t n)
 {
+	uint64_t	cost = (uint64_t)n * 1000;
+
 	if (q == NULL || q->limits.bandwidth == 0)
 		return;
-	q->bytes[dir] = n < q->bytes[dir] ? q->bytes[dir] - n : 0;
+	q->bytes[dir] = cost < q->bytes[dir] ? q->bytes[dir] - cost : 0;
 }
 
 void
-quota_prune(const struct policy *policy)
+quota_reload(const struct policy *policy)
 {
 	struct quota	*q, *next;
 	size_t		 i;
@@ -149,8 +165,13 @@ quota_prune(const struct policy *policy)
 		next = TAILQ_NEXT(q, entry);
 		keep = q->held[QUOTA_CONNECTION] || q->held[QUOTA_LISTENER] ||
 		    q->held[QUOTA_LOOKUP];
-		for (i = 0; !keep && i < policy->ntenants; i++)
-			keep = strcmp(policy->tenants[i].name, q->name) == 0;
+		/* The new limits apply to what is open too. */
+		for (i = 0; i < policy->ntenants; i++)
+			if (strcmp(policy->tenants[i].name, q->name) == 0) {
+				q->limits = policy->tenants[i].limits;
+				keep = true;
+				break;
+			}
 		if (!keep) {
 			TAILQ_REMOVE(&quotas, q, entry);
 			nquotas--;

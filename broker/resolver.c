@@ -182,6 +182,11 @@ keeper_main(pid_t broker_pid)
 	 * need executable memory, which the filter refuses.
 	 */
 	__nss_configure_lookup("hosts", "files dns");
+	/*
+	 * No search domains: a name is looked up as it is, so that a rule
+	 * for *.example.com never reaches x.example.com.corp.example.
+	 */
+	setenv("LOCALDOMAIN", "", 1);
 	resolve(&warm, &ignored);
 	if (confined && sandbox_resolver(true) != 0) {
 		fprintf(stderr, "tcpbroker-dns: cannot install the filter\n");

@@ -67,6 +67,11 @@ static const struct range internal[] = {
 
 #define NELEM(a)	(sizeof(a) / sizeof((a)[0]))
 
+enum match_by { BY_NAME, BY_ADDR, BY_ADDR_OR_ANY, BY_EITHER };
+
+static const struct policy_rule *find(const struct policy_tenant *tn,
+	    const struct policy_request *req, bool allow, enum match_by by);
+
 static bool
 in_prefix(const uint8_t *net, unsigned prefix, const uint8_t *addr)
 {
@@ -131,12 +136,25 @@ policy_may_listen(const struct policy *policy)
 {
 	size_t	i, j;
 
-	for (i = 0; i < policy->ntenants; i++)
+	for (i = 0; i < policy->ntenants; i++) {
+		/* Report mode allows what its rules would deny. */
+		if (policy->tenants[i].mode == POLICY_REPORT)
+			return true;
 		for (j = 0; j < policy->tenants[i].nrules; j++)
 			if (policy->tenants[i].rules[j].action ==
 			    POLICY_LISTEN && policy->tenants[i].rules[j].allow)
 				return true;
+	}
 	return false;
+}
+
+const struct policy_rule *
+policy_deny_rule(const struct policy_tenant *tn,
+    const struct policy_request *req)
+{
+	if (tn == NULL)
+		return NULL;
+	return find(tn, req, false, BY_EITHER);
 }
 
 static bool
@@ -197,7 +215,6 @@ listen_named(const struct policy_rule *rule, const struct host_addr *addr,
 }
 
 /* The first rule of a kind that matches. */
-enum match_by { BY_NAME, BY_ADDR, BY_ADDR_OR_ANY, BY_EITHER };
 
 static const struct policy_rule *
 find(const struct policy_tenant *tn, const struct policy_request *req,

@@ -542,6 +542,9 @@ parse_match(struct parser *p, struct policy_tenant *tn)
 	    LIMIT_POLICY_IDS);
 }
 
+/* The largest bandwidth limit: bytes a second. */
+#define POLICY_BANDWIDTH_MAX	(1024ULL * 1024 * 1024 * 1024)
+
 /* Parses "10MiB/s" and the like into bytes a second. */
 static int
 parse_bandwidth(const char *s, size_t len, uint64_t *out)
@@ -601,10 +604,11 @@ parse_limit(struct parser *p, struct policy_tenant *tn)
 	if (slot == NULL) {
 		if (l->bandwidth != 0)
 			goto twice;
-		if (parse_bandwidth(t.text, t.len, &l->bandwidth) != 0)
+		if (parse_bandwidth(t.text, t.len, &l->bandwidth) != 0 ||
+		    l->bandwidth > POLICY_BANDWIDTH_MAX)
 			return fail(p, t.line, t.col, "expected a bandwidth "
 			    "such as 512KiB/s or 10MiB/s (B, kB, KiB, MB, MiB, "
-			    "GB, GiB)");
+			    "GB, GiB), at most 1024GiB/s");
 		return end_of_statement(p);
 	}
 	if (*slot != 0)
@@ -640,6 +644,13 @@ parse_tenant(struct parser *p, struct policy *policy, const struct token *kw)
 		return fail(p, name.line, name.col, "expected a tenant name of "
 		    "1 to %d characters, got %s", LIMIT_POLICY_NAME,
 		    shown(&name, buf, sizeof(buf)));
+	/* It goes into logs and replies: printable ASCII only. */
+	for (i = 0; i < name.len; i++)
+		if (name.text[i] < 0x20 || name.text[i] > 0x7e ||
+		    name.text[i] == '"' || name.text[i] == '\\')
+			return fail(p, name.line, name.col + (unsigned)i,
+			    "a tenant name has printable ASCII only, without "
+			    "'\"' or '\\'");
 	for (i = 0; i < policy->ntenants; i++)
 		if (strlen(policy->tenants[i].name) == name.len &&
 		    memcmp(policy->tenants[i].name, name.text, name.len) == 0)

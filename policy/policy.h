@@ -116,8 +116,9 @@ int	policy_check(const struct policy *policy,
 const struct policy_tenant *policy_tenant(const struct policy *policy,
 	    uint32_t uid, uint32_t gid);
 
-/* Whether any rule of any tenant lets anyone listen. */
+/* Whether any tenant may listen: by a rule, or in report mode. */
 bool	policy_may_listen(const struct policy *policy);
+
 
 /*
  * What the decisions need to know of the host: its own addresses, which
@@ -164,6 +165,13 @@ struct policy_decision {
 	/* Report mode turned a denial into this allow. */
 	bool			  report;
 };
+
+/*
+ * The deny rule that matches the request, or NULL.  For a listener on
+ * port 0: once the kernel chose the port, the deny rules judge it.
+ */
+const struct policy_rule *policy_deny_rule(const struct policy_tenant *tn,
+	    const struct policy_request *request);
 
 void	policy_decide(const struct policy *policy,
 	    const struct policy_tenant *tenant,

@@ -110,6 +110,9 @@ test_reload(void **state)
 	    "    listen allow 127.0.0.1:0\n}\n"));
 	assert_true(harness_log_contains(&broker, "restart the broker"));
 	assert_rc(tb_listen(c, "127.0.0.1:0", &h, &err), TB_EPOLICY, &err);
+	/* Report mode allows what the rules deny, listening included. */
+	assert_false(harness_broker_reload(&broker, "tenant all {\n"
+	    "    match uid *\n" NOLISTEN_RULES "    mode report\n}\n"));
 	/* A broken file keeps the old policy. */
 	assert_false(harness_broker_reload(&broker, "connect allow\n"));
 	/* A policy within the filter's reach is taken. */

@@ -147,7 +147,7 @@ test_listen_policy(void **state)
 	assert_rc(tb_listen(c, "[::1]:20000", &l, &err), TB_EPOLICY, &err);
 	assert_true(harness_log_contains(&broker, "\"action\":\"listen\","
 	    "\"host\":\"0.0.0.0:0\",\"port\":0,\"addresses\":[],"
-	    "\"address\":\"0.0.0.0\",\"verdict\":\"deny\""));
+	    "\"address\":null,\"verdict\":\"deny\""));
 	tb_client_close(c);
 }
 

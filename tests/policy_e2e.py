@@ -121,6 +121,12 @@ class PolicyTest(unittest.TestCase):
         with open(cls.hosts, "w") as f:
             f.write("127.0.0.1 localhost\n127.0.0.1 looptest.test\n")
         os.chmod(cls.hosts, 0o644)
+        # DNS goes to loopback, where nothing answers: names that are
+        # not in the hosts file fail at once, and nothing leaves.
+        cls.resolv = os.path.join(cls.tmp, "resolv.conf")
+        with open(cls.resolv, "w") as f:
+            f.write("nameserver 127.0.0.1\noptions timeout:1 attempts:1\n")
+        os.chmod(cls.resolv, 0o644)
         os.chmod(cls.tmp, 0o755)
         cls.decisions_path = os.path.join(cls.tmp, "decisions.json")
         cls.policy_text = cls.policy()
@@ -128,7 +134,8 @@ class PolicyTest(unittest.TestCase):
         # namespace of its own.
         wrap = ["unshare", "--mount", "sh", "-c",
                 "mount --make-rprivate / && mount --bind %s /etc/hosts "
-                "&& exec \"$0\" \"$@\"" % cls.hosts]
+                "&& mount --bind %s /etc/resolv.conf "
+                "&& exec \"$0\" \"$@\"" % (cls.hosts, cls.resolv)]
         cls.broker = Broker(BROKER, cls.policy_text, wrap=wrap,
                             args=["--socket-mode", "0666", "--decision-log",
                                   cls.decisions_path])
@@ -150,6 +157,7 @@ tenant "alpha" {
     match uid 2000-2999
     connect allow 127.0.0.1:%(p)d
     connect allow looptest.test:%(p)d
+    connect allow *.looptest.test:%(p)d
 %(extra)s}
 tenant "beta" {
     match uid 3000
@@ -171,6 +179,11 @@ tenant "delta" {
     match uid 3200
     mode report
     connect allow 127.0.0.1:1
+}
+tenant "eta" {
+    match uid 3600
+    listen allow 127.0.0.0/8:0
+    listen deny  127.0.0.5:*
 }
 tenant "epsilon" {
     match uid 3300
@@ -283,6 +296,10 @@ tenant "root" {
 
         self.assertEqual(self.session_as(3000, beta), ["EQUOTA", True])
         self.assertEqual(self.session_as(3500, theta), ["EQUOTA", None])
+        # Refused by a quota: logged as a denial, with the reason.
+        d = self.last_decision(tenant="theta", verdict="deny")
+        self.assertEqual(d["reason"], "quota")
+        self.assertIsNone(d["address"])
 
     def test_rate_quota_recovers(self):
         port = self.echo.port
@@ -335,6 +352,46 @@ tenant "root" {
         self.assertEqual(d["verdict"], "allow")
         self.assertTrue(d["report"])
         self.assertEqual(d["reason"], "internal")
+
+        # No listen rule anywhere in delta: report mode lets it listen,
+        # and the broker's filter was built for that.
+        def delta_listens(s):
+            s.ok("hello", 1)
+            lh = s.ok("listen", "127.0.0.1:0")
+            return s.ok("local_addr", lh)
+
+        self.assertTrue(self.session_as(3200, delta_listens)
+                        .startswith("127.0.0.1:"))
+        d = self.last_decision(tenant="delta", action="listen")
+        self.assertTrue(d["report"])
+
+    def test_port_zero_listener_meets_deny_rules(self):
+        def eta(s):
+            s.ok("hello", 1)
+            denied = s.call("listen", "127.0.0.5:0")
+            lh = s.ok("listen", "127.0.0.6:0")
+            return [denied[0], s.ok("local_addr", lh)]
+
+        err, addr = self.session_as(3600, eta)
+        self.assertEqual(err[0], "EPOLICY")
+        self.assertIn("policy.conf", err[1])
+        self.assertTrue(addr.startswith("127.0.0.6:"))
+        d = self.last_decision(tenant="eta", host="127.0.0.5:0")
+        self.assertEqual(d["verdict"], "deny")
+        self.assertEqual(d["reason"], "rule")
+
+    def test_failed_lookup_is_logged(self):
+        port = self.echo.port
+
+        def alpha(s):
+            s.ok("hello", 1)
+            return s.call("connect", "missing.looptest.test", port)[0]
+
+        err = self.session_as(2500, alpha)
+        self.assertIn(err[0], ("ENOTFOUND", "ERESOLVE"))
+        d = self.last_decision(tenant="alpha", host="missing.looptest.test")
+        self.assertEqual(d["verdict"], "deny")
+        self.assertEqual(d["reason"], "dns")
 
     def test_accept_rules_filter_peers(self):
         def zeta(s):
