@@ -308,8 +308,8 @@ int		 listener_local_addr(struct listener *l, char *buf, size_t cap);
 int		 sockaddr_text(int fd, bool peer, char *buf, size_t cap);
 
 /* resolver.c: names are resolved in processes of their own. */
-typedef void	(*resolver_done)(void *arg, int code, const struct host_addr *addrs,
-		    unsigned naddrs);
+typedef void	(*resolver_done)(void *arg, int code,
+		    const struct host_addr *addrs, unsigned naddrs);
 /* Starts the resolver processes, confined unless sandbox is false. */
 void		 resolver_start(bool sandbox);
 /*

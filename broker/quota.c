@@ -2,8 +2,9 @@
  * Tenant quotas: open connections, listeners, name lookups waiting,
  * new connections a second, and bandwidth each way.  The counts live
  * here, by tenant name, so they outlast a reload (a renamed tenant starts
- * from nothing); the limits are those of the current policy.  Over a quota a call fails with EQUOTA; over
- * the bandwidth a tenant's own traffic waits, nobody else's.
+ * from nothing); the limits are those of the current policy.  Over a
+ * quota a call fails with EQUOTA; over the bandwidth a tenant's own
+ * traffic waits, nobody else's.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -44,7 +45,7 @@ quota_of(const struct policy_tenant *tn)
 	if (q == NULL) {
 		/*
 		 * Bounded by the tenants of the policy and those of older
-		 * policies that still hold something (quota_prune).
+		 * policies that still hold something (quota_reload).
 		 */
 		if ((q = calloc(1, sizeof(*q))) == NULL)
 			fatal("quota");
