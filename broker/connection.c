@@ -349,15 +349,6 @@ connect_event(struct conn *conn)
 	connect_next(conn);
 }
 
-static void
-connect_expire(struct call *call)
-{
-	struct conn	*conn = call->owner;
-
-	connect_fail(conn, TB_ETIMEDOUT, "connect to %s:%u: no connection "
-	    "within the timeout", conn->host, conn->port);
-}
-
 /* Logs the decision on a connect that resolves nothing more. */
 static void
 audit_connect(struct session *s, const struct policy_tenant *tn,
@@ -374,6 +365,28 @@ audit_connect(struct session *s, const struct policy_tenant *tn,
 	a.decision = d;
 	a.failed = failed;
 	audit_decision(s, &a);
+}
+
+/* Logs a connect to a name that failed before any address was decided. */
+static void
+audit_unresolved(struct conn *conn, const char *failed)
+{
+	struct policy_decision	d = { .verdict = POLICY_DENY };
+
+	audit_connect(conn->session, session_tenant(conn->session), conn->host,
+	    conn->port, NULL, &d, failed);
+}
+
+static void
+connect_expire(struct call *call)
+{
+	struct conn	*conn = call->owner;
+
+	/* Still resolving: no address was decided, so nothing was logged. */
+	if (conn->resolve_id != 0)
+		audit_unresolved(conn, "timeout");
+	connect_fail(conn, TB_ETIMEDOUT, "connect to %s:%u: no connection "
+	    "within the timeout", conn->host, conn->port);
 }
 
 /*
@@ -456,9 +469,7 @@ resolved(void *arg, int code, const struct host_addr *addrs, unsigned naddrs)
 		conn->looking_up = false;
 	}
 	if (code != 0) {
-		struct policy_decision d = { .verdict = POLICY_DENY };
-		audit_connect(conn->session, session_tenant(conn->session),
-		    conn->host, conn->port, NULL, &d, "dns");
+		audit_unresolved(conn, "dns");
 		connect_fail(conn, code, "connect: %s: %s", conn->host,
 		    code == TB_ENOTFOUND ? "no such host" :
 		    "name resolution failed");
@@ -479,12 +490,9 @@ resolve_expire(struct timer *timer)
 	struct conn	*conn = (struct conn *)((char *)timer -
 	    offsetof(struct conn, resolve_timer));
 
-	struct policy_decision	 d = { .verdict = POLICY_DENY };
-
 	resolver_cancel(conn->resolve_id);
 	conn->resolve_id = 0;
-	audit_connect(conn->session, session_tenant(conn->session), conn->host,
-	    conn->port, NULL, &d, "dns");
+	audit_unresolved(conn, "dns");
 	connect_fail(conn, TB_ERESOLVE, "connect: %s: no answer from the "
 	    "resolver within %d ms", conn->host, LIMIT_RESOLVE_MS);
 }
@@ -543,11 +551,6 @@ start_connect(struct request *req, uint32_t timeout_ms)
 	}
 
 	q = quota_of(tn);
-	if ((rc = quota_rate(q, why_quota, sizeof(why_quota))) != 0) {
-		audit_connect(s, tn, text, preq.port, NULL, &d, "quota");
-		reply_error(s, req->msgid, rc, "connect: %s", why_quota);
-		return;
-	}
 	if ((conn = conn_new(s)) == NULL) {
 		audit_connect(s, tn, text, preq.port, NULL, &d, "limit");
 		reply_error(s, req->msgid, TB_ELIMIT, "connect: more than %d "
@@ -556,21 +559,37 @@ start_connect(struct request *req, uint32_t timeout_ms)
 	}
 	conn->quota = q;
 	snprintf(conn->tenant, sizeof(conn->tenant), "%s", tn->name);
-	if ((rc = quota_acquire(q, QUOTA_CONNECTION, why_quota,
-	    sizeof(why_quota))) != 0) {
-		audit_connect(s, tn, text, preq.port, NULL, &d, "quota");
-		reply_error(s, req->msgid, rc, "connect: %s", why_quota);
-		conn_destroy(conn, false);
-		return;
-	}
-	conn->counted = true;
 	snprintf(conn->host, sizeof(conn->host), "%s", text);
 	if (!literal)
 		memcpy(conn->name, name, sizeof(conn->name));
 	conn->port = preq.port;
 	conn->connect = call_new(req, conn, timeout_ms, connect_expire);
 	if (conn->connect == NULL) {
+		audit_connect(s, tn, text, preq.port, NULL, &d, "limit");
 		conn_destroy(conn, false);
+		return;
+	}
+	if ((rc = quota_acquire(q, QUOTA_CONNECTION, why_quota,
+	    sizeof(why_quota))) != 0) {
+		audit_connect(s, tn, text, preq.port, NULL, &d, "quota");
+		connect_fail(conn, rc, "connect: %s", why_quota);
+		return;
+	}
+	conn->counted = true;
+	if (!literal) {
+		if ((rc = quota_acquire(q, QUOTA_LOOKUP, why_quota,
+		    sizeof(why_quota))) != 0) {
+			audit_connect(s, tn, text, preq.port, NULL, &d,
+			    "quota");
+			connect_fail(conn, rc, "connect: %s", why_quota);
+			return;
+		}
+		conn->looking_up = true;
+	}
+	/* The rate is checked last, so a connect refused earlier spends none. */
+	if ((rc = quota_rate(q, why_quota, sizeof(why_quota))) != 0) {
+		audit_connect(s, tn, text, preq.port, NULL, &d, "quota");
+		connect_fail(conn, rc, "connect: %s", why_quota);
 		return;
 	}
 	if (literal) {
@@ -581,13 +600,6 @@ start_connect(struct request *req, uint32_t timeout_ms)
 		return;
 	}
 	conn->state = CONN_RESOLVING;
-	if ((rc = quota_acquire(q, QUOTA_LOOKUP, why_quota,
-	    sizeof(why_quota))) != 0) {
-		audit_connect(s, tn, text, preq.port, NULL, &d, "quota");
-		connect_fail(conn, rc, "connect: %s", why_quota);
-		return;
-	}
-	conn->looking_up = true;
 	rc = resolver_lookup(name, session_uid(s), resolved, conn,
 	    &conn->resolve_id, &why);
 	if (rc != 0) {

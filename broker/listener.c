@@ -158,6 +158,8 @@ method_listen(struct request *req)
 		return;
 	}
 	if ((l = calloc(1, sizeof(*l))) == NULL) {
+		a.failed = "error";
+		audit_decision(s, &a);
 		reply_error(s, req->msgid, TB_ENOMEM, "listen: out of memory");
 		return;
 	}
@@ -190,6 +192,8 @@ method_listen(struct request *req)
 		return;
 	}
 	if (loop_add(&l->io, fd, EPOLLIN, listener_event, l) == -1) {
+		a.failed = "error";
+		audit_decision(s, &a);
 		reply_error(s, req->msgid, errno_code(errno), "listen: %s",
 		    strerror(errno));
 		close(fd);
@@ -200,17 +204,34 @@ method_listen(struct request *req)
 	if (listener_local_addr(l, local, sizeof(local)) != 0)
 		snprintf(local, sizeof(local), "?");
 	/* Port 0: the deny rules judge the port the kernel chose. */
-	if (preq.port == 0 && listener_port(l, &preq.port) == 0 &&
-	    (d.rule = policy_deny_rule(tn, &preq)) != NULL) {
-		d.verdict = POLICY_DENY;
-		d.reason = POLICY_BY_RULE;
-		d.report = false;
-		audit_decision(s, &a);
-		policy_explain(broker.policy, &d, &addr, rule, sizeof(rule));
-		reply_error(s, req->msgid, TB_EPOLICY, "listen on %s got %s, "
-		    "denied by %s", text, local, rule);
-		listener_destroy(l, false);
-		return;
+	if (preq.port == 0) {
+		if (listener_port(l, &preq.port) != 0) {
+			a.failed = "error";
+			audit_decision(s, &a);
+			reply_error(s, req->msgid, errno_code(errno), "listen: "
+			    "no port: %s", strerror(errno));
+			listener_destroy(l, false);
+			return;
+		}
+		a.port = preq.port;
+		if ((d.rule = policy_deny_rule(tn, &preq)) != NULL) {
+			d.reason = POLICY_BY_RULE;
+			if (tn->mode == POLICY_REPORT)
+				d.report = true;
+			else {
+				d.verdict = POLICY_DENY;
+				d.report = false;
+			}
+		}
+		if (d.verdict == POLICY_DENY) {
+			audit_decision(s, &a);
+			policy_explain(broker.policy, &d, &addr, rule,
+			    sizeof(rule));
+			reply_error(s, req->msgid, TB_EPOLICY, "listen on %s got "
+			    "%s, denied by %s", text, local, rule);
+			listener_destroy(l, false);
+			return;
+		}
 	}
 	audit_decision(s, &a);
 	session_handle_publish(s, l->handle);
@@ -297,9 +318,11 @@ pump_accepts(struct listener *l)
 		}
 		TAILQ_REMOVE(&l->accepters, call, entry);
 		q = quota_of(tn);
-		if ((rc = quota_rate(q, why, sizeof(why))) != 0 ||
-		    (rc = quota_acquire(q, QUOTA_CONNECTION, why,
-		    sizeof(why))) != 0) {
+		/* The rate last, so that a refused peer spends none. */
+		rc = quota_acquire(q, QUOTA_CONNECTION, why, sizeof(why));
+		if (rc == 0 && (rc = quota_rate(q, why, sizeof(why))) != 0)
+			quota_release(q, QUOTA_CONNECTION);
+		if (rc != 0) {
 			a.failed = "quota";
 			audit_decision(l->session, &a);
 			close(fd);

@@ -24,6 +24,10 @@ import unittest
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from tbtest import TIMEOUT, Broker, Session  # noqa: E402
 
+# Where the broker's resolver sends DNS queries: a loopback address where
+# nothing answers unless a test binds it.
+DNS_SILENT = ("127.0.0.77", 53)
+
 BROKER = None
 
 
@@ -122,10 +126,12 @@ class PolicyTest(unittest.TestCase):
             f.write("127.0.0.1 localhost\n127.0.0.1 looptest.test\n")
         os.chmod(cls.hosts, 0o644)
         # DNS goes to loopback, where nothing answers: names that are
-        # not in the hosts file fail at once, and nothing leaves.
+        # not in the hosts file fail at once, and nothing leaves.  A test
+        # may bind DNS_SILENT to make lookups hang instead.
         cls.resolv = os.path.join(cls.tmp, "resolv.conf")
         with open(cls.resolv, "w") as f:
-            f.write("nameserver 127.0.0.1\noptions timeout:1 attempts:1\n")
+            f.write("nameserver %s\noptions timeout:1 attempts:1\n" %
+                    DNS_SILENT[0])
         os.chmod(cls.resolv, 0o644)
         os.chmod(cls.tmp, 0o755)
         cls.decisions_path = os.path.join(cls.tmp, "decisions.json")
@@ -179,11 +185,18 @@ tenant "delta" {
     match uid 3200
     mode report
     connect allow 127.0.0.1:1
+    listen deny 127.0.0.0/8:*
 }
 tenant "eta" {
     match uid 3600
     listen allow 127.0.0.0/8:0
     listen deny  127.0.0.5:*
+}
+tenant "iota" {
+    match uid 3700
+    connect allow 127.0.0.1:%(p)d
+    limit connections 1
+    limit rate 5/s
 }
 tenant "epsilon" {
     match uid 3300
@@ -220,6 +233,13 @@ tenant "root" {
             for line in f:
                 lines.append(json.loads(line))
         return lines
+
+    def line_of(self, text):
+        """The line of the policy file that holds text."""
+        for n, line in enumerate(self.policy_text.splitlines(), 1):
+            if text in line:
+                return n
+        self.fail("no %r in the policy" % text)
 
     def last_decision(self, **match):
         for d in reversed(self.decisions()):
@@ -353,8 +373,9 @@ tenant "root" {
         self.assertTrue(d["report"])
         self.assertEqual(d["reason"], "internal")
 
-        # No listen rule anywhere in delta: report mode lets it listen,
-        # and the broker's filter was built for that.
+        # No listen rule allows it, and a deny rule covers the port the
+        # system chooses: report mode lets delta listen all the same, and
+        # the broker's filter was built for that.
         def delta_listens(s):
             s.ok("hello", 1)
             lh = s.ok("listen", "127.0.0.1:0")
@@ -363,7 +384,12 @@ tenant "root" {
         self.assertTrue(self.session_as(3200, delta_listens)
                         .startswith("127.0.0.1:"))
         d = self.last_decision(tenant="delta", action="listen")
+        self.assertEqual(d["verdict"], "allow")
         self.assertTrue(d["report"])
+        self.assertEqual(d["reason"], "rule")
+        self.assertTrue(d["rule"].endswith("policy.conf:%d" % self.line_of(
+            "listen deny 127.0.0.0/8:*")))
+        self.assertGreater(d["port"], 0)
 
     def test_port_zero_listener_meets_deny_rules(self):
         def eta(s):
@@ -379,6 +405,35 @@ tenant "root" {
         d = self.last_decision(tenant="eta", host="127.0.0.5:0")
         self.assertEqual(d["verdict"], "deny")
         self.assertEqual(d["reason"], "rule")
+        self.assertGreater(d["port"], 0)
+        # The log names the port the system chose.
+        d = self.last_decision(tenant="eta", host="127.0.0.6:0")
+        self.assertEqual(d["verdict"], "allow")
+        self.assertEqual(d["port"], int(addr.rsplit(":", 1)[1]))
+
+    def test_refused_connects_spend_no_rate(self):
+        port = self.echo.port
+
+        def iota(s):
+            s.ok("hello", 1)
+            time.sleep(1.1)     # whatever the bucket held, it is full now
+            h = s.ok("connect", "127.0.0.1", port)
+            refused = [code(s.call("connect", "127.0.0.1", port))
+                       for _ in range(10)]
+            s.ok("close", h)
+            later = []
+            for _ in range(4):
+                err, h = s.call("connect", "127.0.0.1", port)
+                later.append(None if err is None else err[0])
+                if err is None:
+                    s.ok("close", h)
+            return refused, later
+
+        refused, later = self.session_as(3700, iota)
+        # Over the connections limit: refused, and no rate spent on it,
+        # so four of the five connections a second are still there.
+        self.assertEqual(refused, ["EQUOTA"] * 10)
+        self.assertEqual(later, [None] * 4)
 
     def test_failed_lookup_is_logged(self):
         port = self.echo.port
@@ -392,6 +447,26 @@ tenant "root" {
         d = self.last_decision(tenant="alpha", host="missing.looptest.test")
         self.assertEqual(d["verdict"], "deny")
         self.assertEqual(d["reason"], "dns")
+
+    def test_timeout_while_resolving_is_logged(self):
+        port = self.echo.port
+        silent = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        try:
+            silent.bind(DNS_SILENT)     # takes queries, answers none
+
+            def alpha(s):
+                s.ok("hello", 1)
+                return s.call("connect_timeout", "slow.looptest.test",
+                              port, 200)[0]
+
+            err = self.session_as(2600, alpha)
+        finally:
+            silent.close()
+        self.assertEqual(err[0], "ETIMEDOUT")
+        d = self.last_decision(tenant="alpha", host="slow.looptest.test")
+        self.assertEqual(d["verdict"], "deny")
+        self.assertEqual(d["reason"], "timeout")
+        self.assertIsNone(d["address"])
 
     def test_accept_rules_filter_peers(self):
         def zeta(s):
