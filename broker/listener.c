@@ -118,6 +118,7 @@ method_listen(struct request *req)
 	struct policy_request		 preq = { POLICY_LISTEN, NULL, NULL,
 					    0 };
 	struct policy_decision		 d;
+	const struct policy_rule	*deny;
 	struct audit			 a = { 0 };
 	struct host_addr		 addr;
 	struct listener			*l;
@@ -214,7 +215,8 @@ method_listen(struct request *req)
 			return;
 		}
 		a.port = preq.port;
-		if ((d.rule = policy_deny_rule(tn, &preq)) != NULL) {
+		if ((deny = policy_deny_rule(tn, &preq)) != NULL) {
+			d.rule = deny;
 			d.reason = POLICY_BY_RULE;
 			if (tn->mode == POLICY_REPORT)
 				d.report = true;

@@ -410,6 +410,8 @@ tenant "root" {
         d = self.last_decision(tenant="eta", host="127.0.0.6:0")
         self.assertEqual(d["verdict"], "allow")
         self.assertEqual(d["port"], int(addr.rsplit(":", 1)[1]))
+        self.assertTrue(d["rule"].endswith("policy.conf:%d" % self.line_of(
+            "listen allow 127.0.0.0/8:0")))
 
     def test_refused_connects_spend_no_rate(self):
         port = self.echo.port
