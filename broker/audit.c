@@ -121,7 +121,7 @@ audit_decision(struct session *s, const struct audit *a)
 {
 	static const char *const actions[] = { "connect", "listen", "accept" };
 	struct line	l;
-	char		where[300];
+	char		where[POLICY_EXPLAIN_MAX];
 	unsigned	i;
 
 	if (!session_log_decision(s))

@@ -86,6 +86,8 @@ void		loop_stop(void);
 
 /* Most addresses of the host's own interfaces kept: addresses. */
 #define BROKER_OWN_ADDRS	64
+/* A short reason a call failed, put into its error message; truncated. */
+#define BROKER_WHY_MAX		200
 
 /* The whole daemon's state that outlives a session. */
 struct broker {

@@ -403,7 +403,7 @@ decide_addresses(struct conn *conn, const struct host_addr *addrs,
 	struct policy_decision		 d, first_allow, first_deny;
 	struct audit			 a = { 0 };
 	struct host_addr		 checked[LIMIT_RESOLVE_ADDRS];
-	char				 text[PROTO_ADDR_STRLEN], rule[300];
+	char				 text[PROTO_ADDR_STRLEN], rule[POLICY_EXPLAIN_MAX];
 	unsigned			 i, j, n = 0, denied = 0;
 
 	for (i = 0; i < naddrs; i++) {
@@ -510,8 +510,8 @@ start_connect(struct request *req, uint32_t timeout_ms)
 	struct conn			*conn;
 	struct quota			*q;
 	char				 name[PROTO_HOST_NAME_MAX + 1];
-	char				 text[PROTO_STRING_MAX + 1], rule[300];
-	char				 why_quota[200];
+	char				 text[PROTO_STRING_MAX + 1], rule[POLICY_EXPLAIN_MAX];
+	char				 why_quota[BROKER_WHY_MAX];
 	const char			*p = (const char *)host->ptr, *why;
 	size_t				 len = host->len;
 	bool				 literal;

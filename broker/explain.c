@@ -145,12 +145,7 @@ explain_main(int argc, char *argv[])
 			goto done;
 		}
 		req.addr = &addr;
-		policy_decide(policy, tn, &broker.ctx, &req, &d);
-		say(policy, &d, &addr, "decision");
-		rc = d.verdict == POLICY_ALLOW ? 0 : 1;
-		goto done;
-	}
-	if (host_parse_literal(host, strlen(host), &addr) == 0) {
+	} else if (host_parse_literal(host, strlen(host), &addr) == 0) {
 		if (host_addr_unspecified(&addr)) {
 			printf("decision: invalid, the unspecified address "
 			    "(EINVAL)\n");
@@ -158,13 +153,14 @@ explain_main(int argc, char *argv[])
 			goto done;
 		}
 		req.addr = &addr;
+	}
+	if (req.addr != NULL) {
 		policy_decide(policy, tn, &broker.ctx, &req, &d);
 		say(policy, &d, &addr, "decision");
 		rc = d.verdict == POLICY_ALLOW ? 0 : 1;
 		goto done;
 	}
-	if (req.action != POLICY_CONNECT ||
-	    host_normalize_name(host, strlen(host), name, &why) != 0) {
+	if (host_normalize_name(host, strlen(host), name, &why) != 0) {
 		fprintf(stderr, "tcpbroker: bad host %s\n", host);
 		rc = 2;
 		goto done;

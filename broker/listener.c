@@ -122,8 +122,8 @@ method_listen(struct request *req)
 	struct audit			 a = { 0 };
 	struct host_addr		 addr;
 	struct listener			*l;
-	char				 text[PROTO_STRING_MAX + 1], rule[300];
-	char				 why[200], local[PROTO_ADDR_STRLEN];
+	char				 text[PROTO_STRING_MAX + 1], rule[POLICY_EXPLAIN_MAX];
+	char				 why[BROKER_WHY_MAX], local[PROTO_ADDR_STRLEN];
 	const char			*bad;
 	int				 fd, rc;
 
@@ -295,7 +295,7 @@ pump_accepts(struct listener *l)
 	struct call			*call;
 	struct conn			*conn;
 	struct quota			*q;
-	char				 why[200], text[PROTO_ADDR_STRLEN];
+	char				 why[BROKER_WHY_MAX], text[PROTO_ADDR_STRLEN];
 	int				 fd, rc;
 
 	while ((call = TAILQ_FIRST(&l->accepters)) != NULL) {

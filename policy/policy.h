@@ -186,6 +186,9 @@ bool	policy_internal(const struct policy_context *ctx,
 /* The decision log's code for a reason: "rule", "default", ... */
 const char *policy_reason_code(enum policy_reason reason);
 
+/* Room for what policy_explain() and policy_where() write; they truncate. */
+#define POLICY_EXPLAIN_MAX	300
+
 /*
  * Says in words what decided: "rule policy.conf:12", "the default (no
  * rule allows it)", "the internal range 10.0.0.0/8 (no address rule
