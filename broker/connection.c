@@ -494,7 +494,7 @@ resolve_expire(struct timer *timer)
 	conn->resolve_id = 0;
 	audit_unresolved(conn, "dns");
 	connect_fail(conn, TB_ERESOLVE, "connect: %s: no answer from the "
-	    "resolver within %d ms", conn->host, LIMIT_RESOLVE_MS);
+	    "resolver within %u ms", conn->host, broker.resolve_ms);
 }
 
 static void
@@ -553,8 +553,8 @@ start_connect(struct request *req, uint32_t timeout_ms)
 	q = quota_of(tn);
 	if ((conn = conn_new(s)) == NULL) {
 		audit_connect(s, tn, text, preq.port, NULL, &d, "limit");
-		reply_error(s, req->msgid, TB_ELIMIT, "connect: more than %d "
-		    "handles in this session", LIMIT_HANDLES_PER_SESSION);
+		reply_error(s, req->msgid, TB_ELIMIT, "connect: %s",
+		    session_handle_full(s, why_quota, sizeof(why_quota)));
 		return;
 	}
 	conn->quota = q;
@@ -608,7 +608,7 @@ start_connect(struct request *req, uint32_t timeout_ms)
 		connect_fail(conn, rc, "connect: %s: %s", text, why);
 		return;
 	}
-	timer_set(&conn->resolve_timer, loop_now() + LIMIT_RESOLVE_MS,
+	timer_set(&conn->resolve_timer, loop_now() + broker.resolve_ms,
 	    resolve_expire);
 }
 

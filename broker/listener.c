@@ -168,8 +168,8 @@ method_listen(struct request *req)
 		free(l);
 		a.failed = "limit";
 		audit_decision(s, &a);
-		reply_error(s, req->msgid, TB_ELIMIT, "listen: more than %d "
-		    "handles in this session", LIMIT_HANDLES_PER_SESSION);
+		reply_error(s, req->msgid, TB_ELIMIT, "listen: %s",
+		    session_handle_full(s, why, sizeof(why)));
 		return;
 	}
 	l->session = s;
@@ -336,8 +336,8 @@ pump_accepts(struct listener *l)
 			quota_release(q, QUOTA_CONNECTION);
 			a.failed = "limit";
 			audit_decision(l->session, &a);
-			call_fail(call, TB_ELIMIT, "accept: more than %d handles "
-			    "in this session", LIMIT_HANDLES_PER_SESSION);
+			call_fail(call, TB_ELIMIT, "accept: %s",
+			    session_handle_full(l->session, why, sizeof(why)));
 			continue;
 		}
 		audit_decision(l->session, &a);

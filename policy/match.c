@@ -131,6 +131,17 @@ policy_tenant(const struct policy *policy, uint32_t uid, uint32_t gid)
 	return NULL;
 }
 
+const struct policy_tenant *
+policy_tenant_named(const struct policy *policy, const char *name)
+{
+	size_t	i;
+
+	for (i = 0; i < policy->ntenants; i++)
+		if (strcmp(policy->tenants[i].name, name) == 0)
+			return &policy->tenants[i];
+	return NULL;
+}
+
 bool
 policy_may_listen(const struct policy *policy)
 {

@@ -116,6 +116,10 @@ int	policy_check(const struct policy *policy,
 const struct policy_tenant *policy_tenant(const struct policy *policy,
 	    uint32_t uid, uint32_t gid);
 
+/* The tenant called name, or NULL. */
+const struct policy_tenant *policy_tenant_named(const struct policy *policy,
+	    const char *name);
+
 /* Whether any tenant may listen: by a rule, or in report mode. */
 bool	policy_may_listen(const struct policy *policy);
 
