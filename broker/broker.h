@@ -377,5 +377,14 @@ void		 resolver_start(bool sandbox);
 int		 resolver_lookup(const char *name, uid_t uid, resolver_done done,
 		    void *arg, uint32_t *id, const char **why);
 void		 resolver_cancel(uint32_t id);
+/* How names are looked up: the same in the workers and in --explain. */
+void		 resolver_configure(uint32_t resolve_ms);
+/*
+ * Looks a name up here and now, as a worker would (after
+ * resolver_configure): 0, TB_ENOTFOUND or TB_ERESOLVE, with at most
+ * LIMIT_RESOLVE_ADDRS addresses.
+ */
+int		 resolver_resolve(const char *name, struct host_addr *addrs,
+		    unsigned *naddrs);
 
 #endif

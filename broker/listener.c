@@ -187,6 +187,7 @@ method_listen(struct request *req)
 	}
 	l->counted = true;
 	if ((fd = open_listener(&addr, preq.port, why, sizeof(why))) < 0) {
+		a.failed = "error";
 		audit_decision(s, &a);
 		reply_error(s, req->msgid, fd, "listen on %s: %s", text, why);
 		listener_destroy(l, false);

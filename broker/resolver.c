@@ -128,6 +128,42 @@ resolve(const struct resolver_query *q, struct resolver_answer *a)
 		a->code = TB_ENOTFOUND;
 }
 
+void
+resolver_configure(uint32_t resolve_ms)
+{
+	char		options[64];
+	unsigned	seconds = (resolve_ms + 999) / 1000;
+
+	/*
+	 * Only the modules built into libc: a module loaded later would
+	 * need executable memory, which the filter refuses.
+	 */
+	__nss_configure_lookup("hosts", "files dns");
+	/*
+	 * No search domains: a name is looked up as it is, so that a rule
+	 * for *.example.com never reaches x.example.com.corp.example.
+	 */
+	setenv("LOCALDOMAIN", "", 1);
+	/* One try per server, within the broker's wait. */
+	snprintf(options, sizeof(options), "timeout:%u attempts:1",
+	    seconds > 2 ? seconds / 2 : 1);
+	setenv("RES_OPTIONS", options, 1);
+}
+
+int
+resolver_resolve(const char *name, struct host_addr *addrs, unsigned *naddrs)
+{
+	struct resolver_query	q;
+	struct resolver_answer	a;
+
+	memset(&q, 0, sizeof(q));
+	snprintf(q.name, sizeof(q.name), "%s", name);
+	resolve(&q, &a);
+	memcpy(addrs, a.addrs, sizeof(a.addrs));
+	*naddrs = a.naddrs;
+	return a.code;
+}
+
 /* A worker: one query at a time on its own socket, until the keeper goes. */
 static void __attribute__((noreturn))
 worker_main(pid_t keeper, int fd)
@@ -190,25 +226,11 @@ keeper_main(pid_t broker_pid)
 	pid_t			 pid;
 	unsigned		 i;
 	int			 status;
-	char			 options[64];
 
 	if (prctl(PR_SET_PDEATHSIG, SIGKILL) == -1 || getppid() != broker_pid)
 		_exit(1);
 	prctl(PR_SET_NAME, "tcpbroker-dns");
-	/*
-	 * Only the modules built into libc: a module loaded later would
-	 * need executable memory, which the filter refuses.
-	 */
-	__nss_configure_lookup("hosts", "files dns");
-	/*
-	 * No search domains: a name is looked up as it is, so that a rule
-	 * for *.example.com never reaches x.example.com.corp.example.
-	 */
-	setenv("LOCALDOMAIN", "", 1);
-	/* One try per server, within the broker's wait. */
-	snprintf(options, sizeof(options), "timeout:%u attempts:1",
-	    alarm_seconds > 2 ? alarm_seconds / 2 : 1);
-	setenv("RES_OPTIONS", options, 1);
+	resolver_configure(broker.resolve_ms);
 	resolve(&warm, &ignored);
 	if (confined && sandbox_resolver(true) != 0) {
 		fprintf(stderr, "tcpbroker-dns: cannot install the filter\n");
