@@ -4,8 +4,10 @@
  * run (each figure on each path in turn, the whole round repeated), and
  * prints the medians with their ratios, and writes them as JSON.
  *
- *   tcpbroker-bench [--quick] [--runs N] [--out FILE]
+ *   tcpbroker-bench [--quick] [--runs N] [--out FILE] [--only PREFIX]
  *
+ * --only runs only the figures whose JSON name starts with PREFIX
+ * ("read_line", "idle"), to profile one of them.
  * Runs as root: the broker drops privileges as it does when installed,
  * and the idle connections come from children switched to unused uids.
  */
@@ -79,6 +81,7 @@ struct config {
 	bool		 quick;
 	int		 runs;
 	const char	*out;
+	const char	*only;		/* figures whose key starts so */
 	struct budget	 budget;
 	struct budget	 connect_budget;
 	int		 idle_small, idle_large;
@@ -98,7 +101,7 @@ static void
 usage(void)
 {
 	fprintf(stderr, "usage: tcpbroker-bench [--quick] [--runs N] "
-	    "[--out FILE]\n");
+	    "[--out FILE] [--only PREFIX]\n");
 	exit(2);
 }
 
@@ -437,6 +440,13 @@ measure_idle(const struct config *cfg, const uid_t *uids, int run)
 	broker_stop(&b);
 }
 
+static bool
+selected(const struct config *cfg, enum metric m)
+{
+	return cfg->only == NULL ||
+	    strncmp(metrics[m].key, cfg->only, strlen(cfg->only)) == 0;
+}
+
 static void
 run_round(const struct config *cfg, const uid_t *uids, int run)
 {
@@ -447,8 +457,8 @@ run_round(const struct config *cfg, const uid_t *uids, int run)
 		for (col = 0; col < COLUMNS; col++)
 			results[m][col][run] = NAN;
 	for (m = M_CONNECT; m <= M_SELECT; m++) {
-		if (m == M_ECHO_P99)
-			continue;	/* measured with the median */
+		if (m == M_ECHO_P99 || !selected(cfg, m))
+			continue;	/* p99 is measured with the median */
 		for (col = COL_DIRECT; col <= COL_MICROSOCKS; col++)
 			measure_c((enum metric)m, &paths[col], cfg, run, col);
 		if (metrics[m].lua == NULL)
@@ -464,7 +474,8 @@ run_round(const struct config *cfg, const uid_t *uids, int run)
 		    m == M_ECHO_P50 ? &results[M_ECHO_P99][COL_LUA_TCP][run] :
 		    &unused);
 	}
-	measure_idle(cfg, uids, run);
+	if (selected(cfg, M_IDLE_MEM_SMALL))
+		measure_idle(cfg, uids, run);
 }
 
 static int
@@ -641,6 +652,7 @@ main(int argc, char *argv[])
 		{ "quick", no_argument, NULL, 'q' },
 		{ "runs", required_argument, NULL, 'r' },
 		{ "out", required_argument, NULL, 'o' },
+		{ "only", required_argument, NULL, 'O' },
 		{ NULL, 0, NULL, 0 }
 	};
 	struct config	cfg = { .runs = 3 };
@@ -659,6 +671,9 @@ main(int argc, char *argv[])
 			break;
 		case 'o':
 			cfg.out = optarg;
+			break;
+		case 'O':
+			cfg.only = optarg;
 			break;
 		default:
 			usage();

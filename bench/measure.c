@@ -184,24 +184,30 @@ measure_read_line(struct path *p, const struct servers *s,
  * all n: median microseconds.
  */
 static double
-select_rtt(struct path *p, struct conn *conns, int n, const struct budget *b)
+select_rtt(struct path *p, struct conn *conns, int nconns,
+    const struct budget *b)
 {
 	uint8_t		 msg[BENCH_ECHO_SIZE] = { 0 }, reply[BENCH_ECHO_SIZE];
 	uint64_t	*rtt, start, t;
 	unsigned	 i;
 	double		 median = NAN;
-	int		 k, ready;
+	size_t		 got;
+	ssize_t		 n;
+	int		 k;
 
 	if ((rtt = calloc(b->count, sizeof(*rtt))) == NULL)
 		return NAN;
 	start = now_ns();
 	for (i = 0; !spent(b, start, i); i++) {
-		k = (int)(i % (unsigned)n);
+		k = (int)(i % (unsigned)nconns);
 		t = now_ns();
-		if (p->ops->write_all(p, &conns[k], msg, sizeof(msg)) == -1 ||
-		    (ready = p->ops->select(p, conns, n, 1000)) != k ||
-		    p->ops->read(p, &conns[k], reply, sizeof(reply)) <= 0)
+		if (p->ops->write_all(p, &conns[k], msg, sizeof(msg)) == -1)
 			goto out;
+		for (got = 0; got < sizeof(reply); got += (size_t)n)
+			if (p->ops->select(p, conns, nconns, 1000) != k ||
+			    (n = p->ops->read(p, &conns[k], reply + got,
+			    sizeof(reply) - got)) <= 0)
+				goto out;
 		rtt[i] = now_ns() - t;
 	}
 	if (i > 0) {

@@ -24,8 +24,10 @@
 #define SERVER_ACCEPT_BATCH	64
 /* Bytes an echo connection holds while its peer does not read. */
 #define ECHO_PENDING_MAX	4096
-/* Lines in the line source's buffer: 655 lines of 100 bytes. */
-#define LINES_BUFFER		(BENCH_CHUNK / BENCH_LINE_SIZE * BENCH_LINE_SIZE)
+/* The line source's pattern: 655 lines of 100 bytes. */
+#define LINES_PATTERN		(BENCH_CHUNK / BENCH_LINE_SIZE * BENCH_LINE_SIZE)
+/* Writes to one stream per wake-up at most. */
+#define STREAM_WRITES		16
 
 struct sconn {
 	uint8_t		 kind;	/* enum server_kind; SERVER_KINDS = free */
@@ -37,8 +39,9 @@ struct sconn {
 
 static struct sconn	*conns;
 static int		 conns_max;
-static uint8_t		 source_data[BENCH_CHUNK];
-static uint8_t		 lines_data[LINES_BUFFER];
+/* Each pattern twice, so that a write from any offset is a full chunk. */
+static uint8_t		 source_data[2 * BENCH_CHUNK];
+static uint8_t		 lines_data[2 * LINES_PATTERN];
 static uint8_t		 scratch[BENCH_CHUNK];
 
 static int
@@ -151,11 +154,13 @@ serve_echo(int ep, int fd, uint32_t events)
 	}
 }
 
+/* Writes the pattern of size bytes (held twice in data) without end. */
 static void
 serve_stream(int fd, uint32_t events, const uint8_t *data, size_t size)
 {
 	struct sconn	*c = &conns[fd];
 	ssize_t		 n;
+	int		 i;
 
 	if (events & (EPOLLIN | EPOLLHUP | EPOLLERR)) {
 		if (!drain(fd, scratch, sizeof(scratch), &n)) {
@@ -163,14 +168,13 @@ serve_stream(int fd, uint32_t events, const uint8_t *data, size_t size)
 			return;
 		}
 	}
-	if (events & EPOLLOUT) {
-		n = write(fd, data + c->off, size - c->off);
-		if (n == -1 && errno != EAGAIN && errno != EINTR) {
-			drop(fd);
+	for (i = 0; i < STREAM_WRITES && (events & EPOLLOUT); i++) {
+		if ((n = write(fd, data + c->off, size)) == -1) {
+			if (errno != EAGAIN && errno != EINTR)
+				drop(fd);
 			return;
 		}
-		if (n > 0)
-			c->off = (uint32_t)((c->off + (size_t)n) % size);
+		c->off = (uint32_t)((c->off + (size_t)n) % size);
 	}
 }
 
@@ -189,10 +193,10 @@ serve(int ep, int fd, uint32_t events)
 			drop(fd);
 		break;
 	case SERVER_SOURCE:
-		serve_stream(fd, events, source_data, sizeof(source_data));
+		serve_stream(fd, events, source_data, BENCH_CHUNK);
 		break;
 	case SERVER_LINES:
-		serve_stream(fd, events, lines_data, sizeof(lines_data));
+		serve_stream(fd, events, lines_data, LINES_PATTERN);
 		break;
 	default:
 		break;
@@ -217,10 +221,10 @@ server_main(const int lfd[SERVER_KINDS])
 	for (i = 0; i < conns_max; i++)
 		conns[i].kind = SERVER_KINDS;
 	for (i = 0; i < (int)sizeof(source_data); i++)
-		source_data[i] = (uint8_t)('a' + i % 26);
+		source_data[i] = (uint8_t)('a' + i % BENCH_CHUNK % 26);
 	for (i = 0; i < (int)sizeof(lines_data); i++)
 		lines_data[i] = i % BENCH_LINE_SIZE == BENCH_LINE_SIZE - 1 ?
-		    '\n' : (uint8_t)('a' + i % 26);
+		    '\n' : (uint8_t)('a' + i % LINES_PATTERN % 26);
 	if ((ep = epoll_create1(EPOLL_CLOEXEC)) == -1)
 		die("epoll_create1: %s", strerror(errno));
 	for (k = 0; k < SERVER_KINDS; k++) {
