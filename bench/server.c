@@ -26,7 +26,7 @@
 #define ECHO_PENDING_MAX	4096
 /* The line source's pattern: 655 lines of 100 bytes. */
 #define LINES_PATTERN		(BENCH_CHUNK / BENCH_LINE_SIZE * BENCH_LINE_SIZE)
-/* Writes to one stream per wake-up at most. */
+/* Reads or writes of one stream per wake-up at most. */
 #define STREAM_WRITES		16
 
 struct sconn {
@@ -182,6 +182,7 @@ static void
 serve(int ep, int fd, uint32_t events)
 {
 	ssize_t	n;
+	int	i;
 
 	switch (conns[fd].kind) {
 	case SERVER_ECHO:
@@ -189,8 +190,12 @@ serve(int ep, int fd, uint32_t events)
 		break;
 	case SERVER_SINK:
 	case SERVER_IDLE:
-		if (!drain(fd, scratch, sizeof(scratch), &n))
-			drop(fd);
+		for (i = 0; i < STREAM_WRITES; i++)
+			if (!drain(fd, scratch, sizeof(scratch), &n)) {
+				drop(fd);
+				break;
+			} else if (n <= 0)
+				break;
 		break;
 	case SERVER_SOURCE:
 		serve_stream(fd, events, source_data, BENCH_CHUNK);
