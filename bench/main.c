@@ -8,6 +8,7 @@
  *
  * --only runs only the figures whose JSON name starts with PREFIX
  * ("read_line", "idle"), to profile one of them.
+ *
  * Runs as root: the broker drops privileges as it does when installed,
  * and the idle connections come from children switched to unused uids.
  */
@@ -608,7 +609,6 @@ write_json(const struct config *cfg)
 	char		cpu[128];
 	FILE		*f;
 	int		m, col, i;
-	bool		first;
 
 	if ((f = fopen(cfg->out, "w")) == NULL)
 		die("%s: %s", cfg->out, strerror(errno));
@@ -622,13 +622,14 @@ write_json(const struct config *cfg)
 	fprintf(f, "  \"idle_connections\": [%d, %d],\n  \"figures\": {",
 	    cfg->idle_small, cfg->idle_large);
 	for (m = 0; m < METRICS; m++) {
-		fprintf(f, "%s\n    \"%s\": {", m ? "," : "", metrics[m].key);
-		first = true;
+		fprintf(f, "%s\n    \"%s\": {\n      \"lower_is_better\": %s",
+		    m ? "," : "", metrics[m].key,
+		    metrics[m].lower_better ? "true" : "false");
 		for (col = 0; col < COLUMNS; col++) {
 			if (isnan(median(m, col)))
 				continue;
-			fprintf(f, "%s\n      \"%s\": { \"median\": ",
-			    first ? "" : ",", column_names[col]);
+			fprintf(f, ",\n      \"%s\": { \"median\": ",
+			    column_names[col]);
 			json_number(f, median(m, col));
 			fprintf(f, ", \"runs\": [");
 			for (i = 0; i < runs_done; i++) {
@@ -636,9 +637,8 @@ write_json(const struct config *cfg)
 				json_number(f, results[m][col][i]);
 			}
 			fprintf(f, "] }");
-			first = false;
 		}
-		fprintf(f, "%s}", first ? "" : "\n    ");
+		fprintf(f, "\n    }");
 	}
 	fprintf(f, "\n  }\n}\n");
 	if (fclose(f) != 0)
