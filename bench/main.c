@@ -519,6 +519,8 @@ ratio(char *buf, size_t cap, double a, double b)
 {
 	if (isnan(a) || isnan(b) || b == 0)
 		snprintf(buf, cap, "n/a");
+	else if (a / b < 0.1)
+		snprintf(buf, cap, "%.2gx", a / b);
 	else
 		snprintf(buf, cap, "%.2fx", a / b);
 }
