@@ -147,9 +147,10 @@ double	measure_select_ratio(struct path *, const struct servers *,
  * Idle connections through the broker, opened by child processes that
  * each switch to one of uids, so that no uid meets a per-uid limit.
  */
+#define IDLE_UIDS_MAX	8
 struct idle_group {
-	pid_t	 pid[8];
-	int	 ctl[8];	/* closing it tells the child to exit */
+	pid_t	 pid[IDLE_UIDS_MAX];
+	int	 ctl[IDLE_UIDS_MAX];	/* closing it tells the child to exit */
 	int	 n;
 };
 /* Opens count idle connections spread over nuids uids; 0 or -1. */

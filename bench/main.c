@@ -36,8 +36,12 @@
 
 /* Rounds of the whole interleaved run at most. */
 #define RUNS_MAX	9
-/* Uids the idle connections come from. */
-#define IDLE_UIDS	4
+/*
+ * Uids the idle connections come from: 1,250 connections in 10
+ * sessions each, under the broker's per-uid caps even where a
+ * descriptor limit of 20,000 lowers them (to 2,428 handles a uid).
+ */
+#define IDLE_UIDS	IDLE_UIDS_MAX
 /* Connections each path opens before the first round, and for how long. */
 #define WARM_UP_COUNT	200
 #define WARM_UP_MS	500
