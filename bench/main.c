@@ -507,6 +507,40 @@ median(enum metric m, enum column col)
 	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
 }
 
+/* Whether path col is meant to give figure m in this run. */
+static bool
+expected(const struct config *cfg, enum metric m, enum column col)
+{
+	if (!selected(cfg, m == M_ECHO_P99 ? M_ECHO_P50 : m))
+		return false;
+	if (m >= M_IDLE_MEM_SMALL)
+		return col == COL_TCPBROKER && selected(cfg, M_IDLE_MEM_SMALL);
+	if (col >= COL_LUASOCKET)
+		return m <= M_READ_LINE;
+	if (paths[col].ops == NULL)
+		return false;	/* that proxy is not installed */
+	return m != M_SELECT || paths[col].ops->select != NULL;
+}
+
+/*
+ * The figures that no round gave, each named: a path that broke fails
+ * the run, --quick included, without any figure being judged.
+ */
+static int
+missing_figures(const struct config *cfg)
+{
+	int	m, col, missing = 0;
+
+	for (m = 0; m < METRICS; m++)
+		for (col = 0; col < COLUMNS; col++)
+			if (expected(cfg, m, col) && isnan(median(m, col))) {
+				warnx_("no figure for %s on %s", metrics[m].key,
+				    column_names[col]);
+				missing++;
+			}
+	return missing;
+}
+
 static void
 cell(char *buf, size_t cap, double v)
 {
@@ -716,5 +750,5 @@ main(int argc, char *argv[])
 	print_table(&cfg);
 	if (cfg.out != NULL)
 		write_json(&cfg);
-	return 0;
+	return missing_figures(&cfg) == 0 ? 0 : 1;
 }
