@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "harness.h"
+#include "tb_limits.h"
 
 #define NOLISTEN_RULES	"    connect allow 127.0.0.1:1024-65535\n"
 #define NOLISTEN_POLICY	"tenant all {\n    match uid *\n" NOLISTEN_RULES "}\n"
@@ -84,10 +85,11 @@ test_processes_are_confined(void **state)
 
 	(void)state;
 	assert_confined(broker.pid, "the broker");
-	assert_int_equal(harness_children(broker.pid, keeper, 4), 1);
+	harness_wait_children(broker.pid, keeper, 4, 1);
 	assert_confined(keeper[0], "the resolver keeper");
-	nworkers = harness_children(keeper[0], workers, 16);
-	assert_true(nworkers > 0);
+	/* The keeper starts its workers once it is confined itself. */
+	nworkers = harness_wait_children(keeper[0], workers, 16,
+	    LIMIT_RESOLVER_WORKERS);
 	for (i = 0; i < nworkers; i++)
 		assert_confined(workers[i], "a resolver worker");
 	assert_true(harness_log_contains(&broker, "running as tcpbroker"));
