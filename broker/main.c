@@ -60,7 +60,7 @@ usage(int status)
 	    "       tcpbroker run [--policy FILE] [--log FILE] "
 	    "[--decision-log FILE] [--user USER]\n"
 	    "                 -- COMMAND [ARG...]\n"
-	    "       tcpbroker --check FILE\n"
+	    "       tcpbroker --check FILE...\n"
 	    "       tcpbroker --explain FILE [--uid N] [--gid N] "
 	    "connect|listen|accept HOST:PORT\n"
 	    "       tcpbroker --print-filter --policy FILE\n"
@@ -76,15 +76,25 @@ print_warning(void *arg, const char *message)
 	fprintf(stderr, "%s\n", message);
 }
 
+/* --check FILE: every error and warning; 0 when it loads. */
 static int
 check_policy(const char *path)
 {
 	struct policy		*policy;
 	struct policy_error	 err;
+	unsigned		 i;
 	int			 warnings;
 
 	if (policy_load(path, &policy, &err) != 0) {
-		fprintf(stderr, "%s\n", err.message);
+		for (i = 0; i < err.count && i < LIMIT_POLICY_ERRORS; i++)
+			fprintf(stderr, "%s\n", err.all[i]);
+		if (err.count == 0)
+			fprintf(stderr, "%s\n", err.message);
+		if (err.count > LIMIT_POLICY_ERRORS)
+			fprintf(stderr, "%s: %u more errors not shown\n", path,
+			    err.count - LIMIT_POLICY_ERRORS);
+		fprintf(stderr, "%s: %u error%s\n", path,
+		    err.count ? err.count : 1, err.count > 1 ? "s" : "");
 		return 1;
 	}
 	warnings = policy_check(policy, print_warning, NULL);
@@ -94,6 +104,18 @@ check_policy(const char *path)
 	    warnings == 1 ? "" : "s");
 	policy_free(policy);
 	return 0;
+}
+
+/* --check FILE...: each file; 1 when any of them does not load. */
+static int
+check_policies(const char *first, char *rest[], int nrest)
+{
+	int	rc, i;
+
+	rc = check_policy(first);
+	for (i = 0; i < nrest; i++)
+		rc |= check_policy(rest[i]);
+	return rc;
 }
 
 /*
@@ -573,7 +595,9 @@ main(int argc, char *argv[])
 			o.sandbox_debug = true;
 			break;
 		case 'c':
-			return check_policy(optarg);
+			/* Every file named after it is checked too. */
+			return check_policies(optarg, argv + optind,
+			    argc - optind);
 		case 'P':
 			print_filter = true;
 			break;

@@ -44,6 +44,7 @@ struct policy_rule {
 	bool			any_port;	/* written as '*' */
 	unsigned		line;
 	unsigned		col;
+	bool			every;		/* from the every-tenant block */
 };
 
 /* A range of uids or gids. */
@@ -79,10 +80,14 @@ struct policy_tenant {
 	size_t			 cap;
 	struct policy_limits	 limits;
 	enum policy_mode	 mode;
+	bool			 every;		/* the every-tenant block */
 };
 
 struct policy {
 	char			*file;
+	bool			 bom;		/* began with a UTF-8 BOM */
+	/* The every-tenant block, whose rules each tenant also has. */
+	struct policy_tenant	*every;
 	struct policy_tenant	*tenants;
 	size_t			 ntenants;
 	size_t			 cap;
@@ -90,10 +95,19 @@ struct policy {
 };
 
 /* Where and why a policy file was refused. */
+/* Longest message of one policy error: bytes. */
+#define POLICY_ERROR_MAX	512
+
+/*
+ * Where and why a policy file was refused: the first error, and every
+ * error the parse found (up to LIMIT_POLICY_ERRORS), for --check.
+ */
 struct policy_error {
-	char		message[512];	/* "file:line:col: what is wrong" */
+	char		message[POLICY_ERROR_MAX];	/* "file:line:col: ..." */
 	unsigned	line;
 	unsigned	col;
+	unsigned	count;				/* errors found */
+	char		all[LIMIT_POLICY_ERRORS][POLICY_ERROR_MAX];
 };
 
 /* Reads and parses the policy file at path.  Returns 0 or -1. */

@@ -1604,7 +1604,6 @@ static void
 test_check_quiet(void **state)
 {
 	static const char *const texts[] = {
-		"",
 		"tenant t {\nmatch uid 1\n}\n",
 		/* an address rule before 'any' is what opens the address */
 		"tenant t {\nmatch uid 1\nconnect allow 10.0.0.1:80\n"
@@ -1627,9 +1626,9 @@ test_check_quiet(void **state)
 		    "connect allow *.a.example.com:443\n"
 		    "connect deny example.com:443\n"
 		    "connect allow *.example.com.example.org:443\n}\n",
-		/* a range no tenant takes all of */
+		/* a wider range after a narrower one: a catch-all */
 		"tenant t {\nmatch uid 1-10\n}\n"
-		    "tenant u {\nmatch uid 5-11\n}\n",
+		    "tenant u {\nmatch uid 1-20\n}\n",
 		/* a tenant reachable by gid */
 		"tenant t {\nmatch uid *\n}\ntenant u {\nmatch uid 5\n"
 		    "match gid 7\n}\n",
@@ -1669,7 +1668,7 @@ test_error_message_format(void **state)
 	assert_int_equal(policy_parse("x.conf", "\nbind allow any:80\n",
 	    strlen("\nbind allow any:80\n"), &policy, &err), -1);
 	assert_string_equal(err.message,
-	    "x.conf:2:1: expected 'tenant', got 'bind'");
+	    "x.conf:2:1: expected 'tenant' or 'every', got 'bind'");
 
 	assert_int_equal(policy_parse("x.conf", "\n  connect allow any:80\n",
 	    strlen("\n  connect allow any:80\n"), &policy, &err), -1);
