@@ -777,14 +777,27 @@ try_read(struct conn *conn, struct call *call)
 	}
 }
 
-/* How many buffered bytes a read call needs before it can complete. */
+/*
+ * How large the buffer should be for the call to make progress.  A line
+ * grows it a step at a time as bytes come, so that a session charges
+ * what it holds, not the longest line it might.
+ */
 static size_t
-read_want(const struct call *call)
+read_want(const struct conn *conn, const struct call *call)
 {
-	if (call->method == PROTO_METHOD_READ ||
-	    call->method == PROTO_METHOD_PEEK)
+	size_t	want;
+
+	switch (call->method) {
+	case PROTO_METHOD_READ:
+	case PROTO_METHOD_PEEK:
 		return CONN_BUFFER_MIN;
-	return call->count;
+	case PROTO_METHOD_READ_LINE:
+	case PROTO_METHOD_READ_UNTIL:
+		want = conn->buflen + CONN_BUFFER_MIN;
+		return want < call->count ? want : call->count;
+	default:
+		return call->count;
+	}
 }
 
 static void
@@ -800,7 +813,7 @@ pump_reads(struct conn *conn)
 		if (try_read(conn, call))
 			continue;
 		TAILQ_INSERT_HEAD(&conn->readers, call, entry);
-		if (buffer_reserve(conn, read_want(call)) != 0) {
+		if (buffer_reserve(conn, read_want(conn, call)) != 0) {
 			TAILQ_REMOVE(&conn->readers, call, entry);
 			call_fail(call, TB_ELIMIT, "%s: the session has %d "
 			    "bytes buffered already",
