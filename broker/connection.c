@@ -1,9 +1,16 @@
 /*
  * TCP connections: connecting (through the policy and the resolver),
- * and the read and write calls.  Received bytes are read only while a
- * read call waits, into a buffer of at most LIMIT_CONN_BUFFER bytes
- * charged to the session, so a client that stops reading stops the
- * peer through TCP flow control instead of filling the broker.
+ * and the read and write calls.
+ *
+ * A streaming session's connections are read as data comes, within the
+ * receive window the client granted, straight into the session's output
+ * as data notifications: the broker keeps no receive buffer for them.
+ * Without credit, or with the session's output full, the connection is
+ * not read, and TCP flow control slows the peer.
+ *
+ * Otherwise received bytes are read only while a read call waits, into
+ * a buffer of at most LIMIT_CONN_BUFFER bytes charged to the session,
+ * so a client that stops reading stops the peer in the same way.
  */
 #include <sys/epoll.h>
 #include <sys/socket.h>
@@ -42,6 +49,10 @@ struct conn {
 	bool			 read_shut;
 	bool			 write_shut;
 	int			 error;		/* sticky TB_E* code */
+	bool			 streaming;
+	bool			 ended;		/* end or error pushed */
+	uint32_t		 credit;	/* bytes the client may take */
+	struct push_waiter	 push_wait;
 	uint8_t			*buf;		/* received, not yet read */
 	size_t			 buflen;
 	size_t			 bufcap;
@@ -74,6 +85,7 @@ struct conn {
 
 static void	conn_event(struct loop_io *io, uint32_t events);
 static void	pump_reads(struct conn *conn);
+static void	stream_pump(struct conn *conn);
 static void	pump_writes(struct conn *conn);
 static void	throttle_in_expire(struct timer *timer);
 static void	throttle_out_expire(struct timer *timer);
@@ -189,6 +201,7 @@ conn_destroy(struct conn *conn, bool reply)
 		call_queue_drop(&conn->writers);
 	}
 	buffer_release(conn);
+	session_push_cancel(conn->session, &conn->push_wait);
 	session_handle_free(conn->session, conn->handle);
 	if (conn->state == CONN_OPEN) {
 		if (sockaddr_text(conn->io.fd, true, peer, sizeof(peer)) != 0)
@@ -256,6 +269,7 @@ connect_done(struct conn *conn)
 	    conn->host, peer);
 	reply_uint(call->session, call->msgid, conn->handle);
 	call_free(call);
+	conn_stream_start(conn);
 }
 
 /* Fails the connect call and frees the connection. */
@@ -629,6 +643,145 @@ method_connect_timeout(struct request *req)
 	start_connect(req, (uint32_t)req->args[2].u);
 }
 
+/* Streaming. */
+
+/*
+ * A data notification as the broker packs it, so that bytes are read
+ * straight behind it: [2, "data", [handle as uint32, bin32 of n]].
+ */
+#define DATA_HEAD	18
+
+static void
+pack_data_head(uint8_t *p, uint32_t handle, uint32_t n)
+{
+	static const uint8_t	fixed[] = { 0x93, PROTO_NOTIFY, 0xa4, 'd',
+				    'a', 't', 'a', 0x92, 0xce };
+	unsigned		i;
+
+	_Static_assert(sizeof(fixed) + 4 + 1 + 4 == DATA_HEAD, "data head");
+	memcpy(p, fixed, sizeof(fixed));
+	p += sizeof(fixed);
+	for (i = 0; i < 4; i++)
+		*p++ = (uint8_t)(handle >> (24 - 8 * i));
+	*p++ = 0xc6;
+	for (i = 0; i < 4; i++)
+		*p++ = (uint8_t)(n >> (24 - 8 * i));
+}
+
+/* Pushes end, or the error that ended the stream; false without room. */
+static bool
+stream_end(struct conn *conn)
+{
+	struct session	*s = conn->session;
+	msgpack_packer	*pk;
+	const char	*name, *text;
+
+	if (session_push_room(s) < NOTE_SMALL_MAX)
+		return false;
+	if (conn->error != 0 && !conn->read_shut) {
+		name = proto_err_name(conn->error);
+		text = proto_err_text(conn->error);
+		pk = note_begin(s, PROTO_BNOTE_ERROR, 2);
+		msgpack_pack_uint32(pk, conn->handle);
+		msgpack_pack_array(pk, 2);
+		msgpack_pack_str_with_body(pk, name, strlen(name));
+		msgpack_pack_str_with_body(pk, text, strlen(text));
+	} else {
+		pk = note_begin(s, PROTO_BNOTE_END, 1);
+		msgpack_pack_uint32(pk, conn->handle);
+	}
+	note_end(s);
+	conn->ended = true;
+	return true;
+}
+
+/*
+ * Reads what the peer sent, within the client's credit and the room in
+ * the session's output, into data notifications.
+ */
+static void
+stream_pump(struct conn *conn)
+{
+	struct session	*s = conn->session;
+	uint64_t	 retry;
+	size_t		 want, room;
+	uint8_t		*p;
+	ssize_t		 n;
+
+	while (!conn->ended) {
+		if (conn->eof || conn->read_shut || conn->error != 0) {
+			if (!stream_end(conn))
+				session_push_wait(s, &conn->push_wait);
+			return;
+		}
+		if (conn->credit == 0 || conn->throttle_in.slot != 0)
+			return;		/* note_credit() or the timer pumps */
+		room = session_push_room(s);
+		if (room < DATA_HEAD + NOTE_SMALL_MAX) {
+			session_push_wait(s, &conn->push_wait);
+			return;
+		}
+		want = room - DATA_HEAD;
+		if (want > conn->credit)
+			want = conn->credit;
+		if (want > PROTO_DATA_MAX)
+			want = PROTO_DATA_MAX;
+		want = quota_bytes(conn->quota, QUOTA_IN, want, &retry);
+		if (want == 0) {
+			timer_set(&conn->throttle_in, retry,
+			    throttle_in_expire);
+			return;
+		}
+		if ((p = session_push_reserve(s, DATA_HEAD + want)) == NULL)
+			return;
+		n = recv(conn->io.fd, p + DATA_HEAD, want, 0);
+		if (n > 0) {
+			pack_data_head(p, conn->handle, (uint32_t)n);
+			session_push_commit(s, DATA_HEAD + (size_t)n);
+			conn->credit -= (uint32_t)n;
+			conn->bytes_in += (uint64_t)n;
+			quota_spend(conn->quota, QUOTA_IN, (size_t)n);
+		} else if (n == 0)
+			conn->eof = true;
+		else if (errno == EAGAIN)
+			return;
+		else if (errno != EINTR)
+			conn->error = errno_code(errno);
+	}
+}
+
+static void
+stream_resume(struct push_waiter *w)
+{
+	stream_pump((struct conn *)((char *)w -
+	    offsetof(struct conn, push_wait)));
+}
+
+void
+conn_stream_start(struct conn *conn)
+{
+	if ((conn->credit = session_recv_window(conn->session)) == 0)
+		return;
+	conn->streaming = true;
+	conn->push_wait.resume = stream_resume;
+	stream_pump(conn);
+}
+
+void
+note_credit(struct session *s, const struct proto_arg *args)
+{
+	struct conn	*conn = session_note_conn(s, (uint32_t)args[0].u);
+
+	if (conn == NULL || !conn->streaming || conn->ended)
+		return;		/* closed or ended meanwhile */
+	if (args[1].u > session_recv_window(s) - conn->credit) {
+		session_protocol_error(s, "credit past the receive window");
+		return;
+	}
+	conn->credit += (uint32_t)args[1].u;
+	stream_pump(conn);
+}
+
 /* Reading. */
 
 /* Makes room for want buffered bytes; -1 when the session is over budget. */
@@ -867,6 +1020,12 @@ start_read(struct request *req, size_t count, uint8_t delim)
 
 	if ((conn = session_conn(req, (uint32_t)req->args[0].u)) == NULL)
 		return;
+	if (conn->streaming) {
+		reply_error(req->session, req->msgid, TB_EPROTO, "%s: "
+		    "connection %u streams; its data comes as notifications",
+		    proto_methods[req->method].name, conn->handle);
+		return;
+	}
 	if ((call = call_new(req, conn, conn->timeout_ms, read_expire)) == NULL)
 		return;
 	call->count = count;
@@ -971,8 +1130,11 @@ try_write(struct conn *conn, struct call *call, const uint8_t *data,
 		}
 		else if (n == -1 && errno == EAGAIN)
 			return false;
-		else if (n == -1 && errno != EINTR)
+		else if (n == -1 && errno != EINTR) {
 			conn->error = errno_code(errno);
+			if (conn->streaming)
+				stream_pump(conn);
+		}
 	}
 	write_done(call);
 	return true;
@@ -1111,7 +1273,10 @@ method_shutdown(struct request *req)
 		/* Unread data is dropped; reads now see the end. */
 		conn->read_shut = true;
 		buffer_release(conn);
-		pump_reads(conn);
+		if (conn->streaming)
+			stream_pump(conn);
+		else
+			pump_reads(conn);
 	}
 	if (how != SHUT_RD) {
 		conn->write_shut = true;
@@ -1141,8 +1306,13 @@ method_peer_addr(struct request *req)
 static void
 throttle_in_expire(struct timer *timer)
 {
-	pump_reads((struct conn *)((char *)timer -
-	    offsetof(struct conn, throttle_in)));
+	struct conn	*conn = (struct conn *)((char *)timer -
+	    offsetof(struct conn, throttle_in));
+
+	if (conn->streaming)
+		stream_pump(conn);
+	else
+		pump_reads(conn);
 }
 
 static void
@@ -1161,8 +1331,12 @@ conn_event(struct loop_io *io, uint32_t events)
 		connect_event(conn);
 		return;
 	}
-	if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))
-		pump_reads(conn);
+	if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) {
+		if (conn->streaming)
+			stream_pump(conn);
+		else
+			pump_reads(conn);
+	}
 	if (!io->dead && (events & (EPOLLOUT | EPOLLHUP | EPOLLERR)))
 		pump_writes(conn);
 }

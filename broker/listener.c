@@ -346,6 +346,7 @@ pump_accepts(struct listener *l)
 		    conn_handle(conn));
 		reply_uint(call->session, call->msgid, conn_handle(conn));
 		call_free(call);
+		conn_stream_start(conn);
 	}
 }
 
