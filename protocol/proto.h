@@ -181,6 +181,27 @@ int	proto_check_params(const struct proto_method_info *info,
 	    struct proto_arg args[PROTO_PARAMS_MAX], char *why, size_t whylen);
 
 /*
+ * A cursor over one message that proto_scan() accepted, read value by
+ * value without allocating.  Each proto_get_* takes the next value if it
+ * has that type, else returns -1.
+ */
+struct proto_cursor {
+	const uint8_t	*p;
+	size_t		 len;
+};
+int	proto_get_nil(struct proto_cursor *c);
+int	proto_get_uint(struct proto_cursor *c, uint64_t *v);
+int	proto_get_array(struct proto_cursor *c, uint32_t *n);
+int	proto_get_str(struct proto_cursor *c, const char **ptr, size_t *len);
+int	proto_get_bin(struct proto_cursor *c, const uint8_t **ptr, size_t *len);
+/*
+ * A response's error: nil gives *code 0; [name, message] its code, the
+ * message copied into message (cap bytes, NUL-terminated).
+ */
+int	proto_get_error(struct proto_cursor *c, int *code, char *message,
+	    size_t cap);
+
+/*
  * A byte buffer that msgpack packs into.  It never grows past max; an
  * append that would is refused and remembered in failed.
  */
