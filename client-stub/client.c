@@ -1364,3 +1364,60 @@ tb_peer_addr(tb_client *c, tb_handle conn, char *buf, size_t cap,
 {
 	return addr_call(c, PROTO_METHOD_PEER_ADDR, conn, buf, cap, err);
 }
+
+/* Waiting on many. */
+
+/* Whether a read (or accept) on e would not wait; with the lock. */
+static bool
+stream_ready(const struct stream *e)
+{
+	if (e->listener)
+		return e->acceptable;
+	return e->len > 0 || e->eof || e->read_shut || e->error != 0;
+}
+
+int
+tb_select(tb_client *c, const tb_handle *handles, size_t n, bool *ready,
+    int timeout_ms, size_t *nready, struct tb_error *err)
+{
+	struct stream	*e;
+	uint64_t	 deadline = 0;
+	size_t		 i, count;
+	int		 rc = 0;
+
+	*nready = 0;
+	if (n > 0 && (handles == NULL || ready == NULL))
+		return set_error(err, TB_EINVAL, "select: no handles");
+	if (timeout_ms > 0)
+		deadline = now_ms() + (uint64_t)timeout_ms;
+	pthread_mutex_lock(&c->lock);
+	/* What has come already counts: look without waiting first. */
+	if (!c->reading && c->broken == 0)
+		client_wait(c, now_ms());
+	for (;;) {
+		for (i = 0, count = 0; i < n; i++) {
+			if ((e = stream_of(c, handles[i])) == NULL) {
+				rc = set_error(err, TB_EBADHANDLE, "select: %u "
+				    "is not an open handle of this session",
+				    handles[i]);
+				goto out;
+			}
+			ready[i] = stream_ready(e);
+			count += ready[i];
+		}
+		if (count > 0 || timeout_ms == 0 ||
+		    (deadline != 0 && now_ms() >= deadline))
+			break;
+		if (c->broken != 0) {
+			rc = set_error(err, c->broken, "select: the broker "
+			    "session failed: %s", proto_err_text(c->broken));
+			goto out;
+		}
+		client_wait(c, deadline);
+	}
+	*nready = count;
+	set_error(err, 0, "ok");
+ out:
+	pthread_mutex_unlock(&c->lock);
+	return rc;
+}

@@ -6,8 +6,10 @@
  */
 #include <sys/socket.h>
 
+#include <arpa/inet.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -84,11 +86,263 @@ test_read_line_many(void **state)
 	server_stop(&srv);
 }
 
+/* Bytes the flooding server sent so far; it sends FLOOD_TOTAL in all. */
+static atomic_size_t	flood_sent;
+#define FLOOD_TOTAL	(64 * 1024 * 1024)
+
+static uint8_t
+flood_byte(size_t i)
+{
+	return (uint8_t)(i % 251);
+}
+
+/* Sends FLOOD_TOTAL bytes of a known pattern as fast as it is taken. */
+static void
+serve_flood(struct test_server *srv, int fd)
+{
+	uint8_t		buf[65536];
+	struct pollfd	pfd = { fd, POLLOUT, 0 };
+	size_t		off = 0, i, n;
+	ssize_t		sent;
+
+	while (off < FLOOD_TOTAL && !atomic_load(&srv->stopping)) {
+		if (poll(&pfd, 1, 50) <= 0)
+			continue;
+		n = FLOOD_TOTAL - off < sizeof(buf) ? FLOOD_TOTAL - off :
+		    sizeof(buf);
+		for (i = 0; i < n; i++)
+			buf[i] = flood_byte(off + i);
+		if ((sent = send(fd, buf, n, MSG_NOSIGNAL | MSG_DONTWAIT)) <= 0)
+			continue;
+		off += (size_t)sent;
+		atomic_store(&flood_sent, off);
+	}
+}
+
+/* The resident memory of pid: kilobytes. */
+static long
+rss_kb(pid_t pid)
+{
+	char	 path[64], line[256];
+	long	 kb = -1;
+	FILE	*f;
+
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+	assert_non_null(f = fopen(path, "r"));
+	while (fgets(line, sizeof(line), f) != NULL)
+		if (strncmp(line, "VmRSS:", 6) == 0)
+			kb = atol(line + 6);
+	fclose(f);
+	return kb;
+}
+
+/*
+ * A client that stops reading: the broker stops reading once the window
+ * is used up, the peer is slowed by TCP, and neither the broker nor the
+ * client grows.  Reading again drains it all, every byte in order.
+ */
+static void
+test_stopped_reader(void **state)
+{
+	struct test_server	 srv;
+	tb_client		*c = harness_client(&broker);
+	struct tb_error		 err;
+	tb_handle		 h;
+	static uint8_t		 buf[65536];
+	size_t			 sent, last, total = 0, n, i;
+	long			 rss_before, rss_after;
+	uint64_t		 stable_since, give_up;
+
+	(void)state;
+	atomic_store(&flood_sent, 0);
+	rss_before = rss_kb(broker.pid);
+	server_start(&srv, AF_INET, serve_flood, NULL, 0);
+	h = connect_to(c, &srv);
+	/* Wait until the server can send no more: 300 ms without progress. */
+	last = 0;
+	stable_since = harness_now_ms();
+	give_up = stable_since + 20000;
+	while (harness_now_ms() < give_up) {
+		harness_sleep_ms(20);
+		sent = atomic_load(&flood_sent);
+		if (sent != last) {
+			last = sent;
+			stable_since = harness_now_ms();
+		} else if (harness_now_ms() - stable_since >= 300)
+			break;
+	}
+	sent = atomic_load(&flood_sent);
+	/* The window, the session's output and the kernel's buffers: no more. */
+	print_message("stopped reader: the server sent %zu bytes\n", sent);
+	assert_true(sent > 0);
+	assert_true(sent < FLOOD_TOTAL / 4);
+	rss_after = rss_kb(broker.pid);
+	print_message("broker RSS %ld kB before, %ld kB stalled\n",
+	    rss_before, rss_after);
+	assert_true(rss_after - rss_before < 8 * 1024);
+
+	/* Reading again drains the rest, in order. */
+	while (total < FLOOD_TOTAL) {
+		assert_ok(tb_read(c, h, buf, sizeof(buf), &n, &err), &err);
+		assert_true(n > 0);
+		for (i = 0; i < n; i++)
+			if (buf[i] != flood_byte(total + i))
+				fail_msg("byte %zu is %u", total + i, buf[i]);
+		total += n;
+	}
+	assert_ok(tb_read(c, h, buf, sizeof(buf), &n, &err), &err);
+	assert_int_equal(n, 0);
+	assert_ok(tb_close(c, h, &err), &err);
+	tb_client_close(c);
+	server_stop(&srv);
+}
+
+/* A time-out with part of a line or record there takes nothing of it. */
+static void
+test_timeout_partial(void **state)
+{
+	static const char	 partial[] = "no newline yet";
+	struct test_server	 srv;
+	tb_client		*c = harness_client(&broker);
+	struct tb_error		 err;
+	tb_handle		 h;
+	char			 buf[256];
+	size_t			 n;
+	uint64_t		 t0;
+
+	(void)state;
+	server_start(&srv, AF_INET, serve_send_hold, partial,
+	    sizeof(partial) - 1);
+	h = connect_to(c, &srv);
+	assert_ok(tb_set_timeout_ms(c, h, 150, &err), &err);
+	/* Wait until the partial line is in the client's buffer. */
+	assert_ok(tb_peek(c, h, buf, 1, &n, &err), &err);
+	t0 = harness_now_ms();
+	assert_rc(tb_read_line(c, h, buf, sizeof(buf), &n, &err), TB_ETIMEDOUT,
+	    &err);
+	assert_true(harness_now_ms() - t0 >= 140);
+	assert_non_null(strstr(err.message, "still usable"));
+	assert_rc(tb_read_until(c, h, '|', buf, sizeof(buf), &n, &err),
+	    TB_ETIMEDOUT, &err);
+	assert_rc(tb_read_exact(c, h, buf, sizeof(partial), &err),
+	    TB_ETIMEDOUT, &err);
+	/* All of it is still there. */
+	assert_ok(tb_read_exact(c, h, buf, sizeof(partial) - 1, &err), &err);
+	assert_memory_equal(buf, partial, sizeof(partial) - 1);
+	assert_rc(tb_read(c, h, buf, sizeof(buf), &n, &err), TB_ETIMEDOUT,
+	    &err);
+	assert_ok(tb_close(c, h, &err), &err);
+	tb_client_close(c);
+	server_stop(&srv);
+}
+
+/* select over many connections finds exactly those with data. */
+static void
+test_select_many(void **state)
+{
+	struct test_server	 srv;
+	tb_client		*c = harness_client(&broker);
+	struct tb_error		 err;
+	tb_handle		 h[MANY];
+	bool			 ready[MANY];
+	char			 buf[16];
+	size_t			 n, nready;
+	uint64_t		 t0;
+	int			 i;
+
+	(void)state;
+	server_start(&srv, AF_INET, serve_echo, NULL, 0);
+	for (i = 0; i < MANY; i++)
+		h[i] = connect_to(c, &srv);
+	t0 = harness_now_ms();
+	assert_ok(tb_select(c, h, MANY, ready, 100, &nready, &err), &err);
+	assert_int_equal(nready, 0);
+	assert_true(harness_now_ms() - t0 >= 90);
+	assert_ok(tb_write_all(c, h[37], "a\n", 2, &err), &err);
+	assert_ok(tb_write_all(c, h[MANY - 1], "b\n", 2, &err), &err);
+	/* The echoes come one after the other: wait for both, boundedly. */
+	for (i = 0; i < 100; i++) {
+		assert_ok(tb_select(c, h, MANY, ready, 5000, &nready, &err),
+		    &err);
+		assert_true(nready >= 1);
+		if (nready == 2)
+			break;
+		harness_sleep_ms(10);
+	}
+	assert_int_equal(nready, 2);
+	for (i = 0; i < MANY; i++)
+		assert_int_equal(ready[i], i == 37 || i == MANY - 1);
+	assert_ok(tb_read_line(c, h[37], buf, sizeof(buf), &n, &err), &err);
+	assert_string_equal(buf, "a");
+	assert_ok(tb_read_line(c, h[MANY - 1], buf, sizeof(buf), &n, &err),
+	    &err);
+	assert_string_equal(buf, "b");
+	assert_ok(tb_select(c, h, MANY, ready, 0, &nready, &err), &err);
+	assert_int_equal(nready, 0);
+	/* End of stream is ready too: a read would not wait. */
+	assert_ok(tb_shutdown(c, h[5], TB_SHUTDOWN_WRITE, &err), &err);
+	assert_ok(tb_select(c, h, MANY, ready, 5000, &nready, &err), &err);
+	assert_int_equal(nready, 1);
+	assert_true(ready[5]);
+	assert_ok(tb_read(c, h[5], buf, sizeof(buf), &n, &err), &err);
+	assert_int_equal(n, 0);
+	assert_ok(tb_close(c, h[0], &err), &err);
+	assert_rc(tb_select(c, h, MANY, ready, 0, &nready, &err),
+	    TB_EBADHANDLE, &err);
+	tb_client_close(c);
+	server_stop(&srv);
+}
+
+/* A listener is ready when a connection waits to be accepted. */
+static void
+test_select_listener(void **state)
+{
+	tb_client		*c = harness_client(&broker);
+	struct tb_error		 err;
+	struct sockaddr_in	 sin = { .sin_family = AF_INET };
+	tb_handle		 hs[2];
+	bool			 ready[2];
+	char			 addr[TB_ADDR_STRLEN], *colon;
+	size_t			 nready, n;
+	int			 fd;
+
+	(void)state;
+	assert_ok(tb_listen(c, "127.0.0.1:0", &hs[0], &err), &err);
+	assert_ok(tb_local_addr(c, hs[0], addr, sizeof(addr), &err), &err);
+	assert_non_null(colon = strrchr(addr, ':'));
+	assert_ok(tb_select(c, hs, 1, ready, 50, &nready, &err), &err);
+	assert_int_equal(nready, 0);
+	sin.sin_port = htons((uint16_t)atoi(colon + 1));
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	assert_true((fd = socket(AF_INET, SOCK_STREAM, 0)) != -1);
+	assert_int_equal(connect(fd, (struct sockaddr *)&sin, sizeof(sin)), 0);
+	assert_ok(tb_select(c, hs, 1, ready, 5000, &nready, &err), &err);
+	assert_int_equal(nready, 1);
+	assert_true(ready[0]);
+	assert_ok(tb_accept(c, hs[0], &hs[1], &err), &err);
+	assert_ok(tb_select(c, hs, 1, ready, 0, &nready, &err), &err);
+	assert_int_equal(nready, 0);
+	/* Listeners and connections together. */
+	assert_int_equal(send(fd, "hi", 2, 0), 2);
+	assert_ok(tb_select(c, hs, 2, ready, 5000, &nready, &err), &err);
+	assert_int_equal(nready, 1);
+	assert_false(ready[0]);
+	assert_true(ready[1]);
+	assert_ok(tb_read_exact(c, hs[1], addr, 2, &err), &err);
+	(void)n;
+	close(fd);
+	tb_client_close(c);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_read_line_many),
+		cmocka_unit_test(test_stopped_reader),
+		cmocka_unit_test(test_timeout_partial),
+		cmocka_unit_test(test_select_many),
+		cmocka_unit_test(test_select_listener),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);

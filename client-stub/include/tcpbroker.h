@@ -186,6 +186,18 @@ TB_EXTERN int tb_listen(tb_client *client, const char *addr, tb_handle *out,
 TB_EXTERN int tb_accept(tb_client *client, tb_handle listener,
     tb_handle *out, struct tb_error *err);
 
+/*
+ * select: waits until a read on one of the n connections would not wait
+ * (data, end of stream or an error is there) or one of the listeners
+ * has a connection to accept, for at most timeout_ms (-1: no limit, 0:
+ * only look).  Sets ready[i] for each handle that is ready and *nready
+ * to their count, 0 when the time ran out.  A peer the accept rules
+ * refuse after a listener was found ready may make accept wait.
+ */
+TB_EXTERN int tb_select(tb_client *client, const tb_handle *handles,
+    size_t n, bool *ready, int timeout_ms, size_t *nready,
+    struct tb_error *err);
+
 /* "ip:port" of either end, "[v6]:port" for IPv6; cap >= TB_ADDR_STRLEN. */
 TB_EXTERN int tb_local_addr(tb_client *client, tb_handle h, char *buf,
     size_t cap, struct tb_error *err);
