@@ -30,6 +30,9 @@
 #define CONN_BUFFER_MIN	4096
 
 /* A read call never waits for more than one full buffer. */
+/* A client waiting for window always gets an ack: see behind_ack(). */
+_Static_assert(LIMIT_SEND_WINDOW - PROTO_DATA_MAX >= LIMIT_SEND_WINDOW / 4,
+    "the send window holds a payload and a quarter window");
 _Static_assert(PROTO_DATA_MAX <= LIMIT_CONN_BUFFER &&
     PROTO_LINE_MAX <= LIMIT_CONN_BUFFER, "reads must fit the buffer");
 
@@ -51,8 +54,16 @@ struct conn {
 	int			 error;		/* sticky TB_E* code */
 	bool			 streaming;
 	bool			 ended;		/* end or error pushed */
+	bool			 error_told;	/* error pushed */
 	uint32_t		 credit;	/* bytes the client may take */
 	struct push_waiter	 push_wait;
+	/* Write-behind: sent by the client, not yet taken by the socket. */
+	uint8_t			*wbuf;
+	size_t			 woff;
+	size_t			 wlen;
+	size_t			 wout;		/* sent by the client, not acked */
+	size_t			 unacked;	/* written, not acked yet */
+	bool			 shut_pending;	/* SHUT_WR once wbuf drains */
 	uint8_t			*buf;		/* received, not yet read */
 	size_t			 buflen;
 	size_t			 bufcap;
@@ -201,6 +212,7 @@ conn_destroy(struct conn *conn, bool reply)
 		call_queue_drop(&conn->writers);
 	}
 	buffer_release(conn);
+	free(conn->wbuf);
 	session_push_cancel(conn->session, &conn->push_wait);
 	session_handle_free(conn->session, conn->handle);
 	if (conn->state == CONN_OPEN) {
@@ -668,17 +680,21 @@ pack_data_head(uint8_t *p, uint32_t handle, uint32_t n)
 		*p++ = (uint8_t)(n >> (24 - 8 * i));
 }
 
-/* Pushes end, or the error that ended the stream; false without room. */
+/*
+ * Pushes the error of the connection once, and the end of its stream
+ * once: an error that comes after the end (a write's) is told too.
+ * False when there is no room yet.
+ */
 static bool
-stream_end(struct conn *conn)
+stream_tell(struct conn *conn)
 {
 	struct session	*s = conn->session;
 	msgpack_packer	*pk;
 	const char	*name, *text;
 
-	if (session_push_room(s) < NOTE_SMALL_MAX)
-		return false;
-	if (conn->error != 0 && !conn->read_shut) {
+	if (conn->error != 0 && !conn->error_told) {
+		if (session_push_room(s) < NOTE_SMALL_MAX)
+			return false;
 		name = proto_err_name(conn->error);
 		text = proto_err_text(conn->error);
 		pk = note_begin(s, PROTO_BNOTE_ERROR, 2);
@@ -686,12 +702,17 @@ stream_end(struct conn *conn)
 		msgpack_pack_array(pk, 2);
 		msgpack_pack_str_with_body(pk, name, strlen(name));
 		msgpack_pack_str_with_body(pk, text, strlen(text));
-	} else {
+		note_end(s);
+		conn->error_told = conn->ended = true;
+	}
+	if (!conn->ended && (conn->eof || conn->read_shut)) {
+		if (session_push_room(s) < NOTE_SMALL_MAX)
+			return false;
 		pk = note_begin(s, PROTO_BNOTE_END, 1);
 		msgpack_pack_uint32(pk, conn->handle);
+		note_end(s);
+		conn->ended = true;
 	}
-	note_end(s);
-	conn->ended = true;
 	return true;
 }
 
@@ -708,9 +729,10 @@ stream_pump(struct conn *conn)
 	uint8_t		*p;
 	ssize_t		 n;
 
-	while (!conn->ended) {
-		if (conn->eof || conn->read_shut || conn->error != 0) {
-			if (!stream_end(conn))
+	for (;;) {
+		if (conn->ended || conn->eof || conn->read_shut ||
+		    conn->error != 0) {
+			if (!stream_tell(conn))
 				session_push_wait(s, &conn->push_wait);
 			return;
 		}
@@ -750,11 +772,16 @@ stream_pump(struct conn *conn)
 	}
 }
 
+static void	behind_ack(struct conn *conn);
+
 static void
 stream_resume(struct push_waiter *w)
 {
-	stream_pump((struct conn *)((char *)w -
-	    offsetof(struct conn, push_wait)));
+	struct conn	*conn = (struct conn *)((char *)w -
+	    offsetof(struct conn, push_wait));
+
+	stream_pump(conn);
+	behind_ack(conn);
 }
 
 void
@@ -780,6 +807,142 @@ note_credit(struct session *s, const struct proto_arg *args)
 	}
 	conn->credit += (uint32_t)args[1].u;
 	stream_pump(conn);
+}
+
+/*
+ * Write-behind: the client sends data notifications of its own within
+ * LIMIT_SEND_WINDOW per connection and goes on; what the socket does
+ * not take at once waits in wbuf, at most the window.  Acks give the
+ * window back once bytes are in the socket, every quarter window and
+ * whenever wbuf has drained, so a client that waits for them (to send
+ * more, or to close) always gets one.
+ */
+static void
+behind_ack(struct conn *conn)
+{
+	struct session	*s = conn->session;
+	msgpack_packer	*pk;
+
+	if (conn->unacked == 0 ||
+	    (conn->unacked < LIMIT_SEND_WINDOW / 4 && conn->wlen > 0))
+		return;
+	if (session_push_room(s) < NOTE_SMALL_MAX) {
+		session_push_wait(s, &conn->push_wait);
+		return;
+	}
+	pk = note_begin(s, PROTO_BNOTE_ACK, 2);
+	msgpack_pack_uint32(pk, conn->handle);
+	msgpack_pack_uint32(pk, (uint32_t)conn->unacked);
+	note_end(s);
+	conn->wout -= conn->unacked;
+	conn->unacked = 0;
+}
+
+/* A write failed: the rest is dropped and the client told. */
+static void
+behind_fail(struct conn *conn, int code)
+{
+	if (conn->error == 0)
+		conn->error = code;
+	free(conn->wbuf);
+	conn->wbuf = NULL;
+	conn->woff = conn->wlen = 0;
+	stream_pump(conn);
+}
+
+/* Writes from p; returns the bytes the socket took. */
+static size_t
+behind_send(struct conn *conn, const uint8_t *p, size_t len)
+{
+	uint64_t	retry;
+	size_t		done = 0, want;
+	ssize_t		n;
+
+	while (done < len && conn->error == 0) {
+		if (conn->throttle_out.slot != 0)
+			break;		/* throttle_out_expire() pumps again */
+		want = quota_bytes(conn->quota, QUOTA_OUT, len - done, &retry);
+		if (want == 0) {
+			timer_set(&conn->throttle_out, retry,
+			    throttle_out_expire);
+			break;
+		}
+		n = send(conn->io.fd, p + done, want, MSG_NOSIGNAL);
+		if (n > 0) {
+			done += (size_t)n;
+			conn->bytes_out += (uint64_t)n;
+			quota_spend(conn->quota, QUOTA_OUT, (size_t)n);
+		} else if (n == -1 && errno == EAGAIN)
+			break;
+		else if (n == -1 && errno != EINTR)
+			behind_fail(conn, errno_code(errno));
+	}
+	conn->unacked += done;
+	return done;
+}
+
+static void
+behind_pump(struct conn *conn)
+{
+	size_t	n;
+
+	if (conn->wlen > 0) {
+		n = behind_send(conn, conn->wbuf + conn->woff, conn->wlen);
+		conn->woff += n;
+		conn->wlen -= n;
+		if (conn->wlen == 0 && conn->wbuf != NULL) {
+			free(conn->wbuf);
+			conn->wbuf = NULL;
+			conn->woff = 0;
+		}
+	}
+	if (conn->wlen == 0 && conn->shut_pending && conn->error == 0) {
+		conn->shut_pending = false;
+		if (shutdown(conn->io.fd, SHUT_WR) == -1 && errno != ENOTCONN)
+			behind_fail(conn, errno_code(errno));
+	}
+	behind_ack(conn);
+}
+
+void
+note_send(struct session *s, const struct proto_arg *args)
+{
+	struct conn	*conn = session_note_conn(s, (uint32_t)args[0].u);
+	const uint8_t	*p = args[1].ptr;
+	size_t		 len = args[1].len, n;
+
+	if (conn == NULL)
+		return;		/* closed meanwhile */
+	if (!conn->streaming || len > LIMIT_SEND_WINDOW - conn->wout) {
+		session_protocol_error(s, "send past the send window");
+		return;
+	}
+	conn->wout += len;
+	if (conn->error != 0 || conn->write_shut) {
+		conn->unacked += len;	/* dropped; the client knows why */
+		behind_ack(conn);
+		return;
+	}
+	if (conn->wlen == 0) {
+		n = behind_send(conn, p, len);
+		p += n;
+		len -= n;
+	}
+	if (len > 0 && conn->error == 0) {
+		if (conn->wbuf == NULL &&
+		    (conn->wbuf = malloc(LIMIT_SEND_WINDOW)) == NULL) {
+			behind_fail(conn, TB_ENOMEM);
+			return;
+		}
+		if (conn->woff + conn->wlen + len > LIMIT_SEND_WINDOW) {
+			memmove(conn->wbuf, conn->wbuf + conn->woff,
+			    conn->wlen);
+			conn->woff = 0;
+		}
+		memcpy(conn->wbuf + conn->woff + conn->wlen, p, len);
+		conn->wlen += len;
+	}
+	behind_ack(conn);
 }
 
 /* Reading. */
@@ -1255,7 +1418,7 @@ void
 method_shutdown(struct request *req)
 {
 	struct conn	*conn;
-	int		 how;
+	int		 how, sys_how;
 
 	if ((conn = session_conn(req, (uint32_t)req->args[0].u)) == NULL)
 		return;
@@ -1264,7 +1427,14 @@ method_shutdown(struct request *req)
 	case PROTO_SHUTDOWN_WRITE:	how = SHUT_WR; break;
 	default:			how = SHUT_RDWR; break;
 	}
-	if (shutdown(conn->io.fd, how) == -1 && errno != ENOTCONN) {
+	/* Data sent behind goes first: the write side shuts once it is out. */
+	sys_how = how;
+	if (how != SHUT_RD && conn->wlen > 0) {
+		conn->shut_pending = true;
+		sys_how = how == SHUT_RDWR ? SHUT_RD : -1;
+	}
+	if (sys_how != -1 && shutdown(conn->io.fd, sys_how) == -1 &&
+	    errno != ENOTCONN) {
 		reply_error(req->session, req->msgid, errno_code(errno),
 		    "shutdown: %s", strerror(errno));
 		return;
@@ -1318,8 +1488,11 @@ throttle_in_expire(struct timer *timer)
 static void
 throttle_out_expire(struct timer *timer)
 {
-	pump_writes((struct conn *)((char *)timer -
-	    offsetof(struct conn, throttle_out)));
+	struct conn	*conn = (struct conn *)((char *)timer -
+	    offsetof(struct conn, throttle_out));
+
+	pump_writes(conn);
+	behind_pump(conn);
 }
 
 static void
@@ -1337,6 +1510,9 @@ conn_event(struct loop_io *io, uint32_t events)
 		else
 			pump_reads(conn);
 	}
-	if (!io->dead && (events & (EPOLLOUT | EPOLLHUP | EPOLLERR)))
+	if (!io->dead && (events & (EPOLLOUT | EPOLLHUP | EPOLLERR))) {
 		pump_writes(conn);
+		if (conn->wlen > 0 || conn->shut_pending)
+			behind_pump(conn);
+	}
 }

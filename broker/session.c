@@ -640,6 +640,7 @@ method_stream(struct request *req)
 {
 	struct session	*s = req->session;
 	uint64_t	 window = req->args[0].u;
+	msgpack_packer	*pk;
 	unsigned	 i;
 
 	if (s->version < 2 || s->recv_window != 0) {
@@ -661,7 +662,13 @@ method_stream(struct request *req)
 		return;
 	}
 	s->recv_window = (uint32_t)window;
-	reply_nil(s, req->msgid);
+	pk = reply_begin(s, req->msgid);
+	msgpack_pack_map(pk, 2);
+	msgpack_pack_str_with_body(pk, "recv_window", 11);
+	msgpack_pack_uint32(pk, s->recv_window);
+	msgpack_pack_str_with_body(pk, "send_window", 11);
+	msgpack_pack_uint32(pk, LIMIT_SEND_WINDOW);
+	reply_end(s);
 }
 
 void

@@ -66,6 +66,10 @@ struct stream {
 	bool		 eof;		/* end pushed */
 	bool		 read_shut;
 	int		 error;		/* error pushed, a TB_E* code */
+	bool		 error_reported; /* a call has returned it */
+	bool		 write_lost;	/* it came with writes behind */
+	bool		 write_shut;
+	size_t		 wout;		/* written behind, not acked */
 	uint32_t	 timeout_ms;
 	uint8_t		*buf;		/* received and unread: buf[off, len) */
 	size_t		 off;
@@ -84,6 +88,7 @@ struct tb_client {
 	int		 broken;	/* 0, or why the session is unusable */
 	uint32_t	 next_msgid;
 	struct waiter	*waiters;
+	size_t		 send_window;	/* the broker's, per connection */
 	struct stream	 streams[STREAM_SLOTS];
 	uint8_t		*in;		/* the reader's, CLIENT_READ_BUFFER */
 	size_t		 inlen;
@@ -96,14 +101,12 @@ struct response {
 	uint8_t			 inline_buf[CLIENT_RESPONSE_INLINE];
 };
 
-/* A request being packed: the envelope here, data sent from the caller. */
+/* A request being packed, on the caller's stack. */
 struct request {
 	struct proto_buf	 buf;
 	msgpack_packer		 pk;
 	uint32_t		 msgid;
 	const char		*name;
-	const void		*data;
-	size_t			 datalen;
 	uint8_t			 head[CLIENT_REQUEST_HEAD];
 };
 
@@ -366,7 +369,7 @@ deliver_note(tb_client *c, struct proto_cursor *cur)
 	const char	*name;
 	const uint8_t	*data;
 	size_t		 len;
-	uint64_t	 h;
+	uint64_t	 h, v;
 	uint32_t	 n;
 	int		 note, code;
 	bool		 bad;
@@ -396,8 +399,19 @@ deliver_note(tb_client *c, struct proto_cursor *cur)
 	case PROTO_BNOTE_ERROR:
 		if (proto_get_error(cur, &code, NULL, 0) != 0 || code == 0)
 			return -1;
-		if (e != NULL)
+		if (e != NULL && e->error == 0) {
 			e->error = code;
+			e->write_lost = e->wout > 0;
+		}
+		return 0;
+	case PROTO_BNOTE_ACK:
+		if (proto_get_uint(cur, &v) != 0)
+			return -1;
+		if (e != NULL) {
+			if (v > e->wout)
+				return -1;
+			e->wout -= (size_t)v;
+		}
 		return 0;
 	case PROTO_BNOTE_ACCEPTABLE:
 		if (e != NULL)
@@ -512,21 +526,10 @@ request_begin(tb_client *c, struct request *req, enum proto_method method,
 	req->msgid = ++c->next_msgid;
 	pthread_mutex_unlock(&c->lock);
 	req->name = proto_methods[method].name;
-	req->data = NULL;
-	req->datalen = 0;
 	req->buf = (struct proto_buf){ req->head, 0, sizeof(req->head),
 	    sizeof(req->head), false };
 	proto_packer_init(&req->pk, &req->buf);
 	proto_pack_request(&req->pk, req->msgid, method, nparams);
-}
-
-/* Packs a bin header; its bytes go from data, uncopied. */
-static void
-request_data(struct request *req, const void *data, size_t len)
-{
-	msgpack_pack_bin(&req->pk, len);
-	req->data = data;
-	req->datalen = len;
 }
 
 static void
@@ -572,7 +575,7 @@ request_call(tb_client *c, struct request *req, struct response *resp,
 	c->waiters = &self;
 	pthread_mutex_unlock(&c->lock);
 
-	send_message(c, req->buf.data, req->buf.len, req->data, req->datalen);
+	send_message(c, req->buf.data, req->buf.len, NULL, 0);
 
 	pthread_mutex_lock(&c->lock);
 	while (!self.done && c->broken == 0)
@@ -649,6 +652,38 @@ result_str(struct response *resp, const char *name, char *buf, size_t cap,
 	return set_error(err, 0, "ok");
 }
 
+/* The unsigned value of key in a map result. */
+static int
+result_map_uint(struct response *resp, const char *name, const char *key,
+    size_t *out, struct tb_error *err)
+{
+	const char	*k;
+	size_t		 klen;
+	uint64_t	 v;
+	uint32_t	 n, i;
+	bool		 found = false;
+
+	if (proto_get_map(&resp->result, &n) != 0)
+		goto bad;
+	for (i = 0; i < n; i++) {
+		if (proto_get_str(&resp->result, &k, &klen) != 0 ||
+		    proto_get_uint(&resp->result, &v) != 0)
+			goto bad;
+		if (klen == strlen(key) && memcmp(k, key, klen) == 0) {
+			*out = (size_t)v;
+			found = true;
+		}
+	}
+	if (!found)
+		goto bad;
+	response_free(resp);
+	return set_error(err, 0, "ok");
+ bad:
+	response_free(resp);
+	return set_error(err, TB_EPROTO, "%s: expected a map with %s", name,
+	    key);
+}
+
 /* Opening and closing. */
 
 static int
@@ -690,7 +725,13 @@ hello(tb_client *c, struct tb_error *err)
 	msgpack_pack_uint32(&req.pk, CLIENT_RECV_WINDOW);
 	if ((rc = request_call(c, &req, &resp, err)) != 0)
 		return rc;
-	return result_nil(&resp, req.name, err);
+	rc = result_map_uint(&resp, req.name, "send_window", &c->send_window,
+	    err);
+	if (rc == 0 && (c->send_window < TB_DATA_MAX ||
+	    c->send_window > PROTO_RECV_WINDOW_MAX))
+		rc = set_error(err, TB_EPROTO, "stream: a send window of %zu "
+		    "bytes", c->send_window);
+	return rc;
 }
 
 int
@@ -718,6 +759,7 @@ tb_client_open_fd(tb_client **out, int fd, struct tb_error *err)
 	c->fd = fd;
 	pthread_mutex_init(&c->lock, NULL);
 	pthread_mutex_init(&c->send_lock, NULL);
+	c->send_window = LIMIT_SEND_WINDOW;
 	/* Time-outs are deadlines on the monotonic clock. */
 	pthread_condattr_init(&attr);
 	pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
@@ -867,78 +909,126 @@ tb_connect_timeout(tb_client *c, const char *host, uint16_t port,
 	return do_connect(c, host, port, ms, true, out, err);
 }
 
-/* One write call of at most TB_DATA_MAX bytes. */
+/* Sends [2, "send", [h, data]]. */
 static int
-write_chunk(tb_client *c, enum proto_method method, tb_handle h,
-    const uint8_t *data, size_t len, size_t *written, struct tb_error *err)
+send_behind(tb_client *c, tb_handle h, const uint8_t *data, size_t len)
 {
-	struct request	req;
-	struct response	resp;
-	uint64_t	n = len;
-	int		rc;
+	uint8_t			head[64];
+	struct proto_buf	buf = { head, 0, sizeof(head), sizeof(head),
+				    false };
+	msgpack_packer		pk;
 
-	call_handle(c, method, h, &req);
-	request_data(&req, data, len);
-	if ((rc = request_call(c, &req, &resp, err)) != 0)
-		return rc;
-	if (method == PROTO_METHOD_WRITE_ALL)
-		rc = result_nil(&resp, req.name, err);
-	else
-		rc = result_uint(&resp, req.name, len, &n, err);
-	*written = (size_t)n;
-	return rc;
+	proto_packer_init(&pk, &buf);
+	proto_pack_note(&pk, proto_client_notes[PROTO_CNOTE_SEND].name, 2);
+	msgpack_pack_uint32(&pk, h);
+	msgpack_pack_bin(&pk, len);
+	return send_message(c, buf.data, buf.len, data, len);
 }
 
-/* Writes in chunks; a short chunk (a timeout part way) ends the call. */
+/*
+ * Writes behind: each piece goes out as soon as the send window has
+ * room for it, and the call returns once all are sent, as write(2)
+ * returns once the kernel has the data.  An error the broker met since
+ * is returned here; a time-out waiting for room gives a short count
+ * (write and write_bytes) or ETIMEDOUT (write_all).
+ */
 static int
-write_data(tb_client *c, enum proto_method method, tb_handle h,
+write_behind(tb_client *c, tb_handle h, const char *name, bool all,
     const void *data, size_t len, size_t *written, struct tb_error *err)
 {
 	const uint8_t	*p = data;
-	size_t		 done = 0, chunk, n;
-	int		 rc;
+	struct stream	*e;
+	uint64_t	 deadline;
+	size_t		 done = 0, chunk, room;
+	int		 rc = 0;
 
 	if (written != NULL)
 		*written = 0;
 	if (len > 0 && data == NULL)
-		return set_error(err, TB_EINVAL, "write: no data");
+		return set_error(err, TB_EINVAL, "%s: no data", name);
+	pthread_mutex_lock(&c->lock);
+	if ((e = stream_of(c, h)) == NULL || e->listener) {
+		pthread_mutex_unlock(&c->lock);
+		return set_error(err, TB_EBADHANDLE, "%s: %u is not an open "
+		    "connection of this session", name, h);
+	}
+	deadline = deadline_in(e->timeout_ms);
 	do {
-		chunk = len - done > TB_DATA_MAX ? TB_DATA_MAX : len - done;
-		rc = write_chunk(c, method, h, p + done, chunk, &n, err);
-		if (rc != 0) {
-			if (done > 0 && method != PROTO_METHOD_WRITE_ALL)
-				break;	/* report what did get through */
-			return rc;
+		if (e->error != 0) {
+			e->error_reported = true;
+			rc = set_error(err, e->error, "%s: %s after %zu of %zu "
+			    "bytes", name, proto_err_text(e->error), done, len);
+			break;
 		}
-		done += n;
-	} while (n == chunk && done < len);
+		if (e->write_shut) {
+			rc = set_error(err, TB_EPIPE, "%s: the write side was "
+			    "shut down", name);
+			break;
+		}
+		chunk = len - done > TB_DATA_MAX ? TB_DATA_MAX : len - done;
+		room = c->send_window - e->wout;
+		if (room < chunk && room < c->send_window / 4) {
+			if (c->broken != 0) {
+				rc = set_error(err, c->broken, "%s: the broker "
+				    "session failed: %s", name,
+				    proto_err_text(c->broken));
+				break;
+			}
+			if (deadline != 0 && now_ms() >= deadline) {
+				rc = set_error(err, TB_ETIMEDOUT, "%s: timed out "
+				    "after %zu of %zu bytes", name, done, len);
+				break;
+			}
+			client_wait(c, deadline);
+			if ((e = stream_of(c, h)) == NULL) {
+				rc = set_error(err, TB_ECLOSED, "%s: the "
+				    "connection was closed", name);
+				break;
+			}
+			continue;
+		}
+		if (chunk > room)
+			chunk = room;
+		e->wout += chunk;
+		pthread_mutex_unlock(&c->lock);
+		if (send_behind(c, h, p + done, chunk) == 0)
+			done += chunk;
+		pthread_mutex_lock(&c->lock);
+		if ((e = stream_of(c, h)) == NULL && done < len) {
+			rc = set_error(err, TB_ECLOSED, "%s: the connection was "
+			    "closed", name);
+			break;
+		}
+	} while (done < len);
+	pthread_mutex_unlock(&c->lock);
+	/* A short write is no error, as write(2) has, but for write_all. */
+	if (rc != 0 && done > 0 && !all && rc == TB_ETIMEDOUT)
+		rc = 0;
 	if (written != NULL)
 		*written = done;
-	return set_error(err, 0, "ok");
+	return rc != 0 ? rc : set_error(err, 0, "ok");
 }
 
 int
 tb_write(tb_client *c, tb_handle conn, const void *data, size_t len,
     size_t *written, struct tb_error *err)
 {
-	return write_data(c, PROTO_METHOD_WRITE, conn, data, len, written,
-	    err);
+	return write_behind(c, conn, "write", false, data, len, written, err);
 }
 
 int
 tb_write_bytes(tb_client *c, tb_handle conn, const void *data, size_t len,
     size_t *written, struct tb_error *err)
 {
-	return write_data(c, PROTO_METHOD_WRITE_BYTES, conn, data, len,
-	    written, err);
+	return write_behind(c, conn, "write_bytes", false, data, len, written,
+	    err);
 }
 
 int
 tb_write_all(tb_client *c, tb_handle conn, const void *data, size_t len,
     struct tb_error *err)
 {
-	return write_data(c, PROTO_METHOD_WRITE_ALL, conn, data, len, NULL,
-	    err);
+	return write_behind(c, conn, "write_all", true, data, len, NULL, err);
 }
 
 /* Reading, from the stream's buffer. */
@@ -964,9 +1054,11 @@ struct read_want {
 static int
 read_ended(struct stream *e, const struct read_want *w, struct tb_error *err)
 {
-	if (e->error != 0 && !e->read_shut)
+	if (e->error != 0 && !e->read_shut) {
+		e->error_reported = true;
 		return set_error(err, e->error, "%s: %s", w->name,
 		    proto_err_text(e->error));
+	}
 	return set_error(err, TB_EOF, "%s: end of stream", w->name);
 }
 
@@ -1254,13 +1346,17 @@ tb_shutdown(tb_client *c, tb_handle conn, tb_shutdown_how how,
 		return set_error(err, TB_EINVAL, "shutdown: bad mode");
 	call_handle(c, PROTO_METHOD_SHUTDOWN, conn, &req);
 	msgpack_pack_str_with_body(&req.pk, names[how], strlen(names[how]));
-	if ((rc = simple_call(c, &req, err)) != 0 || how == TB_SHUTDOWN_WRITE)
+	if ((rc = simple_call(c, &req, err)) != 0)
 		return rc;
-	/* Unread data is dropped; reads now see the end. */
 	pthread_mutex_lock(&c->lock);
 	if ((e = stream_of(c, conn)) != NULL) {
-		e->read_shut = true;
-		e->off = e->len = 0;
+		if (how != TB_SHUTDOWN_WRITE) {
+			/* Unread data is dropped; reads now see the end. */
+			e->read_shut = true;
+			e->off = e->len = 0;
+		}
+		if (how != TB_SHUTDOWN_READ)
+			e->write_shut = true;
 		pthread_cond_broadcast(&c->cond);
 	}
 	pthread_mutex_unlock(&c->lock);
@@ -1272,17 +1368,45 @@ tb_close(tb_client *c, tb_handle h, struct tb_error *err)
 {
 	struct request	 req;
 	struct stream	*e;
+	uint64_t	 deadline;
+	size_t		 unsent = 0;
+	int		 lost = 0, rc;
 
-	/* Calls waiting on it fail now; what the broker still pushes is dropped. */
 	pthread_mutex_lock(&c->lock);
+	/* What was written behind reaches the socket first, as with close(2). */
 	if ((e = stream_of(c, h)) != NULL) {
+		deadline = deadline_in(e->timeout_ms);
+		while (e->wout > 0 && e->error == 0 && c->broken == 0) {
+			if (deadline != 0 && now_ms() >= deadline) {
+				unsent = e->wout;
+				break;
+			}
+			client_wait(c, deadline);
+			if ((e = stream_of(c, h)) == NULL)
+				break;
+		}
+	}
+	/* Calls waiting on it fail now; what the broker still pushes is dropped. */
+	if (e != NULL) {
+		if (e->write_lost && !e->error_reported)
+			lost = e->error;
 		e->open = false;
 		stream_drop(e);
 		pthread_cond_broadcast(&c->cond);
 	}
 	pthread_mutex_unlock(&c->lock);
 	call_handle(c, PROTO_METHOD_CLOSE, h, &req);
-	return simple_call(c, &req, err);
+	if ((rc = simple_call(c, &req, err)) != 0)
+		return rc;
+	if (lost != 0)
+		return set_error(err, lost, "close: %s: data written before "
+		    "was not all sent; the connection is closed",
+		    proto_err_text(lost));
+	if (unsent != 0)
+		return set_error(err, TB_ETIMEDOUT, "close: %zu bytes written "
+		    "before were not sent within the timeout; the connection "
+		    "is closed", unsent);
+	return 0;
 }
 
 int

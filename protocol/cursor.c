@@ -83,6 +83,25 @@ proto_get_array(struct proto_cursor *c, uint32_t *n)
 	return 0;
 }
 
+int
+proto_get_map(struct proto_cursor *c, uint32_t *n)
+{
+	const uint8_t	*p;
+	uint64_t	 v;
+
+	if (take(c, 1, &p) != 0)
+		return -1;
+	if ((*p & 0xf0) == 0x80) {
+		*n = *p & 0x0f;
+		return 0;
+	}
+	if ((*p != 0xde && *p != 0xdf) ||
+	    take_be(c, *p == 0xde ? 2 : 4, &v) != 0)
+		return -1;
+	*n = (uint32_t)v;
+	return 0;
+}
+
 /* A str (bin false) or bin (bin true) of any length that is there. */
 static int
 get_bytes(struct proto_cursor *c, bool bin, const uint8_t **ptr, size_t *len)

@@ -57,13 +57,15 @@
  * broker's note_name():
  */
 #define PROTO_CLIENT_NOTES(X)					\
-	X(CREDIT,		credit,			"hu")
+	X(CREDIT,		credit,			"hu")	\
+	X(SEND,			send,			"hd")
 
 /* From the broker: */
 #define PROTO_BROKER_NOTES(X)					\
 	X(DATA,			data,			"hd")	\
 	X(END,			end,			"h")	\
 	X(ERROR,		error,			"he")	\
+	X(ACK,			ack,			"hu")	\
 	X(ACCEPTABLE,		acceptable,		"h")
 
 enum proto_client_note {
@@ -192,6 +194,8 @@ struct proto_cursor {
 int	proto_get_nil(struct proto_cursor *c);
 int	proto_get_uint(struct proto_cursor *c, uint64_t *v);
 int	proto_get_array(struct proto_cursor *c, uint32_t *n);
+/* A map of *n pairs: the caller reads 2 * *n values. */
+int	proto_get_map(struct proto_cursor *c, uint32_t *n);
 int	proto_get_str(struct proto_cursor *c, const char **ptr, size_t *len);
 int	proto_get_bin(struct proto_cursor *c, const uint8_t **ptr, size_t *len);
 /*

@@ -37,6 +37,12 @@
 #define PROTO_RECV_WINDOW_MAX		(1024 * 1024)
 /* Smallest receive window: a whole line or data payload must fit. */
 #define PROTO_RECV_WINDOW_MIN		PROTO_LINE_MAX
+/*
+ * Send window of one connection: data a client may send behind (as
+ * send notifications) before the broker acks it, and the most the
+ * broker holds for the connection when the peer is slow: bytes.
+ */
+#define LIMIT_SEND_WINDOW		(128 * 1024)
 /* Receive window the client library grants, its buffer per connection. */
 #define CLIENT_RECV_WINDOW		(256 * 1024)
 /* Bytes the client library reads from its session per wake-up. */

@@ -334,6 +334,171 @@ test_select_listener(void **state)
 	tb_client_close(c);
 }
 
+/* Reads nothing; once released, resets the connection. */
+static void
+serve_reset_on_release(struct test_server *srv, int fd)
+{
+	struct linger	lg = { 1, 0 };
+
+	while (!atomic_load(&srv->stopping) && !atomic_load(&srv->release))
+		harness_sleep_ms(10);
+	setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+}
+
+/* Fills h's buffers and send window: write returns a short count. */
+static void
+fill(tb_client *c, tb_handle h)
+{
+	static uint8_t	data[8 * 1024 * 1024];
+	struct tb_error	err;
+	size_t		n;
+
+	assert_ok(tb_set_timeout_ms(c, h, 200, &err), &err);
+	assert_ok(tb_write(c, h, data, sizeof(data), &n, &err), &err);
+	assert_true(n > 0 && n < sizeof(data));
+}
+
+/* Waits until h is ready: here, until the broker has told the error. */
+static void
+wait_ready(tb_client *c, tb_handle h)
+{
+	struct tb_error	err;
+	bool		ready;
+	size_t		nready;
+
+	assert_ok(tb_select(c, &h, 1, &ready, 5000, &nready, &err), &err);
+	assert_int_equal(nready, 1);
+}
+
+static bool
+is_reset(int rc)
+{
+	return rc == TB_ECONNRESET || rc == TB_EPIPE;
+}
+
+/*
+ * Writes return once the data is in the send window; an error met later
+ * is returned by the next call, or by close when no call has seen it.
+ */
+static void
+test_write_behind_errors(void **state)
+{
+	struct test_server	 srv;
+	tb_client		*c = harness_client(&broker);
+	struct tb_error		 err;
+	tb_handle		 a, b;
+	size_t			 n;
+	int			 rc;
+
+	(void)state;
+	server_start(&srv, AF_INET, serve_reset_on_release, NULL, 0);
+	a = connect_to(c, &srv);
+	b = connect_to(c, &srv);
+	assert_true(server_wait(&srv.accepted, 2, 5000));
+	fill(c, a);
+	fill(c, b);
+	atomic_store(&srv.release, true);
+	wait_ready(c, a);
+	wait_ready(c, b);
+	/* The next call on a says what happened. */
+	rc = tb_write(c, a, "x", 1, &n, &err);
+	if (!is_reset(rc))
+		fail_msg("write after the reset: %s", tb_err_name(rc));
+	assert_non_null(strstr(err.message, "after 0 of 1 bytes"));
+	assert_ok(tb_close(c, a, &err), &err);
+	/* Nothing asked on b: close says its data was lost. */
+	rc = tb_close(c, b, &err);
+	if (!is_reset(rc))
+		fail_msg("close after the reset: %s", tb_err_name(rc));
+	assert_non_null(strstr(err.message, "not all sent"));
+	assert_rc(tb_close(c, b, &err), TB_EBADHANDLE, &err);
+	tb_client_close(c);
+	server_stop(&srv);
+}
+
+/* Bytes serve_late_check received in order, and whether one was wrong. */
+static atomic_size_t	checked;
+static atomic_bool	mismatch;
+
+/*
+ * Reads nothing until released, then 200 ms more, so that data waits in
+ * the broker; then reads to the end, checking the flood pattern.
+ */
+static void
+serve_late_check(struct test_server *srv, int fd)
+{
+	uint8_t		buf[65536];
+	struct pollfd	pfd = { fd, POLLIN, 0 };
+	size_t		off = 0, i;
+	ssize_t		n;
+	int		rcvbuf = 64 * 1024;
+
+	/* A small, fixed receive buffer: the kernel cannot take it all. */
+	setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf));
+	while (!atomic_load(&srv->stopping) && !atomic_load(&srv->release))
+		harness_sleep_ms(10);
+	harness_sleep_ms(200);
+	while (!atomic_load(&srv->stopping)) {
+		if (poll(&pfd, 1, 50) <= 0)
+			continue;
+		if ((n = recv(fd, buf, sizeof(buf), 0)) <= 0)
+			break;
+		for (i = 0; i < (size_t)n; i++)
+			if (buf[i] != flood_byte(off + i))
+				atomic_store(&mismatch, true);
+		off += (size_t)n;
+		atomic_store(&checked, off);
+	}
+	atomic_fetch_add(&srv->eofs, 1);
+}
+
+/*
+ * A write returns before the peer has the data; close waits until the
+ * broker's socket has what the broker still held, so the peer gets
+ * every byte.
+ */
+static void
+test_write_behind_close_flushes(void **state)
+{
+	struct test_server	 srv;
+	tb_client		*c = harness_client(&broker);
+	struct tb_error		 err;
+	tb_handle		 h;
+	uint8_t			 piece[16384];
+	size_t			 total = 0, n, i;
+	int			 rounds, rc;
+
+	(void)state;
+	atomic_store(&checked, 0);
+	atomic_store(&mismatch, false);
+	server_start(&srv, AF_INET, serve_late_check, NULL, 0);
+	h = connect_to(c, &srv);
+	/* Write until the buffers and the send window are full. */
+	assert_ok(tb_set_timeout_ms(c, h, 200, &err), &err);
+	for (rounds = 0; rounds < 100000; rounds++) {
+		for (i = 0; i < sizeof(piece); i++)
+			piece[i] = flood_byte(total + i);
+		rc = tb_write(c, h, piece, sizeof(piece), &n, &err);
+		if (rc == TB_ETIMEDOUT)
+			break;		/* nothing more fits */
+		assert_ok(rc, &err);
+		total += n;
+		if (n < sizeof(piece))
+			break;
+	}
+	assert_true(rounds < 100000);
+	assert_ok(tb_set_timeout_ms(c, h, 0, &err), &err);
+	atomic_store(&srv.release, true);
+	assert_ok(tb_close(c, h, &err), &err);
+	assert_true(server_wait(&srv.eofs, 1, 20000));
+	print_message("close flushed: the peer got %zu of %zu bytes\n",
+	    atomic_load(&checked), total);
+	assert_int_equal(atomic_load(&checked), total);
+	assert_false(atomic_load(&mismatch));
+	tb_client_close(c);
+	server_stop(&srv);
+}
+
 int
 main(void)
 {
@@ -343,6 +508,8 @@ main(void)
 		cmocka_unit_test(test_timeout_partial),
 		cmocka_unit_test(test_select_many),
 		cmocka_unit_test(test_select_listener),
+		cmocka_unit_test(test_write_behind_errors),
+		cmocka_unit_test(test_write_behind_close_flushes),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
