@@ -799,14 +799,16 @@ note_credit(struct session *s, const struct proto_arg *args)
 {
 	struct conn	*conn = session_note_conn(s, (uint32_t)args[0].u);
 
-	if (conn == NULL || !conn->streaming || conn->ended)
-		return;		/* closed or ended meanwhile */
-	if (args[1].u > session_recv_window(s) - conn->credit) {
+	if (conn == NULL)
+		return;		/* closed meanwhile */
+	if (!conn->streaming ||
+	    args[1].u > session_recv_window(s) - conn->credit) {
 		session_protocol_error(s, "credit past the receive window");
 		return;
 	}
 	conn->credit += (uint32_t)args[1].u;
-	stream_pump(conn);
+	if (!conn->ended)
+		stream_pump(conn);
 }
 
 /*
