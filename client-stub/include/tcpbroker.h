@@ -2,9 +2,11 @@
  * tcpbroker client library: the `tcp` plugin's functions as C calls.
  *
  * Every call is forwarded to the tcpbroker daemon over one Unix socket
- * (a "session"); the process never holds a TCP socket of its own.  A
- * session may be used from several threads at once: each call blocks
- * only its own thread.
+ * (a "session"); the process never holds a TCP socket of its own.  The
+ * session streams: received data is pushed by the broker into a buffer
+ * per connection, so reads wait only when that buffer cannot serve
+ * them.  A session may be used from several threads at once: each call
+ * blocks only its own thread.
  *
  * Every function returns 0 on success or a negative TB_E* code, and
  * fills *err (when err is not NULL) with that code and a message.
@@ -128,6 +130,10 @@ TB_EXTERN int tb_connect_timeout(tb_client *client, const char *host,
 /*
  * write and write_bytes: send data; *written gets the bytes accepted,
  * which is less than len only when the timeout expired part way.
+ * Writes return once the data is within the connection's send window
+ * (write-behind), as write(2) returns once the kernel has it; an error
+ * met later (TB_ECONNRESET, TB_EPIPE) is returned by the next call on
+ * the connection, or by tb_close.
  */
 TB_EXTERN int tb_write(tb_client *client, tb_handle conn, const void *data,
     size_t len, size_t *written, struct tb_error *err);
@@ -177,7 +183,12 @@ TB_EXTERN int tb_set_keepalive(tb_client *client, tb_handle conn, bool on,
     struct tb_error *err);
 TB_EXTERN int tb_shutdown(tb_client *client, tb_handle conn,
     tb_shutdown_how how, struct tb_error *err);
-/* Closes a connection or listener; calls waiting on it fail TB_ECLOSED. */
+/*
+ * Closes a connection or listener; calls waiting on it fail TB_ECLOSED.
+ * First waits (within the handle's timeout) until the broker has handed
+ * every byte written behind to the network; fails with the error that
+ * lost some of them, or TB_ETIMEDOUT, but closes the handle all the same.
+ */
 TB_EXTERN int tb_close(tb_client *client, tb_handle h, struct tb_error *err);
 
 /* TcpListener("ip:port"); port 0 asks for any free port. */
