@@ -14,7 +14,6 @@
  * are kept by the waiting thread.
  */
 #include <sys/socket.h>
-#include <sys/uio.h>
 #include <sys/un.h>
 
 #include <errno.h>
@@ -175,41 +174,50 @@ client_break(tb_client *c, int code)
 	pthread_mutex_unlock(&c->lock);
 }
 
-/* Sends a whole message: head, then data when there is any. */
+/* Data up to this size is copied behind its head and sent in one call. */
+#define SEND_COPY_MAX	4096
+
+static int
+send_bytes(tb_client *c, const uint8_t *p, size_t len)
+{
+	ssize_t	n;
+
+	while (len > 0) {
+		n = send(c->fd, p, len, MSG_NOSIGNAL);
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return -1;
+		p += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+/*
+ * Sends a whole message: head, then data when there is any.  send()
+ * only: a command `tcpbroker run` confines may not use sendmsg().
+ */
 static int
 send_message(tb_client *c, const uint8_t *head, size_t headlen,
     const void *data, size_t datalen)
 {
-	struct iovec	 iov[2] = { { (void *)head, headlen },
-			    { (void *)data, datalen } };
-	struct msghdr	 mh = { .msg_iov = iov, .msg_iovlen = 2 };
-	ssize_t		 n;
-	size_t		 left = headlen + datalen;
+	uint8_t	 one[CLIENT_REQUEST_HEAD + SEND_COPY_MAX];
+	int	 rc;
 
 	pthread_mutex_lock(&c->send_lock);
-	while (left > 0) {
-		n = sendmsg(c->fd, &mh, MSG_NOSIGNAL);
-		if (n == -1 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			break;
-		left -= (size_t)n;
-		while (mh.msg_iovlen > 0 && (size_t)n >= mh.msg_iov->iov_len) {
-			n -= (ssize_t)mh.msg_iov->iov_len;
-			mh.msg_iov++;
-			mh.msg_iovlen--;
-		}
-		if (mh.msg_iovlen > 0) {
-			mh.msg_iov->iov_base = (uint8_t *)mh.msg_iov->iov_base + n;
-			mh.msg_iov->iov_len -= (size_t)n;
-		}
-	}
+	if (datalen == 0)
+		rc = send_bytes(c, head, headlen);
+	else if (headlen + datalen <= sizeof(one)) {
+		memcpy(one, head, headlen);
+		memcpy(one + headlen, data, datalen);
+		rc = send_bytes(c, one, headlen + datalen);
+	} else if ((rc = send_bytes(c, head, headlen)) == 0)
+		rc = send_bytes(c, data, datalen);
 	pthread_mutex_unlock(&c->send_lock);
-	if (left != 0) {
+	if (rc != 0)
 		client_break(c, TB_EBROKER);
-		return -1;
-	}
-	return 0;
+	return rc;
 }
 
 /* Streams. */

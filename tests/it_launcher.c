@@ -119,7 +119,7 @@ log_has(const char *needle)
 static void
 test_command_has_only_the_plugin(void **state)
 {
-	char *const	argv[] = { TB_BROKER_BIN, "run", "--policy", policy,
+	char *const	argv[] = { TB_BROKER_BIN, "run", "--bind-ro", dir, "--policy", policy,
 			    "--log", logfile, "--", client, NULL };
 	int		status;
 
@@ -136,7 +136,7 @@ test_command_has_only_the_plugin(void **state)
 static void
 test_lua_under_the_launcher(void **state)
 {
-	char *const	argv[] = { TB_BROKER_BIN, "run", "--policy", policy,
+	char *const	argv[] = { TB_BROKER_BIN, "run", "--bind-ro", dir, "--policy", policy,
 			    "--", TB_LUA, "-e",
 			    "local tcp = require 'tcp'\n"
 			    "local ok, e = pcall(tcp.TcpClient, '127.0.0.1', 1)\n"
@@ -164,11 +164,11 @@ test_lua_under_the_launcher(void **state)
 static void
 test_exit_status_is_the_commands(void **state)
 {
-	char *const	exits[] = { TB_BROKER_BIN, "run", "--policy", policy,
+	char *const	exits[] = { TB_BROKER_BIN, "run", "--bind-ro", dir, "--policy", policy,
 			    "--", "/bin/sh", "-c", "exit 7", NULL };
-	char *const	killed[] = { TB_BROKER_BIN, "run", "--policy", policy,
+	char *const	killed[] = { TB_BROKER_BIN, "run", "--bind-ro", dir, "--policy", policy,
 			    "--", "/bin/sh", "-c", "kill -TERM $$", NULL };
-	char *const	missing[] = { TB_BROKER_BIN, "run", "--policy", policy,
+	char *const	missing[] = { TB_BROKER_BIN, "run", "--bind-ro", dir, "--policy", policy,
 			    "--", "/nonexistent/command", NULL };
 	int		status;
 
@@ -184,27 +184,36 @@ test_exit_status_is_the_commands(void **state)
 	assert_int_equal(WEXITSTATUS(status), 127);
 }
 
-/* Started as root, the command runs as --user, by default nobody. */
+/*
+ * Started as root, the command runs as a uid of its own from the range,
+ * not as any user's; --user names one instead.
+ */
 static void
 test_command_user(void **state)
 {
-	char *const	as_nobody[] = { TB_BROKER_BIN, "run", "--policy", policy,
-			    "--", "/bin/sh", "-c", "test \"$(id -un)\" = nobody",
-			    NULL };
+	char *const	as_own[] = { TB_BROKER_BIN, "run", "--policy", policy,
+			    "--", "/bin/sh", "-c", "u=$(id -u); "
+			    "test \"$u\" -ge 2000000000 && test \"$u\" -le "
+			    "2000009999 && test \"$(id -g)\" = \"$u\"", NULL };
 	char *const	as_daemon[] = { TB_BROKER_BIN, "run", "--policy", policy,
 			    "--user", "daemon", "--", "/bin/sh", "-c",
 			    "test \"$(id -un)\" = daemon", NULL };
+	char *const	as_root[] = { TB_BROKER_BIN, "run", "--policy", policy,
+			    "--user", "root", "--", "/bin/true", NULL };
 	int		status;
 
 	(void)state;
 	if (getuid() != 0)
 		skip();
-	status = run(as_nobody);
+	status = run(as_own);
 	assert_true(WIFEXITED(status));
 	assert_int_equal(WEXITSTATUS(status), 0);
 	status = run(as_daemon);
 	assert_true(WIFEXITED(status));
 	assert_int_equal(WEXITSTATUS(status), 0);
+	status = run(as_root);
+	assert_true(WIFEXITED(status));
+	assert_int_not_equal(WEXITSTATUS(status), 0);
 }
 
 static void
