@@ -1326,6 +1326,13 @@ start_write(struct request *req)
 
 	if ((conn = session_conn(req, (uint32_t)req->args[0].u)) == NULL)
 		return;
+	/* One path per direction: bytes sent behind keep their order. */
+	if (conn->streaming) {
+		reply_error(req->session, req->msgid, TB_EPROTO, "%s: "
+		    "connection %u streams; send its data as notifications",
+		    proto_methods[req->method].name, conn->handle);
+		return;
+	}
 	if ((call = call_new(req, conn, conn->timeout_ms, write_expire)) == NULL)
 		return;
 	call->len = data->len;

@@ -238,6 +238,7 @@ class WireTest(unittest.TestCase):
                 outstanding = 0
         self.assertEqual(refused, "EPROTO")
         self.assertEqual(got, payload)
+        self.assertEqual(s.call("write_all", conn, b"x")[0][0], "EPROTO")
         # Write behind: no response, an ack once the socket has it.
         s.sock.sendall(msgpack.packb([2, "send", [conn, b"hello"]],
                                      use_bin_type=True))
