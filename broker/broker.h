@@ -1,8 +1,9 @@
 /*
  * The tcpbroker daemon's internal interfaces.  One file per concern:
  * main.c (set-up), loop.c (epoll and timers), session.c (Unix clients
- * and dispatch), connection.c (TCP connections), listener.c (TCP
- * listeners), resolver.c (the DNS process), log.c.
+ * and dispatch), connect.c (opening TCP connections), connection.c
+ * (their streams and calls), listener.c (TCP listeners), resolver.c
+ * (the DNS process), log.c.
  *
  * The data path is ours: a client holds only its Unix socket.  No TCP
  * descriptor is ever passed to a client; every byte crosses the broker.

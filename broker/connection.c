@@ -1,6 +1,6 @@
 /*
- * TCP connections: connecting (through the policy and the resolver),
- * and the read and write calls.
+ * TCP connections once open: the stream of bytes each way, the read and
+ * write calls, options, shutdown and close.  connect.c opens them.
  *
  * A streaming session's connections are read as data comes, within the
  * receive window the client granted, straight into the session's output
@@ -25,76 +25,18 @@
 #include <unistd.h>
 
 #include "broker.h"
+#include "connection.h"
 
 /* Smallest receive buffer a connection allocates: bytes. */
 #define CONN_BUFFER_MIN	4096
 
-/* A read call never waits for more than one full buffer. */
 /* A client waiting for window always gets an ack: see behind_ack(). */
 _Static_assert(LIMIT_SEND_WINDOW - PROTO_DATA_MAX >= LIMIT_SEND_WINDOW / 4,
     "the send window holds a payload and a quarter window");
+/* A read call never waits for more than one full buffer. */
 _Static_assert(PROTO_DATA_MAX <= LIMIT_CONN_BUFFER &&
     PROTO_LINE_MAX <= LIMIT_CONN_BUFFER, "reads must fit the buffer");
 
-enum conn_state {
-	CONN_RESOLVING,
-	CONN_CONNECTING,
-	CONN_OPEN
-};
-
-struct conn {
-	struct loop_io		 io;
-	struct session		*session;
-	uint32_t		 handle;
-	enum conn_state		 state;
-	uint32_t		 timeout_ms;
-	bool			 eof;		/* the peer sent FIN */
-	bool			 read_shut;
-	bool			 write_shut;
-	int			 error;		/* sticky TB_E* code */
-	bool			 streaming;
-	bool			 ended;		/* end or error pushed */
-	bool			 error_told;	/* error pushed */
-	uint32_t		 credit;	/* bytes the client may take */
-	struct push_waiter	 push_wait;
-	/* Write-behind: sent by the client, not yet taken by the socket. */
-	uint8_t			*wbuf;
-	size_t			 woff;
-	size_t			 wlen;
-	size_t			 wout;		/* sent by the client, not acked */
-	size_t			 unacked;	/* written, not acked yet */
-	bool			 shut_pending;	/* SHUT_WR once wbuf drains */
-	uint8_t			*buf;		/* received, not yet read */
-	size_t			 buflen;
-	size_t			 bufcap;
-	struct call_queue	 readers;
-	struct call_queue	 writers;
-
-	/* The tenant's quota this connection counts in, and its traffic. */
-	struct quota		*quota;
-	bool			 counted;	/* holds a connection */
-	bool			 looking_up;	/* holds a lookup */
-	struct timer		 throttle_in;	/* bandwidth used up: wait */
-	struct timer		 throttle_out;
-	uint64_t		 opened_ms;
-	uint64_t		 bytes_in;
-	uint64_t		 bytes_out;
-	char			 tenant[LIMIT_POLICY_NAME + 1];
-
-	/* While connecting. */
-	struct call		*connect;
-	uint32_t		 resolve_id;
-	struct timer		 resolve_timer;
-	char			 host[PROTO_STRING_MAX + 1];	/* as asked */
-	char			 name[PROTO_HOST_NAME_MAX + 1];	/* normalised */
-	uint16_t		 port;
-	struct host_addr	 addrs[LIMIT_RESOLVE_ADDRS];
-	unsigned		 naddrs;
-	unsigned		 next_addr;
-	int			 last_error;
-};
-
-static void	conn_event(struct loop_io *io, uint32_t events);
 static void	pump_reads(struct conn *conn);
 static void	stream_pump(struct conn *conn);
 static void	pump_writes(struct conn *conn);
@@ -141,8 +83,8 @@ sockaddr_text(int fd, bool peer, char *buf, size_t cap)
 	return 0;
 }
 
-static struct conn *
-conn_new(struct session *s)
+struct conn *
+conn__new(struct session *s)
 {
 	struct conn	*conn;
 
@@ -230,7 +172,7 @@ conn_accepted(struct session *s, int fd, struct quota *q, const char *tenant)
 {
 	struct conn	*conn;
 
-	if ((conn = conn_new(s)) == NULL) {
+	if ((conn = conn__new(s)) == NULL) {
 		close(fd);
 		return NULL;
 	}
@@ -238,7 +180,7 @@ conn_accepted(struct session *s, int fd, struct quota *q, const char *tenant)
 	snprintf(conn->tenant, sizeof(conn->tenant), "%s", tenant);
 	conn->opened_ms = loop_now();
 	if (loop_add(&conn->io, fd, EPOLLIN | EPOLLOUT | EPOLLRDHUP,
-	    conn_event, conn) == -1) {
+	    conn__event, conn) == -1) {
 		close(fd);
 		conn->io.fd = -1;
 		conn_destroy(conn, false);
@@ -260,382 +202,6 @@ int
 conn_local_addr(struct conn *conn, char *buf, size_t cap)
 {
 	return sockaddr_text(conn->io.fd, false, buf, cap);
-}
-
-/* Connecting. */
-
-static void
-connect_done(struct conn *conn)
-{
-	struct call	*call = conn->connect;
-	char		 peer[PROTO_ADDR_STRLEN];
-
-	conn->connect = NULL;
-	conn->state = CONN_OPEN;
-	conn->opened_ms = loop_now();
-	session_handle_publish(conn->session, conn->handle);
-	if (sockaddr_text(conn->io.fd, true, peer, sizeof(peer)) != 0)
-		snprintf(peer, sizeof(peer), "?");
-	log_debug("session %llu: connection %u to %s (%s) open",
-	    (unsigned long long)session_id(conn->session), conn->handle,
-	    conn->host, peer);
-	reply_uint(call->session, call->msgid, conn->handle);
-	call_free(call);
-	conn_stream_start(conn);
-}
-
-/* Fails the connect call and frees the connection. */
-static void
-connect_fail(struct conn *conn, int code, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void
-connect_fail(struct conn *conn, int code, const char *fmt, ...)
-{
-	char	message[PROTO_ERROR_MESSAGE_MAX + 1];
-	va_list	ap;
-
-	va_start(ap, fmt);
-	vsnprintf(message, sizeof(message), fmt, ap);
-	va_end(ap);
-	log_debug("session %llu: connect to %s:%u failed: %s",
-	    (unsigned long long)session_id(conn->session), conn->host,
-	    conn->port, message);
-	call_fail(conn->connect, code, "%s", message);
-	conn->connect = NULL;
-	conn_destroy(conn, true);
-}
-
-static void
-connect_next(struct conn *conn)
-{
-	struct sockaddr_storage	 ss;
-	socklen_t		 sslen;
-	struct host_addr	*addr;
-	int			 fd;
-
-	while (conn->next_addr < conn->naddrs) {
-		addr = &conn->addrs[conn->next_addr++];
-		sslen = host_addr_to_sockaddr(addr, conn->port, &ss);
-		fd = socket(addr->family, SOCK_STREAM | SOCK_NONBLOCK |
-		    SOCK_CLOEXEC, 0);
-		if (fd == -1) {
-			conn->last_error = errno_code(errno);
-			continue;
-		}
-		/* An IPv6 socket never reaches an IPv4 address in disguise. */
-		if (addr->family == AF_INET6 && setsockopt(fd, IPPROTO_IPV6,
-		    IPV6_V6ONLY, &(int){ 1 }, sizeof(int)) == -1) {
-			conn->last_error = errno_code(errno);
-			close(fd);
-			continue;
-		}
-		if (connect(fd, (struct sockaddr *)&ss, sslen) == -1 &&
-		    errno != EINPROGRESS) {
-			conn->last_error = errno_code(errno);
-			close(fd);
-			continue;
-		}
-		if (loop_add(&conn->io, fd, EPOLLIN | EPOLLOUT | EPOLLRDHUP,
-		    conn_event, conn) == -1) {
-			conn->last_error = errno_code(errno);
-			close(fd);
-			conn->io.fd = -1;
-			continue;
-		}
-		conn->state = CONN_CONNECTING;
-		return;		/* conn_event() sees the outcome */
-	}
-	connect_fail(conn, conn->last_error ? conn->last_error : TB_EIO,
-	    "connect to %s:%u: %s", conn->host, conn->port,
-	    proto_err_text(conn->last_error ? conn->last_error : TB_EIO));
-}
-
-static void
-connect_event(struct conn *conn)
-{
-	struct sockaddr_storage	ss;
-	socklen_t		len = sizeof(int), sslen = sizeof(ss);
-	int			error = 0;
-
-	if (getsockopt(conn->io.fd, SOL_SOCKET, SO_ERROR, &error, &len) == -1)
-		error = errno;
-	if (error == 0) {
-		if (getpeername(conn->io.fd, (struct sockaddr *)&ss,
-		    &sslen) == 0) {
-			connect_done(conn);
-			return;
-		}
-		if (errno == ENOTCONN)
-			return;		/* still in progress */
-		error = errno;
-	}
-	conn->last_error = errno_code(error);
-	loop_remove(&conn->io);
-	connect_next(conn);
-}
-
-/* Logs the decision on a connect that resolves nothing more. */
-static void
-audit_connect(struct session *s, const struct policy_tenant *tn,
-    const char *host, uint16_t port, const struct host_addr *chosen,
-    const struct policy_decision *d, const char *failed)
-{
-	struct audit	a = { 0 };
-
-	a.tenant = tn != NULL ? tn->name : NULL;
-	a.action = POLICY_CONNECT;
-	a.host = host;
-	a.port = port;
-	a.chosen = chosen;
-	a.decision = d;
-	a.failed = failed;
-	audit_decision(s, &a);
-}
-
-/* Logs a connect to a name that failed before any address was decided. */
-static void
-audit_unresolved(struct conn *conn, const char *failed)
-{
-	struct policy_decision	d = { .verdict = POLICY_DENY };
-
-	audit_connect(conn->session, session_tenant(conn->session), conn->host,
-	    conn->port, NULL, &d, failed);
-}
-
-static void
-connect_expire(struct call *call)
-{
-	struct conn	*conn = call->owner;
-
-	/* Still resolving: no address was decided, so nothing was logged. */
-	if (conn->resolve_id != 0)
-		audit_unresolved(conn, "timeout");
-	connect_fail(conn, TB_ETIMEDOUT, "connect to %s:%u: no connection "
-	    "within the timeout", conn->host, conn->port);
-}
-
-/*
- * Decides every address a name resolved to, and keeps those allowed, in
- * order; logs one decision for the name.  Returns the kept count.
- */
-static unsigned
-decide_addresses(struct conn *conn, const struct host_addr *addrs,
-    unsigned naddrs, char *why, size_t whylen)
-{
-	const struct policy_tenant	*tn = session_tenant(conn->session);
-	struct policy_resolved		 r;
-	struct policy_decision		 none = { .verdict = POLICY_DENY };
-	struct audit			 a = { 0 };
-	char				 text[PROTO_ADDR_STRLEN], rule[POLICY_EXPLAIN_MAX];
-	unsigned			 i;
-
-	policy_decide_resolved(broker.policy, tn, &broker.ctx, conn->name,
-	    conn->port, addrs, naddrs, &r);
-	for (i = 0; i < r.naddrs; i++)
-		if (r.decisions[i].verdict == POLICY_ALLOW)
-			conn->addrs[conn->naddrs++] = r.addrs[i];
-	if (r.first_denied >= 0) {
-		i = (unsigned)r.first_denied;
-		policy_explain(broker.policy, &r.decisions[i], &r.addrs[i],
-		    rule, sizeof(rule));
-		host_format(&r.addrs[i], conn->port, text, sizeof(text));
-		textf(why, whylen, "connect to %s (%s) denied by %s",
-		    conn->host, text, rule);
-	} else
-		textf(why, whylen, "connect: %s resolves to an unspecified "
-		    "address", conn->host);
-	a.tenant = tn != NULL ? tn->name : NULL;
-	a.action = POLICY_CONNECT;
-	a.host = conn->host;
-	a.port = conn->port;
-	a.addrs = r.addrs;
-	a.naddrs = r.naddrs;
-	if (r.first_allowed >= 0) {
-		/* The first one tried. */
-		a.chosen = &r.addrs[r.first_allowed];
-		a.decision = &r.decisions[r.first_allowed];
-	} else if (r.first_denied >= 0)
-		a.decision = &r.decisions[r.first_denied];
-	else {
-		a.decision = &none;
-		a.failed = "unspecified";
-	}
-	audit_decision(conn->session, &a);
-	return conn->naddrs;
-}
-
-static void
-resolved(void *arg, int code, const struct host_addr *addrs, unsigned naddrs)
-{
-	struct conn	*conn = arg;
-	char		 why[PROTO_ERROR_MESSAGE_MAX + 1] = "";
-
-	conn->resolve_id = 0;
-	timer_cancel(&conn->resolve_timer);
-	if (conn->looking_up) {
-		quota_release(conn->quota, QUOTA_LOOKUP);
-		conn->looking_up = false;
-	}
-	if (code != 0) {
-		audit_unresolved(conn, "dns");
-		connect_fail(conn, code, "connect: %s: %s", conn->host,
-		    code == TB_ENOTFOUND ? "no such host" :
-		    "name resolution failed");
-		return;
-	}
-	/* Connect only to addresses checked here; never resolve again. */
-	if (decide_addresses(conn, addrs, naddrs, why, sizeof(why)) == 0) {
-		connect_fail(conn, TB_EPOLICY, "%s", why);
-		return;
-	}
-	connect_next(conn);
-}
-
-/* The resolver did not answer in time: a DNS server may be down. */
-static void
-resolve_expire(struct timer *timer)
-{
-	struct conn	*conn = (struct conn *)((char *)timer -
-	    offsetof(struct conn, resolve_timer));
-
-	resolver_cancel(conn->resolve_id);
-	conn->resolve_id = 0;
-	audit_unresolved(conn, "dns");
-	connect_fail(conn, TB_ERESOLVE, "connect: %s: no answer from the "
-	    "resolver within %u ms", conn->host, broker.resolve_ms);
-}
-
-static void
-start_connect(struct request *req, uint32_t timeout_ms)
-{
-	struct session			*s = req->session;
-	const struct proto_arg		*host = &req->args[0];
-	const struct policy_tenant	*tn = session_tenant(s);
-	struct policy_request		 preq = { POLICY_CONNECT, NULL, NULL,
-					    0 };
-	struct policy_decision		 d;
-	struct host_addr		 addr;
-	struct conn			*conn;
-	struct quota			*q;
-	char				 name[PROTO_HOST_NAME_MAX + 1];
-	char				 text[PROTO_STRING_MAX + 1], rule[POLICY_EXPLAIN_MAX];
-	char				 why_quota[BROKER_WHY_MAX];
-	const char			*p = (const char *)host->ptr, *why;
-	size_t				 len = host->len;
-	bool				 literal;
-	int				 rc;
-
-	memcpy(text, p, len);
-	text[len] = '\0';
-	preq.port = (uint16_t)req->args[1].u;
-	if (len > 2 && p[0] == '[' && p[len - 1] == ']') {
-		p++;
-		len -= 2;
-	}
-	literal = host_parse_literal(p, len, &addr) == 0;
-	if (literal && host_addr_unspecified(&addr)) {
-		reply_error(s, req->msgid, TB_EINVAL, "connect: %s is the "
-		    "unspecified address", text);
-		return;
-	}
-	if (literal)
-		preq.addr = &addr;
-	else if (host_normalize_name(p, len, name, &why) == 0)
-		preq.name = name;
-	else {
-		reply_error(s, req->msgid, TB_EINVAL, "connect: bad host "
-		    "\"%s\": %s", text, why);
-		return;
-	}
-
-	/* A name is checked before any DNS query, so a denial leaks none. */
-	policy_decide(broker.policy, tn, &broker.ctx, &preq, &d);
-	if (d.verdict == POLICY_DENY) {
-		audit_connect(s, tn, text, preq.port, NULL, &d, NULL);
-		policy_explain(broker.policy, &d, preq.addr, rule, sizeof(rule));
-		reply_error(s, req->msgid, TB_EPOLICY, "connect to %s:%u "
-		    "denied by %s", text, preq.port, rule);
-		return;
-	}
-
-	q = quota_of(tn);
-	if ((conn = conn_new(s)) == NULL) {
-		audit_connect(s, tn, text, preq.port, NULL, &d, "limit");
-		reply_error(s, req->msgid, TB_ELIMIT, "connect: %s",
-		    session_handle_full(s, why_quota, sizeof(why_quota)));
-		return;
-	}
-	conn->quota = q;
-	snprintf(conn->tenant, sizeof(conn->tenant), "%s", tn->name);
-	snprintf(conn->host, sizeof(conn->host), "%s", text);
-	if (!literal)
-		memcpy(conn->name, name, sizeof(conn->name));
-	conn->port = preq.port;
-	conn->connect = call_new(req, conn, timeout_ms, connect_expire);
-	if (conn->connect == NULL) {
-		audit_connect(s, tn, text, preq.port, NULL, &d, "limit");
-		conn_destroy(conn, false);
-		return;
-	}
-	if ((rc = quota_acquire(q, QUOTA_CONNECTION, why_quota,
-	    sizeof(why_quota))) != 0) {
-		audit_connect(s, tn, text, preq.port, NULL, &d, "quota");
-		connect_fail(conn, rc, "connect: %s", why_quota);
-		return;
-	}
-	conn->counted = true;
-	if (!literal) {
-		if ((rc = quota_acquire(q, QUOTA_LOOKUP, why_quota,
-		    sizeof(why_quota))) != 0) {
-			audit_connect(s, tn, text, preq.port, NULL, &d,
-			    "quota");
-			connect_fail(conn, rc, "connect: %s", why_quota);
-			return;
-		}
-		conn->looking_up = true;
-	}
-	/* The rate is checked last, so a connect refused earlier spends none. */
-	if ((rc = quota_rate(q, why_quota, sizeof(why_quota))) != 0) {
-		audit_connect(s, tn, text, preq.port, NULL, &d, "quota");
-		connect_fail(conn, rc, "connect: %s", why_quota);
-		return;
-	}
-	if (literal) {
-		audit_connect(s, tn, text, preq.port, &addr, &d, NULL);
-		conn->addrs[0] = addr;
-		conn->naddrs = 1;
-		connect_next(conn);
-		return;
-	}
-	conn->state = CONN_RESOLVING;
-	rc = resolver_lookup(name, session_uid(s), resolved, conn,
-	    &conn->resolve_id, &why);
-	if (rc != 0) {
-		audit_connect(s, tn, text, preq.port, NULL, &d,
-		    rc == TB_ELIMIT ? "limit" : "dns");
-		connect_fail(conn, rc, "connect: %s: %s", text, why);
-		return;
-	}
-	timer_set(&conn->resolve_timer, loop_now() + broker.resolve_ms,
-	    resolve_expire);
-}
-
-void
-method_connect(struct request *req)
-{
-	start_connect(req, 0);
-}
-
-void
-method_connect_timeout(struct request *req)
-{
-	if (req->args[2].u == 0) {
-		reply_error(req->session, req->msgid, TB_EINVAL,
-		    "connect_timeout: the timeout must be at least 1 ms");
-		return;
-	}
-	start_connect(req, (uint32_t)req->args[2].u);
 }
 
 /* Streaming. */
@@ -1487,13 +1053,13 @@ throttle_out_expire(struct timer *timer)
 	behind_pump(conn);
 }
 
-static void
-conn_event(struct loop_io *io, uint32_t events)
+void
+conn__event(struct loop_io *io, uint32_t events)
 {
 	struct conn	*conn = io->owner;
 
 	if (conn->state == CONN_CONNECTING) {
-		connect_event(conn);
+		connect__event(conn);
 		return;
 	}
 	if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) {
