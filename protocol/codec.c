@@ -208,8 +208,19 @@ proto_decode(msgpack_unpacked *unpacked, const uint8_t *buf, size_t len,
 	uint32_t		 n;
 
 	memset(msg, 0, sizeof(*msg));
-	if (msgpack_unpack_next(unpacked, (const char *)buf, len, &off) !=
-	    MSGPACK_UNPACK_SUCCESS || off != len) {
+	/*
+	 * One zone per unpacked, cleared and used again: decoding a message
+	 * allocates nothing once the zone's first chunk exists.
+	 */
+	if (unpacked->zone != NULL)
+		msgpack_zone_clear(unpacked->zone);
+	else if ((unpacked->zone = msgpack_zone_new(PROTO_DECODE_ZONE)) ==
+	    NULL) {
+		*why = "out of memory";
+		return -1;
+	}
+	if (msgpack_unpack((const char *)buf, len, &off, unpacked->zone,
+	    &unpacked->data) != MSGPACK_UNPACK_SUCCESS || off != len) {
 		*why = "undecodable msgpack";
 		return -1;
 	}

@@ -20,6 +20,8 @@
 #define PROTO_OBJECTS_MAX		32
 /* Deepest nesting of arrays and maps in one message: levels. */
 #define PROTO_DEPTH_MAX			4
+/* Memory one message's objects are decoded into, kept and reused: bytes. */
+#define PROTO_DECODE_ZONE		2048
 /* Longest error message in a response: bytes. */
 #define PROTO_ERROR_MESSAGE_MAX		255
 /* Longest line read_line or read_until may return, delimiter included. */
