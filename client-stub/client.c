@@ -828,6 +828,32 @@ tb_client_open(tb_client **out, struct tb_error *err)
 	return tb_client_open_path(out, TB_DEFAULT_SOCKET, err);
 }
 
+/*
+ * Waits until every byte written behind on the session is out of the
+ * broker, as tb_close does for one connection: a process that closes
+ * its session right after a write loses nothing to a slow peer.
+ */
+static void
+client_flush(tb_client *c)
+{
+	struct stream	*e;
+	uint64_t	 deadline;
+	unsigned	 i;
+
+	pthread_mutex_lock(&c->lock);
+	for (i = 0; i < STREAM_SLOTS; i++) {
+		e = &c->streams[i];
+		if (!e->open || e->listener)
+			continue;
+		deadline = deadline_in(e->timeout_ms);
+		while (e->open && e->wout > 0 && e->error == 0 &&
+		    c->broken == 0 &&
+		    (deadline == 0 || now_ms() < deadline))
+			client_wait(c, deadline);
+	}
+	pthread_mutex_unlock(&c->lock);
+}
+
 void
 tb_client_close(tb_client *c)
 {
@@ -835,6 +861,7 @@ tb_client_close(tb_client *c)
 
 	if (c == NULL)
 		return;
+	client_flush(c);
 	close(c->fd);
 	for (i = 0; i < STREAM_SLOTS; i++)
 		free(c->streams[i].buf);

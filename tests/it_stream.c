@@ -453,12 +453,12 @@ serve_late_check(struct test_server *srv, int fd)
 }
 
 /*
- * A write returns before the peer has the data; close waits until the
- * broker's socket has what the broker still held, so the peer gets
- * every byte.
+ * A write returns before the peer has the data; close (of the handle or
+ * of the whole session) waits until the broker's socket has what the
+ * broker still held, so the peer gets every byte.
  */
 static void
-test_write_behind_close_flushes(void **state)
+close_flushes(bool whole_session)
 {
 	struct test_server	 srv;
 	tb_client		*c = harness_client(&broker);
@@ -468,7 +468,6 @@ test_write_behind_close_flushes(void **state)
 	size_t			 total = 0, n, i;
 	int			 rounds, rc;
 
-	(void)state;
 	atomic_store(&checked, 0);
 	atomic_store(&mismatch, false);
 	server_start(&srv, AF_INET, serve_late_check, NULL, 0);
@@ -489,14 +488,32 @@ test_write_behind_close_flushes(void **state)
 	assert_true(rounds < 100000);
 	assert_ok(tb_set_timeout_ms(c, h, 0, &err), &err);
 	atomic_store(&srv.release, true);
-	assert_ok(tb_close(c, h, &err), &err);
+	if (whole_session)
+		tb_client_close(c);
+	else
+		assert_ok(tb_close(c, h, &err), &err);
 	assert_true(server_wait(&srv.eofs, 1, 20000));
 	print_message("close flushed: the peer got %zu of %zu bytes\n",
 	    atomic_load(&checked), total);
 	assert_int_equal(atomic_load(&checked), total);
 	assert_false(atomic_load(&mismatch));
-	tb_client_close(c);
+	if (!whole_session)
+		tb_client_close(c);
 	server_stop(&srv);
+}
+
+static void
+test_write_behind_close_flushes(void **state)
+{
+	(void)state;
+	close_flushes(false);
+}
+
+static void
+test_write_behind_session_close_flushes(void **state)
+{
+	(void)state;
+	close_flushes(true);
 }
 
 int
@@ -510,6 +527,7 @@ main(void)
 		cmocka_unit_test(test_select_listener),
 		cmocka_unit_test(test_write_behind_errors),
 		cmocka_unit_test(test_write_behind_close_flushes),
+		cmocka_unit_test(test_write_behind_session_close_flushes),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);

@@ -115,7 +115,11 @@ TB_EXTERN int tb_client_open_path(tb_client **out, const char *path,
 /* Opens a session on an already connected descriptor; takes it over. */
 TB_EXTERN int tb_client_open_fd(tb_client **out, int fd,
     struct tb_error *err);
-/* Ends the session; the broker closes every handle it still has. */
+/*
+ * Ends the session; the broker closes every handle it still has.  First
+ * waits, as tb_close does, until what was written behind is out of the
+ * broker.
+ */
 TB_EXTERN void tb_client_close(tb_client *client);
 /* The broker's name for this session, for logs. */
 TB_EXTERN uint64_t tb_client_session_id(const tb_client *client);
