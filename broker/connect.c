@@ -21,10 +21,10 @@
 static void
 connect_done(struct conn *conn)
 {
-	struct call	*call = conn->connect;
+	struct call	*call = conn->dial->connect;
 	char		 peer[PROTO_ADDR_STRLEN];
 
-	conn->connect = NULL;
+	conn->dial->connect = NULL;
 	conn->state = CONN_OPEN;
 	conn->opened_ms = loop_now();
 	session_handle_publish(conn->session, conn->handle);
@@ -32,10 +32,30 @@ connect_done(struct conn *conn)
 		snprintf(peer, sizeof(peer), "?");
 	log_debug("session %llu: connection %u to %s (%s) open",
 	    (unsigned long long)session_id(conn->session), conn->handle,
-	    conn->host, peer);
+	    conn->dial->host, peer);
+	connect__abandon(conn, false);
 	reply_uint(call->session, call->msgid, conn->handle);
 	call_free(call);
 	conn_stream_start(conn);
+}
+
+void
+connect__abandon(struct conn *conn, bool reply)
+{
+	struct dial	*dial = conn->dial;
+
+	timer_cancel(&dial->resolve_timer);
+	if (dial->resolve_id != 0)
+		resolver_cancel(dial->resolve_id);
+	if (dial->connect != NULL) {
+		if (reply)
+			call_fail(dial->connect, TB_ECLOSED, "connect: "
+			    "the session closed the connection");
+		else
+			call_free(dial->connect);
+	}
+	free(dial);
+	conn->dial = NULL;
 }
 
 /* Fails the connect call and frees the connection. */
@@ -53,10 +73,10 @@ connect_fail(struct conn *conn, int code, const char *fmt, ...)
 	vsnprintf(message, sizeof(message), fmt, ap);
 	va_end(ap);
 	log_debug("session %llu: connect to %s:%u failed: %s",
-	    (unsigned long long)session_id(conn->session), conn->host,
-	    conn->port, message);
-	call_fail(conn->connect, code, "%s", message);
-	conn->connect = NULL;
+	    (unsigned long long)session_id(conn->session), conn->dial->host,
+	    conn->dial->port, message);
+	call_fail(conn->dial->connect, code, "%s", message);
+	conn->dial->connect = NULL;
 	conn_destroy(conn, true);
 }
 
@@ -68,31 +88,31 @@ connect_next(struct conn *conn)
 	struct host_addr	*addr;
 	int			 fd;
 
-	while (conn->next_addr < conn->naddrs) {
-		addr = &conn->addrs[conn->next_addr++];
-		sslen = host_addr_to_sockaddr(addr, conn->port, &ss);
+	while (conn->dial->next_addr < conn->dial->naddrs) {
+		addr = &conn->dial->addrs[conn->dial->next_addr++];
+		sslen = host_addr_to_sockaddr(addr, conn->dial->port, &ss);
 		fd = socket(addr->family, SOCK_STREAM | SOCK_NONBLOCK |
 		    SOCK_CLOEXEC, 0);
 		if (fd == -1) {
-			conn->last_error = errno_code(errno);
+			conn->dial->last_error = errno_code(errno);
 			continue;
 		}
 		/* An IPv6 socket never reaches an IPv4 address in disguise. */
 		if (addr->family == AF_INET6 && setsockopt(fd, IPPROTO_IPV6,
 		    IPV6_V6ONLY, &(int){ 1 }, sizeof(int)) == -1) {
-			conn->last_error = errno_code(errno);
+			conn->dial->last_error = errno_code(errno);
 			close(fd);
 			continue;
 		}
 		if (connect(fd, (struct sockaddr *)&ss, sslen) == -1 &&
 		    errno != EINPROGRESS) {
-			conn->last_error = errno_code(errno);
+			conn->dial->last_error = errno_code(errno);
 			close(fd);
 			continue;
 		}
 		if (loop_add(&conn->io, fd, EPOLLIN | EPOLLOUT | EPOLLRDHUP,
 		    conn__event, conn) == -1) {
-			conn->last_error = errno_code(errno);
+			conn->dial->last_error = errno_code(errno);
 			close(fd);
 			conn->io.fd = -1;
 			continue;
@@ -100,9 +120,9 @@ connect_next(struct conn *conn)
 		conn->state = CONN_CONNECTING;
 		return;		/* conn__event() sees the outcome */
 	}
-	connect_fail(conn, conn->last_error ? conn->last_error : TB_EIO,
-	    "connect to %s:%u: %s", conn->host, conn->port,
-	    proto_err_text(conn->last_error ? conn->last_error : TB_EIO));
+	connect_fail(conn, conn->dial->last_error ? conn->dial->last_error : TB_EIO,
+	    "connect to %s:%u: %s", conn->dial->host, conn->dial->port,
+	    proto_err_text(conn->dial->last_error ? conn->dial->last_error : TB_EIO));
 }
 
 void
@@ -124,7 +144,7 @@ connect__event(struct conn *conn)
 			return;		/* still in progress */
 		error = errno;
 	}
-	conn->last_error = errno_code(error);
+	conn->dial->last_error = errno_code(error);
 	loop_remove(&conn->io);
 	connect_next(conn);
 }
@@ -153,8 +173,8 @@ audit_unresolved(struct conn *conn, const char *failed)
 {
 	struct policy_decision	d = { .verdict = POLICY_DENY };
 
-	audit_connect(conn->session, session_tenant(conn->session), conn->host,
-	    conn->port, NULL, &d, failed);
+	audit_connect(conn->session, session_tenant(conn->session), conn->dial->host,
+	    conn->dial->port, NULL, &d, failed);
 }
 
 static void
@@ -163,10 +183,10 @@ connect_expire(struct call *call)
 	struct conn	*conn = call->owner;
 
 	/* Still resolving: no address was decided, so nothing was logged. */
-	if (conn->resolve_id != 0)
+	if (conn->dial->resolve_id != 0)
 		audit_unresolved(conn, "timeout");
 	connect_fail(conn, TB_ETIMEDOUT, "connect to %s:%u: no connection "
-	    "within the timeout", conn->host, conn->port);
+	    "within the timeout", conn->dial->host, conn->dial->port);
 }
 
 /*
@@ -184,25 +204,25 @@ decide_addresses(struct conn *conn, const struct host_addr *addrs,
 	char				 text[PROTO_ADDR_STRLEN], rule[POLICY_EXPLAIN_MAX];
 	unsigned			 i;
 
-	policy_decide_resolved(broker.policy, tn, &broker.ctx, conn->name,
-	    conn->port, addrs, naddrs, &r);
+	policy_decide_resolved(broker.policy, tn, &broker.ctx, conn->dial->name,
+	    conn->dial->port, addrs, naddrs, &r);
 	for (i = 0; i < r.naddrs; i++)
 		if (r.decisions[i].verdict == POLICY_ALLOW)
-			conn->addrs[conn->naddrs++] = r.addrs[i];
+			conn->dial->addrs[conn->dial->naddrs++] = r.addrs[i];
 	if (r.first_denied >= 0) {
 		i = (unsigned)r.first_denied;
 		policy_explain(broker.policy, &r.decisions[i], &r.addrs[i],
 		    rule, sizeof(rule));
-		host_format(&r.addrs[i], conn->port, text, sizeof(text));
+		host_format(&r.addrs[i], conn->dial->port, text, sizeof(text));
 		textf(why, whylen, "connect to %s (%s) denied by %s",
-		    conn->host, text, rule);
+		    conn->dial->host, text, rule);
 	} else
 		textf(why, whylen, "connect: %s resolves to an unspecified "
-		    "address", conn->host);
+		    "address", conn->dial->host);
 	a.tenant = tn != NULL ? tn->name : NULL;
 	a.action = POLICY_CONNECT;
-	a.host = conn->host;
-	a.port = conn->port;
+	a.host = conn->dial->host;
+	a.port = conn->dial->port;
 	a.addrs = r.addrs;
 	a.naddrs = r.naddrs;
 	if (r.first_allowed >= 0) {
@@ -216,7 +236,7 @@ decide_addresses(struct conn *conn, const struct host_addr *addrs,
 		a.failed = "unspecified";
 	}
 	audit_decision(conn->session, &a);
-	return conn->naddrs;
+	return conn->dial->naddrs;
 }
 
 static void
@@ -225,15 +245,15 @@ resolved(void *arg, int code, const struct host_addr *addrs, unsigned naddrs)
 	struct conn	*conn = arg;
 	char		 why[PROTO_ERROR_MESSAGE_MAX + 1] = "";
 
-	conn->resolve_id = 0;
-	timer_cancel(&conn->resolve_timer);
+	conn->dial->resolve_id = 0;
+	timer_cancel(&conn->dial->resolve_timer);
 	if (conn->looking_up) {
 		quota_release(conn->quota, QUOTA_LOOKUP);
 		conn->looking_up = false;
 	}
 	if (code != 0) {
 		audit_unresolved(conn, "dns");
-		connect_fail(conn, code, "connect: %s: %s", conn->host,
+		connect_fail(conn, code, "connect: %s: %s", conn->dial->host,
 		    code == TB_ENOTFOUND ? "no such host" :
 		    "name resolution failed");
 		return;
@@ -250,14 +270,14 @@ resolved(void *arg, int code, const struct host_addr *addrs, unsigned naddrs)
 static void
 resolve_expire(struct timer *timer)
 {
-	struct conn	*conn = (struct conn *)((char *)timer -
-	    offsetof(struct conn, resolve_timer));
+	struct conn	*conn = ((struct dial *)((char *)timer -
+	    offsetof(struct dial, resolve_timer)))->conn;
 
-	resolver_cancel(conn->resolve_id);
-	conn->resolve_id = 0;
+	resolver_cancel(conn->dial->resolve_id);
+	conn->dial->resolve_id = 0;
 	audit_unresolved(conn, "dns");
 	connect_fail(conn, TB_ERESOLVE, "connect: %s: no answer from the "
-	    "resolver within %u ms", conn->host, broker.resolve_ms);
+	    "resolver within %u ms", conn->dial->host, broker.resolve_ms);
 }
 
 static void
@@ -320,14 +340,21 @@ start_connect(struct request *req, uint32_t timeout_ms)
 		    session_handle_full(s, why_quota, sizeof(why_quota)));
 		return;
 	}
+	if ((conn->dial = calloc(1, sizeof(*conn->dial))) == NULL) {
+		audit_connect(s, tn, text, preq.port, NULL, &d, "error");
+		reply_error(s, req->msgid, TB_ENOMEM, "connect: out of memory");
+		conn_destroy(conn, false);
+		return;
+	}
+	conn->dial->conn = conn;
 	conn->quota = q;
 	snprintf(conn->tenant, sizeof(conn->tenant), "%s", tn->name);
-	snprintf(conn->host, sizeof(conn->host), "%s", text);
+	snprintf(conn->dial->host, sizeof(conn->dial->host), "%s", text);
 	if (!literal)
-		memcpy(conn->name, name, sizeof(conn->name));
-	conn->port = preq.port;
-	conn->connect = call_new(req, conn, timeout_ms, connect_expire);
-	if (conn->connect == NULL) {
+		memcpy(conn->dial->name, name, sizeof(conn->dial->name));
+	conn->dial->port = preq.port;
+	conn->dial->connect = call_new(req, conn, timeout_ms, connect_expire);
+	if (conn->dial->connect == NULL) {
 		audit_connect(s, tn, text, preq.port, NULL, &d, "limit");
 		conn_destroy(conn, false);
 		return;
@@ -357,21 +384,21 @@ start_connect(struct request *req, uint32_t timeout_ms)
 	}
 	if (literal) {
 		audit_connect(s, tn, text, preq.port, &addr, &d, NULL);
-		conn->addrs[0] = addr;
-		conn->naddrs = 1;
+		conn->dial->addrs[0] = addr;
+		conn->dial->naddrs = 1;
 		connect_next(conn);
 		return;
 	}
 	conn->state = CONN_RESOLVING;
 	rc = resolver_lookup(name, session_uid(s), resolved, conn,
-	    &conn->resolve_id, &why);
+	    &conn->dial->resolve_id, &why);
 	if (rc != 0) {
 		audit_connect(s, tn, text, preq.port, NULL, &d,
 		    rc == TB_ELIMIT ? "limit" : "dns");
 		connect_fail(conn, rc, "connect: %s: %s", text, why);
 		return;
 	}
-	timer_set(&conn->resolve_timer, loop_now() + broker.resolve_ms,
+	timer_set(&conn->dial->resolve_timer, loop_now() + broker.resolve_ms,
 	    resolve_expire);
 }
 

@@ -127,23 +127,14 @@ conn_destroy(struct conn *conn, bool reply)
 {
 	char	peer[PROTO_ADDR_STRLEN];
 
-	timer_cancel(&conn->resolve_timer);
 	timer_cancel(&conn->throttle_in);
 	timer_cancel(&conn->throttle_out);
-	if (conn->resolve_id != 0)
-		resolver_cancel(conn->resolve_id);
+	if (conn->dial != NULL)
+		connect__abandon(conn, reply);
 	if (conn->looking_up)
 		quota_release(conn->quota, QUOTA_LOOKUP);
 	if (conn->counted)
 		quota_release(conn->quota, QUOTA_CONNECTION);
-	if (conn->connect != NULL) {
-		if (reply)
-			call_fail(conn->connect, TB_ECLOSED, "connect: "
-			    "the session closed the connection");
-		else
-			call_free(conn->connect);
-		conn->connect = NULL;
-	}
 	if (reply) {
 		call_queue_fail(&conn->readers, TB_ECLOSED,
 		    "the connection was closed");

@@ -13,6 +13,21 @@ enum conn_state {
 	CONN_OPEN
 };
 
+/* What only opening a connection needs. */
+struct dial {
+	struct conn		*conn;
+	struct call		*connect;
+	uint32_t		 resolve_id;
+	struct timer		 resolve_timer;
+	char			 host[PROTO_STRING_MAX + 1];	/* as asked */
+	char			 name[PROTO_HOST_NAME_MAX + 1];	/* normalised */
+	uint16_t		 port;
+	struct host_addr	 addrs[LIMIT_RESOLVE_ADDRS];
+	unsigned		 naddrs;
+	unsigned		 next_addr;
+	int			 last_error;
+};
+
 struct conn {
 	struct loop_io		 io;
 	struct session		*session;
@@ -52,17 +67,8 @@ struct conn {
 	uint64_t		 bytes_out;
 	char			 tenant[LIMIT_POLICY_NAME + 1];
 
-	/* While connecting. */
-	struct call		*connect;
-	uint32_t		 resolve_id;
-	struct timer		 resolve_timer;
-	char			 host[PROTO_STRING_MAX + 1];	/* as asked */
-	char			 name[PROTO_HOST_NAME_MAX + 1];	/* normalised */
-	uint16_t		 port;
-	struct host_addr	 addrs[LIMIT_RESOLVE_ADDRS];
-	unsigned		 naddrs;
-	unsigned		 next_addr;
-	int			 last_error;
+	/* While connecting: freed once the connection is open. */
+	struct dial		*dial;
 };
 
 /* connection.c: a new connection with a handle of s, not yet published. */
@@ -71,5 +77,7 @@ struct conn	*conn__new(struct session *s);
 void		 conn__event(struct loop_io *io, uint32_t events);
 /* connect.c: an event while connecting. */
 void		 connect__event(struct conn *conn);
+/* connect.c: stops connecting (fails its call when reply) and frees dial. */
+void		 connect__abandon(struct conn *conn, bool reply);
 
 #endif
