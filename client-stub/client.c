@@ -5,7 +5,9 @@
  * The session streams (docs/protocol.md, "Streams"): the broker pushes
  * each connection's received bytes as data notifications, within a
  * receive window granted here, and the reads are served from a buffer
- * per connection.  The other calls are requests with a response.
+ * per connection.  Writes go out as send notifications within the
+ * broker's send window and return at once (write-behind).  The other
+ * calls are requests with a response.
  *
  * Several threads may call at once.  A thread that must wait (for its
  * response, or for data) waits on the one session socket: whichever
