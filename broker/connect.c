@@ -86,7 +86,7 @@ connect_next(struct conn *conn)
 	struct sockaddr_storage	 ss;
 	socklen_t		 sslen;
 	struct host_addr	*addr;
-	int			 fd;
+	int			 fd, code;
 
 	while (conn->dial->next_addr < conn->dial->naddrs) {
 		addr = &conn->dial->addrs[conn->dial->next_addr++];
@@ -120,9 +120,9 @@ connect_next(struct conn *conn)
 		conn->state = CONN_CONNECTING;
 		return;		/* conn__event() sees the outcome */
 	}
-	connect_fail(conn, conn->dial->last_error ? conn->dial->last_error : TB_EIO,
-	    "connect to %s:%u: %s", conn->dial->host, conn->dial->port,
-	    proto_err_text(conn->dial->last_error ? conn->dial->last_error : TB_EIO));
+	code = conn->dial->last_error ? conn->dial->last_error : TB_EIO;
+	connect_fail(conn, code, "connect to %s:%u: %s", conn->dial->host,
+	    conn->dial->port, proto_err_text(code));
 }
 
 void
@@ -173,8 +173,8 @@ audit_unresolved(struct conn *conn, const char *failed)
 {
 	struct policy_decision	d = { .verdict = POLICY_DENY };
 
-	audit_connect(conn->session, session_tenant(conn->session), conn->dial->host,
-	    conn->dial->port, NULL, &d, failed);
+	audit_connect(conn->session, session_tenant(conn->session),
+	    conn->dial->host, conn->dial->port, NULL, &d, failed);
 }
 
 static void

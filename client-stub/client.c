@@ -440,7 +440,8 @@ deliver(tb_client *c, const uint8_t *msg, size_t len)
 	uint32_t		n;
 	int			rc = -1;
 
-	if (proto_get_array(&cur, &n) == 0 && proto_get_uint(&cur, &type) == 0) {
+	if (proto_get_array(&cur, &n) == 0 &&
+	    proto_get_uint(&cur, &type) == 0) {
 		if (type == PROTO_RESPONSE && n == 4)
 			rc = deliver_response(c, msg, len, &cur);
 		else if (type == PROTO_NOTIFY && n == 3)
@@ -635,8 +636,9 @@ result_uint(struct response *resp, const char *name, uint64_t max,
     uint64_t *out, struct tb_error *err)
 {
 	uint64_t	v;
-	int		ok = proto_get_uint(&resp->result, &v) == 0 && v <= max;
+	int		ok;
 
+	ok = proto_get_uint(&resp->result, &v) == 0 && v <= max;
 	if (ok)
 		*out = v;
 	response_free(resp);
@@ -1410,7 +1412,7 @@ tb_close(tb_client *c, tb_handle h, struct tb_error *err)
 	int		 lost = 0, rc;
 
 	pthread_mutex_lock(&c->lock);
-	/* What was written behind reaches the socket first, as with close(2). */
+	/* What was written behind reaches the socket first, as close(2). */
 	if ((e = stream_of(c, h)) != NULL) {
 		deadline = deadline_in(e->timeout_ms);
 		while (e->wout > 0 && e->error == 0 && c->broken == 0) {
@@ -1423,7 +1425,7 @@ tb_close(tb_client *c, tb_handle h, struct tb_error *err)
 				break;
 		}
 	}
-	/* Calls waiting on it fail now; what the broker still pushes is dropped. */
+	/* Calls waiting on it fail now; what is still pushed is dropped. */
 	if (e != NULL) {
 		if (e->write_lost && !e->error_reported)
 			lost = e->error;
