@@ -9,6 +9,7 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -516,11 +517,75 @@ test_write_behind_session_close_flushes(void **state)
 	close_flushes(true);
 }
 
+/* Threads sharing the session, each reading its connection's lines. */
+#define THREADS		8
+#define THREAD_LINES	20000
+
+struct line_reader {
+	tb_client	*c;
+	tb_handle	 h;
+	int		 lines;
+	int		 rc;
+	struct tb_error	 err;
+};
+
+static void *
+line_reader_main(void *p)
+{
+	struct line_reader	*r = p;
+	char			 buf[64], want[16];
+	size_t			 n;
+
+	for (r->lines = 0; r->lines < THREAD_LINES; r->lines++) {
+		r->rc = tb_read_line(r->c, r->h, buf, sizeof(buf), &n, &r->err);
+		snprintf(want, sizeof(want), "%05d", r->lines);
+		if (r->rc != 0 || strcmp(buf, want) != 0)
+			return NULL;
+	}
+	r->rc = tb_read_line(r->c, r->h, buf, sizeof(buf), &n, &r->err);
+	return NULL;
+}
+
+/* The reader hands every message to the thread it is for. */
+static void
+test_threads_read_streams(void **state)
+{
+	struct test_server	 srv;
+	struct line_reader	 r[THREADS];
+	pthread_t		 t[THREADS];
+	tb_client		*c = harness_client(&broker);
+	char			*text;
+	int			 i;
+
+	(void)state;
+	assert_non_null(text = malloc(THREAD_LINES * 6 + 1));
+	for (i = 0; i < THREAD_LINES; i++)
+		snprintf(text + i * 6, 7, "%05d\n", i);
+	server_start(&srv, AF_INET, serve_send, text, THREAD_LINES * 6);
+	for (i = 0; i < THREADS; i++) {
+		r[i].c = c;
+		r[i].h = connect_to(c, &srv);
+		assert_int_equal(pthread_create(&t[i], NULL, line_reader_main,
+		    &r[i]), 0);
+	}
+	for (i = 0; i < THREADS; i++) {
+		pthread_join(t[i], NULL);
+		if (r[i].lines != THREAD_LINES)
+			fail_msg("thread %d: line %d: %s", i, r[i].lines,
+			    r[i].err.message);
+		assert_rc(r[i].rc, TB_EOF, &r[i].err);
+	}
+	tb_client_close(c);
+	server_stop(&srv);
+	free(text);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_read_line_many),
+		cmocka_unit_test(test_threads_read_streams),
 		cmocka_unit_test(test_stopped_reader),
 		cmocka_unit_test(test_timeout_partial),
 		cmocka_unit_test(test_select_many),
