@@ -59,10 +59,16 @@ status_field(pid_t pid, const char *field, char *out, size_t cap)
 static void
 assert_confined(pid_t pid, const char *what)
 {
-	char	value[128];
-	int	uid;
+	char		value[128];
+	uint64_t	deadline = harness_now_ms() + 5000;
+	int		uid;
 
+	/* A process confines itself a moment after it starts: wait for it. */
 	status_field(pid, "Seccomp", value, sizeof(value));
+	while (atoi(value) != 2 && harness_now_ms() < deadline) {
+		harness_sleep_ms(10);
+		status_field(pid, "Seccomp", value, sizeof(value));
+	}
 	if (atoi(value) != 2)
 		fail_msg("%s %d: Seccomp:%s", what, (int)pid, value);
 	status_field(pid, "NoNewPrivs", value, sizeof(value));
@@ -79,8 +85,9 @@ assert_confined(pid_t pid, const char *what)
 static void
 test_processes_are_confined(void **state)
 {
-	pid_t	keeper[4], workers[16];
-	int	nworkers, i;
+	pid_t		keeper[4], workers[16];
+	uint64_t	deadline;
+	int		nworkers, i;
 
 	(void)state;
 	/* The socket answers before the filter is in; a hello only after. */
@@ -88,7 +95,11 @@ test_processes_are_confined(void **state)
 	assert_confined(broker.pid, "the broker");
 	assert_int_equal(harness_children(broker.pid, keeper, 4), 1);
 	assert_confined(keeper[0], "the resolver keeper");
-	nworkers = harness_children(keeper[0], workers, 16);
+	/* The keeper starts its workers once it is confined: wait for them. */
+	deadline = harness_now_ms() + 5000;
+	while ((nworkers = harness_children(keeper[0], workers, 16)) == 0 &&
+	    harness_now_ms() < deadline)
+		harness_sleep_ms(10);
 	assert_true(nworkers > 0);
 	for (i = 0; i < nworkers; i++)
 		assert_confined(workers[i], "a resolver worker");
