@@ -219,17 +219,27 @@ write_text(const char *path, const char *fmt, ...)
 	return ok ? 0 : -1;
 }
 
-/* In a new user namespace: the launcher's uid and gid, and no others. */
+/*
+ * In a new user namespace: the launcher's uid and gid, and no others.
+ * The files are ours to write only while we are dumpable, for this
+ * moment alone.
+ */
 static int
 map_ids(uid_t uid, gid_t gid)
 {
+	int	rc = 0;
+
+	if (prctl(PR_SET_DUMPABLE, 1, 0, 0, 0) == -1)
+		return -1;
 	if (write_text("/proc/self/setgroups", "deny") == -1 ||
 	    write_text("/proc/self/uid_map", "%u %u 1", (unsigned)uid,
 	    (unsigned)uid) == -1 ||
 	    write_text("/proc/self/gid_map", "%u %u 1", (unsigned)gid,
 	    (unsigned)gid) == -1)
-		return -1;
-	return 0;
+		rc = -1;
+	if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) == -1)
+		rc = -1;
+	return rc;
 }
 
 /* Makes path (and its parents) inside the new tmpfs, as a mount point. */

@@ -285,7 +285,10 @@ launcher_main(int argc, char *argv[])
 	while (waitpid(broker_pid, &broker_status, 0) == -1)
 		if (errno != EINTR)
 			fatal("waitpid");
-	if (!WIFEXITED(broker_status) || WEXITSTATUS(broker_status) != 0)
+	/* Our SIGTERM is no news; any other end is. */
+	if (!(WIFSIGNALED(broker_status) && WTERMSIG(broker_status) ==
+	    SIGTERM) && (!WIFEXITED(broker_status) ||
+	    WEXITSTATUS(broker_status) != 0))
 		fprintf(stderr, "tcpbroker run: the broker ended with status "
 		    "%d\n", exit_status(broker_status));
 	return exit_status(status);

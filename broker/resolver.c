@@ -219,8 +219,6 @@ static void __attribute__((noreturn))
 keeper_main(pid_t broker_pid)
 {
 	struct resolver_answer	 notice;
-	struct resolver_query	 warm = { 0, "localhost" };
-	struct resolver_answer	 ignored;
 	struct timespec		 now, last = { 0, 0 };
 	pid_t			 self = getpid(), pids[LIMIT_RESOLVER_WORKERS];
 	pid_t			 pid;
@@ -231,7 +229,7 @@ keeper_main(pid_t broker_pid)
 		_exit(1);
 	prctl(PR_SET_NAME, "tcpbroker-dns");
 	resolver_configure(broker.resolve_ms);
-	resolve(&warm, &ignored);
+
 	if (confined && sandbox_resolver(true) != 0) {
 		fprintf(stderr, "tcpbroker-dns: cannot install the filter\n");
 		_exit(1);

@@ -1,5 +1,6 @@
 /* A real broker process for the tests, started and stopped by PID. */
 #include <sys/mount.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -177,6 +178,11 @@ harness_broker_start_opts(struct broker_proc *b, const char *policy,
 		    mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) == -1 ||
 		    mount(hosts_path, "/etc/hosts", NULL, MS_BIND, NULL) == -1)) {
 			perror("test hosts file");
+			_exit(127);
+		}
+		if (o->nofile != 0 && setrlimit(RLIMIT_NOFILE, &(struct rlimit){
+		    o->nofile, o->nofile }) == -1) {
+			perror("test descriptor limit");
 			_exit(127);
 		}
 		if (pw != NULL && (setgroups(0, NULL) == -1 ||
