@@ -95,8 +95,10 @@ struct tb_client {
 	size_t		 inlen;
 };
 
-/* A response, kept while its result is read. */
+/* A response: waited for, then kept while its result is read. */
 struct response {
+	struct waiter		 w;
+	bool			 registered;
 	uint8_t			*heap;	/* when it did not fit inline */
 	struct proto_cursor	 result;
 	uint8_t			 inline_buf[CLIENT_RESPONSE_INLINE];
@@ -551,29 +553,25 @@ response_free(struct response *resp)
 }
 
 /*
- * Sends the request and waits for its response.  On success resp holds
- * the result until response_free(); on failure err is filled.
+ * Registers resp as the waiter of req and sends req; then request_wait()
+ * must follow, even when this fails, unless it returns an error before
+ * registering (a broken session or an oversized request).
  */
 static int
-request_call(tb_client *c, struct request *req, struct response *resp,
+request_send(tb_client *c, struct request *req, struct response *resp,
     struct tb_error *err)
 {
-	struct waiter	  self;
-	struct waiter	**wp;
-	struct proto_cursor cur;
-	char		  message[TB_ERROR_MESSAGE_MAX + 1];
-	uint64_t	  v;
-	uint32_t	  n;
-	int		  code, broken;
+	int	broken;
 
 	resp->heap = NULL;
+	resp->registered = false;
 	if (req->buf.failed)
 		return set_error(err, TB_ENOMEM, "%s: request too large",
 		    req->name);
-	self.msgid = req->msgid;
-	self.done = false;
-	self.inline_buf = resp->inline_buf;
-	self.response = NULL;
+	resp->w.msgid = req->msgid;
+	resp->w.done = false;
+	resp->w.inline_buf = resp->inline_buf;
+	resp->w.response = NULL;
 
 	pthread_mutex_lock(&c->lock);
 	if (c->broken != 0) {
@@ -582,28 +580,48 @@ request_call(tb_client *c, struct request *req, struct response *resp,
 		return set_error(err, broken, "%s: the broker session is "
 		    "unusable: %s", req->name, proto_err_text(broken));
 	}
-	self.next = c->waiters;
-	c->waiters = &self;
+	resp->w.next = c->waiters;
+	c->waiters = &resp->w;
+	resp->registered = true;
 	pthread_mutex_unlock(&c->lock);
 
 	send_message(c, req->buf.data, req->buf.len, NULL, 0);
+	return 0;
+}
+
+/*
+ * Waits for the response of a request sent by request_send().  On
+ * success resp holds the result until response_free(); on failure err
+ * is filled.
+ */
+static int
+request_wait(tb_client *c, struct request *req, struct response *resp,
+    struct tb_error *err)
+{
+	struct waiter	**wp;
+	struct proto_cursor cur;
+	char		  message[TB_ERROR_MESSAGE_MAX + 1];
+	uint64_t	  v;
+	uint32_t	  n;
+	int		  code, broken;
 
 	pthread_mutex_lock(&c->lock);
-	while (!self.done && c->broken == 0)
+	while (!resp->w.done && c->broken == 0)
 		client_wait(c, 0);
-	for (wp = &c->waiters; *wp != &self; wp = &(*wp)->next)
+	for (wp = &c->waiters; *wp != &resp->w; wp = &(*wp)->next)
 		;
-	*wp = self.next;
+	*wp = resp->w.next;
+	resp->registered = false;
 	broken = c->broken;
 	pthread_mutex_unlock(&c->lock);
 
-	if (!self.done)
+	if (!resp->w.done)
 		return set_error(err, broken, "%s: the broker session failed: "
 		    "%s", req->name, proto_err_text(broken));
-	if (self.response != resp->inline_buf)
-		resp->heap = self.response;
+	if (resp->w.response != resp->inline_buf)
+		resp->heap = resp->w.response;
 	/* Decoded once, here: [1, msgid, error, result]. */
-	cur = (struct proto_cursor){ self.response, self.len };
+	cur = (struct proto_cursor){ resp->w.response, resp->w.len };
 	if (proto_get_array(&cur, &n) != 0 || proto_get_uint(&cur, &v) != 0 ||
 	    proto_get_uint(&cur, &v) != 0 ||
 	    proto_get_error(&cur, &code, message, sizeof(message)) != 0) {
@@ -617,6 +635,18 @@ request_call(tb_client *c, struct request *req, struct response *resp,
 	}
 	resp->result = cur;
 	return 0;
+}
+
+/* Sends the request and waits for its response. */
+static int
+request_call(tb_client *c, struct request *req, struct response *resp,
+    struct tb_error *err)
+{
+	int	rc;
+
+	if ((rc = request_send(c, req, resp, err)) != 0)
+		return rc;
+	return request_wait(c, req, resp, err);
 }
 
 /* Result readers: each checks the type the method table promises. */
@@ -698,27 +728,45 @@ result_map_uint(struct response *resp, const char *name, const char *key,
 
 /* Opening and closing. */
 
+/*
+ * hello, and stream right behind it without waiting: one round trip
+ * opens a streaming session.
+ */
 static int
 hello(tb_client *c, struct tb_error *err)
 {
-	struct request		 req;
-	struct response		 resp;
+	struct request		 req, sreq;
+	struct response		 resp, sresp;
+	struct tb_error		 serr;
 	msgpack_unpacked	 unpacked;
 	const msgpack_object	*result;
 	const msgpack_object_kv	*kv;
 	uint32_t		 i;
-	int			 rc;
+	int			 rc, src;
 
 	request_begin(c, &req, PROTO_METHOD_HELLO, 1);
 	msgpack_pack_uint32(&req.pk, PROTO_VERSION);
-	if ((rc = request_call(c, &req, &resp, err)) != 0)
+	request_begin(c, &sreq, PROTO_METHOD_STREAM, 1);
+	msgpack_pack_uint32(&sreq.pk, CLIENT_RECV_WINDOW);
+	if ((rc = request_send(c, &req, &resp, err)) != 0)
 		return rc;
+	src = request_send(c, &sreq, &sresp, &serr);
+	rc = request_wait(c, &req, &resp, err);
+	if (src == 0)
+		src = request_wait(c, &sreq, &sresp, &serr);
+	if (rc != 0) {
+		if (src == 0)
+			response_free(&sresp);
+		return rc;
+	}
 	msgpack_unpacked_init(&unpacked);
 	if (msgpack_unpack_next(&unpacked, (const char *)resp.result.p,
 	    resp.result.len, NULL) != MSGPACK_UNPACK_SUCCESS ||
 	    unpacked.data.type != MSGPACK_OBJECT_MAP) {
 		msgpack_unpacked_destroy(&unpacked);
 		response_free(&resp);
+		if (src == 0)
+			response_free(&sresp);
 		return set_error(err, TB_EPROTO, "hello: expected a map");
 	}
 	result = &unpacked.data;
@@ -733,12 +781,13 @@ hello(tb_client *c, struct tb_error *err)
 	msgpack_unpacked_destroy(&unpacked);
 	response_free(&resp);
 
-	request_begin(c, &req, PROTO_METHOD_STREAM, 1);
-	msgpack_pack_uint32(&req.pk, CLIENT_RECV_WINDOW);
-	if ((rc = request_call(c, &req, &resp, err)) != 0)
-		return rc;
-	rc = result_map_uint(&resp, req.name, "send_window", &c->send_window,
-	    err);
+	if (src != 0) {
+		if (err != NULL)
+			*err = serr;
+		return src;
+	}
+	rc = result_map_uint(&sresp, sreq.name, "send_window",
+	    &c->send_window, err);
 	if (rc == 0 && (c->send_window < TB_DATA_MAX ||
 	    c->send_window > PROTO_RECV_WINDOW_MAX))
 		rc = set_error(err, TB_EPROTO, "stream: a send window of %zu "
