@@ -1,8 +1,11 @@
 # Installs the Debian packages tcpbroker needs, when they are missing.
-# Sourced by tests/run.sh and examples/demo.sh.
+# Sourced by tests/run.sh, bench/run.sh and examples/demo.sh.  The last
+# line is what the benchmark compares against; the tests run its
+# --quick pass.
 
 TB_PACKAGES="cmake make gcc libc6-dev pkg-config libmsgpack-dev
-libcmocka-dev libseccomp-dev liblua5.4-dev lua5.4 python3 python3-msgpack"
+libcmocka-dev libseccomp-dev liblua5.4-dev lua5.4 python3 python3-msgpack
+dante-server microsocks lua-socket"
 
 tb_install_deps() {
 	missing=
