@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "harness.h"
+#include "tb_limits.h"
 
 #define NOLISTEN_RULES	"    connect allow 127.0.0.1:1024-65535\n"
 #define NOLISTEN_POLICY	"tenant all {\n    match uid *\n" NOLISTEN_RULES "}\n"
@@ -85,22 +86,18 @@ assert_confined(pid_t pid, const char *what)
 static void
 test_processes_are_confined(void **state)
 {
-	pid_t		keeper[4], workers[16];
-	uint64_t	deadline;
-	int		nworkers, i;
+	pid_t	keeper[4], workers[16];
+	int	nworkers, i;
 
 	(void)state;
 	/* The socket answers before the filter is in; a hello only after. */
 	tb_client_close(harness_client(&broker));
 	assert_confined(broker.pid, "the broker");
-	assert_int_equal(harness_children(broker.pid, keeper, 4), 1);
+	harness_wait_children(broker.pid, keeper, 4, 1);
 	assert_confined(keeper[0], "the resolver keeper");
-	/* The keeper starts its workers once it is confined: wait for them. */
-	deadline = harness_now_ms() + 5000;
-	while ((nworkers = harness_children(keeper[0], workers, 16)) == 0 &&
-	    harness_now_ms() < deadline)
-		harness_sleep_ms(10);
-	assert_true(nworkers > 0);
+	/* The keeper starts its workers once it is confined itself. */
+	nworkers = harness_wait_children(keeper[0], workers, 16,
+	    LIMIT_RESOLVER_WORKERS);
 	for (i = 0; i < nworkers; i++)
 		assert_confined(workers[i], "a resolver worker");
 	assert_true(harness_log_contains(&broker, "running as tcpbroker"));
