@@ -60,10 +60,16 @@ status_field(pid_t pid, const char *field, char *out, size_t cap)
 static void
 assert_confined(pid_t pid, const char *what)
 {
-	char	value[128];
-	int	uid;
+	char		value[128];
+	uint64_t	deadline = harness_now_ms() + 5000;
+	int		uid;
 
+	/* A process confines itself a moment after it starts: wait for it. */
 	status_field(pid, "Seccomp", value, sizeof(value));
+	while (atoi(value) != 2 && harness_now_ms() < deadline) {
+		harness_sleep_ms(10);
+		status_field(pid, "Seccomp", value, sizeof(value));
+	}
 	if (atoi(value) != 2)
 		fail_msg("%s %d: Seccomp:%s", what, (int)pid, value);
 	status_field(pid, "NoNewPrivs", value, sizeof(value));
@@ -84,6 +90,8 @@ test_processes_are_confined(void **state)
 	int	nworkers, i;
 
 	(void)state;
+	/* The socket answers before the filter is in; a hello only after. */
+	tb_client_close(harness_client(&broker));
 	assert_confined(broker.pid, "the broker");
 	harness_wait_children(broker.pid, keeper, 4, 1);
 	assert_confined(keeper[0], "the resolver keeper");
