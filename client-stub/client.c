@@ -961,7 +961,7 @@ do_connect(tb_client *c, const char *host, uint16_t port, uint32_t ms,
 {
 	struct request	req;
 	struct response	resp;
-	uint64_t	h;
+	uint64_t	h = 0;
 	size_t		len = host != NULL ? strlen(host) : 0;
 	int		rc;
 
@@ -1503,7 +1503,7 @@ tb_listen(tb_client *c, const char *addr, tb_handle *out,
 {
 	struct request	req;
 	struct response	resp;
-	uint64_t	h;
+	uint64_t	h = 0;
 	size_t		len = addr != NULL ? strlen(addr) : 0;
 	int		rc;
 
@@ -1528,7 +1528,7 @@ tb_accept(tb_client *c, tb_handle listener, tb_handle *out,
 	struct request	 req;
 	struct response	 resp;
 	struct stream	*e;
-	uint64_t	 h;
+	uint64_t	 h = 0;
 	int		 rc;
 
 	/* The broker says again when one more connection waits. */
