@@ -122,6 +122,9 @@ struct broker {
 	bool		 private;	/* one session, from the launcher */
 	/* A launched session's tenant by name (--tenant), or NULL. */
 	const char	*tenant;
+	/* A launched session's supplementary groups: the launcher's. */
+	uint32_t	 launched_groups[LIMIT_PEER_GROUPS];
+	unsigned	 launched_ngroups;
 };
 extern struct broker broker;
 
@@ -144,6 +147,8 @@ struct broker_options {
 	gid_t		 peer_gid;
 	pid_t		 peer_pid;
 	const char	*tenant;	/* --tenant, or NULL */
+	uint32_t	 peer_groups[LIMIT_PEER_GROUPS];
+	unsigned	 peer_ngroups;
 	uid_t		 run_uid;	/* launched: the broker's own uid */
 	gid_t		 run_gid;
 };

@@ -445,6 +445,9 @@ broker_serve(const struct broker_options *o, int session_fd)
 	broker.policy_path = o->policy_path;
 	broker.resolve_ms = o->resolve_ms ? o->resolve_ms : LIMIT_RESOLVE_MS;
 	broker.tenant = o->tenant;
+	memcpy(broker.launched_groups, o->peer_groups,
+	    sizeof(broker.launched_groups));
+	broker.launched_ngroups = o->peer_ngroups;
 	if (policy_load(broker.policy_path, &broker.policy, &err) != 0)
 		fatalx("%s", err.message);
 	if (session_fd == -1)

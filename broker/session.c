@@ -9,6 +9,7 @@
 #include <sys/socket.h>
 
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,6 +32,8 @@ struct session {
 	uid_t			 uid;
 	gid_t			 gid;
 	pid_t			 pid;
+	uint32_t		 groups[LIMIT_PEER_GROUPS];	/* supplementary */
+	unsigned		 ngroups;
 	struct account		*acct;
 	struct timer		 hello_timer;
 	bool			 hello;
@@ -215,8 +218,10 @@ session_tenant(struct session *s)
 	/* Root launched the command for a tenant it named. */
 	if (broker.tenant != NULL)
 		return policy_tenant_named(broker.policy, broker.tenant);
-	return policy_tenant(broker.policy, (uint32_t)s->uid,
-	    (uint32_t)s->gid);
+	struct policy_client	client = { (uint32_t)s->uid, (uint32_t)s->gid,
+				    s->groups, s->ngroups };
+
+	return policy_tenant_of(broker.policy, &client);
 }
 
 struct account *
@@ -1017,6 +1022,46 @@ refuse_with_reserve(int listen_fd)
 	return fd != -1;
 }
 
+/*
+ * The supplementary groups of the peer, for `match gid`; past
+ * LIMIT_PEER_GROUPS they do not count, and the log says so.
+ */
+static void
+session_peer_groups(struct session *s, int fd)
+{
+	static gid_t	all[NGROUPS_MAX];
+	socklen_t	len = sizeof(all);
+	size_t		n, i;
+
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, all, &len) == -1) {
+		account_log(s->acct, LOG_LEVEL_WARN, "session %llu: "
+		    "SO_PEERGROUPS: %s; only its primary gid counts",
+		    (unsigned long long)s->id, strerror(errno));
+		return;
+	}
+	n = len / sizeof(gid_t);
+	if (n > LIMIT_PEER_GROUPS) {
+		account_log(s->acct, LOG_LEVEL_WARN, "session %llu: uid %u has "
+		    "%zu groups; the first %d count", (unsigned long long)s->id,
+		    (unsigned)s->uid, n, LIMIT_PEER_GROUPS);
+		n = LIMIT_PEER_GROUPS;
+	}
+	for (i = 0; i < n; i++)
+		s->groups[i] = (uint32_t)all[i];
+	s->ngroups = (unsigned)n;
+}
+
+/* The launcher's session: the groups of whoever launched the command. */
+static void
+session_given_groups(struct session *s)
+{
+	unsigned	i;
+
+	s->ngroups = broker.launched_ngroups;
+	for (i = 0; i < s->ngroups; i++)
+		s->groups[i] = broker.launched_groups[i];
+}
+
 /* A session that never said hello holds a slot for nothing. */
 static void
 hello_expire(struct timer *timer)
@@ -1088,6 +1133,10 @@ session_new(int fd, const struct ucred *given)
 	s->uid = cred.uid;
 	s->gid = cred.gid;
 	s->pid = cred.pid;
+	if (given != NULL)
+		session_given_groups(s);
+	else
+		session_peer_groups(s, fd);
 	TAILQ_INIT(&s->push_waiters);
 	s->acct = acct;
 	proto_buf_init(&s->out, SESSION_OUTPUT_MAX);

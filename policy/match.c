@@ -113,23 +113,42 @@ policy_internal(const struct policy_context *ctx, const struct host_addr *addr)
 	return false;
 }
 
+static bool
+in_ids(const struct policy_ids *ids, unsigned n, uint32_t id)
+{
+	unsigned	i;
+
+	for (i = 0; i < n; i++)
+		if (id >= ids[i].lo && id <= ids[i].hi)
+			return true;
+	return false;
+}
+
 const struct policy_tenant *
-policy_tenant(const struct policy *policy, uint32_t uid, uint32_t gid)
+policy_tenant_of(const struct policy *policy,
+    const struct policy_client *client)
 {
 	const struct policy_tenant	*tn;
-	size_t				 i;
-	unsigned			 j;
+	size_t				 i, g;
 
 	for (i = 0; i < policy->ntenants; i++) {
 		tn = &policy->tenants[i];
-		for (j = 0; j < tn->nuids; j++)
-			if (uid >= tn->uids[j].lo && uid <= tn->uids[j].hi)
-				return tn;
-		for (j = 0; j < tn->ngids; j++)
-			if (gid >= tn->gids[j].lo && gid <= tn->gids[j].hi)
+		if (in_ids(tn->uids, tn->nuids, client->uid) ||
+		    in_ids(tn->gids, tn->ngids, client->gid))
+			return tn;
+		for (g = 0; g < client->ngroups; g++)
+			if (in_ids(tn->gids, tn->ngids, client->groups[g]))
 				return tn;
 	}
 	return NULL;
+}
+
+const struct policy_tenant *
+policy_tenant(const struct policy *policy, uint32_t uid, uint32_t gid)
+{
+	struct policy_client	client = { uid, gid, NULL, 0 };
+
+	return policy_tenant_of(policy, &client);
 }
 
 const struct policy_tenant *

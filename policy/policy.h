@@ -126,7 +126,21 @@ void	policy_free(struct policy *policy);
 int	policy_check(const struct policy *policy,
 	    void (*warn)(void *arg, const char *message), void *arg);
 
-/* The tenant of a client: the first whose match lines take it, or NULL. */
+/* Who a client is, as the kernel reported it. */
+struct policy_client {
+	uint32_t	 uid;
+	uint32_t	 gid;		/* primary */
+	const uint32_t	*groups;	/* supplementary, or NULL */
+	size_t		 ngroups;
+};
+
+/*
+ * The tenant of a client: the first whose match lines take it (a `match
+ * gid` takes the primary gid or any supplementary group), or NULL.
+ */
+const struct policy_tenant *policy_tenant_of(const struct policy *policy,
+	    const struct policy_client *client);
+/* The same for a client of uid and gid with no supplementary groups. */
 const struct policy_tenant *policy_tenant(const struct policy *policy,
 	    uint32_t uid, uint32_t gid);
 

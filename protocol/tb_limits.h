@@ -128,6 +128,8 @@
 #define LIMIT_POLICY_IDS		64
 /* Most port ranges in one rule's port list: ranges. */
 #define LIMIT_POLICY_PORTS		64
+/* Supplementary groups of a client that count for `match gid`: groups. */
+#define LIMIT_PEER_GROUPS		64
 /* Errors one parse of a policy file reports before it stops: errors. */
 #define LIMIT_POLICY_ERRORS		20
 /* Longest single token in a policy file: bytes. */

@@ -943,6 +943,35 @@ test_rule_fields(void **state)
 	policy_free(NULL);
 }
 
+/* match gid takes the primary gid or any supplementary group. */
+static void
+test_tenant_by_groups(void **state)
+{
+	static const char	 text[] =
+	    "tenant a {\nmatch uid 1000\n}\n"
+	    "tenant b {\nmatch gid 50,60-69\n}\n";
+	static const uint32_t	 in_b[] = { 7, 65 }, none[] = { 7, 8 };
+	struct policy_client	 c = { 2000, 2000, NULL, 0 };
+	struct policy		*policy = parse_str(text);
+
+	(void)state;
+	assert_null(policy_tenant_of(policy, &c));
+	c.groups = none;
+	c.ngroups = 2;
+	assert_null(policy_tenant_of(policy, &c));
+	c.groups = in_b;
+	assert_string_equal(policy_tenant_of(policy, &c)->name, "b");
+	c.gid = 50;
+	c.ngroups = 0;
+	assert_string_equal(policy_tenant_of(policy, &c)->name, "b");
+	/* The first tenant that takes the client, by uid or by group. */
+	c.uid = 1000;
+	c.groups = in_b;
+	c.ngroups = 2;
+	assert_string_equal(policy_tenant_of(policy, &c)->name, "a");
+	policy_free(policy);
+}
+
 static void
 test_tenant_fields(void **state)
 {
@@ -2238,6 +2267,7 @@ main(void)
 		cmocka_unit_test(test_data_present),
 		cmocka_unit_test(test_rule_fields),
 		cmocka_unit_test(test_tenant_fields),
+		cmocka_unit_test(test_tenant_by_groups),
 		cmocka_unit_test(test_tenant_name_and_ids_limits),
 		cmocka_unit_test(test_limit_values),
 		cmocka_unit_test(test_limit_errors),
