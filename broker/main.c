@@ -23,6 +23,7 @@
 #include <ifaddrs.h>
 #include <netdb.h>
 #include <netinet/in.h>
+#include <nss.h>
 #include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
@@ -548,6 +549,14 @@ main(int argc, char *argv[])
 	long			 value;
 	int			 ch;
 
+	/*
+	 * Names in the policy are users and groups of /etc/passwd and
+	 * /etc/group only: the confined broker looks them up again at
+	 * reload, and a module loaded then would need executable memory.
+	 * --check and --explain see the same.
+	 */
+	__nss_configure_lookup("passwd", "files");
+	__nss_configure_lookup("group", "files");
 	if (argc > 1 && strcmp(argv[1], "run") == 0)
 		return launcher_main(argc - 1, argv + 1);
 	if (argc > 1 && strcmp(argv[1], "--explain") == 0)

@@ -143,6 +143,9 @@ static const struct rule broker_rules[] = {
 	    "the policy file must be a regular file" },
 	{ "fstat",	W_ALWAYS, R_ALLOW, 0, { { 0 } },
 	    "the same, on older libc" },
+	{ "lseek",	W_ALWAYS, R_ALLOW, 0, { { 0 } },
+	    "user and group names of the policy, in /etc/passwd and "
+	    "/etc/group, read again on SIGHUP" },
 	/* Memory, never executable. */
 	{ "brk",	W_ALWAYS, R_ALLOW, 0, { { 0 } }, "malloc" },
 	{ "mmap",	W_ALWAYS, R_ALLOW, 1, { MASKED(2, PROT_EXEC, 0) },

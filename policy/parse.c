@@ -17,6 +17,8 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
+#include <pwd.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -529,7 +531,51 @@ add_rule(struct parser *p, struct policy *policy, struct policy_tenant *tn,
 	return 0;
 }
 
-/* match uid|gid IDS, where IDS is "*" or a list of N and A-B. */
+/*
+ * A user or group name in a match list: its id, from /etc/passwd or
+ * /etc/group (the broker reads only those, at load and at reload).
+ * Returns 0, 1 when item is no name (a number or a range), or -1.
+ */
+static int
+name_id(struct parser *p, bool group, const char *item, size_t len,
+    unsigned line, unsigned col, uint64_t *id)
+{
+	char		 name[LIMIT_POLICY_ID_NAME + 1];
+	struct passwd	*pw;
+	struct group	*gr;
+	size_t		 i;
+
+	if (len == 0 || (item[0] >= '0' && item[0] <= '9') || item[0] == '*')
+		return 1;
+	for (i = 0; i < len; i++)
+		if (!((item[i] >= 'a' && item[i] <= 'z') ||
+		    (item[i] >= 'A' && item[i] <= 'Z') ||
+		    (item[i] >= '0' && item[i] <= '9') || item[i] == '_' ||
+		    item[i] == '.' || (item[i] == '-' && i > 0)))
+			return 1;
+	if (len > LIMIT_POLICY_ID_NAME)
+		return fail(p, line, col, "a %s name has at most %d characters",
+		    group ? "group" : "user", LIMIT_POLICY_ID_NAME);
+	memcpy(name, item, len);
+	name[len] = '\0';
+	if (group) {
+		if ((gr = getgrnam(name)) == NULL)
+			return fail(p, line, col, "no group called \"%s\"",
+			    name);
+		*id = gr->gr_gid;
+	} else {
+		if ((pw = getpwnam(name)) == NULL)
+			return fail(p, line, col, "no user called \"%s\"",
+			    name);
+		*id = pw->pw_uid;
+	}
+	return 0;
+}
+
+/*
+ * match uid|gid IDS, where IDS is "*" or a list of N, A-B and user or
+ * group names.
+ */
 static int
 parse_match(struct parser *p, struct policy_tenant *tn)
 {
@@ -537,17 +583,21 @@ parse_match(struct parser *p, struct policy_tenant *tn)
 	struct token		 t;
 	const char		*item, *end, *comma, *dash;
 	unsigned		*n;
-	uint64_t		 lo, hi;
+	uint64_t		 lo = 0, hi = 0;
 	char			 buf[80];
+	bool			 group;
+	int			 rc;
 
 	if (next(p, &t) != 0)
 		return -1;
 	if (is(&t, "uid")) {
 		ids = tn->uids;
 		n = &tn->nuids;
+		group = false;
 	} else if (is(&t, "gid")) {
 		ids = tn->gids;
 		n = &tn->ngids;
+		group = true;
 	} else
 		return fail(p, t.line, t.col, "expected 'uid' or 'gid', got %s",
 		    shown(&t, buf, sizeof(buf)));
@@ -569,8 +619,14 @@ parse_match(struct parser *p, struct policy_tenant *tn)
 		comma = memchr(item, ',', (size_t)(end - item));
 		if (comma == NULL)
 			comma = end;
+		rc = name_id(p, group, item, (size_t)(comma - item), t.line,
+		    icol, &lo);
+		if (rc < 0)
+			return -1;
 		dash = memchr(item, '-', (size_t)(comma - item));
-		if (dash == NULL) {
+		if (rc == 0)
+			hi = lo;
+		else if (dash == NULL) {
 			if (number(item, (size_t)(comma - item), UINT32_MAX - 1,
 			    &lo) != 0)
 				goto bad;
@@ -591,7 +647,8 @@ parse_match(struct parser *p, struct policy_tenant *tn)
 		continue;
  bad:
 		return fail(p, t.line, icol, "expected an id 0-4294967294, a "
-		    "range A-B, a list of them separated by ',', or '*'");
+		    "range A-B, a user or group name, a list of them separated "
+		    "by ',', or '*'");
 	}
  toomany:
 	return fail(p, t.line, t.col, "more than %d id ranges in one tenant",

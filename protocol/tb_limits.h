@@ -130,6 +130,8 @@
 #define LIMIT_POLICY_PORTS		64
 /* Supplementary groups of a client that count for `match gid`: groups. */
 #define LIMIT_PEER_GROUPS		64
+/* Longest user or group name in a match line: bytes. */
+#define LIMIT_POLICY_ID_NAME		32
 /* Errors one parse of a policy file reports before it stops: errors. */
 #define LIMIT_POLICY_ERRORS		20
 /* Longest single token in a policy file: bytes. */

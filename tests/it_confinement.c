@@ -131,6 +131,22 @@ test_reload(void **state)
 	    "    connect deny 127.0.0.1:1024-65535\n}\n"));
 	assert_rc(tb_connect(c, "127.0.0.1", 5000, &h, &err), TB_EPOLICY,
 	    &err);
+	/*
+	 * Names in match lines are looked up again at reload, inside the
+	 * filter, in /etc/passwd and /etc/group.
+	 */
+	assert_true(harness_broker_reload(&broker, "tenant all {\n"
+	    "    match uid root,daemon\n    match gid root\n"
+	    NOLISTEN_RULES "}\n"));
+	assert_false(harness_broker_reload(&broker, "tenant all {\n"
+	    "    match uid no-such-user-here\n}\n"));
+	assert_true(harness_log_contains(&broker, "no user called "
+	    "\"no-such-user-here\""));
+	tb_client_close(c);
+	/* The broker is alive, and serves root as the tenant by name. */
+	c = harness_client(&broker);
+	assert_ok(tb_connect(c, "127.0.0.1", 1, &h, &err) == TB_EPOLICY ? 0 :
+	    -1, &err);
 	tb_client_close(c);
 }
 
