@@ -137,6 +137,8 @@ struct broker_options {
 	const char	*user;		/* run as, when started as root */
 	const char	*log_file;	/* instead of stderr, or NULL */
 	const char	*decision_log;	/* instead of the log, or NULL */
+	const char	*control_path;	/* --control, or NULL */
+	const char	*control_group;	/* --control-group, or NULL */
 	enum log_level	 log_level;
 	uint32_t	 resolve_ms;	/* --resolve-timeout */
 	bool		 sandbox;
@@ -172,6 +174,11 @@ void	broker_read_own_addresses(void);
 /* launcher.c: tcpbroker run [options] -- command [args] */
 int	launcher_main(int argc, char *argv[]);
 
+/* status.c: tcpbroker status|metrics [--control PATH] ... */
+int	status_main(int argc, char *argv[]);
+/* The control socket tcpbroker status asks unless --control says. */
+#define BROKER_CONTROL_SOCKET	"/run/tcpbroker/control.sock"
+
 /* explain.c: tcpbroker --explain FILE [--uid N] [--gid N] ACTION TARGET */
 int	explain_main(int argc, char *argv[]);
 
@@ -206,6 +213,77 @@ struct call {
 	size_t			 done;		/* bytes written so far */
 };
 TAILQ_HEAD(call_queue, call);
+
+/*
+ * What the control socket reports (control.c).  Each module fills the
+ * part it owns; nothing here is read by the data path.
+ */
+struct report_tenant {
+	const char	*name;
+	uint32_t	 held[3];		/* connections, listeners, lookups */
+	uint64_t	 bytes[2];		/* QUOTA_IN, QUOTA_OUT */
+	uint64_t	 allowed, denied;	/* decisions */
+	uint64_t	 quota_hits;
+};
+struct report_session {
+	uint64_t	 id;
+	uid_t		 uid;
+	pid_t		 pid;
+	uint64_t	 age_ms;
+	const char	*tenant;		/* NULL: none */
+	unsigned	 handles;
+};
+struct report_handle {
+	uint64_t	 session;
+	uint32_t	 handle;
+	bool		 listener;
+	const char	*state;			/* "open", "connecting", ... */
+	char		 local[PROTO_ADDR_STRLEN];
+	char		 peer[PROTO_ADDR_STRLEN];	/* "" for a listener */
+	uint64_t	 bytes_in, bytes_out;
+	uint64_t	 age_ms;
+};
+/* Most recent denials the control socket shows: denials. */
+#define REPORT_DENIALS		16
+struct report_denial {
+	char		 time[32];
+	uid_t		 uid;
+	char		 tenant[LIMIT_POLICY_NAME + 1];
+	const char	*action;
+	char		 host[PROTO_STRING_MAX + 1];
+	uint16_t	 port;
+	const char	*reason;
+};
+/* Counters of the whole broker, for metrics. */
+struct broker_counters {
+	uint64_t	 sessions_opened;
+	uint64_t	 sessions_refused;
+	uint64_t	 errors[TB__ERRNO_COUNT];	/* replies, by code */
+	uint64_t	 no_tenant;			/* hellos refused */
+	uint64_t	 lookups;			/* answered */
+	uint64_t	 lookup_ms;			/* their time, summed */
+	uint64_t	 lookup_le[8];			/* <= bucket (ms) */
+};
+extern struct broker_counters counters;
+/* The upper bounds of the lookup time buckets: milliseconds. */
+#define REPORT_LOOKUP_BUCKETS	{ 1, 5, 10, 50, 100, 500, 1000, 5000 }
+
+void	quota_report(void (*fn)(void *, const struct report_tenant *),
+	    void *arg);
+/* Counts a decision for the tenant called name (none: NULL). */
+void	quota_count_decision(const char *name, bool allowed);
+void	session_report(void (*fn)(void *, const struct report_session *),
+	    void (*handle)(void *, const struct report_handle *), void *arg);
+void	conn_report(struct conn *conn, struct report_handle *r);
+void	listener_report(struct listener *l, struct report_handle *r);
+/* The recent denials, oldest first; returns how many. */
+unsigned audit_recent(struct report_denial *out, unsigned max);
+/* Counts a lookup's time for the metrics. */
+void	resolver_count(uint64_t ms);
+
+/* control.c */
+/* Serves the control socket at fd: root and members of group only. */
+void	control_listen(int fd, gid_t group);
 
 /* audit.c: the decision log, JSON lines. */
 struct audit {

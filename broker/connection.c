@@ -102,6 +102,25 @@ conn__new(struct session *s)
 	return conn;
 }
 
+void
+conn_report(struct conn *conn, struct report_handle *r)
+{
+	r->handle = conn->handle;
+	r->state = conn->state != CONN_OPEN ? "connecting" :
+	    conn->error != 0 ? "failed" : conn->eof ? "peer closed" : "open";
+	if (conn->state == CONN_OPEN) {
+		if (sockaddr_text(conn->io.fd, false, r->local,
+		    sizeof(r->local)) != 0)
+			snprintf(r->local, sizeof(r->local), "?");
+		if (sockaddr_text(conn->io.fd, true, r->peer,
+		    sizeof(r->peer)) != 0)
+			snprintf(r->peer, sizeof(r->peer), "?");
+	}
+	r->bytes_in = conn->bytes_in;
+	r->bytes_out = conn->bytes_out;
+	r->age_ms = conn->state == CONN_OPEN ? loop_now() - conn->opened_ms : 0;
+}
+
 uint32_t
 conn_handle(const struct conn *conn)
 {

@@ -61,6 +61,16 @@ listener_set_timeout(struct listener *l, uint32_t ms)
 	l->timeout_ms = ms;
 }
 
+void
+listener_report(struct listener *l, struct report_handle *r)
+{
+	r->handle = l->handle;
+	r->listener = true;
+	r->state = "listening";
+	if (listener_local_addr(l, r->local, sizeof(r->local)) != 0)
+		snprintf(r->local, sizeof(r->local), "?");
+}
+
 int
 listener_local_addr(struct listener *l, char *buf, size_t cap)
 {

@@ -44,8 +44,11 @@
 #define USERADD			"/usr/sbin/useradd"
 /* The descriptor of the Unix socket, the same in every broker. */
 #define LISTEN_FD		3
+/* The descriptor of the control socket (--control). */
+#define CONTROL_FD		4
 
 struct broker	broker;
+struct broker_counters	counters;
 
 static struct loop_io	signal_io;
 
@@ -57,11 +60,14 @@ usage(int status)
 	    "                 [--socket-owner USER[:GROUP]] [--user USER]\n"
 	    "                 [--log FILE] [--log-level error|warn|info|debug]\n"
 	    "                 [--decision-log FILE] [--resolve-timeout MS]\n"
+	    "                 [--control PATH] [--control-group GROUP]\n"
 	    "                 [--no-sandbox] [--sandbox-debug]\n"
 	    "       tcpbroker run [--policy FILE] [--log FILE] "
 	    "[--decision-log FILE] [--user USER]\n"
 	    "                 -- COMMAND [ARG...]\n"
 	    "       tcpbroker --check FILE...\n"
+	    "       tcpbroker status [--control PATH] [--json] [--watch SECONDS]\n"
+	    "       tcpbroker metrics [--control PATH]\n"
 	    "       tcpbroker --explain FILE [--uid N] [--gid N] "
 	    "connect|listen|accept HOST:PORT\n"
 	    "       tcpbroker --print-filter --policy FILE\n"
@@ -243,9 +249,9 @@ owner_of(const char *spec, uid_t *uid, gid_t *gid)
 	}
 }
 
-/* Binds the Unix socket at LISTEN_FD, refusing to steal a live one. */
+/* Binds a Unix socket at target, refusing to steal a live one. */
 static void
-bind_socket(const char *path, mode_t mode, const char *owner)
+bind_socket(const char *path, mode_t mode, const char *owner, int target)
 {
 	struct sockaddr_un	sun;
 	struct stat		st;
@@ -274,14 +280,14 @@ bind_socket(const char *path, mode_t mode, const char *owner)
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd == -1)
 		fatal("socket");
-	if (fd != LISTEN_FD) {
-		if (dup3(fd, LISTEN_FD, O_CLOEXEC) == -1)
+	if (fd != target) {
+		if (dup3(fd, target, O_CLOEXEC) == -1)
 			fatal("dup3");
 		close(fd);
 	}
 	/* Created with its mode; never chmod a path that may be replaced. */
 	old = umask(0777 & ~mode);
-	if (bind(LISTEN_FD, (struct sockaddr *)&sun, sizeof(sun)) == -1)
+	if (bind(target, (struct sockaddr *)&sun, sizeof(sun)) == -1)
 		fatal("bind %s", path);
 	umask(old);
 	if (owner != NULL) {
@@ -289,8 +295,27 @@ bind_socket(const char *path, mode_t mode, const char *owner)
 		if (lchown(path, uid, gid) == -1)
 			fatal("chown %s", path);
 	}
-	if (listen(LISTEN_FD, SOMAXCONN) == -1)
+	if (listen(target, SOMAXCONN) == -1)
 		fatal("listen %s", path);
+}
+
+/*
+ * The control socket: root's, and readable and writable by the control
+ * group when there is one.
+ */
+static gid_t
+bind_control(const char *path, const char *group)
+{
+	struct group	*gr = NULL;
+	char		 owner[300];
+
+	if (group != NULL && (gr = getgrnam(group)) == NULL)
+		fatalx("--control-group: unknown group %s", group);
+	snprintf(owner, sizeof(owner), "root:%s", gr != NULL ? gr->gr_name :
+	    "root");
+	bind_socket(path, gr != NULL ? 0660 : 0600, geteuid() == 0 ? owner :
+	    NULL, CONTROL_FD);
+	return gr != NULL ? gr->gr_gid : 0;
 }
 
 static unsigned
@@ -430,7 +455,8 @@ broker_parse_ms(const char *text, uint32_t max, uint32_t *ms)
 void
 broker_serve(const struct broker_options *o, int session_fd)
 {
-	struct sandbox_broker	sb = { false, -1, o->sandbox_debug };
+	struct sandbox_broker	sb = { false, -1, o->sandbox_debug, -1 };
+	gid_t			control_gid = 0;
 	struct policy_error	err;
 
 	/*
@@ -451,12 +477,16 @@ broker_serve(const struct broker_options *o, int session_fd)
 	broker.launched_ngroups = o->peer_ngroups;
 	if (policy_load(broker.policy_path, &broker.policy, &err) != 0)
 		fatalx("%s", err.message);
-	if (session_fd == -1)
-		bind_socket(o->socket_path, o->socket_mode, o->socket_owner);
-	else if (fcntl(session_fd, F_SETFL, O_NONBLOCK) == -1 ||
+	if (session_fd == -1) {
+		bind_socket(o->socket_path, o->socket_mode, o->socket_owner,
+		    LISTEN_FD);
+		if (o->control_path != NULL)
+			control_gid = bind_control(o->control_path,
+			    o->control_group);
+	} else if (fcntl(session_fd, F_SETFL, O_NONBLOCK) == -1 ||
 	    fcntl(session_fd, F_SETFD, FD_CLOEXEC) == -1)
 		fatal("the launcher's session");
-	/* After the socket, which must be LISTEN_FD. */
+	/* After the sockets, which must be LISTEN_FD and CONTROL_FD. */
 	audit_open(o->decision_log);
 
 	/*
@@ -489,6 +519,8 @@ broker_serve(const struct broker_options *o, int session_fd)
 	if (o->sandbox) {
 		sb.listen = broker.may_listen;
 		sb.session_fd = session_fd == -1 ? LISTEN_FD : -1;
+		sb.control_fd = session_fd == -1 && o->control_path != NULL ?
+		    CONTROL_FD : -1;
 		sandbox_broker(&sb);
 		broker.sandboxed = true;
 	} else
@@ -496,6 +528,8 @@ broker_serve(const struct broker_options *o, int session_fd)
 
 	if (session_fd == -1) {
 		session_listen_socket(LISTEN_FD);
+		if (o->control_path != NULL)
+			control_listen(CONTROL_FD, control_gid);
 		log_info("serving %s with policy %s (%zu rules)",
 		    o->socket_path, broker.policy_path, broker.policy->nrules);
 	} else {
@@ -529,6 +563,8 @@ main(int argc, char *argv[])
 		{ "log-level",	required_argument,	NULL, 'l' },
 		{ "decision-log", required_argument,	NULL, 'J' },
 		{ "resolve-timeout", required_argument,	NULL, 'R' },
+		{ "control",	required_argument,	NULL, 'C' },
+		{ "control-group", required_argument,	NULL, 'G' },
 		{ "no-sandbox",	no_argument,		NULL, 'N' },
 		{ "sandbox-debug", no_argument,		NULL, 'D' },
 		{ "check",	required_argument,	NULL, 'c' },
@@ -559,6 +595,9 @@ main(int argc, char *argv[])
 	__nss_configure_lookup("group", "files");
 	if (argc > 1 && strcmp(argv[1], "run") == 0)
 		return launcher_main(argc - 1, argv + 1);
+	if (argc > 1 && (strcmp(argv[1], "status") == 0 ||
+	    strcmp(argv[1], "metrics") == 0))
+		return status_main(argc - 1, argv + 1);
 	if (argc > 1 && strcmp(argv[1], "--explain") == 0)
 		return explain_main(argc - 1, argv + 1);
 	while ((ch = getopt_long(argc, argv, "", options, NULL)) != -1) {
@@ -588,6 +627,12 @@ main(int argc, char *argv[])
 			break;
 		case 'J':
 			o.decision_log = optarg;
+			break;
+		case 'C':
+			o.control_path = optarg;
+			break;
+		case 'G':
+			o.control_group = optarg;
 			break;
 		case 'R':
 			if (broker_parse_ms(optarg, LIMIT_RESOLVE_MS_MAX,
@@ -631,7 +676,7 @@ main(int argc, char *argv[])
 	if (print_filter) {
 		struct policy		*policy;
 		struct policy_error	 err;
-		struct sandbox_broker	 sb = { false, LISTEN_FD, false };
+		struct sandbox_broker	 sb = { false, LISTEN_FD, false, -1 };
 
 		if (policy_load(o.policy_path, &policy, &err) != 0)
 			fatalx("%s", err.message);

@@ -45,7 +45,7 @@ typedef int (*probe_fn)(void);
 static int
 run_filtered(probe_fn probe, bool listen, bool debug, int errfd)
 {
-	struct sandbox_broker	sb = { listen, -1, debug };
+	struct sandbox_broker	sb = { listen, -1, debug, -1 };
 	pid_t			pid;
 	int			status = 0, i;
 
