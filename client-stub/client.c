@@ -236,6 +236,20 @@ stream_of(tb_client *c, tb_handle h)
 }
 
 /*
+ * Whether this session had h and closed it: its slot holds h closed,
+ * or a later handle (the broker issues the handles of one slot in
+ * increasing order, and a closed handle is never valid again).
+ */
+static bool
+closed_here(tb_client *c, tb_handle h)
+{
+	struct stream	*e = &c->streams[STREAM_SLOT(h)];
+
+	return h != 0 && e->handle != 0 &&
+	    (e->handle == h ? !e->open : h < e->handle);
+}
+
+/*
  * The stream of a handle the broker just named: a new one when it was
  * not known yet.  NULL when it is closed here, or when its slot holds
  * another open handle (the broker broke its promise).
@@ -1336,6 +1350,46 @@ tb_read_exact(tb_client *c, tb_handle conn, void *buf, size_t n,
 }
 
 int
+tb_read_all(tb_client *c, tb_handle conn, void *buf, size_t cap,
+    size_t *len, struct tb_error *err)
+{
+	struct read_want w = { READ_SOME, "read_all", 0, 0, NULL, NULL };
+	uint8_t		 more;
+	size_t		 got;
+	int		 rc;
+
+	*len = 0;
+	if (buf == NULL && cap > 0)
+		return set_error(err, TB_EINVAL, "read_all: no buffer");
+	w.len = &got;
+	for (;;) {
+		w.count = cap - *len > TB_DATA_MAX ? TB_DATA_MAX : cap - *len;
+		w.buf = (uint8_t *)buf + *len;
+		if (w.count == 0) {
+			/* Full: the end must come next. */
+			w.op = READ_PEEK;
+			w.count = 1;
+			w.buf = &more;
+		}
+		if ((rc = stream_read(c, conn, &w, err)) != 0) {
+			if (*len > 0 && err != NULL) {
+				size_t n = strlen(err->message);
+				snprintf(err->message + n, sizeof(err->message) -
+				    n, " (after %zu bytes, which are in the "
+				    "buffer)", *len);
+			}
+			return rc;
+		}
+		if (got == 0)
+			return set_error(err, 0, "ok");
+		if (w.op == READ_PEEK)
+			return set_error(err, TB_ELIMIT, "read_all: the stream "
+			    "goes on past %zu bytes; the rest is unread", cap);
+		*len += got;
+	}
+}
+
+int
 tb_read_line(tb_client *c, tb_handle conn, char *buf, size_t cap,
     size_t *len, struct tb_error *err)
 {
@@ -1375,6 +1429,45 @@ simple_call(tb_client *c, struct request *req, struct tb_error *err)
 	if ((rc = request_call(c, req, &resp, err)) != 0)
 		return rc;
 	return result_nil(&resp, req->name, err);
+}
+
+int
+tb_addr_split(const char *addr, char *host, size_t cap, uint16_t *port,
+    struct tb_error *err)
+{
+	const char	*start, *end, *colon;
+	char		*stop;
+	unsigned long	 v;
+	size_t		 n;
+
+	if (addr == NULL || host == NULL || cap < 1 || port == NULL)
+		return set_error(err, TB_EINVAL, "addr_split: no buffer");
+	host[0] = '\0';
+	if ((colon = strrchr(addr, ':')) == NULL)
+		goto bad;
+	start = addr;
+	end = colon;
+	if (addr[0] == '[') {
+		if (colon == addr || colon[-1] != ']')
+			goto bad;
+		start = addr + 1;
+		end = colon - 1;
+	} else if (memchr(addr, ':', (size_t)(colon - addr)) != NULL)
+		goto bad;		/* IPv6 without brackets */
+	n = (size_t)(end - start);
+	if (n == 0 || n >= cap || colon[1] < '0' || colon[1] > '9')
+		goto bad;
+	errno = 0;
+	v = strtoul(colon + 1, &stop, 10);
+	if (errno != 0 || *stop != '\0' || v > 65535)
+		goto bad;
+	memcpy(host, start, n);
+	host[n] = '\0';
+	*port = (uint16_t)v;
+	return set_error(err, 0, "ok");
+ bad:
+	return set_error(err, TB_EINVAL, "addr_split: \"%.64s\" is not "
+	    "\"ip:port\" or \"[v6]:port\"", addr);
 }
 
 int
@@ -1461,6 +1554,10 @@ tb_close(tb_client *c, tb_handle h, struct tb_error *err)
 	int		 lost = 0, rc;
 
 	pthread_mutex_lock(&c->lock);
+	if (closed_here(c, h)) {
+		pthread_mutex_unlock(&c->lock);
+		return set_error(err, 0, "ok");
+	}
 	/* What was written behind reaches the socket first, as close(2). */
 	if ((e = stream_of(c, h)) != NULL) {
 		deadline = deadline_in(e->timeout_ms);

@@ -174,6 +174,15 @@ TB_EXTERN int tb_read_exact(tb_client *client, tb_handle conn, void *buf,
  */
 TB_EXTERN int tb_read_until(tb_client *client, tb_handle conn, uint8_t delim,
     void *buf, size_t cap, size_t *len, struct tb_error *err);
+/*
+ * read_all: every byte up to the end of the stream, into buf of cap
+ * bytes; *len gets the count.  Fails with TB_ELIMIT when the stream goes
+ * on past cap bytes.  The handle's timeout limits each wait for more
+ * data, not the whole call.  On any failure the *len bytes already in
+ * buf are consumed (they are the stream's next bytes), the rest unread.
+ */
+TB_EXTERN int tb_read_all(tb_client *client, tb_handle conn, void *buf,
+    size_t cap, size_t *len, struct tb_error *err);
 /* peek: as tb_read, but the next read sees the same bytes again. */
 TB_EXTERN int tb_peek(tb_client *client, tb_handle conn, void *buf,
     size_t max, size_t *len, struct tb_error *err);
@@ -189,6 +198,9 @@ TB_EXTERN int tb_shutdown(tb_client *client, tb_handle conn,
     tb_shutdown_how how, struct tb_error *err);
 /*
  * Closes a connection or listener; calls waiting on it fail TB_ECLOSED.
+ * Closing a handle this session has closed already does nothing and
+ * returns 0, as closing twice does in LuaSocket and Python; a handle the
+ * session never had is TB_EBADHANDLE.
  * First waits (within the handle's timeout) until the broker has handed
  * every byte written behind to the network; fails with the error that
  * lost some of them, or TB_ETIMEDOUT, but closes the handle all the same.
@@ -213,11 +225,20 @@ TB_EXTERN int tb_select(tb_client *client, const tb_handle *handles,
     size_t n, bool *ready, int timeout_ms, size_t *nready,
     struct tb_error *err);
 
-/* "ip:port" of either end, "[v6]:port" for IPv6; cap >= TB_ADDR_STRLEN. */
+/*
+ * "ip:port" of either end, "[v6]:port" for IPv6; cap >= TB_ADDR_STRLEN.
+ * tb_addr_split makes host and port of it, as getpeername(2) would.
+ */
 TB_EXTERN int tb_local_addr(tb_client *client, tb_handle h, char *buf,
     size_t cap, struct tb_error *err);
 TB_EXTERN int tb_peer_addr(tb_client *client, tb_handle conn, char *buf,
     size_t cap, struct tb_error *err);
+/*
+ * Splits "ip:port" or "[v6]:port" into the address without brackets
+ * (host, cap >= TB_ADDR_STRLEN) and the port.  No call to the broker.
+ */
+TB_EXTERN int tb_addr_split(const char *addr, char *host, size_t cap,
+    uint16_t *port, struct tb_error *err);
 
 #ifdef __cplusplus
 }
