@@ -1058,8 +1058,15 @@ write_behind(tb_client *c, tb_handle h, const char *name, bool all,
 	do {
 		if (e->error != 0) {
 			e->error_reported = true;
-			rc = set_error(err, e->error, "%s: %s after %zu of %zu "
-			    "bytes", name, proto_err_text(e->error), done, len);
+			if (done == 0)
+				rc = set_error(err, e->error, "%s: %s (the broker "
+				    "met it on bytes written before); none of "
+				    "the %zu bytes of this call were sent", name,
+				    proto_err_text(e->error), len);
+			else
+				rc = set_error(err, e->error, "%s: %s after %zu "
+				    "of the %zu bytes of this call were sent",
+				    name, proto_err_text(e->error), done, len);
 			break;
 		}
 		if (e->write_shut) {
@@ -1252,6 +1259,24 @@ read_serve(struct stream *e, const struct read_want *w, int *rc,
 	return 0;
 }
 
+/* The time-out of a read, saying what did come, which stays unread. */
+static int
+read_timed_out(const struct stream *e, const struct read_want *w,
+    struct tb_error *err)
+{
+	if (e->len == 0)
+		return set_error(err, TB_ETIMEDOUT, "%s: no data within the "
+		    "timeout; the connection is still usable", w->name);
+	if (w->op == READ_EXACT)
+		return set_error(err, TB_ETIMEDOUT, "%s: only %zu of %zu bytes "
+		    "came within the timeout; they are left unread and the "
+		    "connection is still usable", w->name, e->len, w->count);
+	return set_error(err, TB_ETIMEDOUT, "%s: no %s within the timeout, "
+	    "only %zu bytes without it, which are left unread; the "
+	    "connection is still usable", w->name, w->op == READ_LINE ?
+	    "complete line" : "delimiter", e->len);
+}
+
 /*
  * A read of the connection h: served from its buffer, waiting for the
  * broker's data only when it must, for at most the handle's time-out.
@@ -1281,9 +1306,7 @@ stream_read(tb_client *c, tb_handle h, const struct read_want *w,
 			break;
 		}
 		if (deadline != 0 && now_ms() >= deadline) {
-			rc = set_error(err, TB_ETIMEDOUT, "%s: no data within "
-			    "the timeout; the connection is still usable",
-			    w->name);
+			rc = read_timed_out(e, w, err);
 			break;
 		}
 		stream_grant(c, e, true);

@@ -176,4 +176,41 @@ T.test("addresses as host and port, tostring names the peer", function()
     server:close()
 end)
 
+T.test("messages say what happened", function()
+    -- IPv6 literals in brackets.
+    local err = T.raises("ECONNREFUSED", tcp.TcpClient, "::1",
+        T.port "CLOSED_PORT")
+    T.eq(err.message, "connect to [::1]:" .. T.port "CLOSED_PORT" ..
+        ": connection refused", "bracketed")
+
+    -- A read that timed out with part of what it wanted.
+    local conn = tcp.TcpClient("127.0.0.1", T.port "ECHO_PORT")
+    conn:set_timeout_ms(100)
+    err = T.raises("ETIMEDOUT", conn.read_line, conn)
+    assert(err.message:find "no data within the timeout", err.message)
+    conn:write "abc"
+    err = T.raises("ETIMEDOUT", conn.read_line, conn)
+    assert(err.message:find "no complete line within the timeout, only 3 "
+        .. "bytes", err.message)
+    err = T.raises("ETIMEDOUT", conn.read_exact, conn, 10)
+    assert(err.message:find "only 3 of 10 bytes", err.message)
+    conn:write "\n"
+    T.eq(conn:read_line(), "abc", "still usable, nothing lost")
+    conn:close()
+
+    -- A write to a peer that has gone counts the bytes of the whole call.
+    conn = tcp.TcpClient("127.0.0.1", T.port "GREETING_PORT")
+    conn:read_all()
+    local big = string.rep("x", 100000)
+    local ok
+    for _ = 1, 50 do
+        ok, err = pcall(conn.write_all, conn, big)
+        if not ok then break end
+    end
+    assert(not ok, "the writes kept succeeding")
+    assert(err.code == "EPIPE" or err.code == "ECONNRESET", err.code)
+    assert(err.message:find "of the 100000 bytes of this call", err.message)
+    conn:close()
+end)
+
 T.finish()
