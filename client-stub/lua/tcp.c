@@ -9,7 +9,8 @@
  *
  * Every call goes to the broker over the state's one session, opened on
  * first use from TCPBROKER_FD or TCPBROKER_SOCKET.  Errors are raised
- * as tables { code = "EPOLICY", message = "..." } with a __tostring.
+ * as tables { code = "EPOLICY", message = "...", where = "file:line",
+ * traceback = "..." } with a __tostring; argument errors too (EINVAL).
  */
 #include <limits.h>
 #include <stdarg.h>
