@@ -61,6 +61,7 @@ usage(int status)
 	    "                 [--log FILE] [--log-level error|warn|info|debug]\n"
 	    "                 [--decision-log FILE] [--resolve-timeout MS]\n"
 	    "                 [--control PATH] [--control-group GROUP]\n"
+	    "                 [--revoke-on-reload]\n"
 	    "                 [--no-sandbox] [--sandbox-debug]\n"
 	    "       tcpbroker run [--policy FILE] [--log FILE] "
 	    "[--decision-log FILE] [--user USER]\n"
@@ -181,6 +182,9 @@ reload_policy(void)
 	quota_reload(policy);
 	log_info("policy reloaded from %s: %zu tenants, %zu rules",
 	    broker.policy_path, policy->ntenants, policy->nrules);
+	if (broker.revoke)
+		log_info("reload closed %u connections and listeners the "
+		    "policy no longer allows", session_revoke());
 }
 
 static void
@@ -472,6 +476,7 @@ broker_serve(const struct broker_options *o, int session_fd)
 	broker.policy_path = o->policy_path;
 	broker.resolve_ms = o->resolve_ms ? o->resolve_ms : LIMIT_RESOLVE_MS;
 	broker.tenant = o->tenant;
+	broker.revoke = o->revoke;
 	memcpy(broker.launched_groups, o->peer_groups,
 	    sizeof(broker.launched_groups));
 	broker.launched_ngroups = o->peer_ngroups;
@@ -564,6 +569,7 @@ main(int argc, char *argv[])
 		{ "decision-log", required_argument,	NULL, 'J' },
 		{ "resolve-timeout", required_argument,	NULL, 'R' },
 		{ "control",	required_argument,	NULL, 'C' },
+		{ "revoke-on-reload", no_argument,	NULL, 'K' },
 		{ "control-group", required_argument,	NULL, 'G' },
 		{ "no-sandbox",	no_argument,		NULL, 'N' },
 		{ "sandbox-debug", no_argument,		NULL, 'D' },
@@ -630,6 +636,9 @@ main(int argc, char *argv[])
 			break;
 		case 'C':
 			o.control_path = optarg;
+			break;
+		case 'K':
+			o.revoke = true;
 			break;
 		case 'G':
 			o.control_group = optarg;

@@ -231,6 +231,27 @@ session_account(const struct session *s)
 	return s->acct;
 }
 
+unsigned
+session_revoke(void)
+{
+	struct session	*s;
+	unsigned	 i, n = 0;
+
+	TAILQ_FOREACH(s, &sessions, entry) {
+		if (s->doomed)
+			continue;
+		for (i = 0; i < LIMIT_HANDLES_PER_SESSION; i++) {
+			if (!s->slots[i].published)
+				continue;
+			if (s->slots[i].conn != NULL)
+				n += conn_revoke(s->slots[i].conn);
+			else if (s->slots[i].listener != NULL)
+				n += listener_revoke(s->slots[i].listener);
+		}
+	}
+	return n;
+}
+
 void
 session_report(void (*fn)(void *, const struct report_session *),
     void (*handle)(void *, const struct report_handle *), void *arg)
