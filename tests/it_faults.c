@@ -9,6 +9,7 @@
 
 #include <dirent.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -211,6 +212,72 @@ test_never_reads_and_half_message(void **state)
 	assert_true(wait_fds(base));
 }
 
+struct blocked_read {
+	tb_client	*c;
+	tb_handle	 h;
+	int		 rc;
+	uint64_t	 returned_ms;
+	atomic_bool	 done;
+};
+
+static void *
+read_blocked(void *arg)
+{
+	struct blocked_read	*r = arg;
+	struct tb_error		 err;
+	char			 buf[64];
+	size_t			 n;
+
+	r->rc = tb_read(r->c, r->h, buf, sizeof(buf), &n, &err);
+	r->returned_ms = harness_now_ms();
+	atomic_store(&r->done, true);
+	return NULL;
+}
+
+/*
+ * The broker killed while a client waits: the call returns EBROKER at
+ * once, later calls too, and a new broker serves a new session.
+ */
+static void
+test_broker_killed(void **state)
+{
+	struct blocked_read	 r = { 0 };
+	struct tb_error		 err;
+	pthread_t		 t;
+	uint64_t		 killed;
+	tb_handle		 h;
+	char			 cmd[128];
+	int			 i, status;
+
+	(void)state;
+	r.c = harness_client(&broker);
+	assert_ok(tb_connect(r.c, "127.0.0.1", silent.port, &r.h, &err),
+	    &err);
+	assert_int_equal(pthread_create(&t, NULL, read_blocked, &r), 0);
+	/* The read is on its way; the broker dies under it. */
+	for (i = 0; i < 20 && !atomic_load(&r.done); i++)
+		harness_sleep_ms(5);
+	killed = harness_now_ms();
+	assert_int_equal(kill(broker.pid, SIGKILL), 0);
+	assert_int_equal(waitpid(broker.pid, &status, 0), broker.pid);
+	broker.pid = 0;
+	pthread_join(t, NULL);
+	assert_int_equal(r.rc, TB_EBROKER);
+	print_message("broker killed: the waiting read returned EBROKER after "
+	    "%llu ms\n", (unsigned long long)(r.returned_ms - killed));
+	assert_true(r.returned_ms - killed < 1000);
+	assert_rc(tb_connect(r.c, "127.0.0.1", silent.port, &h, &err),
+	    TB_EBROKER, &err);
+	tb_client_close(r.c);
+	/* A new broker, a new session; the old one's files go. */
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", broker.dir);
+	assert_int_equal(system(cmd), 0);
+	harness_broker_start(&broker, HARNESS_POLICY);
+	r.c = harness_client(&broker);
+	assert_ok(tb_connect(r.c, "127.0.0.1", silent.port, &h, &err), &err);
+	tb_client_close(r.c);
+}
+
 static int
 setup(void **state)
 {
@@ -252,6 +319,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_killed_in_each_call),
 		cmocka_unit_test(test_never_reads_and_half_message),
+		cmocka_unit_test(test_broker_killed),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
