@@ -102,6 +102,8 @@
  * clients gave up on whose worker is still busy: lookups.
  */
 #define LIMIT_LOOKUPS_PER_UID		32
+/* Of LIMIT_RESOLVER_PENDING, those only a uid with none may take. */
+#define LIMIT_RESOLVER_QUEUE_RESERVE	32
 /* Resolver worker processes, so lookups run side by side: processes. */
 #define LIMIT_RESOLVER_WORKERS		4
 /* Workers one uid may keep busy at once: workers. */
