@@ -134,6 +134,12 @@
 #define LIMIT_PEER_GROUPS		64
 /* Longest user or group name in a match line: bytes. */
 #define LIMIT_POLICY_ID_NAME		32
+/*
+ * Longest a close (or the end of a session) waits for data written
+ * behind when the connection has no timeout: milliseconds.  A peer that
+ * never reads cannot hold a script's close or exit longer.
+ */
+#define LIMIT_CLOSE_LINGER_MS		10000
 /* Errors one parse of a policy file reports before it stops: errors. */
 #define LIMIT_POLICY_ERRORS		20
 /* Longest single token in a policy file: bytes. */

@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "harness.h"
+#include "tb_limits.h"
 
 /* How long the broker may take to let go of a dead client: ms. */
 #define FAULT_SETTLE_MS	5000
@@ -278,6 +279,36 @@ test_broker_killed(void **state)
 	tb_client_close(r.c);
 }
 
+/*
+ * A peer that never reads cannot hold a close: without a timeout it
+ * waits LIMIT_CLOSE_LINGER_MS for what was written behind, then says
+ * how much was not sent.
+ */
+static void
+test_close_never_hangs(void **state)
+{
+	static uint8_t	 data[16 * 1024 * 1024];
+	tb_client	*c = harness_client(&broker);
+	struct tb_error	 err;
+	tb_handle	 h;
+	size_t		 n;
+	uint64_t	 t0;
+
+	(void)state;
+	assert_ok(tb_connect(c, "127.0.0.1", silent.port, &h, &err), &err);
+	assert_ok(tb_set_timeout_ms(c, h, 200, &err), &err);
+	/* Fills the peer's window, the socket buffers and the send window. */
+	assert_ok(tb_write(c, h, data, sizeof(data), &n, &err), &err);
+	assert_ok(tb_set_timeout_ms(c, h, 0, &err), &err);
+	t0 = harness_now_ms();
+	assert_rc(tb_close(c, h, &err), TB_ETIMEDOUT, &err);
+	print_message("close to a peer that never reads: %llu ms, %s\n",
+	    (unsigned long long)(harness_now_ms() - t0), err.message);
+	assert_true(harness_now_ms() - t0 >= LIMIT_CLOSE_LINGER_MS - 100);
+	assert_true(harness_now_ms() - t0 < LIMIT_CLOSE_LINGER_MS + 5000);
+	tb_client_close(c);
+}
+
 static int
 setup(void **state)
 {
@@ -320,6 +351,7 @@ main(void)
 		cmocka_unit_test(test_killed_in_each_call),
 		cmocka_unit_test(test_never_reads_and_half_message),
 		cmocka_unit_test(test_broker_killed),
+		cmocka_unit_test(test_close_never_hangs),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
