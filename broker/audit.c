@@ -213,6 +213,28 @@ audit_decision(struct session *s, const struct audit *a)
 }
 
 void
+audit_revoke(struct session *s, const struct policy_tenant *tn,
+    enum policy_action action, const char *name, const struct host_addr *addr,
+    uint16_t port, uint32_t handle, const struct policy_decision *d)
+{
+	static const char *const actions[] = { "connect", "listen", "accept" };
+	struct line	l;
+	char		where[POLICY_EXPLAIN_MAX];
+
+	/* Never limited: an administrator asked for these closures. */
+	begin(&l, "revoke", s, tn != NULL ? tn->name : NULL);
+	put(&l, ",\"handle\":%u,\"action\":\"%s\"", handle,
+	    actions[action]);
+	put_string(&l, "host", name);
+	put(&l, ",\"port\":%u,\"address\":", port);
+	put_addr(&l, addr);
+	policy_where(broker.policy, d, where, sizeof(where));
+	put_string(&l, "rule", d->rule != NULL ? where : NULL);
+	put_string(&l, "reason", policy_reason_code(d->reason));
+	finish(&l);
+}
+
+void
 audit_close(struct session *s, const char *tenant, uint32_t handle,
     const char *peer, uint64_t bytes_in, uint64_t bytes_out,
     uint64_t duration_ms)

@@ -120,6 +120,7 @@ struct broker {
 	bool		 sandboxed;	/* the filter is installed */
 	bool		 may_listen;	/* the filter allows listening */
 	bool		 private;	/* one session, from the launcher */
+	bool		 revoke;	/* a reload closes what it denies */
 	/* A launched session's tenant by name (--tenant), or NULL. */
 	const char	*tenant;
 	/* A launched session's supplementary groups: the launcher's. */
@@ -138,6 +139,7 @@ struct broker_options {
 	const char	*log_file;	/* instead of stderr, or NULL */
 	const char	*decision_log;	/* instead of the log, or NULL */
 	const char	*control_path;	/* --control, or NULL */
+	bool		 revoke;	/* --revoke-on-reload */
 	const char	*control_group;	/* --control-group, or NULL */
 	enum log_level	 log_level;
 	uint32_t	 resolve_ms;	/* --resolve-timeout */
@@ -275,6 +277,19 @@ void	quota_count_decision(const char *name, bool allowed);
 void	session_report(void (*fn)(void *, const struct report_session *),
 	    void (*handle)(void *, const struct report_handle *), void *arg);
 void	conn_report(struct conn *conn, struct report_handle *r);
+/*
+ * After a reload with --revoke-on-reload: decides the open connection
+ * or listener again and, when the new policy denies it, logs that and
+ * closes it.  True when it was closed.
+ */
+bool	conn_revoke(struct conn *conn);
+bool	listener_revoke(struct listener *l);
+/* The same for every handle of every session; how many were closed. */
+unsigned session_revoke(void);
+void	audit_revoke(struct session *s, const struct policy_tenant *tn,
+	    enum policy_action action, const char *name,
+	    const struct host_addr *addr, uint16_t port, uint32_t handle,
+	    const struct policy_decision *d);
 void	listener_report(struct listener *l, struct report_handle *r);
 /* The recent denials, oldest first; returns how many. */
 unsigned audit_recent(struct report_denial *out, unsigned max);

@@ -61,6 +61,7 @@ usage(int status)
 	    "                 [--log FILE] [--log-level error|warn|info|debug]\n"
 	    "                 [--decision-log FILE] [--resolve-timeout MS]\n"
 	    "                 [--control PATH] [--control-group GROUP]\n"
+	    "                 [--revoke-on-reload]\n"
 	    "                 [--no-sandbox] [--sandbox-debug]\n"
 	    "       tcpbroker run [--policy FILE] [--log FILE] "
 	    "[--decision-log FILE] [--user USER]\n"
@@ -181,6 +182,9 @@ reload_policy(void)
 	quota_reload(policy);
 	log_info("policy reloaded from %s: %zu tenants, %zu rules",
 	    broker.policy_path, policy->ntenants, policy->nrules);
+	if (broker.revoke)
+		log_info("reload closed %u connections and listeners the "
+		    "policy no longer allows", session_revoke());
 }
 
 static void
@@ -325,7 +329,8 @@ smaller(unsigned a, unsigned b)
 }
 
 /*
- * A descriptor for each session and each connection or listener, and
+ * A descriptor for each session, two for each connection or listener
+ * (a listener holds the connection it accepted ahead), and
  * LIMIT_FD_SPARE for the broker itself: the limit is raised that far if
  * it may be.  If it is still short, the broker serves fewer, keeping
  * the shares of one uid in proportion, and says exactly how many.
@@ -335,8 +340,9 @@ limit_descriptors(void)
 {
 	struct broker_limits	*l = &broker.limits;
 	struct rlimit		 rl, raised;
-	rlim_t			 want = (rlim_t)LIMIT_SESSIONS + LIMIT_HANDLES +
-				    LIMIT_FD_SPARE, avail;
+	rlim_t			 want = (rlim_t)LIMIT_SESSIONS +
+				    2 * (rlim_t)LIMIT_HANDLES + LIMIT_FD_SPARE;
+	rlim_t			 avail;
 
 	l->sessions = LIMIT_SESSIONS;
 	l->sessions_per_uid = LIMIT_SESSIONS_PER_UID;
@@ -359,7 +365,7 @@ limit_descriptors(void)
 		    (unsigned long long)want);
 	avail = rl.rlim_cur - LIMIT_FD_SPARE;
 	l->sessions = smaller(LIMIT_SESSIONS, (unsigned)(avail / 4));
-	l->handles = (unsigned)avail - l->sessions;
+	l->handles = ((unsigned)avail - l->sessions) / 2;
 	l->sessions_per_uid = smaller(LIMIT_SESSIONS_PER_UID,
 	    l->sessions / 16 ? l->sessions / 16 : 1);
 	l->sessions_reserve = smaller(LIMIT_SESSIONS_RESERVE, l->sessions / 8);
@@ -472,6 +478,7 @@ broker_serve(const struct broker_options *o, int session_fd)
 	broker.policy_path = o->policy_path;
 	broker.resolve_ms = o->resolve_ms ? o->resolve_ms : LIMIT_RESOLVE_MS;
 	broker.tenant = o->tenant;
+	broker.revoke = o->revoke;
 	memcpy(broker.launched_groups, o->peer_groups,
 	    sizeof(broker.launched_groups));
 	broker.launched_ngroups = o->peer_ngroups;
@@ -564,6 +571,7 @@ main(int argc, char *argv[])
 		{ "decision-log", required_argument,	NULL, 'J' },
 		{ "resolve-timeout", required_argument,	NULL, 'R' },
 		{ "control",	required_argument,	NULL, 'C' },
+		{ "revoke-on-reload", no_argument,	NULL, 'K' },
 		{ "control-group", required_argument,	NULL, 'G' },
 		{ "no-sandbox",	no_argument,		NULL, 'N' },
 		{ "sandbox-debug", no_argument,		NULL, 'D' },
@@ -630,6 +638,9 @@ main(int argc, char *argv[])
 			break;
 		case 'C':
 			o.control_path = optarg;
+			break;
+		case 'K':
+			o.revoke = true;
 			break;
 		case 'G':
 			o.control_group = optarg;
