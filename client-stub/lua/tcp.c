@@ -982,7 +982,24 @@ new_class(lua_State *L, const char *meta, const luaL_Reg *methods)
 	lua_pop(L, 1);
 }
 
+#include "socket_lua.h"
+
 int luaopen_tcp(lua_State *L) __attribute__((visibility("default")));
+int luaopen_tcp_socket(lua_State *L) __attribute__((visibility("default")));
+
+/*
+ * require "tcp.socket": LuaSocket's calls over the plugin (lua/socket.lua,
+ * built in), found by Lua's all-in-one loader in tcp.so.
+ */
+int
+luaopen_tcp_socket(lua_State *L)
+{
+	if (luaL_loadbufferx(L, socket_lua, sizeof(socket_lua), "=tcp.socket",
+	    "t") != LUA_OK)
+		return lua_error(L);
+	lua_call(L, 0, 1);
+	return 1;
+}
 
 int
 luaopen_tcp(lua_State *L)
