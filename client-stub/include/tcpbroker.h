@@ -10,6 +10,24 @@
  *
  * Every function returns 0 on success or a negative TB_E* code, and
  * fills *err (when err is not NULL) with that code and a message.
+ *
+ * Coming from POSIX sockets:
+ *	socket + connect	tb_connect, tb_connect_timeout (names too)
+ *	socket + bind + listen	tb_listen("ip:port")
+ *	accept			tb_accept
+ *	send / write		tb_write (a count), tb_write_all (every byte)
+ *	recv / read		tb_read (0 bytes: end of stream)
+ *	recv(MSG_PEEK)		tb_peek
+ *	recv(MSG_WAITALL)	tb_read_exact
+ *	read until EOF		tb_read_all
+ *	fgets on fdopen		tb_read_line, tb_read_until
+ *	SO_RCVTIMEO/SNDTIMEO	tb_set_timeout_ms (ETIMEDOUT, not EAGAIN)
+ *	TCP_NODELAY, SO_KEEPALIVE  tb_set_nodelay, tb_set_keepalive
+ *	shutdown		tb_shutdown
+ *	close			tb_close (twice: a no-op)
+ *	getsockname, getpeername  tb_local_addr, tb_peer_addr, tb_addr_split
+ *	poll / select (POLLIN)	tb_select; writes never wait for the peer
+ *	errno			the TB_E* code and err->message
  */
 #ifndef TCPBROKER_H
 #define TCPBROKER_H
