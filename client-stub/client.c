@@ -93,6 +93,8 @@ struct tb_client {
 	struct stream	 streams[STREAM_SLOTS];
 	uint8_t		*in;		/* the reader's, CLIENT_READ_BUFFER */
 	size_t		 inlen;
+	bool		(*interrupt)(void *);	/* a signal wants control */
+	void		*interrupt_arg;
 };
 
 /* A response: waited for, then kept while its result is read. */
@@ -471,7 +473,7 @@ deliver(tb_client *c, const uint8_t *msg, size_t len)
  * The reader: waits for the session socket until deadline (0: no
  * deadline), reads what is there and handles every whole message in it.
  */
-static void
+static bool
 read_messages(tb_client *c, uint64_t deadline)
 {
 	struct pollfd	 pfd = { c->fd, POLLIN, 0 };
@@ -479,20 +481,30 @@ read_messages(tb_client *c, uint64_t deadline)
 	uint64_t	 now;
 	size_t		 len, off = 0;
 	ssize_t		 n;
-	int		 rc;
+	int		 rc, ms = -1;
 
-	if (deadline != 0) {
-		now = now_ms();
-		rc = poll(&pfd, 1, deadline > now ? (int)(deadline - now) : 0);
+	/* poll() returns on a signal even under SA_RESTART; recv() may not. */
+	if (deadline != 0 || c->interrupt != NULL) {
+		/* A signal that came just before the wait counts too. */
+		if (c->interrupt != NULL && c->interrupt(c->interrupt_arg))
+			return true;
+		if (deadline != 0) {
+			now = now_ms();
+			ms = deadline > now ? (int)(deadline - now) : 0;
+		}
+		rc = poll(&pfd, 1, ms);
+		if (rc == -1 && errno == EINTR)
+			return c->interrupt != NULL &&
+			    c->interrupt(c->interrupt_arg);
 		if (rc <= 0)
-			return;		/* the caller looks at the time */
+			return false;	/* the caller looks at the time */
 	}
 	n = recv(c->fd, c->in + c->inlen, CLIENT_READ_BUFFER - c->inlen, 0);
 	if (n == -1 && errno == EINTR)
-		return;
+		return c->interrupt != NULL && c->interrupt(c->interrupt_arg);
 	if (n <= 0) {
 		client_break(c, TB_EBROKER);
-		return;
+		return false;
 	}
 	c->inlen += (size_t)n;
 	pthread_mutex_lock(&c->lock);
@@ -512,35 +524,51 @@ read_messages(tb_client *c, uint64_t deadline)
 	pthread_mutex_unlock(&c->lock);
 	memmove(c->in, c->in + off, c->inlen - off);
 	c->inlen -= off;
+	return false;
 }
 
 /*
  * With the lock: waits until more messages were handled, deadline (0:
  * none) has passed, or the session broke.  The caller looks again.
+ * True when a signal that wants control interrupted the wait (only the
+ * thread reading for the session sees it).
  */
-static void
+static bool
 client_wait(tb_client *c, uint64_t deadline)
 {
 	struct timespec	ts;
+	bool		interrupted;
 
 	if (c->broken != 0)
-		return;
+		return false;
 	if (c->reading) {
 		if (deadline == 0) {
 			pthread_cond_wait(&c->cond, &c->lock);
-			return;
+			return false;
 		}
 		ts.tv_sec = (time_t)(deadline / 1000);
 		ts.tv_nsec = (long)(deadline % 1000) * 1000000;
 		pthread_cond_timedwait(&c->cond, &c->lock, &ts);
-		return;
+		return false;
 	}
 	c->reading = true;
 	pthread_mutex_unlock(&c->lock);
-	read_messages(c, deadline);
+	interrupted = read_messages(c, deadline);
 	pthread_mutex_lock(&c->lock);
 	c->reading = false;
 	pthread_cond_broadcast(&c->cond);
+	return interrupted;
+}
+
+#define INTERRUPTED_TEXT	"interrupted by a signal; the session is still usable"
+
+void
+tb_client_set_interrupt(tb_client *c, bool (*wanted)(void *), void *arg)
+{
+	pthread_mutex_lock(&c->lock);
+	c->interrupt = wanted;
+	c->interrupt_arg = arg;
+	pthread_mutex_unlock(&c->lock);
 }
 
 /* Requests. */
@@ -1100,7 +1128,12 @@ write_behind(tb_client *c, tb_handle h, const char *name, bool all,
 				    "after %zu of %zu bytes", name, done, len);
 				break;
 			}
-			client_wait(c, deadline);
+			if (client_wait(c, deadline)) {
+				rc = set_error(err, TB_EINTR, "%s: %s, after %zu "
+				    "of %zu bytes", name, INTERRUPTED_TEXT, done,
+				    len);
+				break;
+			}
 			if ((e = stream_of(c, h)) == NULL) {
 				rc = set_error(err, TB_ECLOSED, "%s: the "
 				    "connection was closed", name);
@@ -1123,7 +1156,8 @@ write_behind(tb_client *c, tb_handle h, const char *name, bool all,
 	} while (done < len);
 	pthread_mutex_unlock(&c->lock);
 	/* A short write is no error, as write(2) has, but for write_all. */
-	if (rc != 0 && done > 0 && !all && rc == TB_ETIMEDOUT)
+	if (rc != 0 && done > 0 && !all &&
+	    (rc == TB_ETIMEDOUT || rc == TB_EINTR))
 		rc = 0;
 	if (written != NULL)
 		*written = done;
@@ -1322,7 +1356,12 @@ stream_read(tb_client *c, tb_handle h, const struct read_want *w,
 			break;
 		}
 		stream_grant(c, e, true);
-		client_wait(c, deadline);
+		if (client_wait(c, deadline)) {
+			rc = set_error(err, TB_EINTR, "%s: %s", w->name,
+			    INTERRUPTED_TEXT);
+			e = stream_of(c, h);
+			break;
+		}
 		if ((e = stream_of(c, h)) == NULL) {
 			rc = set_error(err, TB_ECLOSED, "%s: the connection "
 			    "was closed", w->name);
@@ -1660,11 +1699,35 @@ tb_accept(tb_client *c, tb_handle listener, tb_handle *out,
 	struct request	 req;
 	struct response	 resp;
 	struct stream	*e;
-	uint64_t	 h = 0;
+	uint64_t	 h = 0, deadline;
 	int		 rc;
 
-	/* The broker says again when one more connection waits. */
 	pthread_mutex_lock(&c->lock);
+	/*
+	 * Interruptible: wait here until the broker says a connection is
+	 * there, so that the call below does not wait (but when a reloaded
+	 * policy refuses that peer meanwhile).
+	 */
+	if (c->interrupt != NULL && (e = stream_of(c, listener)) != NULL &&
+	    e->listener) {
+		deadline = deadline_in(e->timeout_ms);
+		while (!e->acceptable && c->broken == 0) {
+			if (deadline != 0 && now_ms() >= deadline) {
+				pthread_mutex_unlock(&c->lock);
+				return set_error(err, TB_ETIMEDOUT, "accept: no "
+				    "connection within the timeout; the "
+				    "listener is still usable");
+			}
+			if (client_wait(c, deadline)) {
+				pthread_mutex_unlock(&c->lock);
+				return set_error(err, TB_EINTR, "accept: %s",
+				    INTERRUPTED_TEXT);
+			}
+			if ((e = stream_of(c, listener)) == NULL)
+				break;
+		}
+	}
+	/* The broker says again when one more connection waits. */
 	if ((e = stream_of(c, listener)) != NULL)
 		e->acceptable = false;
 	pthread_mutex_unlock(&c->lock);
@@ -1757,7 +1820,11 @@ tb_select(tb_client *c, const tb_handle *handles, size_t n, bool *ready,
 			    "session failed: %s", proto_err_text(c->broken));
 			goto out;
 		}
-		client_wait(c, deadline);
+		if (client_wait(c, deadline)) {
+			rc = set_error(err, TB_EINTR, "select: %s",
+			    INTERRUPTED_TEXT);
+			goto out;
+		}
 	}
 	*nready = count;
 	set_error(err, 0, "ok");

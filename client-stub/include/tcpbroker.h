@@ -73,7 +73,8 @@ extern "C" {
 	XX(ERESOLVE, "name resolution failed")				\
 	XX(EBROKER, "connection to the broker failed or was lost")	\
 	XX(ENOMEM, "out of memory")					\
-	XX(EIO, "input/output error")
+	XX(EIO, "input/output error")					\
+	XX(EINTR, "interrupted by a signal")
 
 enum tb__errno_index {
 	TB__ERRNO_NONE,
@@ -139,6 +140,18 @@ TB_EXTERN int tb_client_open_fd(tb_client **out, int fd,
  * timeout), until what was written behind is out of the broker.
  */
 TB_EXTERN void tb_client_close(tb_client *client);
+/*
+ * Lets signals interrupt this session's waits.  When a signal arrives
+ * while a call waits (in a read, a write waiting for the send window,
+ * tb_select, tb_accept) and wanted(arg) returns true, the call fails
+ * with TB_EINTR and the session stays usable: nothing is consumed, and
+ * a write says how many bytes went.  tb_connect is not interrupted; nor
+ * is an accept whose waiting peer a reloaded policy refused.  Only the
+ * thread that reads for the session at that moment sees the signal.
+ * Without it (wanted NULL, the default) calls go on waiting.
+ */
+TB_EXTERN void tb_client_set_interrupt(tb_client *client,
+    bool (*wanted)(void *arg), void *arg);
 /* The broker's name for this session, for logs. */
 TB_EXTERN uint64_t tb_client_session_id(const tb_client *client);
 

@@ -47,6 +47,7 @@ static const char	session_key = 0;
  */
 struct session {
 	tb_client	*client;
+	lua_State	*main;		/* the state's main thread */
 	char		 scratch[TB_LINE_MAX];
 };
 _Static_assert(TB_DATA_MAX <= TB_LINE_MAX, "reads fit the scratch buffer");
@@ -117,9 +118,13 @@ tcp_raise_partial(lua_State *L, const struct tb_error *err, int partial)
 	return lua_error(L);
 }
 
+static int tcp_raise_interrupted(lua_State *, const struct tb_error *);
+
 static int
 tcp_raise_err(lua_State *L, const struct tb_error *err)
 {
+	if (err->code == TB_EINTR)
+		return tcp_raise_interrupted(L, err);
 	return tcp_raise(L, err->code, err->message);
 }
 
@@ -137,6 +142,49 @@ error_tostring(lua_State *L)
 	    where != NULL && *where != '\0' ? ": " : "",
 	    luaL_optstring(L, -2, "?"), luaL_optstring(L, -1, ""));
 	return 1;
+}
+
+/*
+ * The stand-alone interpreter's SIGINT handler (lua.c) sets a hook on
+ * the main thread, with this mask and a count of 1, that raises
+ * "interrupted!" at the next instruction.  A signal is wanted when that
+ * hook is there: a call waiting on the broker then stops at once.
+ */
+#define INTERRUPT_HOOK_MASK	(LUA_MASKCALL | LUA_MASKRET | LUA_MASKLINE | \
+				    LUA_MASKCOUNT)
+
+static bool
+interrupt_wanted(void *arg)
+{
+	lua_State	*main = arg;
+
+	return lua_gethook(main) != NULL &&
+	    lua_gethookmask(main) == INTERRUPT_HOOK_MASK &&
+	    lua_gethookcount(main) == 1;
+}
+
+/*
+ * A call interrupted by a signal: run the interpreter's hook now, which
+ * raises its usual "interrupted!"; else raise EINTR.
+ */
+static int
+tcp_raise_interrupted(lua_State *L, const struct tb_error *err)
+{
+	lua_State	*main;
+	lua_Hook	 hook;
+	lua_Debug	 ar;
+
+	lua_rawgeti(L, LUA_REGISTRYINDEX, LUA_RIDX_MAINTHREAD);
+	main = lua_tothread(L, -1);
+	lua_pop(L, 1);
+	if (interrupt_wanted(main)) {
+		hook = lua_gethook(main);
+		lua_sethook(main, NULL, 0, 0);
+		memset(&ar, 0, sizeof(ar));
+		ar.event = LUA_HOOKCOUNT;
+		hook(L, &ar);
+	}
+	return tcp_raise(L, err->code, err->message);
 }
 
 /* The state's session, opened on first use. */
@@ -159,6 +207,10 @@ get_session(lua_State *L)
 	lua_rawsetp(L, LUA_REGISTRYINDEX, &session_key);
 	if (tb_client_open(&s->client, &err) != 0)
 		tcp_raise_err(L, &err);
+	lua_rawgeti(L, LUA_REGISTRYINDEX, LUA_RIDX_MAINTHREAD);
+	s->main = lua_tothread(L, -1);
+	lua_pop(L, 1);
+	tb_client_set_interrupt(s->client, interrupt_wanted, s->main);
 	return s;
 }
 
