@@ -12,6 +12,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -679,6 +680,104 @@ test_read_all(void **state)
 	server_stop(&echo);
 }
 
+static volatile sig_atomic_t	signalled;
+
+static void
+on_usr1(int sig)
+{
+	(void)sig;
+	signalled = 1;
+}
+
+static bool
+wants_usr1(void *arg)
+{
+	(void)arg;
+	return signalled != 0;
+}
+
+/* Sends SIGUSR1 to a thread every 20 ms until told to stop, 10 s at most. */
+struct pester {
+	pthread_t	target, thread;
+	atomic_bool	stop;
+};
+
+static void *
+pester_main(void *p)
+{
+	struct pester	*ps = p;
+	int		 i;
+
+	for (i = 0; i < 500 && !atomic_load(&ps->stop); i++) {
+		pthread_kill(ps->target, SIGUSR1);
+		harness_sleep_ms(20);
+	}
+	return NULL;
+}
+
+/*
+ * A signal interrupts a waiting read with TB_EINTR when the session
+ * wants it, and the session goes on; without that, calls go on waiting.
+ */
+static void
+test_interrupt(void **state)
+{
+	struct test_server	 silent, echo;
+	tb_client		*c = harness_client(&broker);
+	struct sigaction	 sa, old;
+	struct pester		 ps;
+	struct tb_error		 err;
+	tb_handle		 h, e;
+	char			 buf[16];
+	size_t			 n;
+
+	(void)state;
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_usr1;
+	sigemptyset(&sa.sa_mask);
+	sa.sa_flags = SA_RESTART;
+	assert_int_equal(sigaction(SIGUSR1, &sa, &old), 0);
+	server_start(&silent, AF_INET, serve_silent, NULL, 0);
+	server_start(&echo, AF_INET, serve_echo, NULL, 0);
+	h = connect_to(c, &silent);
+	e = connect_to(c, &echo);
+
+	/* Not asked for: the signals change nothing, the timeout ends it. */
+	assert_ok(tb_set_timeout_ms(c, h, 300, &err), &err);
+	ps.target = pthread_self();
+	atomic_store(&ps.stop, false);
+	assert_int_equal(pthread_create(&ps.thread, NULL, pester_main, &ps), 0);
+	assert_rc(tb_read(c, h, buf, sizeof(buf), &n, &err), TB_ETIMEDOUT,
+	    &err);
+	atomic_store(&ps.stop, true);
+	pthread_join(ps.thread, NULL);
+	assert_true(signalled);
+
+	/* Asked for: a read with no timeout returns TB_EINTR. */
+	signalled = 0;
+	tb_client_set_interrupt(c, wants_usr1, NULL);
+	assert_ok(tb_set_timeout_ms(c, h, 0, &err), &err);
+	atomic_store(&ps.stop, false);
+	assert_int_equal(pthread_create(&ps.thread, NULL, pester_main, &ps), 0);
+	assert_rc(tb_read(c, h, buf, sizeof(buf), &n, &err), TB_EINTR, &err);
+	assert_non_null(strstr(err.message, "still usable"));
+	signalled = 0;
+	assert_rc(tb_select(c, &h, 1, (bool[1]){ false }, -1, &n, &err),
+	    TB_EINTR, &err);
+	atomic_store(&ps.stop, true);
+	pthread_join(ps.thread, NULL);
+
+	/* The session is still usable. */
+	signalled = 0;
+	assert_ok(tb_write_all(c, e, "ok", 2, &err), &err);
+	assert_ok(tb_read_exact(c, e, buf, 2, &err), &err);
+	assert_memory_equal(buf, "ok", 2);
+	tb_client_close(c);
+	server_stop(&silent);
+	server_stop(&echo);
+	sigaction(SIGUSR1, &old, NULL);
+}
+
 static void
 test_addr_split(void **state)
 {
@@ -795,6 +894,7 @@ main(void)
 		cmocka_unit_test(test_close_twice),
 		cmocka_unit_test(test_read_all),
 		cmocka_unit_test(test_addr_split),
+		cmocka_unit_test(test_interrupt),
 		cmocka_unit_test(test_connection_reset),
 		cmocka_unit_test(test_bad_handles),
 	};
