@@ -40,22 +40,9 @@ now_us(void)
 	return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
 }
 
-static long
-vm_kb(pid_t pid, const char *field)
-{
-	char	path[64], line[256];
-	long	kb = -1;
-	FILE	*f;
-
-	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
-	if ((f = fopen(path, "r")) == NULL)
-		return -1;
-	while (fgets(line, sizeof(line), f) != NULL)
-		if (strncmp(line, field, strlen(field)) == 0)
-			kb = atol(line + strlen(field));
-	fclose(f);
-	return kb;
-}
+/* 63 bytes and a newline. */
+static const char	line64[64] =
+    "012345678901234567890123456789012345678901234567890123456789012\n";
 
 static void *
 good_client(void *arg)
@@ -72,8 +59,7 @@ good_client(void *arg)
 	tb_set_nodelay(c, h, true, &err);
 	while (!atomic_load(&stop) && nrtt < FLOOD_ECHOES) {
 		t0 = now_us();
-		if (tb_write_all(c, h, "0123456789012345678901234567890123456"
-		    "78901234567890123456789\n", 64, &err) != 0 ||
+		if (tb_write_all(c, h, line64, sizeof(line64), &err) != 0 ||
 		    tb_read_line(c, h, line, sizeof(line), &n, &err) != 0)
 			break;
 		rtt_us[nrtt++] = now_us() - t0;
@@ -136,8 +122,8 @@ test_flood(void **state)
 		if (send(fds[i], buf, len, MSG_NOSIGNAL | MSG_DONTWAIT) < 0)
 			refused++;
 	}
-	rss = vm_kb(broker.pid, "VmRSS:");
-	peak = vm_kb(broker.pid, "VmHWM:");
+	rss = harness_status_field(broker.pid, "VmRSS:");
+	peak = harness_status_field(broker.pid, "VmHWM:");
 	for (i = 0; i < FLOOD_SESSIONS; i++)
 		if (fds[i] != -1)
 			close(fds[i]);
