@@ -163,6 +163,7 @@ reload_policy(void)
 {
 	struct policy		*policy;
 	struct policy_error	 err;
+	unsigned		 revoked;
 
 	if (policy_load(broker.policy_path, &policy, &err) != 0) {
 		log_warnx("reload refused, keeping the current policy: %s",
@@ -180,11 +181,16 @@ reload_policy(void)
 	policy_free(broker.policy);
 	broker.policy = policy;
 	quota_reload(policy);
-	log_info("policy reloaded from %s: %zu tenants, %zu rules",
-	    broker.policy_path, policy->ntenants, policy->nrules);
-	if (broker.revoke)
-		log_info("reload closed %u connections and listeners the "
-		    "policy no longer allows", session_revoke());
+	/* One line, last, so that whoever waits for it sees all before. */
+	if (broker.revoke) {
+		revoked = session_revoke();
+		log_info("policy reloaded from %s: %zu tenants, %zu rules; "
+		    "closed %u connections and listeners it no longer allows",
+		    broker.policy_path, policy->ntenants, policy->nrules,
+		    revoked);
+	} else
+		log_info("policy reloaded from %s: %zu tenants, %zu rules",
+		    broker.policy_path, policy->ntenants, policy->nrules);
 }
 
 static void
