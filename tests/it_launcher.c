@@ -410,6 +410,60 @@ test_command_not_found(void **state)
 	    "not found"));
 }
 
+/*
+ * A signal sent to the launcher reaches the command (through the PID 1
+ * of its namespace), which decides what it means.
+ */
+static void
+test_signals_are_forwarded(void **state)
+{
+	static const int	 sigs[] = { SIGTERM, SIGHUP, SIGINT };
+	char			 script[128], ready[8];
+	char *const		 argv[] = { TB_BROKER_BIN, "run", "--policy",
+				    policy, "--", "/bin/sh", "-c", script, NULL };
+	uint64_t		 deadline;
+	size_t			 i;
+	pid_t			 pid;
+	int			 p[2], in[2], status;
+
+	(void)state;
+	for (i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++) {
+		/* It says it is ready, then waits for the signal to end it. */
+		snprintf(script, sizeof(script), "trap 'exit %d' %d; echo "
+		    "ready; read x", 40 + (int)i, sigs[i]);
+		assert_int_equal(pipe(p), 0);
+		/* Its stdin stays open, empty: it waits in read. */
+		assert_int_equal(pipe(in), 0);
+		pid = fork();
+		assert_true(pid != -1);
+		if (pid == 0) {
+			dup2(p[1], 1);
+			dup2(in[0], 0);
+			close(p[0]);
+			close(in[1]);
+			execv(argv[0], argv);
+			_exit(125);
+		}
+		close(p[1]);
+		close(in[0]);
+		assert_int_equal(read(p[0], ready, 6), 6);
+		close(p[0]);
+		assert_int_equal(kill(pid, sigs[i]), 0);
+		deadline = harness_now_ms() + RUN_MS;
+		while (waitpid(pid, &status, WNOHANG) == 0) {
+			if (harness_now_ms() > deadline) {
+				kill(pid, SIGKILL);
+				waitpid(pid, &status, 0);
+				fail_msg("signal %d was not forwarded", sigs[i]);
+			}
+			harness_sleep_ms(10);
+		}
+		close(in[1]);
+		assert_true(WIFEXITED(status));
+		assert_int_equal(WEXITSTATUS(status), 40 + (int)i);
+	}
+}
+
 static void
 test_missing_policy(void **state)
 {
@@ -435,6 +489,7 @@ main(void)
 		cmocka_unit_test(test_missing_policy),
 		cmocka_unit_test(test_broker_quiet_by_default),
 		cmocka_unit_test(test_command_not_found),
+		cmocka_unit_test(test_signals_are_forwarded),
 	};
 
 	/*
