@@ -20,7 +20,12 @@ cleanup() {
 		kill "$pid" 2>/dev/null || true
 		wait "$pid" 2>/dev/null || true
 	done
-	rm -rf "$run"
+	# The logs go with the demo, unless asked to stay.
+	if [ -n "${TB_KEEP_LOGS:-}" ]; then
+		echo "the demo's files are kept in $run"
+	else
+		rm -rf "$run"
+	fi
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
@@ -65,7 +70,7 @@ LUA_CPATH="$run/?.so" HTTP_PORT="$http_port" \
     -- lua5.4 "$run/demo.lua" || status=$?
 
 echo
-echo "== the broker's decisions ($run/decisions.json, one JSON object a line)"
+echo "== the broker's decisions (one JSON object a line; TB_KEEP_LOGS=1 keeps the file)"
 /usr/bin/python3 - "$run/decisions.json" <<'PY'
 import json, sys
 for line in open(sys.argv[1]):
