@@ -44,7 +44,7 @@ log_level_parse(const char *name, enum log_level *level)
 	return -1;
 }
 
-static void
+static void __attribute__((format(printf, 2, 0)))
 log_vmsg(enum log_level level, const char *fmt, va_list ap, const char *err)
 {
 	char		line[1024], stamp[32];

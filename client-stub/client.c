@@ -319,8 +319,8 @@ result_uint(struct response *resp, const char *name, uint64_t max,
 	int			 ok = o->type == MSGPACK_OBJECT_POSITIVE_INTEGER &&
 				    o->via.u64 <= max;
 
-	if (ok)
-		*out = o->via.u64;
+	/* Always written, so that no caller reads an unset value. */
+	*out = ok ? o->via.u64 : 0;
 	response_free(resp);
 	return ok ? set_error(err, 0, "ok") :
 	    set_error(err, TB_EPROTO, "%s: expected an integer result", name);

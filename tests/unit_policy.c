@@ -503,7 +503,7 @@ check_expectation(struct good *g, unsigned lineno, char *text)
 	struct policy_request		 req;
 	struct policy_decision		 dec;
 	struct host_addr		 addr;
-	enum policy_verdict		 want;
+	enum policy_verdict		 want = POLICY_DENY;
 	enum policy_reason		 want_reason = POLICY_BY_RULE;
 	char				 shown[LINE_MAX_LEN];
 	char				 name[PROTO_HOST_NAME_MAX + 1];
