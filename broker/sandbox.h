@@ -15,6 +15,7 @@ struct sandbox_broker {
 	bool	listen;		/* the policy lets someone listen */
 	int	session_fd;	/* the Unix socket accepted on, or -1 */
 	bool	debug;		/* name a refused call instead of dying */
+	bool	log_files;	/* --log or --decision-log: reopened */
 };
 
 /* Installs the broker's filter; fatal if it cannot. */
