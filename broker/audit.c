@@ -34,7 +34,7 @@ audit_reopen(void)
 {
 	int	fd;
 
-	if (audit_path == NULL)
+	if (audit_path == NULL || !log_file_moved(audit_fd, audit_path))
 		return 0;
 	if ((fd = open(audit_path, LOG_FILE_FLAGS, LOG_FILE_MODE)) == -1) {
 		log_warnx("cannot reopen the decision log %s, keeping the old "
@@ -43,7 +43,7 @@ audit_reopen(void)
 	}
 	close(audit_fd);
 	audit_fd = fd;
-	return 0;
+	return 1;
 }
 
 struct line {

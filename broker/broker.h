@@ -44,10 +44,17 @@ void	log_init(enum log_level level);
 /* Makes path the log: it becomes stderr.  Fatal if it cannot. */
 void	log_open(const char *path);
 /*
- * Opens the log's path again, after rotation; on failure the old file
- * stays the log.  0, or -1 (logged).  Nothing to do without --log.
+ * Opens the log's path again after rotation: 1 when it did, 0 when
+ * there was nothing to do (no --log, or the file was not moved), -1
+ * when it failed and the old file stays the log (logged).
  */
 int	log_reopen(void);
+/*
+ * Whether path no longer names the file open at fd (rotated away), so
+ * that a file still in place is never reopened: the broker's user may
+ * not be allowed to open one that root created.
+ */
+bool	log_file_moved(int fd, const char *path);
 int	log_level_parse(const char *name, enum log_level *level);
 void	log_msg(enum log_level level, const char *fmt, ...)
 	    __attribute__((format(printf, 2, 3)));

@@ -1,4 +1,6 @@
 /* The daemon's log: levels, printf-checked formats, one fatal path. */
+#include <sys/stat.h>
+
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -45,12 +47,23 @@ log_open(const char *path)
 	log_path = path;
 }
 
+bool
+log_file_moved(int fd, const char *path)
+{
+	struct stat	open_st, path_st;
+
+	if (fstat(fd, &open_st) == -1 || stat(path, &path_st) == -1)
+		return true;
+	return open_st.st_dev != path_st.st_dev ||
+	    open_st.st_ino != path_st.st_ino;
+}
+
 int
 log_reopen(void)
 {
 	int	fd;
 
-	if (log_path == NULL)
+	if (log_path == NULL || !log_file_moved(STDERR_FILENO, log_path))
 		return 0;
 	if ((fd = open(log_path, LOG_FILE_FLAGS, LOG_FILE_MODE)) == -1) {
 		log_warnx("cannot reopen the log %s, keeping the old file: %s",
@@ -65,7 +78,7 @@ log_reopen(void)
 		return -1;
 	}
 	close(fd);
-	return 0;
+	return 1;
 }
 
 int

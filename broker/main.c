@@ -151,7 +151,9 @@ reload_policy(void)
 static void
 reopen_logs(void)
 {
-	if (log_reopen() == 0 && audit_reopen() == 0)
+	int	log = log_reopen(), decisions = audit_reopen();
+
+	if (log >= 0 && decisions >= 0 && log + decisions > 0)
 		log_info("log files reopened");
 }
 

@@ -26,6 +26,13 @@
 #define WAIT_MS		5000
 
 static struct test_server	echo;
+/*
+ * The broker a test started, stopped by stop_live when the test fails
+ * before it stops it itself.
+ */
+static struct broker_proc	 broker;
+static bool			 live_broker;
+static pid_t			 live_pid;
 
 static int
 setup(void **state)
@@ -40,6 +47,21 @@ teardown(void **state)
 {
 	(void)state;
 	server_stop(&echo);
+	return 0;
+}
+
+static int
+stop_live(void **state)
+{
+	int	status;
+
+	(void)state;
+	if (live_broker && broker.pid > 0)
+		harness_broker_stop(&broker);
+	if (live_pid > 0 && kill(live_pid, SIGTERM) == 0)
+		waitpid(live_pid, &status, 0);
+	live_broker = false;
+	live_pid = 0;
 	return 0;
 }
 
@@ -126,7 +148,6 @@ static void
 test_logs_reopen_after_rotation(void **state)
 {
 	struct harness_options	 o = { 0 };
-	struct broker_proc	 b;
 	tb_client		*c;
 	char			 dir[64], log[128], decisions[128];
 	char			 old_log[160], old_decisions[160];
@@ -141,15 +162,25 @@ test_logs_reopen_after_rotation(void **state)
 	o.args[1] = log;
 	o.args[2] = "--decision-log";
 	o.args[3] = decisions;
-	harness_broker_start_opts(&b, HARNESS_POLICY, &o);
-	c = harness_client(&b);
+	harness_broker_start_opts(&broker, HARNESS_POLICY, &o);
+	live_broker = true;
+	c = harness_client(&broker);
 	round_trip(c);
 	wait_for_line(decisions, "\"verdict\":\"allow\"");
+
+	/*
+	 * Files still in place are kept, although the broker's user could
+	 * not open them again: root made them.
+	 */
+	assert_int_equal(kill(broker.pid, SIGHUP), 0);
+	wait_for_line(log, "policy reloaded");
+	assert_false(file_contains(log, "cannot reopen"));
+	assert_false(file_contains(log, "log files reopened"));
 
 	/* logrotate's way: rename, then SIGUSR1. */
 	rename_aside(log, ".1");
 	rename_aside(decisions, ".1");
-	assert_int_equal(kill(b.pid, SIGUSR1), 0);
+	assert_int_equal(kill(broker.pid, SIGUSR1), 0);
 	wait_for_line(log, "log files reopened");
 	round_trip(c);
 	wait_for_line(decisions, "\"verdict\":\"allow\"");
@@ -162,14 +193,14 @@ test_logs_reopen_after_rotation(void **state)
 	 */
 	rename_aside(log, ".2");
 	rename_aside(decisions, ".2");
-	assert_int_equal(kill(b.pid, SIGHUP), 0);
+	assert_int_equal(kill(broker.pid, SIGHUP), 0);
 	wait_for_line(log, "log files reopened");
 	wait_for_line(log, "policy reloaded");
 	round_trip(c);
 	wait_for_line(decisions, "\"verdict\":\"allow\"");
 
 	tb_client_close(c);
-	assert_int_equal(harness_broker_stop(&b), 0);
+	assert_int_equal(harness_broker_stop(&broker), 0);
 	wait_for_line(log, "shutting down");
 	remove_dir(dir);
 }
@@ -179,7 +210,6 @@ test_signals_do_not_end_the_broker(void **state)
 {
 	static const int	 ignored[] = { SIGUSR2, SIGALRM, SIGVTALRM,
 				    SIGPROF, SIGIO, SIGPWR };
-	struct broker_proc	 b;
 	tb_client		*c;
 	char			 needle[64];
 	const char		*name;
@@ -187,29 +217,30 @@ test_signals_do_not_end_the_broker(void **state)
 	int			 status;
 
 	(void)state;
-	harness_broker_start(&b, HARNESS_POLICY);
-	c = harness_client(&b);
+	harness_broker_start(&broker, HARNESS_POLICY);
+	live_broker = true;
+	c = harness_client(&broker);
 	for (i = 0; i < sizeof(ignored) / sizeof(ignored[0]); i++) {
-		assert_int_equal(kill(b.pid, ignored[i]), 0);
+		assert_int_equal(kill(broker.pid, ignored[i]), 0);
 		name = sigabbrev_np(ignored[i]);
 		snprintf(needle, sizeof(needle), "signal %s from pid %d ignored",
 		    name, (int)getpid());
-		wait_for_line(b.log, needle);
+		wait_for_line(broker.log, needle);
 	}
-	assert_int_equal(kill(b.pid, SIGRTMIN + 1), 0);
+	assert_int_equal(kill(broker.pid, SIGRTMIN + 1), 0);
 	snprintf(needle, sizeof(needle), "signal RTMIN+1 from pid %d ignored",
 	    (int)getpid());
-	wait_for_line(b.log, needle);
+	wait_for_line(broker.log, needle);
 	/* SIGPIPE and SIGXFSZ are ignored without a word. */
-	assert_int_equal(kill(b.pid, SIGPIPE), 0);
-	assert_int_equal(kill(b.pid, SIGXFSZ), 0);
+	assert_int_equal(kill(broker.pid, SIGPIPE), 0);
+	assert_int_equal(kill(broker.pid, SIGXFSZ), 0);
 	round_trip(c);
 	tb_client_close(c);
 
 	/* SIGQUIT stops it, cleanly and with a word. */
-	assert_int_equal(kill(b.pid, SIGQUIT), 0);
-	wait_for_line(b.log, "signal QUIT");
-	status = harness_broker_stop(&b);
+	assert_int_equal(kill(broker.pid, SIGQUIT), 0);
+	wait_for_line(broker.log, "signal QUIT");
+	status = harness_broker_stop(&broker);
 	assert_true(WIFEXITED(status));
 	assert_int_equal(WEXITSTATUS(status), 0);
 }
@@ -326,6 +357,7 @@ test_socket_activation_and_readiness(void **state)
 	nfd = bound_socket(notify, SOCK_DGRAM);
 
 	pid = spawn_activated(dir, lfd, notify, log);
+	live_pid = pid;
 	close(lfd);		/* the broker holds it now */
 	expect_notify(nfd, "READY=1");
 	snprintf(line, sizeof(line), "serving %s with policy", sock);
@@ -346,6 +378,7 @@ test_socket_activation_and_readiness(void **state)
 	assert_int_equal(kill(pid, SIGTERM), 0);
 	expect_notify(nfd, "STOPPING=1");
 	status = wait_exit(pid);
+	live_pid = 0;
 	assert_true(WIFEXITED(status));
 	assert_int_equal(WEXITSTATUS(status), 0);
 	close(nfd);
@@ -357,19 +390,19 @@ static void
 test_listen_pid_of_another_process(void **state)
 {
 	struct harness_options	 o = { 0 };
-	struct broker_proc	 b;
 	tb_client		*c;
 
 	(void)state;
 	setenv("LISTEN_PID", "1", 1);
 	setenv("LISTEN_FDS", "1", 1);
-	harness_broker_start_opts(&b, HARNESS_POLICY, &o);
+	harness_broker_start_opts(&broker, HARNESS_POLICY, &o);
+	live_broker = true;
 	unsetenv("LISTEN_PID");
 	unsetenv("LISTEN_FDS");
-	c = harness_client(&b);
+	c = harness_client(&broker);
 	round_trip(c);
 	tb_client_close(c);
-	assert_int_equal(harness_broker_stop(&b), 0);
+	assert_int_equal(harness_broker_stop(&broker), 0);
 }
 
 /* A broker started with a socket in a directory that is missing. */
@@ -407,12 +440,11 @@ test_socket_directory_is_created(void **state)
 		execv(argv[0], (char *const *)argv);
 		_exit(127);
 	}
+	live_pid = pid;
 	deadline = harness_now_ms() + WAIT_MS;
 	while (tb_client_open_path(&c, sock, &err) != 0) {
-		if (harness_now_ms() > deadline) {
-			kill(pid, SIGKILL);
+		if (harness_now_ms() > deadline)
 			fail_msg("the broker did not serve %s", sock);
-		}
 		harness_sleep_ms(10);
 	}
 	assert_int_equal(stat(rundir, &st), 0);
@@ -422,6 +454,7 @@ test_socket_directory_is_created(void **state)
 	tb_client_close(c);
 	assert_int_equal(kill(pid, SIGTERM), 0);
 	assert_int_equal(WEXITSTATUS(wait_exit(pid)), 0);
+	live_pid = 0;
 	remove_dir(dir);
 }
 
@@ -429,11 +462,11 @@ int
 main(void)
 {
 	const struct CMUnitTest	tests[] = {
-		cmocka_unit_test(test_logs_reopen_after_rotation),
-		cmocka_unit_test(test_signals_do_not_end_the_broker),
-		cmocka_unit_test(test_socket_activation_and_readiness),
-		cmocka_unit_test(test_listen_pid_of_another_process),
-		cmocka_unit_test(test_socket_directory_is_created),
+		cmocka_unit_test_teardown(test_logs_reopen_after_rotation, stop_live),
+		cmocka_unit_test_teardown(test_signals_do_not_end_the_broker, stop_live),
+		cmocka_unit_test_teardown(test_socket_activation_and_readiness, stop_live),
+		cmocka_unit_test_teardown(test_listen_pid_of_another_process, stop_live),
+		cmocka_unit_test_teardown(test_socket_directory_is_created, stop_live),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
