@@ -98,8 +98,7 @@ put_addr(struct line *l, const struct host_addr *addr)
 }
 
 static void
-begin(struct line *l, const char *event, struct session *s,
-    const char *tenant)
+begin_line(struct line *l, const char *event)
 {
 	struct timespec	ts;
 	struct tm	tm;
@@ -111,6 +110,13 @@ begin(struct line *l, const char *event, struct session *s,
 	l->len = 0;
 	put(l, "{\"event\":\"%s\",\"time\":\"%s.%03ldZ\"", event, stamp,
 	    ts.tv_nsec / 1000000);
+}
+
+static void
+begin(struct line *l, const char *event, struct session *s,
+    const char *tenant)
+{
+	begin_line(l, event);
 	put_string(l, "tenant", tenant);
 	put(l, ",\"uid\":%u,\"pid\":%d,\"session\":%llu",
 	    (unsigned)session_uid(s), (int)session_pid(s),
@@ -143,7 +149,7 @@ audit_decision(struct session *s, const struct audit *a)
 	char		where[POLICY_EXPLAIN_MAX];
 	unsigned	i;
 
-	if (!session_log_decision(s))
+	if (!account_may_log(session_account(s), ACCOUNT_LOG_DECISION))
 		return;
 	begin(&l, "decision", s, a->tenant);
 	put(&l, ",\"action\":\"%s\"", a->hello ? "hello" :
@@ -185,6 +191,8 @@ audit_close(struct session *s, const char *tenant, uint32_t handle,
 {
 	struct line	l;
 
+	if (!account_may_log(session_account(s), ACCOUNT_LOG_DECISION))
+		return;
 	begin(&l, "close", s, tenant);
 	put(&l, ",\"handle\":%u", handle);
 	put_string(&l, "peer", peer);
@@ -195,11 +203,11 @@ audit_close(struct session *s, const char *tenant, uint32_t handle,
 }
 
 void
-audit_suppressed(struct session *s, unsigned count)
+audit_suppressed(uid_t uid, unsigned count)
 {
 	struct line	l;
 
-	begin(&l, "suppressed", s, NULL);
-	put(&l, ",\"count\":%u", count);
+	begin_line(&l, "suppressed");
+	put(&l, ",\"uid\":%u,\"count\":%u", (unsigned)uid, count);
 	finish(&l);
 }

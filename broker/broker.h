@@ -40,6 +40,9 @@ enum log_level {
 	LOG_LEVEL_DEBUG
 };
 
+/* Longest line of the broker's log: bytes. */
+#define BROKER_LOG_LINE_MAX	1024
+
 void	log_init(enum log_level level);
 /* Makes path the log: it becomes stderr.  Fatal if it cannot. */
 void	log_open(const char *path);
@@ -56,6 +59,8 @@ int	log_reopen(void);
  */
 bool	log_file_moved(int fd, const char *path);
 int	log_level_parse(const char *name, enum log_level *level);
+/* Whether a line of level would be written. */
+bool	log_enabled(enum log_level level);
 void	log_msg(enum log_level level, const char *fmt, ...)
 	    __attribute__((format(printf, 2, 3)));
 #define log_warnx(...)	log_msg(LOG_LEVEL_WARN, __VA_ARGS__)
@@ -113,6 +118,18 @@ void		loop_stop(void);
 /* A short reason a call failed, put into its error message; truncated. */
 #define BROKER_WHY_MAX		200
 
+/*
+ * Limits that may be lowered at start, when the descriptor limit cannot
+ * hold LIMIT_SESSIONS and LIMIT_HANDLES (main.c says which).
+ */
+struct broker_limits {
+	unsigned	sessions;
+	unsigned	sessions_per_uid;
+	unsigned	sessions_reserve;
+	unsigned	handles;
+	unsigned	handles_per_uid;
+};
+
 /* The whole daemon's state that outlives a session. */
 struct broker {
 	struct host_addr	 own[BROKER_OWN_ADDRS];
@@ -120,9 +137,14 @@ struct broker {
 	struct policy	*policy;
 	const char	*policy_path;
 	uint64_t	 next_session_id;
+	struct broker_limits	 limits;
+	uint32_t	 resolve_ms;	/* longest wait for one lookup */
+	uid_t		 uid;		/* its own, after the switch */
 	bool		 sandboxed;	/* the filter is installed */
 	bool		 may_listen;	/* the filter allows listening */
 	bool		 private;	/* one session, from the launcher */
+	/* A launched session's tenant by name (--tenant), or NULL. */
+	const char	*tenant;
 };
 extern struct broker broker;
 
@@ -137,6 +159,7 @@ struct broker_options {
 	const char	*decision_log;	/* instead of the log, or NULL */
 	bool		 socket_passed;	/* by systemd, at LISTEN_FD */
 	enum log_level	 log_level;
+	uint32_t	 resolve_ms;	/* --resolve-timeout */
 	bool		 sandbox;
 	bool		 sandbox_debug;
 	/* From the launcher: who the one session's peer is. */
@@ -144,6 +167,9 @@ struct broker_options {
 	uid_t		 peer_uid;
 	gid_t		 peer_gid;
 	pid_t		 peer_pid;
+	const char	*tenant;	/* --tenant, or NULL */
+	uid_t		 run_uid;	/* launched: the broker's own uid */
+	gid_t		 run_gid;
 };
 
 /*
@@ -152,6 +178,9 @@ struct broker_options {
  * stops when the session ends.
  */
 void	broker_serve(const struct broker_options *o, int session_fd);
+
+/* Reads 1 to max milliseconds; 0, or -1 when text is not that. */
+int	broker_parse_ms(const char *text, uint32_t max, uint32_t *ms);
 
 /* Opens /dev/null on whichever of descriptors 0 to 2 is closed. */
 void	broker_stdio(void);
@@ -235,7 +264,33 @@ void		 audit_decision(struct session *s, const struct audit *a);
 void		 audit_close(struct session *s, const char *tenant,
 		    uint32_t handle, const char *peer, uint64_t bytes_in,
 		    uint64_t bytes_out, uint64_t duration_ms);
-void		 audit_suppressed(struct session *s, unsigned count);
+void		 audit_suppressed(uid_t uid, unsigned count);
+
+/* account.c: what each uid holds, over all its sessions. */
+enum account_log {
+	ACCOUNT_LOG_DECISION,	/* the decision log */
+	ACCOUNT_LOG_LINE,	/* the broker's log */
+	ACCOUNT_LOGS
+};
+struct account;
+/* The account of uid; NULL when LIMIT_UIDS accounts are in use. */
+struct account	*account_get(uid_t uid);
+uid_t		 account_uid(const struct account *a);
+unsigned	 account_sessions(const struct account *a);
+unsigned	 account_handles(const struct account *a);
+/* Adds (or, negative, takes away) sessions and handles held. */
+void		 account_add(struct account *a, int sessions, int handles);
+/*
+ * Whether one more line of the uid may be written this second: at most
+ * LIMIT_LOG_DECISIONS or LIMIT_LOG_LINES; the rest are counted and
+ * summarised once a second.  A NULL account may not log.
+ */
+bool		 account_may_log(struct account *a, enum account_log which);
+/* A broker log line about a uid's session, within its budget. */
+void		 account_log(struct account *a, enum log_level level,
+		    const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+/* Writes the summaries still due; at shutdown. */
+void		 account_flush(void);
 
 /* quota.c: tenant quotas, kept by tenant name across reloads. */
 enum quota_kind {
@@ -281,11 +336,14 @@ void		 session_close_all(void);
 struct conn	*session_conn(struct request *req, uint32_t handle);
 struct listener	*session_listener(struct request *req, uint32_t handle);
 /*
- * Reserves a handle for a conn or listener; 0 when the session is full.
- * The client can use it only once it is published.
+ * Reserves a handle for a conn or listener; 0 when the session, its uid
+ * or the broker holds as many as it may (session_handle_full says
+ * which).  The client can use it only once it is published.
  */
 uint32_t	 session_handle_new(struct session *s, struct conn *conn,
 		    struct listener *listener);
+/* Why session_handle_new() would fail now, for an error message. */
+const char	*session_handle_full(struct session *s, char *buf, size_t cap);
 void		 session_handle_publish(struct session *s, uint32_t handle);
 void		 session_handle_free(struct session *s, uint32_t handle);
 uint64_t	 session_id(const struct session *s);
@@ -295,11 +353,8 @@ pid_t		 session_pid(const struct session *s);
 const struct policy_tenant *session_tenant(struct session *s);
 /* Accounts n more (or, negative, fewer) buffered bytes; -1 if over. */
 int		 session_charge(struct session *s, ssize_t n);
-/*
- * Whether a policy decision of this session may be logged now: at most
- * LIMIT_LOG_DECISIONS a second; the others are counted and reported.
- */
-bool		 session_log_decision(struct session *s);
+/* The account of the session's uid (NULL when the table was full). */
+struct account	*session_account(const struct session *s);
 
 void		 reply_error(struct session *s, uint32_t msgid, int code,
 		    const char *fmt, ...) __attribute__((format(printf, 4, 5)));
@@ -363,5 +418,14 @@ void		 resolver_start(bool sandbox);
 int		 resolver_lookup(const char *name, uid_t uid, resolver_done done,
 		    void *arg, uint32_t *id, const char **why);
 void		 resolver_cancel(uint32_t id);
+/* How names are looked up: the same in the workers and in --explain. */
+void		 resolver_configure(uint32_t resolve_ms);
+/*
+ * Looks a name up here and now, as a worker would (after
+ * resolver_configure): 0, TB_ENOTFOUND or TB_ERESOLVE, with at most
+ * LIMIT_RESOLVE_ADDRS addresses.
+ */
+int		 resolver_resolve(const char *name, struct host_addr *addrs,
+		    unsigned *naddrs);
 
 #endif

@@ -398,58 +398,41 @@ decide_addresses(struct conn *conn, const struct host_addr *addrs,
     unsigned naddrs, char *why, size_t whylen)
 {
 	const struct policy_tenant	*tn = session_tenant(conn->session);
-	struct policy_request		 req = { POLICY_CONNECT, conn->name,
-					    NULL, conn->port };
-	struct policy_decision		 d, first_allow, first_deny;
+	struct policy_resolved		 r;
+	struct policy_decision		 none = { .verdict = POLICY_DENY };
 	struct audit			 a = { 0 };
-	struct host_addr		 checked[LIMIT_RESOLVE_ADDRS];
 	char				 text[PROTO_ADDR_STRLEN], rule[POLICY_EXPLAIN_MAX];
-	unsigned			 i, j, n = 0, denied = 0;
+	unsigned			 i;
 
-	for (i = 0; i < naddrs; i++) {
-		for (j = 0; j < n; j++)
-			if (host_addr_equal(&checked[j], &addrs[i]))
-				break;
-		if (j < n)
-			continue;
-		checked[n++] = addrs[i];
-		if (host_addr_unspecified(&addrs[i])) {
-			textf(why, whylen, "connect: %s resolves to an "
-			    "unspecified address", conn->host);
-			continue;
-		}
-		req.addr = &addrs[i];
-		policy_decide(broker.policy, tn, &broker.ctx, &req, &d);
-		if (d.verdict == POLICY_ALLOW) {
-			if (conn->naddrs == 0)
-				first_allow = d;
-			conn->addrs[conn->naddrs++] = addrs[i];
-			continue;
-		}
-		if (denied++ == 0) {
-			first_deny = d;
-			policy_explain(broker.policy, &d, &addrs[i], rule,
-			    sizeof(rule));
-			host_format(&addrs[i], conn->port, text, sizeof(text));
-			textf(why, whylen, "connect to %s (%s) denied by %s",
-			    conn->host, text, rule);
-		}
-	}
+	policy_decide_resolved(broker.policy, tn, &broker.ctx, conn->name,
+	    conn->port, addrs, naddrs, &r);
+	for (i = 0; i < r.naddrs; i++)
+		if (r.decisions[i].verdict == POLICY_ALLOW)
+			conn->addrs[conn->naddrs++] = r.addrs[i];
+	if (r.first_denied >= 0) {
+		i = (unsigned)r.first_denied;
+		policy_explain(broker.policy, &r.decisions[i], &r.addrs[i],
+		    rule, sizeof(rule));
+		host_format(&r.addrs[i], conn->port, text, sizeof(text));
+		textf(why, whylen, "connect to %s (%s) denied by %s",
+		    conn->host, text, rule);
+	} else
+		textf(why, whylen, "connect: %s resolves to an unspecified "
+		    "address", conn->host);
 	a.tenant = tn != NULL ? tn->name : NULL;
 	a.action = POLICY_CONNECT;
 	a.host = conn->host;
 	a.port = conn->port;
-	a.addrs = checked;
-	a.naddrs = n;
-	if (conn->naddrs > 0) {
-		a.chosen = &conn->addrs[0];	/* the first one tried */
-		a.decision = &first_allow;
-	} else if (denied > 0)
-		a.decision = &first_deny;
+	a.addrs = r.addrs;
+	a.naddrs = r.naddrs;
+	if (r.first_allowed >= 0) {
+		/* The first one tried. */
+		a.chosen = &r.addrs[r.first_allowed];
+		a.decision = &r.decisions[r.first_allowed];
+	} else if (r.first_denied >= 0)
+		a.decision = &r.decisions[r.first_denied];
 	else {
-		memset(&d, 0, sizeof(d));
-		d.verdict = POLICY_DENY;
-		a.decision = &d;
+		a.decision = &none;
 		a.failed = "unspecified";
 	}
 	audit_decision(conn->session, &a);
@@ -494,7 +477,7 @@ resolve_expire(struct timer *timer)
 	conn->resolve_id = 0;
 	audit_unresolved(conn, "dns");
 	connect_fail(conn, TB_ERESOLVE, "connect: %s: no answer from the "
-	    "resolver within %d ms", conn->host, LIMIT_RESOLVE_MS);
+	    "resolver within %u ms", conn->host, broker.resolve_ms);
 }
 
 static void
@@ -553,8 +536,8 @@ start_connect(struct request *req, uint32_t timeout_ms)
 	q = quota_of(tn);
 	if ((conn = conn_new(s)) == NULL) {
 		audit_connect(s, tn, text, preq.port, NULL, &d, "limit");
-		reply_error(s, req->msgid, TB_ELIMIT, "connect: more than %d "
-		    "handles in this session", LIMIT_HANDLES_PER_SESSION);
+		reply_error(s, req->msgid, TB_ELIMIT, "connect: %s",
+		    session_handle_full(s, why_quota, sizeof(why_quota)));
 		return;
 	}
 	conn->quota = q;
@@ -608,7 +591,7 @@ start_connect(struct request *req, uint32_t timeout_ms)
 		connect_fail(conn, rc, "connect: %s: %s", text, why);
 		return;
 	}
-	timer_set(&conn->resolve_timer, loop_now() + LIMIT_RESOLVE_MS,
+	timer_set(&conn->resolve_timer, loop_now() + broker.resolve_ms,
 	    resolve_expire);
 }
 

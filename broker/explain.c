@@ -6,11 +6,12 @@
  * Says what the policy decides for a client and a request, which tenant
  * and which rule (file:line) or built-in default decided, and, for a
  * name, what each address it resolves to gets.  It resolves the name
- * here, as the broker's resolver would.  Exit status: 0 allowed, 1
- * denied, 2 a usage or policy error.
+ * with the resolver's own settings and decides through the broker's own
+ * path (policy_decide_resolved), so the two cannot disagree.  Exit
+ * status: 0 allowed, 1 denied, 2 a usage or policy error.
  */
 #include <arpa/inet.h>
-#include <netdb.h>
+#include <errno.h>
 #include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,9 +23,23 @@
 static int
 usage(void)
 {
-	fprintf(stderr, "usage: tcpbroker --explain FILE [--uid N] [--gid N] "
+	fprintf(stderr, "usage: tcpbroker --explain FILE --uid N [--gid N] "
 	    "connect HOST:PORT | listen ADDR:PORT | accept ADDR:PORT\n");
 	return 2;
+}
+
+/* A uid or gid as a whole decimal number; 0, or -1 when it is not. */
+static int
+parse_id(const char *text, unsigned long *id)
+{
+	char	*end;
+
+	errno = 0;
+	*id = strtoul(text, &end, 10);
+	if (errno != 0 || end == text || *end != '\0' || text[0] == '-' ||
+	    *id >= UINT32_MAX)
+		return -1;
+	return 0;
 }
 
 static void
@@ -79,34 +94,43 @@ explain_main(int argc, char *argv[])
 	struct policy_error		 err;
 	struct policy_request		 req = { 0 };
 	struct policy_decision		 d;
-	struct addrinfo			 hints, *res, *ai;
+	struct policy_resolved		 r;
 	struct host_addr		 addr, addrs[LIMIT_RESOLVE_ADDRS];
 	char				 host[PROTO_STRING_MAX + 1], first[64];
 	char				 name[PROTO_HOST_NAME_MAX + 1], text[64];
 	const char			*why;
 	struct passwd			*pw;
-	unsigned long			 uid = getuid(), gid = getgid();
-	unsigned			 n = 0, i, allowed = 0;
-	bool				 gid_given = false;
+	unsigned long			 uid = 0, gid = 0;
+	unsigned			 n = 0, i;
+	bool				 uid_given = false, gid_given = false;
 	int				 a = 2, rc;
 
 	if (argc < 4)
 		return usage();
 	for (; a + 1 < argc && strncmp(argv[a], "--", 2) == 0; a += 2) {
 		if (strcmp(argv[a], "--uid") == 0) {
-			uid = strtoul(argv[a + 1], NULL, 10);
-			/* The user's own group, unless --gid says. */
-			if (!gid_given)
-				gid = (pw = getpwuid((uid_t)uid)) != NULL ?
-				    pw->pw_gid : uid;
+			if (parse_id(argv[a + 1], &uid) != 0) {
+				fprintf(stderr, "tcpbroker: --uid %s: not a "
+				    "uid\n", argv[a + 1]);
+				return 2;
+			}
+			uid_given = true;
 		} else if (strcmp(argv[a], "--gid") == 0) {
-			gid = strtoul(argv[a + 1], NULL, 10);
+			if (parse_id(argv[a + 1], &gid) != 0) {
+				fprintf(stderr, "tcpbroker: --gid %s: not a "
+				    "gid\n", argv[a + 1]);
+				return 2;
+			}
 			gid_given = true;
 		} else
 			return usage();
 	}
-	if (a + 2 != argc)
+	/* Whose request it is must be said, never assumed to be root's. */
+	if (a + 2 != argc || !uid_given)
 		return usage();
+	/* The user's own group, unless --gid says. */
+	if (!gid_given)
+		gid = (pw = getpwuid((uid_t)uid)) != NULL ? pw->pw_gid : uid;
 	if (strcmp(argv[a], "connect") == 0)
 		req.action = POLICY_CONNECT;
 	else if (strcmp(argv[a], "listen") == 0)
@@ -173,45 +197,33 @@ explain_main(int argc, char *argv[])
 		rc = 1;
 		goto done;
 	}
-	memset(&hints, 0, sizeof(hints));
-	hints.ai_family = AF_UNSPEC;
-	hints.ai_socktype = SOCK_STREAM;
-	if ((rc = getaddrinfo(name, NULL, &hints, &res)) != 0) {
+	resolver_configure(LIMIT_RESOLVE_MS);
+	if ((rc = resolver_resolve(name, addrs, &n)) != 0) {
 		printf("decision: deny, %s does not resolve: %s\n", name,
-		    gai_strerror(rc));
+		    proto_err_text(rc));
 		rc = 1;
 		goto done;
 	}
-	for (ai = res; ai != NULL && n < LIMIT_RESOLVE_ADDRS; ai = ai->ai_next) {
-		if (host_addr_from_sockaddr(ai->ai_addr, &addr, NULL) != 0)
-			continue;
-		host_addr_normalize(&addr);
-		for (i = 0; i < n; i++)
-			if (host_addr_equal(&addrs[i], &addr))
-				break;
-		if (i == n)
-			addrs[n++] = addr;
-	}
-	freeaddrinfo(res);
-	printf("resolved: %u address%s\n", n, n == 1 ? "" : "es");
-	for (i = 0; i < n; i++) {
-		host_format_addr(&addrs[i], text, sizeof(text));
-		if (host_addr_unspecified(&addrs[i])) {
+	policy_decide_resolved(policy, tn, &broker.ctx, name, req.port, addrs,
+	    n, &r);
+	printf("resolved: %u address%s\n", r.naddrs, r.naddrs == 1 ? "" :
+	    "es");
+	for (i = 0; i < r.naddrs; i++) {
+		host_format_addr(&r.addrs[i], text, sizeof(text));
+		if (r.unspecified[i]) {
 			printf("  %s: deny, the unspecified address\n", text);
 			continue;
 		}
-		req.addr = &addrs[i];
-		policy_decide(policy, tn, &broker.ctx, &req, &d);
 		printf("  ");
-		say(policy, &d, &addrs[i], text);
-		if (d.verdict == POLICY_ALLOW && allowed++ == 0)
-			snprintf(first, sizeof(first), "%s", text);
+		say(policy, &r.decisions[i], &r.addrs[i], text);
 	}
-	if (allowed > 0)
+	if (r.first_allowed >= 0) {
+		host_format_addr(&r.addrs[r.first_allowed], first,
+		    sizeof(first));
 		printf("decision: allow, connecting to %s first\n", first);
-	else
+	} else
 		printf("decision: deny, no address of %s is allowed\n", name);
-	rc = allowed > 0 ? 0 : 1;
+	rc = r.first_allowed >= 0 ? 0 : 1;
  done:
 	policy_free(policy);
 	return rc;

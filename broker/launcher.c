@@ -1,12 +1,17 @@
 /*
- * tcpbroker run [--policy FILE] [--log FILE] [--user USER] -- COMMAND ...
+ * tcpbroker run [options] -- COMMAND ...
  *
  * Runs COMMAND with a broker of its own.  The broker and the command
  * share a socketpair: the command inherits its end as the descriptor
  * named by TCPBROKER_FD, which the client stub reads.  The command is
- * confined so that socket() fails with EACCES for every family; the
- * plugin works, a socket of its own does not.  The command's exit
- * status becomes the launcher's.
+ * isolated in layers (isolate.c): a uid of its own, new namespaces,
+ * no host Unix sockets, Landlock and a seccomp filter in which socket()
+ * fails with EACCES for every family.  The plugin works; a socket of
+ * its own does not.  The command's exit status becomes the launcher's.
+ *
+ * The tenant is the launching user's (uid and groups), or, when root
+ * launches, the one --tenant names; never that of the uid the command
+ * happens to run as.
  */
 #include <sys/prctl.h>
 #include <sys/socket.h>
@@ -24,18 +29,22 @@
 #include <unistd.h>
 
 #include "broker.h"
+#include "isolate.h"
 #include "sandbox.h"
 
 /* The policy a launcher uses unless --policy says. */
 #define DEFAULT_POLICY	"/etc/tcpbroker/policy.conf"
-/* Started as root, the command and its broker run as this, unless --user. */
-#define LAUNCHER_USER	"nobody"
 
 static volatile sig_atomic_t	child_pid;
 
+/* What a process sends the launcher goes on to the command. */
 static void
-forward_signal(int sig)
+forward_signal(int sig, siginfo_t *info, void *ctx)
 {
+	(void)ctx;
+	/* A terminal's Ctrl-C reached the command's group already. */
+	if (info->si_code != SI_USER && info->si_code != SI_QUEUE)
+		return;
 	if (child_pid > 0)
 		kill(child_pid, sig);
 }
@@ -44,55 +53,15 @@ static void __attribute__((noreturn))
 launcher_usage(void)
 {
 	fprintf(stderr, "usage: tcpbroker run [--policy FILE] [--log FILE] "
-	    "[--decision-log FILE] [--log-level LEVEL] [--user USER] "
-	    "[--no-sandbox] -- COMMAND [ARG...]\n");
+	    "[--decision-log FILE]\n"
+	    "                 [--log-level LEVEL] [--user USER] "
+	    "[--uid-range LO-HI]\n"
+	    "                 [--tenant NAME] [--bind-ro PATH] "
+	    "[--resolve-timeout MS]\n"
+	    "                 [--no-sandbox] [--sandbox-debug] "
+	    "[--explain-sandbox]\n"
+	    "                 -- COMMAND [ARG...]\n");
 	exit(2);
-}
-
-/* Switches the command to user, when started as root. */
-static void
-drop_to(const char *user)
-{
-	struct passwd	*pw;
-
-	if (geteuid() != 0)
-		return;
-	if ((pw = getpwnam(user)) == NULL) {
-		fprintf(stderr, "tcpbroker run: unknown user %s\n", user);
-		_exit(126);
-	}
-	if (setgroups(1, &pw->pw_gid) == -1 ||
-	    setresgid(pw->pw_gid, pw->pw_gid, pw->pw_gid) == -1 ||
-	    setresuid(pw->pw_uid, pw->pw_uid, pw->pw_uid) == -1 ||
-	    (pw->pw_uid != 0 && setuid(0) != -1)) {
-		fprintf(stderr, "tcpbroker run: cannot become %s\n", user);
-		_exit(126);
-	}
-}
-
-/* The command's side: its session descriptor, its user, its filter, exec. */
-static void __attribute__((noreturn))
-run_command(int fd, char *argv[], const char *user)
-{
-	char	value[16];
-
-	snprintf(value, sizeof(value), "%d", fd);
-	if (setenv("TCPBROKER_FD", value, 1) == -1 ||
-	    unsetenv("TCPBROKER_SOCKET") == -1)
-		_exit(126);
-	/* The command inherits stdio and its session, nothing else. */
-	if (fcntl(fd, F_SETFD, 0) == -1 ||
-	    (fd > 3 && close_range(3, (unsigned)fd - 1, 0) == -1) ||
-	    close_range((unsigned)fd + 1, ~0U, 0) == -1)
-		_exit(126);
-	drop_to(user);
-	if (sandbox_child() != 0) {
-		fprintf(stderr, "tcpbroker run: cannot confine the command\n");
-		_exit(126);
-	}
-	execvp(argv[0], argv);
-	fprintf(stderr, "tcpbroker run: %s: %s\n", argv[0], strerror(errno));
-	_exit(errno == ENOENT ? 127 : 126);
 }
 
 static int
@@ -105,6 +74,37 @@ exit_status(int status)
 	return 1;
 }
 
+/* Says which layers this host lacks, once, at start. */
+static void
+warn_missing_layers(void)
+{
+	int	abi = isolate_landlock_abi();
+
+	if (abi < 4)
+		fprintf(stderr, "tcpbroker run: warning: no Landlock (ABI %d): "
+		    "the command's signals, abstract sockets and TCP are held "
+		    "by the other layers only\n", abi);
+	else if (abi < 6)
+		fprintf(stderr, "tcpbroker run: warning: Landlock ABI %d: no "
+		    "scoping of signals and abstract sockets (ABI 6); the "
+		    "other layers hold them\n", abi);
+}
+
+/* The command's user when --user names one: uid and gid. */
+static void
+named_user(const char *user, uid_t *uid, gid_t *gid)
+{
+	struct passwd	*pw;
+
+	if ((pw = getpwnam(user)) == NULL)
+		fatalx("tcpbroker run: unknown user %s", user);
+	if (pw->pw_uid == 0)
+		fatalx("tcpbroker run: --user %s: the command never runs as "
+		    "root", user);
+	*uid = pw->pw_uid;
+	*gid = pw->pw_gid;
+}
+
 int
 launcher_main(int argc, char *argv[])
 {
@@ -114,8 +114,13 @@ launcher_main(int argc, char *argv[])
 		{ "decision-log", required_argument,	NULL, 'J' },
 		{ "log-level",	required_argument,	NULL, 'l' },
 		{ "user",	required_argument,	NULL, 'u' },
+		{ "uid-range",	required_argument,	NULL, 'r' },
+		{ "tenant",	required_argument,	NULL, 't' },
+		{ "bind-ro",	required_argument,	NULL, 'b' },
+		{ "resolve-timeout", required_argument,	NULL, 'R' },
 		{ "no-sandbox",	no_argument,		NULL, 'N' },
 		{ "sandbox-debug", no_argument,		NULL, 'D' },
+		{ "explain-sandbox", no_argument,	NULL, 'E' },
 		{ NULL,		0,			NULL, 0 }
 	};
 	struct broker_options	 o = {
@@ -123,9 +128,15 @@ launcher_main(int argc, char *argv[])
 		.log_level = LOG_LEVEL_INFO,
 		.sandbox = true,
 	};
+	struct isolate_spec	 spec = { .seccomp = true, .lock_fd = -1 };
+	struct isolate_uid_range range;
 	struct sigaction	 sa;
+	const char		*range_text = ISOLATE_UID_RANGE, *why;
+	const char		*user = NULL;
 	pid_t			 broker_pid, pid;
 	int			 sv[2], ch, status, broker_status;
+	int			 broker_lock = -1, session;
+	bool			 explain = false;
 
 	/* Nothing started here may read or write the launcher's memory. */
 	sandbox_undumpable();
@@ -146,49 +157,90 @@ launcher_main(int argc, char *argv[])
 				launcher_usage();
 			break;
 		case 'u':
-			o.user = optarg;
+			user = optarg;
+			break;
+		case 'r':
+			range_text = optarg;
+			break;
+		case 't':
+			o.tenant = optarg;
+			break;
+		case 'b':
+			if (spec.nbinds == ISOLATE_BINDS_MAX)
+				fatalx("tcpbroker run: more than %d --bind-ro",
+				    ISOLATE_BINDS_MAX);
+			if (optarg[0] != '/')
+				fatalx("tcpbroker run: --bind-ro %s: not an "
+				    "absolute path", optarg);
+			spec.binds[spec.nbinds++] = optarg;
+			break;
+		case 'R':
+			if (broker_parse_ms(optarg, LIMIT_RESOLVE_MS_MAX,
+			    &o.resolve_ms) != 0)
+				fatalx("tcpbroker run: --resolve-timeout: "
+				    "expected 1 to %d milliseconds",
+				    LIMIT_RESOLVE_MS_MAX);
 			break;
 		case 'N':
 			o.sandbox = false;
+			spec.seccomp = false;
 			break;
 		case 'D':
 			o.sandbox_debug = true;
+			break;
+		case 'E':
+			explain = true;
 			break;
 		default:
 			launcher_usage();
 		}
 	}
+	spec.root = geteuid() == 0;
+	if (isolate_parse_range(range_text, &range) != 0)
+		fatalx("tcpbroker run: --uid-range %s: expected LO-HI, non-root "
+		    "uids", range_text);
+	if (explain) {
+		isolate_explain(stdout, &spec, range_text);
+		return 0;
+	}
 	if (optind >= argc)
 		launcher_usage();
 	if (access(o.policy_path, R_OK) == -1)
 		fatal("tcpbroker run: policy %s", o.policy_path);
+	if (o.tenant != NULL && getuid() != 0)
+		fatalx("tcpbroker run: only root may choose the tenant");
+	if (user != NULL && !spec.root)
+		fatalx("tcpbroker run: only root may choose the user");
+	warn_missing_layers();
 
-	if (o.user == NULL)
-		o.user = LAUNCHER_USER;
 	/*
-	 * The command's credentials: its session is the launcher's
-	 * socketpair, whose SO_PEERCRED would name the launcher instead.
+	 * The tenant is the launching user's.  The uids below only keep
+	 * launched commands and their brokers apart.
 	 */
 	o.peer_uid = getuid();
 	o.peer_gid = getgid();
-	if (geteuid() == 0) {
-		struct passwd *pw = getpwnam(o.user);
-		if (pw == NULL)
-			fatalx("tcpbroker run: unknown user %s", o.user);
-		o.peer_uid = pw->pw_uid;
-		o.peer_gid = pw->pw_gid;
+	o.launched = true;
+	o.run_uid = getuid();
+	o.run_gid = getgid();
+	if (spec.root) {
+		if (user != NULL)
+			named_user(user, &spec.uid, &spec.gid);
+		else if (isolate_take_uid(&range, &spec.uid, &spec.lock_fd,
+		    &why) != 0)
+			fatalx("tcpbroker run: %s", why);
+		else
+			spec.gid = (gid_t)spec.uid;
+		if (isolate_take_uid(&range, &o.run_uid, &broker_lock,
+		    &why) != 0)
+			fatalx("tcpbroker run: %s", why);
+		o.run_gid = (gid_t)o.run_uid;
 	}
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == -1)
 		fatal("socketpair");
-	switch (pid = fork()) {
-	case -1:
-		fatal("fork");
-	case 0:
-		close(sv[0]);
-		run_command(sv[1], argv + optind, o.user);
-	}
+	if ((pid = isolate_spawn(&spec, argv + optind, sv[1])) == -1)
+		fatal("tcpbroker run: cannot start the command in namespaces "
+		    "of its own");
 	o.peer_pid = pid;
-	o.launched = true;
 	switch (broker_pid = fork()) {
 	case -1:
 		fatal("fork");
@@ -196,35 +248,47 @@ launcher_main(int argc, char *argv[])
 		/* The broker ends with its launcher, whatever way it goes. */
 		if (prctl(PR_SET_PDEATHSIG, SIGTERM) == -1)
 			_exit(1);
-		close(sv[1]);
-		if ((sv[0] != 3 && dup3(sv[0], 3, O_CLOEXEC) == -1) ||
-		    close_range(4, ~0U, 0) == -1)
+		/* Its session at 3, its uid's lock at 4, nothing else. */
+		if ((session = fcntl(sv[0], F_DUPFD_CLOEXEC, 10)) == -1 ||
+		    (broker_lock != -1 && (broker_lock = fcntl(broker_lock,
+		    F_DUPFD_CLOEXEC, 10)) == -1) ||
+		    dup3(session, 3, O_CLOEXEC) == -1 ||
+		    (broker_lock != -1 && dup3(broker_lock, 4, O_CLOEXEC) ==
+		    -1) || close_range(broker_lock != -1 ? 5 : 4, ~0U, 0) == -1)
 			_exit(1);
 		broker_serve(&o, 3);
 		_exit(0);
 	}
 	close(sv[0]);
 	close(sv[1]);
+	if (broker_lock != -1)
+		close(broker_lock);
+	if (spec.lock_fd != -1)
+		close(spec.lock_fd);
 
 	child_pid = pid;
 	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = forward_signal;
+	sa.sa_sigaction = forward_signal;
+	sa.sa_flags = SA_SIGINFO | SA_RESTART;
 	sigemptyset(&sa.sa_mask);
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGHUP, &sa, NULL);
-	/* A Ctrl-C reaches the command itself, as it is in our group. */
-	signal(SIGINT, SIG_IGN);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGQUIT, &sa, NULL);
 
 	while (waitpid(pid, &status, 0) == -1)
 		if (errno != EINTR)
 			fatal("waitpid");
 	child_pid = 0;
-	/* The session ended with the command, unless it left children. */
+	/* The session ended with the command's namespace. */
 	kill(broker_pid, SIGTERM);
 	while (waitpid(broker_pid, &broker_status, 0) == -1)
 		if (errno != EINTR)
 			fatal("waitpid");
-	if (!WIFEXITED(broker_status) || WEXITSTATUS(broker_status) != 0)
+	/* Our SIGTERM is no news; any other end is. */
+	if (!(WIFSIGNALED(broker_status) && WTERMSIG(broker_status) ==
+	    SIGTERM) && (!WIFEXITED(broker_status) ||
+	    WEXITSTATUS(broker_status) != 0))
 		fprintf(stderr, "tcpbroker run: the broker ended with status "
 		    "%d\n", exit_status(broker_status));
 	return exit_status(status);

@@ -168,8 +168,8 @@ method_listen(struct request *req)
 		free(l);
 		a.failed = "limit";
 		audit_decision(s, &a);
-		reply_error(s, req->msgid, TB_ELIMIT, "listen: more than %d "
-		    "handles in this session", LIMIT_HANDLES_PER_SESSION);
+		reply_error(s, req->msgid, TB_ELIMIT, "listen: %s",
+		    session_handle_full(s, why, sizeof(why)));
 		return;
 	}
 	l->session = s;
@@ -187,6 +187,7 @@ method_listen(struct request *req)
 	}
 	l->counted = true;
 	if ((fd = open_listener(&addr, preq.port, why, sizeof(why))) < 0) {
+		a.failed = "error";
 		audit_decision(s, &a);
 		reply_error(s, req->msgid, fd, "listen on %s: %s", text, why);
 		listener_destroy(l, false);
@@ -336,8 +337,8 @@ pump_accepts(struct listener *l)
 			quota_release(q, QUOTA_CONNECTION);
 			a.failed = "limit";
 			audit_decision(l->session, &a);
-			call_fail(call, TB_ELIMIT, "accept: more than %d handles "
-			    "in this session", LIMIT_HANDLES_PER_SESSION);
+			call_fail(call, TB_ELIMIT, "accept: %s",
+			    session_handle_full(l->session, why, sizeof(why)));
 			continue;
 		}
 		audit_decision(l->session, &a);

@@ -95,10 +95,16 @@ log_level_parse(const char *name, enum log_level *level)
 	return -1;
 }
 
+bool
+log_enabled(enum log_level level)
+{
+	return level <= log_level;
+}
+
 static void __attribute__((format(printf, 2, 0)))
 log_vmsg(enum log_level level, const char *fmt, va_list ap, const char *err)
 {
-	char		line[1024], stamp[32];
+	char		line[BROKER_LOG_LINE_MAX], stamp[32];
 	struct timespec	ts;
 	struct tm	tm;
 	int		n;

@@ -8,11 +8,13 @@
  * privately for one command.
  */
 #include <sys/epoll.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <sys/wait.h>
 
 #include <errno.h>
 #include <fcntl.h>
@@ -31,8 +33,14 @@
 #include "broker.h"
 #include "sandbox.h"
 
-/* The user a broker started as root runs as, unless --user says. */
-#define DEFAULT_USER		"nobody"
+/*
+ * The user a broker started as root runs as, unless --user says: a
+ * system user of its own, made at first start when it is missing, so
+ * that no client's process shares the broker's uid.
+ */
+#define DEFAULT_USER		"tcpbroker"
+/* How the default user is made: a system user with no home and no shell. */
+#define USERADD			"/usr/sbin/useradd"
 /* The descriptor of the Unix socket, the same in every broker. */
 #define LISTEN_FD		3
 
@@ -47,7 +55,7 @@ usage(int status)
 	    "usage: tcpbroker --policy FILE [--socket PATH] [--socket-mode MODE]\n"
 	    "                 [--socket-owner USER[:GROUP]] [--user USER]\n"
 	    "                 [--log FILE] [--log-level error|warn|info|debug]\n"
-	    "                 [--decision-log FILE]\n"
+	    "                 [--decision-log FILE] [--resolve-timeout MS]\n"
 	    "                 [--no-sandbox] [--sandbox-debug]\n"
 	    "       tcpbroker run [--policy FILE] [--log FILE] "
 	    "[--decision-log FILE] [--user USER]\n"
@@ -323,18 +331,93 @@ bind_socket(const char *path, mode_t mode, const char *owner)
 		fatal("listen %s", path);
 }
 
+static unsigned
+smaller(unsigned a, unsigned b)
+{
+	return a < b ? a : b;
+}
+
+/*
+ * A descriptor for each session and each connection or listener, and
+ * LIMIT_FD_SPARE for the broker itself: the limit is raised that far if
+ * it may be.  If it is still short, the broker serves fewer, keeping
+ * the shares of one uid in proportion, and says exactly how many.
+ */
 static void
 limit_descriptors(void)
 {
-	struct rlimit	rl;
-	rlim_t		want = (rlim_t)LIMIT_SESSIONS *
-			    (LIMIT_HANDLES_PER_SESSION + 1) + 64;
+	struct broker_limits	*l = &broker.limits;
+	struct rlimit		 rl, raised;
+	rlim_t			 want = (rlim_t)LIMIT_SESSIONS + LIMIT_HANDLES +
+				    LIMIT_FD_SPARE, avail;
 
-	/* Enough for every session's handles, and no more than that. */
-	if (getrlimit(RLIMIT_NOFILE, &rl) == 0) {
-		rl.rlim_cur = rl.rlim_max < want ? rl.rlim_max : want;
-		setrlimit(RLIMIT_NOFILE, &rl);
+	l->sessions = LIMIT_SESSIONS;
+	l->sessions_per_uid = LIMIT_SESSIONS_PER_UID;
+	l->sessions_reserve = LIMIT_SESSIONS_RESERVE;
+	l->handles = LIMIT_HANDLES;
+	l->handles_per_uid = LIMIT_HANDLES_PER_UID;
+	if (getrlimit(RLIMIT_NOFILE, &rl) == -1)
+		fatal("getrlimit RLIMIT_NOFILE");
+	raised.rlim_cur = raised.rlim_max = want;
+	if (rl.rlim_max < want && setrlimit(RLIMIT_NOFILE, &raised) == 0)
+		rl = raised;
+	rl.rlim_cur = rl.rlim_max < want ? rl.rlim_max : want;
+	if (setrlimit(RLIMIT_NOFILE, &rl) == -1)
+		fatal("setrlimit RLIMIT_NOFILE");
+	if (rl.rlim_cur >= want)
+		return;
+	if (rl.rlim_cur < LIMIT_FD_SPARE + 16)
+		fatalx("the descriptor limit %llu is far too low; the broker "
+		    "needs %llu", (unsigned long long)rl.rlim_cur,
+		    (unsigned long long)want);
+	avail = rl.rlim_cur - LIMIT_FD_SPARE;
+	l->sessions = smaller(LIMIT_SESSIONS, (unsigned)(avail / 4));
+	l->handles = (unsigned)avail - l->sessions;
+	l->sessions_per_uid = smaller(LIMIT_SESSIONS_PER_UID,
+	    l->sessions / 16 ? l->sessions / 16 : 1);
+	l->sessions_reserve = smaller(LIMIT_SESSIONS_RESERVE, l->sessions / 8);
+	l->handles_per_uid = smaller(LIMIT_HANDLES_PER_UID,
+	    l->handles / 8 ? l->handles / 8 : 1);
+	log_warnx("the descriptor limit %llu is short of the %llu the limits "
+	    "need: serving at most %u sessions (%u a uid, %u kept for uids "
+	    "with none) and %u connections and listeners (%u a uid); raise "
+	    "the hard limit (ulimit -Hn, LimitNOFILE=) to serve more",
+	    (unsigned long long)rl.rlim_cur, (unsigned long long)want,
+	    l->sessions, l->sessions_per_uid, l->sessions_reserve, l->handles,
+	    l->handles_per_uid);
+}
+
+/*
+ * Started as root for the first time, the broker makes its own system
+ * user rather than share one (such as nobody) with other programs.
+ */
+static void
+ensure_default_user(void)
+{
+	pid_t	pid;
+	int	status;
+
+	if (geteuid() != 0 || getpwnam(DEFAULT_USER) != NULL)
+		return;
+	log_info("making the system user %s", DEFAULT_USER);
+	switch (pid = fork()) {
+	case -1:
+		fatal("fork");
+	case 0:
+		execl(USERADD, USERADD, "--system", "--user-group",
+		    "--no-create-home", "--home-dir", "/nonexistent",
+		    "--shell", "/usr/sbin/nologin", "--comment",
+		    "tcpbroker daemon", DEFAULT_USER, (char *)NULL);
+		_exit(127);
 	}
+	while (waitpid(pid, &status, 0) == -1)
+		if (errno != EINTR)
+			fatal("waitpid");
+	/* Another broker may have made it at the same moment. */
+	if (getpwnam(DEFAULT_USER) == NULL)
+		fatalx("cannot make the user %s with %s (status %d); make it "
+		    "or name another with --user", DEFAULT_USER, USERADD,
+		    WIFEXITED(status) ? WEXITSTATUS(status) : -1);
 }
 
 /*
@@ -352,6 +435,21 @@ broker_stdio(void)
 	if (fd == -1)
 		exit(1);
 	close(fd);
+}
+
+int
+broker_parse_ms(const char *text, uint32_t max, uint32_t *ms)
+{
+	char		*end;
+	unsigned long	 v;
+
+	errno = 0;
+	v = strtoul(text, &end, 10);
+	if (errno != 0 || end == text || *end != '\0' || text[0] == '-' ||
+	    v == 0 || v > max)
+		return -1;
+	*ms = (uint32_t)v;
+	return 0;
 }
 
 void
@@ -372,6 +470,8 @@ broker_serve(const struct broker_options *o, int session_fd)
 	if (o->log_file != NULL)
 		log_open(o->log_file);
 	broker.policy_path = o->policy_path;
+	broker.resolve_ms = o->resolve_ms ? o->resolve_ms : LIMIT_RESOLVE_MS;
+	broker.tenant = o->tenant;
 	if (policy_load(broker.policy_path, &broker.policy, &err) != 0)
 		fatalx("%s", err.message);
 	if (session_fd == -1 && !o->socket_passed) {
@@ -396,7 +496,19 @@ broker_serve(const struct broker_options *o, int session_fd)
 	broker_read_own_addresses();
 	if (session_fd == -1)
 		systemd_notify_open();
-	sandbox_drop_privileges(o->user != NULL ? o->user : DEFAULT_USER);
+	if (o->launched) {
+		sandbox_drop_to(o->run_uid, o->run_gid);
+		/* The switch cleared it: end with the launcher. */
+		if (prctl(PR_SET_PDEATHSIG, SIGTERM) == -1)
+			fatal("prctl PR_SET_PDEATHSIG");
+	}
+	else {
+		if (o->user == NULL)
+			ensure_default_user();
+		sandbox_drop_privileges(o->user != NULL ? o->user :
+		    DEFAULT_USER);
+	}
+	broker.uid = geteuid();
 	resolver_start(o->sandbox);
 
 	sandbox_limits();
@@ -427,6 +539,7 @@ broker_serve(const struct broker_options *o, int session_fd)
 	loop_run(session_reap);
 
 	session_close_all();
+	account_flush();
 	quota_free_all();
 	policy_free(broker.policy);
 	log_info("stopped");
@@ -444,6 +557,7 @@ main(int argc, char *argv[])
 		{ "log",	required_argument,	NULL, 'L' },
 		{ "log-level",	required_argument,	NULL, 'l' },
 		{ "decision-log", required_argument,	NULL, 'J' },
+		{ "resolve-timeout", required_argument,	NULL, 'R' },
 		{ "no-sandbox",	no_argument,		NULL, 'N' },
 		{ "sandbox-debug", no_argument,		NULL, 'D' },
 		{ "check",	required_argument,	NULL, 'c' },
@@ -496,6 +610,12 @@ main(int argc, char *argv[])
 			break;
 		case 'J':
 			o.decision_log = optarg;
+			break;
+		case 'R':
+			if (broker_parse_ms(optarg, LIMIT_RESOLVE_MS_MAX,
+			    &o.resolve_ms) != 0)
+				fatalx("--resolve-timeout: expected 1 to %d "
+				    "milliseconds", LIMIT_RESOLVE_MS_MAX);
 			break;
 		case 'l':
 			if (log_level_parse(optarg, &o.log_level) != 0)

@@ -35,40 +35,41 @@
 #include <unistd.h>
 
 #include "broker.h"
+#include "resolver_wire.h"
 #include "sandbox.h"
 
 /* The first query socket's descriptor in the keeper; the rest follow. */
 #define RESOLVER_FD		3
 
-struct resolver_query {
-	uint32_t	id;
-	char		name[PROTO_HOST_NAME_MAX + 1];
-};
-
-struct resolver_answer {
-	uint32_t		id;	/* 0: a notice from the keeper */
-	int32_t			code;	/* 0, TB_ENOTFOUND or TB_ERESOLVE */
-	uint32_t		naddrs;
-	struct host_addr	addrs[LIMIT_RESOLVE_ADDRS];
-};
-
 /*
- * A lookup.  A cancelled one keeps its slot (done is NULL) until its
- * answer comes, so lookups nobody waits for still count against the
- * limits while a worker spends time on them.
+ * A lookup: queued until a worker may take it, then running.  A
+ * cancelled one that runs keeps its slot (done is NULL) until its answer
+ * comes, so a lookup nobody waits for still counts against its uid
+ * while a worker spends time on it.
  */
-struct pending {
-	uint32_t	 id;		/* 0 when the slot is free */
-	uid_t		 uid;
-	unsigned	 worker;
-	resolver_done	 done;
-	void		*arg;
+enum pending_state {
+	PENDING_FREE,
+	PENDING_QUEUED,
+	PENDING_RUNNING
 };
 
+struct pending {
+	uint32_t		 id;		/* 0 when the slot is free */
+	enum pending_state	 state;
+	uint64_t		 seq;		/* queue order */
+	uid_t			 uid;
+	unsigned		 worker;	/* running: which */
+	resolver_done		 done;
+	void			*arg;
+	char			 name[PROTO_HOST_NAME_MAX + 1];
+};
+
+/* A worker runs one lookup at a time; the broker keeps the queue. */
 struct worker_io {
 	struct loop_io	 io;
 	unsigned	 index;
-	unsigned	 pending;	/* lookups sent to this worker */
+	bool		 busy;
+	uid_t		 uid;		/* busy: whose lookup */
 };
 
 static struct worker_io	 workers[LIMIT_RESOLVER_WORKERS];
@@ -77,8 +78,17 @@ static bool		 confined;
 static bool		 unavailable;
 static struct pending	 pending[LIMIT_RESOLVER_PENDING];
 static uint32_t		 next_gen;
+static uint64_t		 next_seq;
+static struct loop_io	 stderr_io;	/* the resolver processes' messages */
+static unsigned		 alarm_seconds;	/* a worker's longest lookup */
+
+/* Longest line of a resolver process's own messages logged: bytes. */
+#define RESOLVER_MESSAGE_MAX	200
+/* Lines of the resolver processes' messages logged a second: lines. */
+#define RESOLVER_MESSAGES	10
 
 static void	resolver_event(struct loop_io *io, uint32_t events);
+static void	resolver_messages(struct loop_io *io, uint32_t events);
 
 /* Answers one query with getaddrinfo(). */
 static void
@@ -118,6 +128,42 @@ resolve(const struct resolver_query *q, struct resolver_answer *a)
 		a->code = TB_ENOTFOUND;
 }
 
+void
+resolver_configure(uint32_t resolve_ms)
+{
+	char		options[64];
+	unsigned	seconds = (resolve_ms + 999) / 1000;
+
+	/*
+	 * Only the modules built into libc: a module loaded later would
+	 * need executable memory, which the filter refuses.
+	 */
+	__nss_configure_lookup("hosts", "files dns");
+	/*
+	 * No search domains: a name is looked up as it is, so that a rule
+	 * for *.example.com never reaches x.example.com.corp.example.
+	 */
+	setenv("LOCALDOMAIN", "", 1);
+	/* One try per server, within the broker's wait. */
+	snprintf(options, sizeof(options), "timeout:%u attempts:1",
+	    seconds > 2 ? seconds / 2 : 1);
+	setenv("RES_OPTIONS", options, 1);
+}
+
+int
+resolver_resolve(const char *name, struct host_addr *addrs, unsigned *naddrs)
+{
+	struct resolver_query	q;
+	struct resolver_answer	a;
+
+	memset(&q, 0, sizeof(q));
+	snprintf(q.name, sizeof(q.name), "%s", name);
+	resolve(&q, &a);
+	memcpy(addrs, a.addrs, sizeof(a.addrs));
+	*naddrs = a.naddrs;
+	return a.code;
+}
+
 /* A worker: one query at a time on its own socket, until the keeper goes. */
 static void __attribute__((noreturn))
 worker_main(pid_t keeper, int fd)
@@ -137,7 +183,14 @@ worker_main(pid_t keeper, int fd)
 		if (n != (ssize_t)sizeof(q))
 			_exit(n == 0 ? 0 : 1);
 		q.name[PROTO_HOST_NAME_MAX] = '\0';
+		/*
+		 * A lookup that outlasts the broker's wait ends the worker
+		 * (SIGALRM); the keeper starts another, and the broker frees
+		 * the uid's share.
+		 */
+		alarm(alarm_seconds);
 		resolve(&q, &a);
+		alarm(0);
 		if (send(fd, &a, sizeof(a), MSG_NOSIGNAL) != (ssize_t)sizeof(a))
 			_exit(1);
 	}
@@ -166,8 +219,6 @@ static void __attribute__((noreturn))
 keeper_main(pid_t broker_pid)
 {
 	struct resolver_answer	 notice;
-	struct resolver_query	 warm = { 0, "localhost" };
-	struct resolver_answer	 ignored;
 	struct timespec		 now, last = { 0, 0 };
 	pid_t			 self = getpid(), pids[LIMIT_RESOLVER_WORKERS];
 	pid_t			 pid;
@@ -177,17 +228,8 @@ keeper_main(pid_t broker_pid)
 	if (prctl(PR_SET_PDEATHSIG, SIGKILL) == -1 || getppid() != broker_pid)
 		_exit(1);
 	prctl(PR_SET_NAME, "tcpbroker-dns");
-	/*
-	 * Only the modules built into libc: a module loaded later would
-	 * need executable memory, which the filter refuses.
-	 */
-	__nss_configure_lookup("hosts", "files dns");
-	/*
-	 * No search domains: a name is looked up as it is, so that a rule
-	 * for *.example.com never reaches x.example.com.corp.example.
-	 */
-	setenv("LOCALDOMAIN", "", 1);
-	resolve(&warm, &ignored);
+	resolver_configure(broker.resolve_ms);
+
 	if (confined && sandbox_resolver(true) != 0) {
 		fprintf(stderr, "tcpbroker-dns: cannot install the filter\n");
 		_exit(1);
@@ -224,18 +266,25 @@ resolver_start(bool sandbox)
 {
 	sigset_t	set;
 	pid_t		broker_pid = getpid();
-	int		sv[LIMIT_RESOLVER_WORKERS][2];
+	int		sv[LIMIT_RESOLVER_WORKERS][2], messages[2];
 	unsigned	i;
 
 	confined = sandbox;
+	alarm_seconds = (broker.resolve_ms + 999) / 1000 + 1;
 	for (i = 0; i < LIMIT_RESOLVER_WORKERS; i++)
 		if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0,
 		    sv[i]) == -1)
 			fatal("resolver socketpair");
+	/* Their messages come through a pipe of their own, never our log. */
+	if (pipe2(messages, O_CLOEXEC) == -1)
+		fatal("resolver pipe");
 	switch (keeper_pid = fork()) {
 	case -1:
 		fatal("resolver fork");
 	case 0:
+		if (dup2(messages[1], STDOUT_FILENO) == -1 ||
+		    dup2(messages[1], STDERR_FILENO) == -1)
+			_exit(1);
 		/* Keep only stdio and the workers' sockets, at 3, 4, ... */
 		for (i = 0; i < LIMIT_RESOLVER_WORKERS; i++)
 			if ((sv[i][1] = fcntl(sv[i][1], F_DUPFD, RESOLVER_FD +
@@ -265,23 +314,108 @@ resolver_start(bool sandbox)
 		    &workers[i]) == -1)
 			fatal("resolver epoll");
 	}
+	close(messages[1]);
+	if (fcntl(messages[0], F_SETFL, O_NONBLOCK) == -1 ||
+	    loop_add(&stderr_io, messages[0], EPOLLIN, resolver_messages,
+	    NULL) == -1)
+		fatal("resolver pipe");
 	log_debug("resolver process %d started", (int)keeper_pid);
+}
+
+/* Busy workers, and those of uid. */
+static unsigned
+busy_workers(uid_t uid, unsigned *of_uid)
+{
+	unsigned	i, n = 0;
+
+	*of_uid = 0;
+	for (i = 0; i < LIMIT_RESOLVER_WORKERS; i++) {
+		if (!workers[i].busy)
+			continue;
+		n++;
+		if (workers[i].uid == uid)
+			(*of_uid)++;
+	}
+	return n;
+}
+
+/*
+ * Whether a lookup of uid may take a worker now: a uid keeps at most
+ * LIMIT_RESOLVER_WORKERS_PER_UID busy, and the last
+ * LIMIT_RESOLVER_RESERVE idle ones go only to a uid with none busy.
+ */
+static bool
+may_run(uid_t uid)
+{
+	unsigned	mine, busy = busy_workers(uid, &mine);
+	unsigned	idle = LIMIT_RESOLVER_WORKERS - busy;
+
+	if (idle == 0 || mine >= LIMIT_RESOLVER_WORKERS_PER_UID)
+		return false;
+	return idle > LIMIT_RESOLVER_RESERVE || mine == 0;
+}
+
+/* Fails a lookup whose query never reached a worker; frees its slot. */
+static void
+fail_pending(struct pending *p, const char *reason)
+{
+	struct pending	copy = *p;
+
+	memset(p, 0, sizeof(*p));
+	log_warnx("resolver: %s", reason);
+	if (copy.done != NULL)
+		copy.done(copy.arg, TB_ERESOLVE, NULL, 0);
+}
+
+/* Hands queued lookups, oldest first, to the workers they may take. */
+static void
+dispatch(void)
+{
+	struct resolver_query	 q;
+	struct pending		*p, *next;
+	unsigned		 i;
+
+	for (;;) {
+		next = NULL;
+		for (i = 0; i < LIMIT_RESOLVER_PENDING; i++) {
+			p = &pending[i];
+			if (p->state == PENDING_QUEUED && may_run(p->uid) &&
+			    (next == NULL || p->seq < next->seq))
+				next = p;
+		}
+		if (next == NULL)
+			return;
+		for (i = 0; i < LIMIT_RESOLVER_WORKERS; i++)
+			if (!workers[i].busy)
+				break;
+		memset(&q, 0, sizeof(q));
+		q.id = next->id;
+		memcpy(q.name, next->name, sizeof(q.name));
+		/* An idle worker's socket is empty: the record fits. */
+		if (send(workers[i].io.fd, &q, sizeof(q), MSG_NOSIGNAL |
+		    MSG_DONTWAIT) != (ssize_t)sizeof(q)) {
+			fail_pending(next, "a worker does not take queries");
+			continue;
+		}
+		next->state = PENDING_RUNNING;
+		next->worker = i;
+		workers[i].busy = true;
+		workers[i].uid = next->uid;
+	}
 }
 
 int
 resolver_lookup(const char *name, uid_t uid, resolver_done done, void *arg,
     uint32_t *id, const char **why)
 {
-	struct resolver_query	 q;
-	struct worker_io	*w = &workers[0];
-	unsigned		 i, free_slot = LIMIT_RESOLVER_PENDING, mine = 0;
+	unsigned	i, free_slot = LIMIT_RESOLVER_PENDING, mine = 0;
 
 	if (unavailable) {
 		*why = "the resolver process is gone; restart the broker";
 		return TB_ERESOLVE;
 	}
 	for (i = 0; i < LIMIT_RESOLVER_PENDING; i++) {
-		if (pending[i].id == 0) {
+		if (pending[i].state == PENDING_FREE) {
 			if (free_slot == LIMIT_RESOLVER_PENDING)
 				free_slot = i;
 		} else if (pending[i].uid == uid)
@@ -295,26 +429,15 @@ resolver_lookup(const char *name, uid_t uid, resolver_done done, void *arg,
 		*why = "too many name lookups are waiting in the broker";
 		return TB_ELIMIT;
 	}
-	/* The worker with the fewest lookups. */
-	for (i = 1; i < LIMIT_RESOLVER_WORKERS; i++)
-		if (workers[i].pending < w->pending)
-			w = &workers[i];
-	memset(&q, 0, sizeof(q));
 	next_gen = (next_gen + 1) & 0xffffff;
 	if (next_gen == 0)
 		next_gen = 1;
-	q.id = next_gen << 8 | free_slot;
-	strncpy(q.name, name, PROTO_HOST_NAME_MAX);
-	/* The socket holds far more than LIMIT_RESOLVER_PENDING records. */
-	if (send(w->io.fd, &q, sizeof(q), MSG_NOSIGNAL | MSG_DONTWAIT) !=
-	    (ssize_t)sizeof(q)) {
-		log_warnx("resolver: send: %s", strerror(errno));
-		*why = "the resolver process does not take queries";
-		return TB_ERESOLVE;
-	}
-	pending[free_slot] = (struct pending){ q.id, uid, w->index, done, arg };
-	w->pending++;
-	*id = q.id;
+	pending[free_slot] = (struct pending){ next_gen << 8 | free_slot,
+	    PENDING_QUEUED, ++next_seq, uid, 0, done, arg, "" };
+	snprintf(pending[free_slot].name, sizeof(pending[free_slot].name),
+	    "%s", name);
+	*id = pending[free_slot].id;
+	dispatch();
 	return 0;
 }
 
@@ -323,27 +446,34 @@ resolver_cancel(uint32_t id)
 {
 	unsigned	slot = id & 0xff;
 
-	if (slot < LIMIT_RESOLVER_PENDING && pending[slot].id == id)
+	if (slot >= LIMIT_RESOLVER_PENDING || pending[slot].id != id)
+		return;
+	/* A queued lookup costs nothing; a running one holds its worker. */
+	if (pending[slot].state == PENDING_QUEUED)
+		memset(&pending[slot], 0, sizeof(pending[slot]));
+	else
 		pending[slot].done = NULL;
 }
 
-/* Fails the lookups sent to one worker (or to all) and frees their slots. */
+/* Fails the lookup a worker ran (or every lookup) and frees it. */
 static void
 fail_worker(int worker, const char *reason)
 {
 	struct pending	p;
 	unsigned	i;
 
-	log_warnx("resolver: %s; failing its waiting lookups", reason);
+	log_warnx("resolver: %s; failing its lookups", reason);
 	for (i = 0; i < LIMIT_RESOLVER_PENDING; i++) {
 		p = pending[i];
-		if (p.id == 0 || (worker >= 0 && p.worker != (unsigned)worker))
+		if (p.state == PENDING_FREE || (worker >= 0 &&
+		    (p.state != PENDING_RUNNING || p.worker != (unsigned)worker)))
 			continue;
-		pending[i].id = 0;
-		workers[p.worker].pending--;
+		memset(&pending[i], 0, sizeof(pending[i]));
 		if (p.done != NULL)
 			p.done(p.arg, TB_ERESOLVE, NULL, 0);
 	}
+	if (worker >= 0)
+		workers[worker].busy = false;
 }
 
 static void
@@ -352,16 +482,17 @@ resolver_event(struct loop_io *io, uint32_t events)
 	struct worker_io	*w = io->owner;
 	struct resolver_answer	 a;
 	struct pending		 p;
+	const char		*why;
 	unsigned		 slot, i;
 	ssize_t			 n;
 
 	(void)events;
 	for (;;) {
-		n = recv(io->fd, &a, sizeof(a), MSG_DONTWAIT);
+		n = recv(io->fd, &a, sizeof(a), MSG_DONTWAIT | MSG_TRUNC);
 		if (n == -1 && errno == EINTR)
 			continue;
 		if (n == -1 && errno == EAGAIN)
-			return;
+			break;
 		if (n <= 0) {
 			/* The keeper and its workers are gone. */
 			for (i = 0; i < LIMIT_RESOLVER_WORKERS; i++)
@@ -370,25 +501,23 @@ resolver_event(struct loop_io *io, uint32_t events)
 			fail_worker(-1, "the resolver processes are gone");
 			return;
 		}
-		slot = a.id & 0xff;
-		if (n != (ssize_t)sizeof(a) || a.naddrs > LIMIT_RESOLVE_ADDRS ||
-		    (a.code != 0 && a.code != TB_ENOTFOUND &&
-		    a.code != TB_ERESOLVE) ||
-		    (a.id != 0 && slot >= LIMIT_RESOLVER_PENDING)) {
-			fail_worker((int)w->index, "malformed answer from a "
-			    "resolver worker");
+		if (resolver_answer_check(&a, (size_t)n, &why) != 0) {
+			log_warnx("resolver: worker %u: %s", w->index, why);
+			fail_worker((int)w->index, "a malformed answer");
 			continue;
 		}
 		if (a.id == 0) {
 			fail_worker((int)w->index, "a resolver worker died");
 			continue;
 		}
-		if (pending[slot].id != a.id ||
+		slot = a.id & 0xff;
+		if (slot >= LIMIT_RESOLVER_PENDING || pending[slot].id != a.id ||
+		    pending[slot].state != PENDING_RUNNING ||
 		    pending[slot].worker != w->index)
 			continue;	/* failed already */
 		p = pending[slot];
-		pending[slot].id = 0;
-		w->pending--;
+		memset(&pending[slot], 0, sizeof(pending[slot]));
+		w->busy = false;
 		if (p.done == NULL)
 			continue;	/* cancelled */
 		/* Judge what the connection would reach: mapped is IPv4. */
@@ -396,4 +525,49 @@ resolver_event(struct loop_io *io, uint32_t events)
 			host_addr_normalize(&a.addrs[i]);
 		p.done(p.arg, a.code, a.addrs, a.naddrs);
 	}
+	dispatch();
+}
+
+/*
+ * The resolver processes' own messages (libc's, or the keeper's), as
+ * lines of ours that say where they came from: bounded, printable, and
+ * at most RESOLVER_MESSAGES a second.
+ */
+static void
+resolver_messages(struct loop_io *io, uint32_t events)
+{
+	static char	 line[RESOLVER_MESSAGE_MAX + 1];
+	static size_t	 len;
+	static uint64_t	 second;
+	static unsigned	 count;
+	char		 buf[512];
+	ssize_t		 n, i;
+
+	(void)events;
+	while ((n = read(io->fd, buf, sizeof(buf))) != 0) {
+		if (n == -1) {
+			if (errno == EINTR)
+				continue;
+			if (errno != EAGAIN)
+				loop_remove(io);
+			return;
+		}
+		for (i = 0; i < n; i++) {
+			if (buf[i] != '\n') {
+				if (len < RESOLVER_MESSAGE_MAX)
+					line[len++] = buf[i] >= 0x20 &&
+					    buf[i] < 0x7f ? buf[i] : '?';
+				continue;
+			}
+			line[len] = '\0';
+			if (loop_now() / 1000 != second) {
+				second = loop_now() / 1000;
+				count = 0;
+			}
+			if (count++ < RESOLVER_MESSAGES)
+				log_warnx("resolver says: %s", line);
+			len = 0;
+		}
+	}
+	loop_remove(io);	/* end of file: they are gone */
 }

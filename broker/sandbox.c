@@ -42,10 +42,15 @@
 #define R_ENOSYS	1	/* glibc probes these and falls back */
 #define R_EACCES	2
 #define R_EPERM		3
+/* EACCES unless the type (argument 1) is SOCK_STREAM; socketpair only. */
+#define R_STREAM_ONLY	4
 
 /* An argument check: arg n, compared with op to a (masked by b). */
 #define ARG(n, op, a, b)	{ (n), (op), (scmp_datum_t)(a), (scmp_datum_t)(b) }
 #define EQ(n, a)		ARG(n, SCMP_CMP_EQ, a, 0)
+#define NE(n, a)		ARG(n, SCMP_CMP_NE, a, 0)
+/* Argument n has every bit of flag set. */
+#define HAS(n, flag)		ARG(n, SCMP_CMP_MASKED_EQ, flag, flag)
 #define MASKED(n, mask, a)	ARG(n, SCMP_CMP_MASKED_EQ, mask, a)
 
 /* The descriptor an accept4 on the Unix socket names (W_SESSIONS). */
@@ -306,6 +311,10 @@ static const struct rule resolver_rules[] = {
 	{ "futex",	W_ALWAYS, R_ALLOW, 0, { { 0 } }, "libc's locks" },
 	{ "getppid",	W_ALWAYS, R_ALLOW, 0, { { 0 } },
 	    "a worker checks that its keeper is still there" },
+	{ "alarm",	W_ALWAYS, R_ALLOW, 0, { { 0 } },
+	    "a worker that outlasts the broker's wait ends (SIGALRM)" },
+	{ "setitimer",	W_ALWAYS, R_ALLOW, 0, { { 0 } },
+	    "the same, as some libc versions set the alarm" },
 	{ "prctl",	W_ALWAYS, R_ALLOW, 1, { EQ(0, PR_SET_PDEATHSIG) },
 	    "a new worker dies with its keeper" },
 	{ "rt_sigprocmask", W_ALWAYS, R_ALLOW, 0, { { 0 } }, "libc" },
@@ -339,19 +348,60 @@ static const struct rule resolver_rules[] = {
 
 /*
  * The command `tcpbroker run` confines: everything is allowed but what
- * would give it a network of its own.  Default: allow.
+ * would give it a network of its own, reach other processes or local
+ * sockets, or make namespaces.  Default: allow.  The other layers
+ * (isolate.c) hold each of these too.
  */
 static const struct rule child_rules[] = {
 	{ "socket",	W_ALWAYS, R_EACCES, 0, { { 0 } },
 	    "no socket of any family: the network goes through the broker" },
+	{ "socketpair",	W_ALWAYS, R_STREAM_ONLY, 0, { { 0 } },
+	    "stream pairs only: a datagram socket could be sent to by name" },
+	{ "connect",	W_ALWAYS, R_EPERM, 0, { { 0 } },
+	    "no reaching a Unix socket by path or abstract name" },
+	{ "bind",	W_ALWAYS, R_EPERM, 0, { { 0 } },
+	    "no name of its own for others to reach" },
+	{ "listen",	W_ALWAYS, R_EPERM, 0, { { 0 } }, "likewise" },
+	{ "sendto",	W_ALWAYS, R_EPERM, 1, { NE(4, 0) },
+	    "no datagram to an address; send() on a connected socket stays" },
+	{ "sendmsg",	W_ALWAYS, R_EPERM, 0, { { 0 } },
+	    "its address cannot be checked here; send() does the work" },
+	{ "sendmmsg",	W_ALWAYS, R_EPERM, 0, { { 0 } }, "likewise" },
 	{ "io_uring_setup", W_ALWAYS, R_ENOSYS, 0, { { 0 } },
 	    "io_uring can open sockets itself" },
+	{ "io_uring_enter", W_ALWAYS, R_ENOSYS, 0, { { 0 } }, "likewise" },
+	{ "io_uring_register", W_ALWAYS, R_ENOSYS, 0, { { 0 } }, "likewise" },
 	{ "ptrace",	W_ALWAYS, R_EPERM, 0, { { 0 } },
 	    "the broker's sockets must not be reached through it" },
 	{ "process_vm_readv", W_ALWAYS, R_EPERM, 0, { { 0 } }, "likewise" },
 	{ "process_vm_writev", W_ALWAYS, R_EPERM, 0, { { 0 } }, "likewise" },
+	{ "pidfd_open",	W_ALWAYS, R_EPERM, 0, { { 0 } },
+	    "a handle on another process" },
 	{ "pidfd_getfd", W_ALWAYS, R_EPERM, 0, { { 0 } },
 	    "taking a descriptor of the broker" },
+	{ "pidfd_send_signal", W_ALWAYS, R_EPERM, 0, { { 0 } },
+	    "signals through a handle" },
+	{ "prlimit64",	W_ALWAYS, R_EPERM, 1, { NE(0, 0) },
+	    "no changing another process's limits; its own stay" },
+	{ "unshare",	W_ALWAYS, R_EPERM, 0, { { 0 } },
+	    "no namespaces: a user namespace would bring capabilities" },
+	{ "setns",	W_ALWAYS, R_EPERM, 0, { { 0 } },
+	    "no joining another namespace" },
+	{ "clone",	W_ALWAYS, R_EPERM, 1, { HAS(0, CLONE_NEWUSER) },
+	    "fork and threads stay; no new namespaces" },
+	{ "clone",	W_ALWAYS, R_EPERM, 1, { HAS(0, CLONE_NEWNS) }, "likewise" },
+	{ "clone",	W_ALWAYS, R_EPERM, 1, { HAS(0, CLONE_NEWNET) }, "likewise" },
+	{ "clone",	W_ALWAYS, R_EPERM, 1, { HAS(0, CLONE_NEWPID) }, "likewise" },
+	{ "clone",	W_ALWAYS, R_EPERM, 1, { HAS(0, CLONE_NEWIPC) }, "likewise" },
+	{ "clone",	W_ALWAYS, R_EPERM, 1, { HAS(0, CLONE_NEWUTS) }, "likewise" },
+	{ "clone",	W_ALWAYS, R_EPERM, 1, { HAS(0, CLONE_NEWCGROUP) },
+	    "likewise" },
+	{ "clone3",	W_ALWAYS, R_ENOSYS, 0, { { 0 } },
+	    "its flags cannot be checked; libc falls back to clone" },
+	{ "bpf",	W_ALWAYS, R_EPERM, 0, { { 0 } },
+	    "kernel programs a script has no use for" },
+	{ "userfaultfd", W_ALWAYS, R_EPERM, 0, { { 0 } },
+	    "a tool of kernel exploits, of no use to a script" },
 	{ "ioctl",	W_ALWAYS, R_EPERM, 1, { MASKED(1, 0xffffffff, TIOCSTI) },
 	    "pushing input into the terminal of whoever started it" },
 	{ "ioctl",	W_ALWAYS, R_EPERM, 1, { MASKED(1, 0xffffffff,
@@ -367,8 +417,28 @@ action_of(int action)
 	case R_ENOSYS:	return SCMP_ACT_ERRNO(ENOSYS);
 	case R_EACCES:	return SCMP_ACT_ERRNO(EACCES);
 	case R_EPERM:	return SCMP_ACT_ERRNO(EPERM);
+	case R_STREAM_ONLY: return SCMP_ACT_ERRNO(EACCES);
 	}
 	return SCMP_ACT_ALLOW;
+}
+
+/* The kernel's mask of a socket type without its flags. */
+#define SOCK_TYPE_BITS	0xf
+
+/* EACCES for every socket type but SOCK_STREAM, as argument 1 of nr. */
+static int
+add_stream_only(scmp_filter_ctx ctx, int nr)
+{
+	scmp_datum_t	type;
+
+	for (type = 0; type <= SOCK_TYPE_BITS; type++) {
+		if (type == SOCK_STREAM)
+			continue;
+		if (seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EACCES), nr, 1,
+		    SCMP_A1(SCMP_CMP_MASKED_EQ, SOCK_TYPE_BITS, type)) != 0)
+			return -1;
+	}
+	return 0;
 }
 
 /* Builds a filter from a table; NULL with *why set on failure. */
@@ -404,6 +474,13 @@ build(const struct rule *rules, size_t n, unsigned when, uint32_t defact,
 			args[j] = rules[i].args[j];
 			if (args[j].datum_a == SESSION_FD_PLACEHOLDER)
 				args[j].datum_a = (scmp_datum_t)session_fd;
+		}
+		if (rules[i].action == R_STREAM_ONLY) {
+			if (add_stream_only(ctx, nr) != 0) {
+				*why = rules[i].name;
+				goto fail;
+			}
+			continue;
 		}
 		if (seccomp_rule_add_array(ctx, action_of(rules[i].action), nr,
 		    rules[i].nargs, args) != 0) {
@@ -526,6 +603,7 @@ list_table(FILE *out, const char *title, const struct rule *rules, size_t n)
 	static const char *const actions[] = {
 		[R_ALLOW] = "allow", [R_ENOSYS] = "ENOSYS",
 		[R_EACCES] = "EACCES", [R_EPERM] = "EPERM",
+		[R_STREAM_ONLY] = "EACCES",
 	};
 	size_t	i;
 
@@ -596,6 +674,8 @@ sandbox_drop_privileges(const char *user)
 		return;		/* nothing to drop */
 	if ((pw = getpwnam(user)) == NULL)
 		fatalx("unknown user %s (see --user)", user);
+	if (pw->pw_uid == 0)
+		fatalx("--user %s: the broker never runs as root", user);
 	if (setgroups(1, &pw->pw_gid) == -1 ||
 	    setresgid(pw->pw_gid, pw->pw_gid, pw->pw_gid) == -1 ||
 	    setresuid(pw->pw_uid, pw->pw_uid, pw->pw_uid) == -1)
@@ -603,6 +683,22 @@ sandbox_drop_privileges(const char *user)
 	if (setuid(0) != -1 || geteuid() == 0)
 		fatalx("privileges were not dropped");
 	log_info("running as %s (uid %u)", user, (unsigned)pw->pw_uid);
+}
+
+void
+sandbox_drop_to(uid_t uid, gid_t gid)
+{
+	if (getuid() != 0 && geteuid() != 0)
+		return;		/* nothing to drop */
+	if (uid == 0)
+		fatalx("the broker never runs as root");
+	if (setgroups(0, NULL) == -1 ||
+	    setresgid(gid, gid, gid) == -1 ||
+	    setresuid(uid, uid, uid) == -1)
+		fatal("cannot drop privileges to uid %u", (unsigned)uid);
+	if (setuid(0) != -1 || geteuid() == 0)
+		fatalx("privileges were not dropped");
+	log_info("running as uid %u gid %u", (unsigned)uid, (unsigned)gid);
 }
 
 void

@@ -5,6 +5,8 @@
 #ifndef TB_SANDBOX_H
 #define TB_SANDBOX_H
 
+#include <sys/types.h>
+
 #include <stdbool.h>
 #include <stdio.h>
 
@@ -30,6 +32,8 @@ int	sandbox_resolver(bool keeper);
 int	sandbox_child(void);
 /* Switches to user when started as root; fatal if it cannot. */
 void	sandbox_drop_privileges(const char *user);
+/* The same, to a uid and gid of no user (the launcher's range). */
+void	sandbox_drop_to(uid_t uid, gid_t gid);
 /* Core files, process creation, new privileges. */
 void	sandbox_limits(void);
 /*

@@ -31,16 +31,16 @@ struct session {
 	uid_t			 uid;
 	gid_t			 gid;
 	pid_t			 pid;
+	struct account		*acct;
+	struct timer		 hello_timer;
 	bool			 hello;
+	bool			 ending;	/* answer what came, then end */
 	bool			 doomed;
 	bool			 in_input;
 	bool			 paused;	/* stopped reading: slow reader */
 	bool			 read_eof;	/* the client sent FIN */
 	bool			 ready;		/* on the ready list */
 	TAILQ_ENTRY(session)	 ready_entry;
-	uint64_t		 log_second;
-	unsigned		 log_count;
-	unsigned		 log_dropped;
 	const char		*doom_reason;
 	uint8_t			*in;
 	size_t			 inlen;
@@ -56,6 +56,7 @@ TAILQ_HEAD(session_list, session);
 
 static struct session_list	 sessions = TAILQ_HEAD_INITIALIZER(sessions);
 static unsigned			 nsessions;
+static unsigned			 nhandles;	/* of all sessions */
 static struct session		*doomed;
 /* Sessions with input to handle next turn: over budget, or resumed. */
 static struct session_list	 ready = TAILQ_HEAD_INITIALIZER(ready);
@@ -115,10 +116,10 @@ session_destroy(struct session *s)
 		    (unsigned long long)s->id, s->ncalls, s->buffered);
 	if (s->ready)
 		TAILQ_REMOVE(&ready, s, ready_entry);
-	if (s->log_dropped > 0)
-		audit_suppressed(s, s->log_dropped);
-	log_info("session %llu closed: %s", (unsigned long long)s->id,
-	    s->doom_reason);
+	timer_cancel(&s->hello_timer);
+	account_log(s->acct, LOG_LEVEL_INFO, "session %llu closed: %s",
+	    (unsigned long long)s->id, s->doom_reason);
+	account_add(s->acct, -1, 0);
 	msgpack_unpacked_destroy(&s->unpacked);
 	free(s->in);
 	proto_buf_free(&s->out);
@@ -190,28 +191,17 @@ session_pid(const struct session *s)
 const struct policy_tenant *
 session_tenant(struct session *s)
 {
+	/* Root launched the command for a tenant it named. */
+	if (broker.tenant != NULL)
+		return policy_tenant_named(broker.policy, broker.tenant);
 	return policy_tenant(broker.policy, (uint32_t)s->uid,
 	    (uint32_t)s->gid);
 }
 
-bool
-session_log_decision(struct session *s)
+struct account *
+session_account(const struct session *s)
 {
-	uint64_t	second = loop_now() / 1000;
-
-	if (second != s->log_second) {
-		if (s->log_dropped > 0)
-			audit_suppressed(s, s->log_dropped);
-		s->log_second = second;
-		s->log_count = 0;
-		s->log_dropped = 0;
-	}
-	if (s->log_count < LIMIT_LOG_DECISIONS) {
-		s->log_count++;
-		return true;
-	}
-	s->log_dropped++;
-	return false;
+	return s->acct;
 }
 
 int
@@ -223,6 +213,29 @@ session_charge(struct session *s, ssize_t n)
 	return 0;
 }
 
+/* Whether the uid or the broker as a whole holds all it may. */
+static bool
+handles_exhausted(struct session *s)
+{
+	return nhandles >= broker.limits.handles ||
+	    account_handles(s->acct) >= broker.limits.handles_per_uid;
+}
+
+const char *
+session_handle_full(struct session *s, char *buf, size_t cap)
+{
+	if (account_handles(s->acct) >= broker.limits.handles_per_uid)
+		textf(buf, cap, "uid %u has %u connections and listeners open, "
+		    "its limit", (unsigned)s->uid, account_handles(s->acct));
+	else if (nhandles >= broker.limits.handles)
+		textf(buf, cap, "the broker has %u connections and listeners "
+		    "open, its limit", nhandles);
+	else
+		textf(buf, cap, "more than %d handles in this session",
+		    LIMIT_HANDLES_PER_SESSION);
+	return buf;
+}
+
 uint32_t
 session_handle_new(struct session *s, struct conn *conn,
     struct listener *listener)
@@ -230,6 +243,8 @@ session_handle_new(struct session *s, struct conn *conn,
 	struct slot	*slot;
 	unsigned	 i;
 
+	if (handles_exhausted(s))
+		return 0;
 	for (i = 0; i < LIMIT_HANDLES_PER_SESSION; i++) {
 		slot = &s->slots[i];
 		if (slot->conn != NULL || slot->listener != NULL)
@@ -244,6 +259,8 @@ session_handle_new(struct session *s, struct conn *conn,
 		slot->conn = conn;
 		slot->listener = listener;
 		slot->published = false;
+		nhandles++;
+		account_add(s->acct, 0, 1);
 		return slot->gen << 8 | i;
 	}
 	return 0;
@@ -267,6 +284,8 @@ session_handle_free(struct session *s, uint32_t handle)
 	slot->conn = NULL;
 	slot->listener = NULL;
 	slot->published = false;
+	nhandles--;
+	account_add(s->acct, 0, -1);
 }
 
 static struct slot *
@@ -479,18 +498,24 @@ method_hello(struct request *req)
 		    (unsigned long long)req->args[0].u);
 		return;
 	}
-	/* A client in no tenant gets this error and nothing else. */
+	/* A client in no tenant gets this error, and the session ends. */
 	if ((tn = session_tenant(s)) == NULL) {
 		memset(&d, 0, sizeof(d));
 		d.verdict = POLICY_DENY;
 		d.reason = POLICY_BY_NO_TENANT;
 		audit_decision(s, &a);
-		reply_error(s, req->msgid, TB_EPOLICY, "hello: no tenant of "
-		    "the policy matches uid %u gid %u", (unsigned)s->uid,
-		    (unsigned)s->gid);
+		if (broker.tenant != NULL)
+			reply_error(s, req->msgid, TB_EPOLICY, "hello: the "
+			    "policy has no tenant \"%s\"", broker.tenant);
+		else
+			reply_error(s, req->msgid, TB_EPOLICY, "hello: no "
+			    "tenant of the policy matches uid %u gid %u",
+			    (unsigned)s->uid, (unsigned)s->gid);
+		s->ending = true;
 		return;
 	}
 	s->hello = true;
+	timer_cancel(&s->hello_timer);
 	pk = reply_begin(s, req->msgid);
 	msgpack_pack_map(pk, 8);
 	msgpack_pack_str_with_body(pk, "tenant", 6);
@@ -623,14 +648,14 @@ session_process(struct session *s, unsigned *budget)
 	size_t			 off = 0, len;
 	const char		*why;
 
-	while (off < s->inlen && !s->doomed && *budget > 0 &&
+	while (off < s->inlen && !s->doomed && !s->ending && *budget > 0 &&
 	    s->out.len <= LIMIT_SESSION_OUTPUT) {
 		switch (proto_scan(s->in + off, s->inlen - off, &len, &why)) {
 		case PROTO_SCAN_MORE:
 			return off;
 		case PROTO_SCAN_BAD:
-			log_warnx("session %llu: bad message: %s",
-			    (unsigned long long)s->id, why);
+			account_log(s->acct, LOG_LEVEL_WARN, "session %llu: bad "
+			    "message: %s", (unsigned long long)s->id, why);
 			session_doom(s, "protocol error");
 			return off;
 		case PROTO_SCAN_DONE:
@@ -638,8 +663,8 @@ session_process(struct session *s, unsigned *budget)
 		}
 		if (proto_decode(&s->unpacked, s->in + off, len, &msg,
 		    &why) != 0 || msg.type != PROTO_REQUEST) {
-			log_warnx("session %llu: bad message: %s",
-			    (unsigned long long)s->id,
+			account_log(s->acct, LOG_LEVEL_WARN, "session %llu: bad "
+			    "message: %s", (unsigned long long)s->id,
 			    msg.type != PROTO_REQUEST ? "not a request" : why);
 			session_doom(s, "protocol error");
 			return off;
@@ -672,6 +697,8 @@ session_send(struct session *s)
 	/* A client that shut down its side gets its answers, then the end. */
 	if (s->read_eof && s->out.len == 0)
 		session_doom(s, "client closed the session");
+	if (s->ending && s->out.len == 0)
+		session_doom(s, "no tenant of the policy matches it");
 }
 
 /*
@@ -710,7 +737,7 @@ session_input(struct session *s)
 			}
 			continue;
 		}
-		if (s->read_eof)
+		if (s->read_eof || s->ending)
 			break;
 		n = recv(s->io.fd, s->in + s->inlen,
 		    PROTO_MESSAGE_MAX - s->inlen, 0);
@@ -755,18 +782,6 @@ session_event(struct loop_io *io, uint32_t events)
 
 /* New sessions. */
 
-static unsigned
-sessions_of_uid(uid_t uid)
-{
-	struct session	*s;
-	unsigned	 n = 0;
-
-	TAILQ_FOREACH(s, &sessions, entry)
-		if (s->uid == uid)
-			n++;
-	return n;
-}
-
 /*
  * Out of descriptors, a waiting client would stay in the backlog and,
  * with edge-triggered events, stall those behind it.  Free the reserve
@@ -786,12 +801,48 @@ refuse_with_reserve(int listen_fd)
 	return fd != -1;
 }
 
+/* A session that never said hello holds a slot for nothing. */
+static void
+hello_expire(struct timer *timer)
+{
+	struct session	*s = (struct session *)((char *)timer -
+	    offsetof(struct session, hello_timer));
+
+	session_doom(s, "no hello in time");
+}
+
+/*
+ * Why a session of this uid may not open now, or NULL.  One uid never
+ * takes more than its share, and the last LIMIT_SESSIONS_RESERVE slots
+ * go only to uids that have none, so another uid can always connect.
+ */
+static const char *
+session_refusal(const struct ucred *cred, struct account *acct)
+{
+	const struct broker_limits	*l = &broker.limits;
+
+	if (acct == NULL)
+		return "too many uids have sessions or log lines";
+	if (!broker.private && cred->uid == broker.uid)
+		return "it is the broker's own uid";
+	if (nsessions >= l->sessions)
+		return "the broker has all the sessions it may";
+	if (account_sessions(acct) >= l->sessions_per_uid)
+		return "its uid has all the sessions it may";
+	if (account_sessions(acct) > 0 &&
+	    nsessions >= l->sessions - l->sessions_reserve)
+		return "the slots left are for uids with no session";
+	return NULL;
+}
+
 static int
 session_new(int fd, const struct ucred *given)
 {
 	struct session	*s;
+	struct account	*acct;
 	struct ucred	 cred;
 	socklen_t	 len = sizeof(cred);
+	const char	*why;
 
 	if (given != NULL)
 		cred = *given;
@@ -800,16 +851,12 @@ session_new(int fd, const struct ucred *given)
 		close(fd);
 		return -1;
 	}
-	if (nsessions >= LIMIT_SESSIONS) {
-		log_warnx("session of uid %u pid %d refused: %d sessions open",
-		    (unsigned)cred.uid, (int)cred.pid, LIMIT_SESSIONS);
-		close(fd);
-		return -1;
-	}
-	if (sessions_of_uid(cred.uid) >= LIMIT_SESSIONS_PER_UID) {
-		log_warnx("session of uid %u pid %d refused: uid has %d "
-		    "sessions open", (unsigned)cred.uid, (int)cred.pid,
-		    LIMIT_SESSIONS_PER_UID);
+	acct = account_get(cred.uid);
+	if ((why = session_refusal(&cred, acct)) != NULL) {
+		account_log(acct, LOG_LEVEL_WARN, "session of uid %u pid %d "
+		    "refused: %s (%u open, %u of this uid)", (unsigned)cred.uid,
+		    (int)cred.pid, why, nsessions,
+		    acct != NULL ? account_sessions(acct) : 0);
 		close(fd);
 		return -1;
 	}
@@ -825,6 +872,7 @@ session_new(int fd, const struct ucred *given)
 	s->uid = cred.uid;
 	s->gid = cred.gid;
 	s->pid = cred.pid;
+	s->acct = acct;
 	proto_buf_init(&s->out, SESSION_OUTPUT_MAX);
 	proto_packer_init(&s->pk, &s->out);
 	msgpack_unpacked_init(&s->unpacked);
@@ -838,9 +886,11 @@ session_new(int fd, const struct ucred *given)
 	}
 	TAILQ_INSERT_TAIL(&sessions, s, entry);
 	nsessions++;
-	log_info("session %llu opened: uid %u gid %u pid %d",
-	    (unsigned long long)s->id, (unsigned)s->uid, (unsigned)s->gid,
-	    (int)s->pid);
+	account_add(acct, 1, 0);
+	timer_set(&s->hello_timer, loop_now() + LIMIT_HELLO_MS, hello_expire);
+	account_log(acct, LOG_LEVEL_INFO, "session %llu opened: uid %u gid %u "
+	    "pid %d", (unsigned long long)s->id, (unsigned)s->uid,
+	    (unsigned)s->gid, (int)s->pid);
 	session_input(s);
 	return 0;
 }

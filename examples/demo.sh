@@ -51,14 +51,16 @@ echo "   port $http_port"
 echo "== lua5.4 examples/demo.lua under tcpbroker run, with examples/policy.conf"
 echo "   (the script gets a broker of its own and cannot open a socket itself)"
 "$build/broker/tcpbroker" --check "$top/examples/policy.conf"
-# Started as root, the launcher runs the script as nobody: give it copies
-# it can read.
+# Started as root, the launcher runs the script as a uid of its own, in a
+# mount namespace where /tmp is empty: give it copies it can read, shown
+# to it read-only with --bind-ro.
 cp "$build/client-stub/lua/tcp.so" "$top/examples/demo.lua" "$run/"
 chmod 0755 "$run"
 chmod 0644 "$run/tcp.so" "$run/demo.lua"
 status=0
 LUA_CPATH="$run/?.so" HTTP_PORT="$http_port" \
     "$build/broker/tcpbroker" run --policy "$top/examples/policy.conf" \
+    --bind-ro "$run" \
     --log "$run/broker.log" --decision-log "$run/decisions.json" \
     -- lua5.4 "$run/demo.lua" || status=$?
 

@@ -53,6 +53,7 @@ static const struct range internal[] = {
 	V6(128, "::1/128 (loopback)", 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
 	    0, 0, 1),
 	V6(96, "::/96 (IPv4-compatible)", 0),
+	V6(96, "::ffff:0:0:0/96 (SIIT)", 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff),
 	V6(96, "64:ff9b::/96 (NAT64)", 0, 0x64, 0xff, 0x9b),
 	V6(48, "64:ff9b:1::/48 (local NAT64)", 0, 0x64, 0xff, 0x9b, 0, 1),
 	V6(32, "2001::/32 (Teredo)", 0x20, 0x01),
@@ -128,6 +129,17 @@ policy_tenant(const struct policy *policy, uint32_t uid, uint32_t gid)
 			if (gid >= tn->gids[j].lo && gid <= tn->gids[j].hi)
 				return tn;
 	}
+	return NULL;
+}
+
+const struct policy_tenant *
+policy_tenant_named(const struct policy *policy, const char *name)
+{
+	size_t	i;
+
+	for (i = 0; i < policy->ntenants; i++)
+		if (strcmp(policy->tenants[i].name, name) == 0)
+			return &policy->tenants[i];
 	return NULL;
 }
 
@@ -342,10 +354,55 @@ policy_decide(const struct policy *policy, const struct policy_tenant *tn,
 		return;
 	}
 	decide(tn, ctx, req, d);
-	if (d->verdict == POLICY_DENY && tn->mode == POLICY_REPORT) {
+	/*
+	 * Report mode reports what the rules decide; the internal ranges
+	 * stay closed, as they are in enforce mode.
+	 */
+	if (d->verdict == POLICY_DENY && tn->mode == POLICY_REPORT &&
+	    d->reason != POLICY_BY_INTERNAL) {
 		d->report = true;
 		d->verdict = req->action == POLICY_CONNECT && req->addr ==
 		    NULL ? POLICY_RESOLVE : POLICY_ALLOW;
+	}
+}
+
+void
+policy_decide_resolved(const struct policy *policy,
+    const struct policy_tenant *tn, const struct policy_context *ctx,
+    const char *name, uint16_t port, const struct host_addr *addrs,
+    unsigned naddrs, struct policy_resolved *out)
+{
+	struct policy_request	 req = { POLICY_CONNECT, name, NULL, port };
+	struct host_addr	 addr;
+	unsigned		 i, j, n;
+
+	memset(out, 0, sizeof(*out));
+	out->first_allowed = out->first_denied = -1;
+	for (i = 0; i < naddrs && i < LIMIT_RESOLVE_ADDRS; i++) {
+		/* Judged as what a connection would reach: mapped is IPv4. */
+		addr = addrs[i];
+		host_addr_normalize(&addr);
+		for (j = 0; j < out->naddrs; j++)
+			if (host_addr_equal(&out->addrs[j], &addr))
+				break;
+		if (j < out->naddrs)
+			continue;
+		n = out->naddrs++;
+		out->addrs[n] = addr;
+		if (host_addr_unspecified(&addr)) {
+			out->unspecified[n] = true;
+			out->decisions[n].verdict = POLICY_DENY;
+			out->decisions[n].reason = POLICY_BY_DEFAULT;
+			continue;
+		}
+		req.addr = &out->addrs[n];
+		policy_decide(policy, tn, ctx, &req, &out->decisions[n]);
+		if (out->decisions[n].verdict == POLICY_ALLOW) {
+			out->nallowed++;
+			if (out->first_allowed < 0)
+				out->first_allowed = (int)n;
+		} else if (out->first_denied < 0)
+			out->first_denied = (int)n;
 	}
 }
 
@@ -484,6 +541,37 @@ ports_cover(const struct policy_rule *outer, const struct policy_rule *inner)
  * rule an address needs an address rule (internal ones, a listener's
  * wildcard), so only a range covers an address there.
  */
+/*
+ * The internal ranges a CIDR rule takes in whole, beyond the one it
+ * names (10.0.0.0/8 opens the private range it names; 0.0.0.0/1 opens
+ * loopback and private ranges, 169.254.0.0/16 the metadata address),
+ * listed into buf; returns how many.
+ */
+static unsigned
+covered_internal(const struct policy_rule *rule, char *buf, size_t cap)
+{
+	const struct range	*r;
+	unsigned		 n = 0;
+	size_t			 i, len;
+
+	buf[0] = '\0';
+	for (i = 0; i < NELEM(internal); i++) {
+		r = &internal[i];
+		if (r->family != rule->addr.family ||
+		    rule->prefix >= r->prefix ||
+		    !in_prefix(rule->addr.bytes, rule->prefix, r->bytes))
+			continue;
+		len = strlen(buf);
+		if (n < 3)
+			snprintf(buf + len, cap - len, "%s%s", n > 0 ? ", " : "",
+			    r->text);
+		else if (n == 3)
+			snprintf(buf + len, cap - len, ", ...");
+		n++;
+	}
+	return n;
+}
+
 static bool
 host_covers(const struct policy_rule *outer, const struct policy_rule *inner,
     bool allow)
@@ -536,7 +624,10 @@ policy_check(const struct policy *policy,
 {
 	const struct policy_tenant	*tn, *earlier;
 	const struct policy_rule	*r, *o;
-	char				 what[1200], text[LIMIT_POLICY_PORTS * 12 + 300];
+	char				 text[LIMIT_POLICY_PORTS * 12 + 300];
+	char				 what[sizeof(text) + POLICY_EXPLAIN_MAX + 100];
+	char				 covered[POLICY_EXPLAIN_MAX];
+	unsigned			 n_covered;
 	size_t				 i, j, k, t;
 	unsigned			 u, e;
 	int				 n = 0;
@@ -599,10 +690,18 @@ policy_check(const struct policy *policy,
 				}
 			}
 			if (r->action == POLICY_CONNECT &&
-			    r->host == POLICY_HOST_CIDR && r->prefix == 0) {
-				snprintf(what, sizeof(what), "\"%s\" opens every "
-				    "internal address, the cloud metadata "
-				    "service included", text);
+			    r->host == POLICY_HOST_CIDR &&
+			    covered_internal(r, covered, sizeof(covered)) > 0) {
+				n_covered = covered_internal(r, covered,
+				    sizeof(covered));
+				if (n_covered == 1)
+					snprintf(what, sizeof(what), "\"%s\" opens "
+					    "the internal range %s", text,
+					    covered);
+				else
+					snprintf(what, sizeof(what), "\"%s\" opens "
+					    "%u internal ranges: %s", text,
+					    n_covered, covered);
 				warnf(policy, r->line, r->col, warn, arg, what);
 				n++;
 			}

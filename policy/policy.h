@@ -116,6 +116,10 @@ int	policy_check(const struct policy *policy,
 const struct policy_tenant *policy_tenant(const struct policy *policy,
 	    uint32_t uid, uint32_t gid);
 
+/* The tenant called name, or NULL. */
+const struct policy_tenant *policy_tenant_named(const struct policy *policy,
+	    const char *name);
+
 /* Whether any tenant may listen: by a rule, or in report mode. */
 bool	policy_may_listen(const struct policy *policy);
 
@@ -178,6 +182,27 @@ void	policy_decide(const struct policy *policy,
 	    const struct policy_context *ctx,
 	    const struct policy_request *request,
 	    struct policy_decision *decision);
+
+/*
+ * The decisions on the addresses a name resolved to, for a connect:
+ * each distinct address in order, the unspecified ones (0.0.0.0, ::)
+ * never allowed.  The broker and --explain both decide through this.
+ */
+struct policy_resolved {
+	struct host_addr	addrs[LIMIT_RESOLVE_ADDRS];
+	struct policy_decision	decisions[LIMIT_RESOLVE_ADDRS];
+	bool			unspecified[LIMIT_RESOLVE_ADDRS];
+	unsigned		naddrs;
+	unsigned		nallowed;
+	int			first_allowed;	/* an index, or -1 */
+	int			first_denied;	/* an index, or -1 */
+};
+
+void	policy_decide_resolved(const struct policy *policy,
+	    const struct policy_tenant *tenant,
+	    const struct policy_context *ctx, const char *name, uint16_t port,
+	    const struct host_addr *addrs, unsigned naddrs,
+	    struct policy_resolved *out);
 
 /* Whether addr is in a built-in internal range, or one of ctx's own. */
 bool	policy_internal(const struct policy_context *ctx,

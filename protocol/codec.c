@@ -98,21 +98,73 @@ proto_pack_result(msgpack_packer *pk, uint32_t msgid)
 	msgpack_pack_nil(pk);
 }
 
+/* The length of the valid UTF-8 sequence at p (at most len), or 0. */
+static size_t
+utf8_sequence(const unsigned char *p, size_t len)
+{
+	size_t		n, i;
+	uint32_t	c;
+
+	if (p[0] < 0x80)
+		return 1;
+	if (p[0] >= 0xc2 && p[0] <= 0xdf)
+		n = 2;
+	else if (p[0] >= 0xe0 && p[0] <= 0xef)
+		n = 3;
+	else if (p[0] >= 0xf0 && p[0] <= 0xf4)
+		n = 4;
+	else
+		return 0;
+	if (n > len)
+		return 0;
+	c = p[0] & (0x7f >> n);
+	for (i = 1; i < n; i++) {
+		if ((p[i] & 0xc0) != 0x80)
+			return 0;
+		c = c << 6 | (p[i] & 0x3f);
+	}
+	/* No overlong forms, no surrogates, nothing past U+10FFFF. */
+	if ((n == 3 && c < 0x800) || (n == 4 && c < 0x10000) ||
+	    (c >= 0xd800 && c <= 0xdfff) || c > 0x10ffff)
+		return 0;
+	return n;
+}
+
+size_t
+proto_utf8_clean(const char *in, size_t len, char *out)
+{
+	const unsigned char	*p = (const unsigned char *)in;
+	size_t			 i = 0, n;
+
+	while (i < len) {
+		if ((n = utf8_sequence(p + i, len - i)) == 0) {
+			out[i++] = '?';
+			continue;
+		}
+		memcpy(out + i, p + i, n);
+		i += n;
+	}
+	return len;
+}
+
 void
 proto_pack_error(msgpack_packer *pk, uint32_t msgid, int code,
     const char *message)
 {
 	const char	*name = proto_err_name(code);
+	char		 clean[PROTO_ERROR_MESSAGE_MAX];
 	size_t		 len = strlen(message);
 
 	if (len > PROTO_ERROR_MESSAGE_MAX)
 		len = PROTO_ERROR_MESSAGE_MAX;
+	/* A msgpack str is UTF-8, whatever bytes a client sent us. */
+	proto_utf8_clean(message, len, clean);
 	msgpack_pack_array(pk, 4);
 	msgpack_pack_uint8(pk, PROTO_RESPONSE);
 	msgpack_pack_uint32(pk, msgid);
 	msgpack_pack_array(pk, 2);
 	msgpack_pack_str_with_body(pk, name, strlen(name));
-	msgpack_pack_str_with_body(pk, message, len);
+	msgpack_pack_str_with_body(pk, clean, len);
 	msgpack_pack_nil(pk);
 }
 

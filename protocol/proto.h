@@ -163,7 +163,12 @@ void	proto_pack_request(msgpack_packer *pk, uint32_t msgid,
 	    enum proto_method method, uint32_t nparams);
 /* [1, msgid, nil, ...]: the caller then packs the result. */
 void	proto_pack_result(msgpack_packer *pk, uint32_t msgid);
-/* [1, msgid, [code name, message], nil]. */
+/*
+ * Copies len bytes of in to out, each byte that is not part of a valid
+ * UTF-8 sequence replaced by '?'; returns len.
+ */
+size_t	proto_utf8_clean(const char *in, size_t len, char *out);
+/* [1, msgid, [code name, message], nil]; the message made valid UTF-8. */
 void	proto_pack_error(msgpack_packer *pk, uint32_t msgid, int code,
 	    const char *message);
 

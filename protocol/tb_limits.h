@@ -27,18 +27,41 @@
 /* Longest "ip:port" text local_addr and peer_addr return: bytes. */
 #define PROTO_ADDR_STRLEN		64
 
-/* Sessions (client connections on the Unix socket) at once: sessions. */
+/*
+ * Sessions (client connections on the Unix socket) at once: sessions.
+ * Lowered at start when the descriptor limit cannot hold it.
+ */
 #define LIMIT_SESSIONS			512
 /* Sessions of one uid at once: sessions. */
-#define LIMIT_SESSIONS_PER_UID		128
+#define LIMIT_SESSIONS_PER_UID		32
+/* Session slots only a uid with no session open may take: sessions. */
+#define LIMIT_SESSIONS_RESERVE		64
+/* Time a new session has to call hello before it is closed: ms. */
+#define LIMIT_HELLO_MS			3000
+/*
+ * Open TCP connections plus listeners, all sessions: handles.  Lowered
+ * at start when the descriptor limit cannot hold it.
+ */
+#define LIMIT_HANDLES			32768
+/* Open TCP connections plus listeners of one uid, all sessions: handles. */
+#define LIMIT_HANDLES_PER_UID		4096
+/* Descriptors the broker keeps for itself (log, resolver, reserve). */
+#define LIMIT_FD_SPARE			64
+/* uids the broker keeps accounts of (sessions, handles, log budget). */
+#define LIMIT_UIDS			1024
 /* Open TCP connections plus listeners of one session: handles. */
 #define LIMIT_HANDLES_PER_SESSION	128
 /* Calls of one session waiting for a response at once: calls. */
 #define LIMIT_CALLS_PER_SESSION		64
 /* Requests of one session handled per turn of the loop: requests. */
 #define LIMIT_SESSION_BATCH		64
-/* Policy decisions of one session logged per second; the rest counted. */
-#define LIMIT_LOG_DECISIONS		20
+/*
+ * Decision log lines of one uid per second, over all its sessions; the
+ * rest are counted in one summary line per second.
+ */
+#define LIMIT_LOG_DECISIONS		100
+/* Broker log lines about one uid's sessions per second; likewise. */
+#define LIMIT_LOG_LINES			100
 /* Responses queued to a slow session before its requests stop being read. */
 #define LIMIT_SESSION_OUTPUT		(1024 * 1024)
 /* Received TCP data buffered in the broker for one session: bytes. */
@@ -47,12 +70,21 @@
 #define LIMIT_CONN_BUFFER		PROTO_LINE_MAX
 /* Name lookups waiting for the resolver, all sessions: lookups. */
 #define LIMIT_RESOLVER_PENDING		128
-/* Name lookups waiting for the resolver, one uid: lookups. */
+/*
+ * Name lookups of one uid queued or running, including those its
+ * clients gave up on whose worker is still busy: lookups.
+ */
 #define LIMIT_LOOKUPS_PER_UID		32
 /* Resolver worker processes, so lookups run side by side: processes. */
 #define LIMIT_RESOLVER_WORKERS		4
-/* Longest wait for the resolver's answer to one lookup: milliseconds. */
-#define LIMIT_RESOLVE_MS		30000
+/* Workers one uid may keep busy at once: workers. */
+#define LIMIT_RESOLVER_WORKERS_PER_UID	2
+/* Workers kept for uids with no lookup running: workers. */
+#define LIMIT_RESOLVER_RESERVE		1
+/* Default longest wait for one lookup (--resolve-timeout): ms. */
+#define LIMIT_RESOLVE_MS		5000
+/* Largest --resolve-timeout: milliseconds. */
+#define LIMIT_RESOLVE_MS_MAX		30000
 /* Addresses kept from one name lookup: addresses. */
 #define LIMIT_RESOLVE_ADDRS		16
 /* Backlog passed to listen(2) for TCP listeners: connections. */

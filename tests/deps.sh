@@ -1,9 +1,12 @@
 # Installs the Debian packages tcpbroker needs, when they are missing.
-# Sourced by tests/run.sh and examples/demo.sh.
+# Sourced by tests/run.sh, bench/run.sh and examples/demo.sh.  The last
+# line is what the benchmark compares against; the tests run its
+# --quick pass.
 #   tb_install_deps [EXTRA_PACKAGE...]
 
 TB_PACKAGES="cmake make gcc libc6-dev pkg-config libmsgpack-dev
-libcmocka-dev libseccomp-dev liblua5.4-dev lua5.4 python3 python3-msgpack"
+libcmocka-dev libseccomp-dev liblua5.4-dev lua5.4 python3 python3-msgpack
+dante-server microsocks lua-socket"
 # What the test suite needs besides: mandoc lints the man pages, man-db
 # renders them.
 TB_TEST_PACKAGES="mandoc man-db"

@@ -26,7 +26,9 @@ static int
 setup(void **state)
 {
 	(void)state;
-	harness_broker_start(&broker, HARNESS_POLICY);
+	struct harness_options	opts = { .args = { "--socket-mode", "0666" } };
+
+	harness_broker_start_opts(&broker, HARNESS_POLICY, &opts);
 	server_start(&echo, AF_INET, serve_echo, NULL, 0);
 	return 0;
 }
@@ -52,6 +54,19 @@ raw_open(void)
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	assert_true(fd != -1);
 	assert_int_equal(connect(fd, (struct sockaddr *)&sun, sizeof(sun)), 0);
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+	return fd;
+}
+
+/* A raw session of another uid, with the same time limits. */
+static int
+raw_open_as(uid_t uid)
+{
+	struct timeval	tv = { 5, 0 };
+	int		fd = harness_connect_as(&broker, uid);
+
+	assert_true(fd != -1);
 	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
 	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
 	return fd;
@@ -537,13 +552,22 @@ test_decision_log_is_bounded(void **state)
 		    strstr(line, "10.9.8.7") != NULL)
 			lines++;
 	fclose(f);
-	/* At most the limit for each second the flood lasted. */
-	assert_true(lines >= LIMIT_LOG_DECISIONS);
+	/*
+	 * At most the uid's budget for each second the flood lasted (the
+	 * other tests of this group spend from the same budget).
+	 */
 	assert_true(lines <= LIMIT_LOG_DECISIONS *
 	    (int)((harness_now_ms() - start) / 1000 + 2));
+	/* The count of the rest comes once the second is over. */
+	for (i = 0; i < 300 && !harness_log_contains(&broker,
+	    "\"event\":\"suppressed\",\"time\""); i++)
+		harness_sleep_ms(10);
 	assert_true(harness_log_contains(&broker,
 	    "\"event\":\"suppressed\""));
 }
+
+/* A uid no other test of this group uses, so its account is fresh. */
+#define ABUSE_UID	4242
 
 /* Sessions of one uid past the limit are refused; the others go on. */
 static void
@@ -553,16 +577,16 @@ test_sessions_per_uid(void **state)
 
 	(void)state;
 	for (i = 0; i < LIMIT_SESSIONS_PER_UID; i++) {
-		fds[i] = raw_open();
+		fds[i] = raw_open_as(ABUSE_UID);
 		raw_hello(fds[i]);
 	}
-	fds[i] = raw_open();
+	fds[i] = raw_open_as(ABUSE_UID);
 	assert_true(raw_closed(fds[i]));
 	for (i = 0; i <= LIMIT_SESSIONS_PER_UID; i++)
 		close(fds[i]);
-	harness_sleep_ms(100);
 	assert_serving();
-	assert_true(harness_log_contains(&broker, "uid has 128 sessions open"));
+	assert_true(harness_log_contains(&broker,
+	    "its uid has all the sessions it may"));
 }
 
 int

@@ -16,10 +16,13 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "tb_limits.h"
+
 #include "harness.h"
 
 /* Blocked clients: half in read, half in accept. */
-#define BLOCKED_CLIENTS		100
+/* Within the sessions one uid may have, with room for the test's own. */
+#define BLOCKED_CLIENTS		(LIMIT_SESSIONS_PER_UID - 4)
 /* Threads sharing one session, and round trips each makes. */
 #define SHARED_THREADS		8
 #define SHARED_ROUNDS		50

@@ -90,7 +90,7 @@ test_processes_are_confined(void **state)
 	assert_true(nworkers > 0);
 	for (i = 0; i < nworkers; i++)
 		assert_confined(workers[i], "a resolver worker");
-	assert_true(harness_log_contains(&broker, "running as nobody"));
+	assert_true(harness_log_contains(&broker, "running as tcpbroker"));
 	assert_true(harness_log_contains(&broker, "(no listening: the policy "
 	    "allows none)"));
 }

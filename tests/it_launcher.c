@@ -8,6 +8,8 @@
 #include <sys/wait.h>
 
 #include <fcntl.h>
+#include <grp.h>
+#include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -124,7 +126,7 @@ log_has(const char *needle)
 static void
 test_command_has_only_the_plugin(void **state)
 {
-	char *const	argv[] = { TB_BROKER_BIN, "run", "--policy", policy,
+	char *const	argv[] = { TB_BROKER_BIN, "run", "--bind-ro", dir, "--policy", policy,
 			    "--log", logfile, "--", client, NULL };
 	int		status;
 
@@ -142,7 +144,7 @@ test_command_has_only_the_plugin(void **state)
 static void
 test_lua_under_the_launcher(void **state)
 {
-	char *const	argv[] = { TB_BROKER_BIN, "run", "--policy", policy,
+	char *const	argv[] = { TB_BROKER_BIN, "run", "--bind-ro", dir, "--policy", policy,
 			    "--", TB_LUA, "-e",
 			    "local tcp = require 'tcp'\n"
 			    "local ok, e = pcall(tcp.TcpClient, '127.0.0.1', 1)\n"
@@ -178,11 +180,11 @@ test_lua_under_the_launcher(void **state)
 static void
 test_exit_status_is_the_commands(void **state)
 {
-	char *const	exits[] = { TB_BROKER_BIN, "run", "--policy", policy,
+	char *const	exits[] = { TB_BROKER_BIN, "run", "--bind-ro", dir, "--policy", policy,
 			    "--", "/bin/sh", "-c", "exit 7", NULL };
-	char *const	killed[] = { TB_BROKER_BIN, "run", "--policy", policy,
+	char *const	killed[] = { TB_BROKER_BIN, "run", "--bind-ro", dir, "--policy", policy,
 			    "--", "/bin/sh", "-c", "kill -TERM $$", NULL };
-	char *const	missing[] = { TB_BROKER_BIN, "run", "--policy", policy,
+	char *const	missing[] = { TB_BROKER_BIN, "run", "--bind-ro", dir, "--policy", policy,
 			    "--", "/nonexistent/command", NULL };
 	int		status;
 
@@ -198,27 +200,124 @@ test_exit_status_is_the_commands(void **state)
 	assert_int_equal(WEXITSTATUS(status), 127);
 }
 
-/* Started as root, the command runs as --user, by default nobody. */
+/*
+ * Started as root, the command runs as a uid of its own from the range,
+ * not as any user's; --user names one instead.
+ */
 static void
 test_command_user(void **state)
 {
-	char *const	as_nobody[] = { TB_BROKER_BIN, "run", "--policy", policy,
-			    "--", "/bin/sh", "-c", "test \"$(id -un)\" = nobody",
-			    NULL };
+	char *const	as_own[] = { TB_BROKER_BIN, "run", "--policy", policy,
+			    "--", "/bin/sh", "-c", "u=$(id -u); "
+			    "test \"$u\" -ge 2000000000 && test \"$u\" -le "
+			    "2000009999 && test \"$(id -g)\" = \"$u\"", NULL };
 	char *const	as_daemon[] = { TB_BROKER_BIN, "run", "--policy", policy,
 			    "--user", "daemon", "--", "/bin/sh", "-c",
 			    "test \"$(id -un)\" = daemon", NULL };
+	char *const	as_root[] = { TB_BROKER_BIN, "run", "--policy", policy,
+			    "--user", "root", "--", "/bin/true", NULL };
 	int		status;
 
 	(void)state;
 	if (getuid() != 0)
 		skip();
-	status = run(as_nobody);
+	status = run(as_own);
 	assert_true(WIFEXITED(status));
 	assert_int_equal(WEXITSTATUS(status), 0);
 	status = run(as_daemon);
 	assert_true(WIFEXITED(status));
 	assert_int_equal(WEXITSTATUS(status), 0);
+	status = run(as_root);
+	assert_true(WIFEXITED(status));
+	assert_int_not_equal(WEXITSTATUS(status), 0);
+}
+
+/* Runs argv as nobody, as a user who is not root would. */
+static int
+run_as_nobody(char *const argv[])
+{
+	struct passwd	*pw;
+	uint64_t	 deadline = harness_now_ms() + RUN_MS;
+	pid_t		 pid;
+	int		 status;
+
+	assert_non_null(pw = getpwnam("nobody"));
+	pid = fork();
+	assert_true(pid != -1);
+	if (pid == 0) {
+		if (setgroups(0, NULL) == -1 ||
+		    setresgid(pw->pw_gid, pw->pw_gid, pw->pw_gid) == -1 ||
+		    setresuid(pw->pw_uid, pw->pw_uid, pw->pw_uid) == -1)
+			_exit(125);
+		execv(argv[0], argv);
+		_exit(125);
+	}
+	while (waitpid(pid, &status, WNOHANG) == 0) {
+		if (harness_now_ms() > deadline) {
+			kill(pid, SIGKILL);
+			waitpid(pid, &status, 0);
+			fail_msg("%s did not finish", argv[0]);
+		}
+		harness_sleep_ms(10);
+	}
+	return status;
+}
+
+/*
+ * The tenant is the launching user's, never that of the uid the command
+ * runs as; root may name another with --tenant, nobody else may.
+ */
+static void
+test_tenant_is_the_launchers(void **state)
+{
+	char	tenants[160], broker_copy[160], port[64];
+	char	script[] = "local tcp = require 'tcp'\n"
+		    "local ok, e = pcall(tcp.TcpClient, '127.0.0.1',"
+		    " tonumber(os.getenv 'ECHO_PORT'))\n"
+		    "if ok then os.exit(0) end\n"
+		    "os.exit(e.code == 'EPOLICY' and 3 or 4)";
+	char *const	mine[] = { TB_BROKER_BIN, "run", "--bind-ro", dir,
+			    "--policy", tenants, "--", TB_LUA, "-e", script,
+			    NULL };
+	char *const	other[] = { TB_BROKER_BIN, "run", "--bind-ro", dir,
+			    "--policy", tenants, "--tenant", "other", "--",
+			    TB_LUA, "-e", script, NULL };
+	char *const	by_user[] = { broker_copy, "run", "--policy", tenants,
+			    "--tenant", "mine", "--", "/bin/true", NULL };
+	FILE		*f;
+	int		 status;
+
+	(void)state;
+	if (getuid() != 0)
+		skip();
+	snprintf(tenants, sizeof(tenants), "%s/tenants.conf", dir);
+	assert_non_null(f = fopen(tenants, "w"));
+	fprintf(f, "tenant other {\n    match uid 4444\n}\n"
+	    "tenant mine {\n    match uid 0\n"
+	    "    connect allow 127.0.0.1:%u\n}\n", echo.port);
+	fclose(f);
+	assert_int_equal(chmod(tenants, 0644), 0);
+	snprintf(port, sizeof(port), "%u", echo.port);
+	setenv("ECHO_PORT", port, 1);
+	setenv("LUA_CPATH", luadir, 1);
+#ifdef TB_LIBASAN
+	setenv("LD_PRELOAD", TB_LIBASAN, 1);
+#endif
+	/* Root's tenant, though the script runs as a uid of its own. */
+	status = run(mine);
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 0);
+	/* The tenant root names. */
+	status = run(other);
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 3);
+	unsetenv("LD_PRELOAD");
+	/* Only root may name one. */
+	snprintf(broker_copy, sizeof(broker_copy), "%s/tcpbroker", dir);
+	copy(TB_BROKER_BIN, broker_copy);
+	status = run_as_nobody(by_user);
+	assert_true(WIFEXITED(status));
+	assert_int_not_equal(WEXITSTATUS(status), 0);
 }
 
 static void
@@ -242,6 +341,7 @@ main(void)
 		cmocka_unit_test(test_lua_under_the_launcher),
 		cmocka_unit_test(test_exit_status_is_the_commands),
 		cmocka_unit_test(test_command_user),
+		cmocka_unit_test(test_tenant_is_the_launchers),
 		cmocka_unit_test(test_missing_policy),
 	};
 

@@ -142,6 +142,7 @@ class PolicyTest(unittest.TestCase):
                 "mount --make-rprivate / && mount --bind %s /etc/hosts "
                 "&& mount --bind %s /etc/resolv.conf "
                 "&& exec \"$0\" \"$@\"" % (cls.hosts, cls.resolv)]
+        cls.wrap = wrap
         cls.broker = Broker(BROKER, cls.policy_text, wrap=wrap,
                             args=["--socket-mode", "0666", "--decision-log",
                                   cls.decisions_path])
@@ -184,8 +185,13 @@ tenant "gamma" {
 tenant "delta" {
     match uid 3200
     mode report
-    connect allow 127.0.0.1:1
+    connect allow 127.0.0.0/8:*
+    connect deny 127.0.0.0/8:1024-65535
     listen deny 127.0.0.0/8:*
+}
+tenant "kappa" {
+    match uid 3800
+    listen allow 127.0.0.1:1024-65535
 }
 tenant "eta" {
     match uid 3600
@@ -283,12 +289,18 @@ tenant "root" {
     def test_client_in_no_tenant(self):
         def stranger(s):
             err, _ = s.call("hello", 1)
-            return [err[0], err[1], code(s.call("connect", "127.0.0.1", 80))]
+            # The broker ends the session right after its answer.
+            try:
+                s.send("connect", "127.0.0.1", 80)
+                after = code(s.call("hello", 1))
+            except (EOFError, OSError):
+                after = "closed"
+            return [err[0], err[1], after]
 
         hello, message, after = self.session_as(4000, stranger)
         self.assertEqual(hello, "EPOLICY")
         self.assertIn("no tenant", message)
-        self.assertEqual(after, "EPROTO")
+        self.assertEqual(after, "closed")
         d = self.last_decision(uid=4000)
         self.assertEqual(d["action"], "hello")
         self.assertEqual(d["reason"], "no-tenant")
@@ -371,6 +383,18 @@ tenant "root" {
         d = self.last_decision(tenant="delta", action="connect")
         self.assertEqual(d["verdict"], "allow")
         self.assertTrue(d["report"])
+        self.assertEqual(d["reason"], "rule")
+
+        # Report mode reports the rules; it never opens an internal
+        # address that no address rule opens (::1 here).
+        def delta_internal(s):
+            s.ok("hello", 1)
+            return code(s.call("connect", "::1", port))
+
+        self.assertEqual(self.session_as(3200, delta_internal), "EPOLICY")
+        d = self.last_decision(tenant="delta", action="connect")
+        self.assertEqual(d["verdict"], "deny")
+        self.assertFalse(d["report"])
         self.assertEqual(d["reason"], "internal")
 
         # No listen rule allows it, and a deny rule covers the port the
@@ -412,6 +436,20 @@ tenant "root" {
         self.assertEqual(d["port"], int(addr.rsplit(":", 1)[1]))
         self.assertTrue(d["rule"].endswith("policy.conf:%d" % self.line_of(
             "listen allow 127.0.0.0/8:0")))
+
+    def test_failed_listen_is_logged_as_failed(self):
+        port = self.echo.port
+
+        def kappa(s):
+            s.ok("hello", 1)
+            return s.call("listen", "127.0.0.1:%d" % port)[0]
+
+        err = self.session_as(3800, kappa)
+        self.assertEqual(err[0], "EADDRINUSE")
+        d = self.last_decision(tenant="kappa", action="listen")
+        self.assertEqual(d["verdict"], "deny")
+        self.assertEqual(d["reason"], "error")
+        self.assertIsNone(d["address"])
 
     def test_refused_connects_spend_no_rate(self):
         port = self.echo.port
@@ -598,6 +636,29 @@ tenant "root" {
                               "connect", "10.1.2.3:443"],
                              capture_output=True, text=True, timeout=TIMEOUT)
         self.assertIn("no tenant matches", out.stdout)
+        # Whose request it is must be said, as a number.
+        for uid_args in ([], ["--uid", "abc"], ["--uid", "-1"]):
+            out = subprocess.run([BROKER, "--explain", policy] + uid_args +
+                                 ["connect", "10.1.2.3:443"],
+                                 capture_output=True, text=True,
+                                 timeout=TIMEOUT)
+            self.assertEqual(out.returncode, 2, uid_args)
+        # A name is resolved and decided as the broker does it: here in
+        # the broker's mount namespace, with its /etc/hosts.
+        port = self.echo.port
+        out = subprocess.run(self.wrap + [BROKER, "--explain",
+                             self.broker.policy, "--uid", "2000", "connect",
+                             "looptest.test:%d" % port],
+                             capture_output=True, text=True, timeout=TIMEOUT)
+        self.assertEqual(out.returncode, 0, out.stdout + out.stderr)
+        self.assertIn("127.0.0.1: allow", out.stdout)
+        out = subprocess.run(self.wrap + [BROKER, "--explain",
+                             self.broker.policy, "--uid", "3000", "connect",
+                             "looptest.test:%d" % port],
+                             capture_output=True, text=True, timeout=TIMEOUT)
+        self.assertEqual(out.returncode, 1, out.stdout + out.stderr)
+        self.assertIn("127.0.0.1: deny by the internal range 127.0.0.0/8",
+                      out.stdout)
         broken = os.path.join(self.broker.dir, "broken.conf")
         with open(broken, "w") as f:
             f.write("tenant t {\n    match uid 1\n    connect allow example.test\n}\n")

@@ -1255,11 +1255,43 @@ test_err_out_of_range(void **state)
 	assert_int_equal(proto_err_lookup("EIOX", 3), TB_EIO);
 }
 
+/* Error messages go out as msgpack str, which must be UTF-8. */
+static void
+test_utf8_clean(void **state)
+{
+	static const struct {
+		const char	*in;
+		const char	*out;
+	} cases[] = {
+		{ "plain", "plain" },
+		{ "caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80",
+		    "caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80" },
+		{ "\xff\xfe", "??" },
+		{ "\xc0\xafx", "??x" },		/* overlong '/' */
+		{ "\xe0\x80\xaf", "???" },		/* overlong, 3 bytes */
+		{ "\xed\xa0\x80", "???" },		/* a surrogate */
+		{ "\xf4\x90\x80\x80", "????" },	/* past U+10FFFF */
+		{ "ab\xe2\x82", "ab??" },		/* cut short */
+		{ "\xc3(", "?(" },
+	};
+	char	out[64];
+	size_t	i, len;
+
+	(void)state;
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		len = strlen(cases[i].in);
+		memset(out, 0, sizeof(out));
+		assert_int_equal(proto_utf8_clean(cases[i].in, len, out), len);
+		assert_string_equal(out, cases[i].out);
+	}
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_method_table),
+		cmocka_unit_test(test_utf8_clean),
 		cmocka_unit_test(test_method_lookup),
 		cmocka_unit_test(test_request_round_trip),
 		cmocka_unit_test(test_request_round_trip_data),

@@ -132,6 +132,13 @@ class WireTest(unittest.TestCase):
         err, _ = s.call("connect", "192.0.2.7", 8080)
         self.assertIn("internal range 192.0.2.0/24", err[1])
         self.assertEqual(s.call("no_such_method")[0][0], "ENOMETHOD")
+        # A method name that is not UTF-8 is echoed as valid UTF-8: the
+        # strict decoder below raises on anything else.
+        s.sock.sendall(bytes([0x94, 0x00, 0xcd, 0x7f, 0xff, 0xa3, 0xff, 0xc0,
+                              0x41, 0x90]))
+        msg = s.receive()
+        self.assertEqual(msg[2][0], "ENOMETHOD")
+        self.assertIn("??A", msg[2][1])
         self.assertEqual(s.call("connect", "127.0.0.1")[0][0], "EINVAL")
         self.assertEqual(s.call("connect", "127.0.0.1", "80")[0][0], "EINVAL")
         # data must be bin, never str

@@ -1,5 +1,6 @@
 /* A real broker process for the tests, started and stopped by PID. */
 #include <sys/mount.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -137,6 +138,7 @@ harness_broker_start_opts(struct broker_proc *b, const char *policy,
 	uint64_t	 deadline;
 	char		 hosts_path[128];
 	int		 fd, status, n = 0, i;
+	bool		 quiet = false;
 
 	memset(b, 0, sizeof(*b));
 	snprintf(b->dir, sizeof(b->dir), "/tmp/tcpbroker-test-XXXXXX");
@@ -163,8 +165,16 @@ harness_broker_start_opts(struct broker_proc *b, const char *policy,
 	argv[n++] = b->socket;
 	argv[n++] = "--log-level";
 	argv[n++] = "debug";
-	for (i = 0; i < 8 && o->args[i] != NULL; i++)
+	for (i = 0; i < 8 && o->args[i] != NULL; i++) {
 		argv[n++] = o->args[i];
+		/*
+		 * A quieter log, or one in a file of its own, has no
+		 * readiness line to wait for.
+		 */
+		if (strcmp(o->args[i], "--log-level") == 0 ||
+		    strcmp(o->args[i], "--log") == 0)
+			quiet = true;
+	}
 	argv[n] = NULL;
 
 	b->pid = fork();
@@ -177,6 +187,11 @@ harness_broker_start_opts(struct broker_proc *b, const char *policy,
 		    mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) == -1 ||
 		    mount(hosts_path, "/etc/hosts", NULL, MS_BIND, NULL) == -1)) {
 			perror("test hosts file");
+			_exit(127);
+		}
+		if (o->nofile != 0 && setrlimit(RLIMIT_NOFILE, &(struct rlimit){
+		    o->nofile, o->nofile }) == -1) {
+			perror("test descriptor limit");
 			_exit(127);
 		}
 		if (pw != NULL && (setgroups(0, NULL) == -1 ||
@@ -194,7 +209,12 @@ harness_broker_start_opts(struct broker_proc *b, const char *policy,
 		_exit(127);
 	}
 	deadline = harness_now_ms() + BROKER_START_MS;
-	while (!socket_ready(b->socket)) {
+	/*
+	 * Ready once it says it serves: that comes after the filter, so
+	 * a test never sees the broker half set up.
+	 */
+	while ((!quiet && !harness_log_contains(b, "info: serving ")) ||
+	    !socket_ready(b->socket)) {
 		if (waitpid(b->pid, &status, WNOHANG) == b->pid) {
 			b->pid = 0;
 			fail_msg("the broker exited at start; see %s", b->log);
@@ -285,5 +305,83 @@ harness_client(struct broker_proc *b)
 
 	assert_ok(tb_client_open_path(&c, b->socket, &err), &err);
 	assert_non_null(c);
+	return c;
+}
+
+int
+harness_connect_as(struct broker_proc *b, uid_t uid)
+{
+	struct sockaddr_un	 sun = { .sun_family = AF_UNIX };
+	struct msghdr		 msg = { 0 };
+	struct cmsghdr		*cm;
+	struct iovec		 iov;
+	union {
+		char		 buf[CMSG_SPACE(sizeof(int))];
+		struct cmsghdr	 align;
+	}			 u;
+	pid_t			 pid;
+	char			 byte = 0;
+	int			 sv[2], fd = -1, status;
+
+	snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", b->socket);
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0,
+	    sv), 0);
+	pid = fork();
+	assert_true(pid != -1);
+	if (pid == 0) {
+		/* The peer credentials are taken at connect(). */
+		if (setgroups(0, NULL) == -1 || setresgid(uid, uid, uid) == -1 ||
+		    setresuid(uid, uid, uid) == -1)
+			_exit(1);
+		fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		if (fd != -1 && connect(fd, (struct sockaddr *)&sun,
+		    sizeof(sun)) == -1) {
+			close(fd);
+			fd = -1;
+		}
+		iov.iov_base = &byte;
+		iov.iov_len = 1;
+		msg.msg_iov = &iov;
+		msg.msg_iovlen = 1;
+		if (fd != -1) {
+			msg.msg_control = u.buf;
+			msg.msg_controllen = sizeof(u.buf);
+			cm = CMSG_FIRSTHDR(&msg);
+			cm->cmsg_level = SOL_SOCKET;
+			cm->cmsg_type = SCM_RIGHTS;
+			cm->cmsg_len = CMSG_LEN(sizeof(int));
+			memcpy(CMSG_DATA(cm), &fd, sizeof(int));
+		}
+		_exit(sendmsg(sv[1], &msg, 0) == 1 ? 0 : 1);
+	}
+	close(sv[1]);
+	iov.iov_base = &byte;
+	iov.iov_len = 1;
+	msg.msg_iov = &iov;
+	msg.msg_iovlen = 1;
+	msg.msg_control = u.buf;
+	msg.msg_controllen = sizeof(u.buf);
+	if (recvmsg(sv[0], &msg, MSG_CMSG_CLOEXEC) == 1 &&
+	    (cm = CMSG_FIRSTHDR(&msg)) != NULL && cm->cmsg_type == SCM_RIGHTS)
+		memcpy(&fd, CMSG_DATA(cm), sizeof(int));
+	close(sv[0]);
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	return fd;
+}
+
+tb_client *
+harness_client_as(struct broker_proc *b, uid_t uid, struct tb_error *err)
+{
+	tb_client	*c = NULL;
+	int		 fd;
+
+	if ((fd = harness_connect_as(b, uid)) == -1) {
+		err->code = TB_EBROKER;
+		snprintf(err->message, sizeof(err->message), "connect as %u",
+		    (unsigned)uid);
+		return NULL;
+	}
+	if (tb_client_open_fd(&c, fd, err) != 0)
+		return NULL;
 	return c;
 }

@@ -56,6 +56,7 @@ struct harness_options {
 	const char	*hosts;		/* the broker's /etc/hosts, or NULL */
 	const char	*args[8];	/* more arguments, NULL-terminated */
 	const char	*user;		/* start it as this user, not root */
+	unsigned	 nofile;	/* its descriptor limit, or 0 */
 };
 void	harness_broker_start_opts(struct broker_proc *b, const char *policy,
 	    const struct harness_options *opts);
@@ -72,6 +73,16 @@ bool	harness_log_contains(struct broker_proc *b, const char *needle);
 int	harness_children(pid_t pid, pid_t *pids, int max);
 /* Opens a session, failing the test if it cannot. */
 tb_client *harness_client(struct broker_proc *b);
+/*
+ * A socket connected to the broker by a process of uid (gid the same),
+ * so that the broker sees that uid; the broker's socket must let others
+ * in (--socket-mode 0666).  Returns the descriptor, or -1 when the
+ * connect failed.
+ */
+int	harness_connect_as(struct broker_proc *b, uid_t uid);
+/* A session of uid through the client library, or NULL with *err. */
+tb_client *harness_client_as(struct broker_proc *b, uid_t uid,
+	    struct tb_error *err);
 /* Milliseconds on the monotonic clock. */
 uint64_t harness_now_ms(void);
 void	harness_sleep_ms(unsigned ms);
