@@ -79,14 +79,18 @@ assert_confined(pid_t pid, const char *what)
 static void
 test_processes_are_confined(void **state)
 {
-	pid_t	keeper[4], workers[16];
-	int	nworkers, i;
+	pid_t		keeper[4], workers[16];
+	uint64_t	deadline = harness_now_ms() + 5000;
+	int		nworkers, i;
 
 	(void)state;
 	assert_confined(broker.pid, "the broker");
 	assert_int_equal(harness_children(broker.pid, keeper, 4), 1);
 	assert_confined(keeper[0], "the resolver keeper");
-	nworkers = harness_children(keeper[0], workers, 16);
+	/* The keeper forks its workers once it runs: wait for them. */
+	while ((nworkers = harness_children(keeper[0], workers, 16)) == 0 &&
+	    harness_now_ms() < deadline)
+		harness_sleep_ms(10);
 	assert_true(nworkers > 0);
 	for (i = 0; i < nworkers; i++)
 		assert_confined(workers[i], "a resolver worker");

@@ -110,8 +110,8 @@ round_trip(tb_client *c)
 
 /*
  * A directory for log files, writable by the user the broker switches
- * to, as the unit's LogsDirectory= is: after rotation the broker
- * creates the new files itself.
+ * to (--user nobody), as the unit's LogsDirectory= is: after rotation
+ * the broker creates the new files itself.
  */
 static void
 make_log_dir(char *dir, size_t cap)
@@ -162,6 +162,9 @@ test_logs_reopen_after_rotation(void **state)
 	o.args[1] = log;
 	o.args[2] = "--decision-log";
 	o.args[3] = decisions;
+	/* The user make_log_dir gave the directory to. */
+	o.args[4] = "--user";
+	o.args[5] = "nobody";
 	harness_broker_start_opts(&broker, HARNESS_POLICY, &o);
 	live_broker = true;
 	c = harness_client(&broker);
