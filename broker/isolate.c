@@ -202,7 +202,7 @@ landlock(void)
 	return abi;
 }
 
-static int
+static int __attribute__((format(printf, 2, 3)))
 write_text(const char *path, const char *fmt, ...)
 {
 	char	buf[64];
