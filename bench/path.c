@@ -260,8 +260,29 @@ tcpbroker_read_line(struct path *p, struct conn *c, char *line, size_t cap,
 	    0 : -1;
 }
 
-/* The client library has no select yet: tb_select will go here. */
+static int
+tcpbroker_select(struct path *p, struct conn *conns, int n, int timeout_ms)
+{
+	struct tb_error	err;
+	tb_handle	hs[128];
+	bool		ready[128];
+	size_t		nready;
+	int		i;
+
+	if (n > (int)(sizeof(hs) / sizeof(hs[0])))
+		return -1;
+	for (i = 0; i < n; i++)
+		hs[i] = conns[i].h;
+	if (tb_select(p->client, hs, (size_t)n, ready, timeout_ms, &nready,
+	    &err) != 0 || nready == 0)
+		return -1;
+	for (i = 0; i < n; i++)
+		if (ready[i])
+			return i;
+	return -1;
+}
+
 const struct path_ops path_tcpbroker_ops = {
 	tcpbroker_open, tcpbroker_close, tcpbroker_write_all, tcpbroker_read,
-	tcpbroker_read_line, NULL,
+	tcpbroker_read_line, tcpbroker_select,
 };

@@ -1,8 +1,9 @@
 /*
  * The tcpbroker daemon's internal interfaces.  One file per concern:
  * main.c (set-up), loop.c (epoll and timers), session.c (Unix clients
- * and dispatch), connection.c (TCP connections), listener.c (TCP
- * listeners), resolver.c (the DNS process), log.c.
+ * and dispatch), connect.c (opening TCP connections), connection.c
+ * (their streams and calls), listener.c (TCP listeners), resolver.c
+ * (the DNS process), log.c.
  *
  * The data path is ours: a client holds only its Unix socket.  No TCP
  * descriptor is ever passed to a client; every byte crosses the broker.
@@ -145,6 +146,9 @@ struct broker {
 	bool		 private;	/* one session, from the launcher */
 	/* A launched session's tenant by name (--tenant), or NULL. */
 	const char	*tenant;
+	/* A launched session's supplementary groups: the launcher's. */
+	uint32_t	 launched_groups[LIMIT_PEER_GROUPS];
+	unsigned	 launched_ngroups;
 };
 extern struct broker broker;
 
@@ -168,6 +172,8 @@ struct broker_options {
 	gid_t		 peer_gid;
 	pid_t		 peer_pid;
 	const char	*tenant;	/* --tenant, or NULL */
+	uint32_t	 peer_groups[LIMIT_PEER_GROUPS];
+	unsigned	 peer_ngroups;
 	uid_t		 run_uid;	/* launched: the broker's own uid */
 	gid_t		 run_gid;
 };
@@ -324,6 +330,17 @@ void		 quota_spend(struct quota *q, int dir, size_t n);
 void		 quota_reload(const struct policy *policy);
 void		 quota_free_all(void);
 
+/* Waits for room in a session's output to push notifications. */
+struct push_waiter {
+	TAILQ_ENTRY(push_waiter)	 entry;
+	bool				 queued;
+	void				(*resume)(struct push_waiter *w);
+};
+TAILQ_HEAD(push_waiters, push_waiter);
+
+/* Largest notification but data (an error with its message): bytes. */
+#define NOTE_SMALL_MAX		(PROTO_ERROR_MESSAGE_MAX + 64)
+
 /* session.c */
 void		 session_listen_socket(int fd);
 /*
@@ -351,6 +368,28 @@ uid_t		 session_uid(const struct session *s);
 pid_t		 session_pid(const struct session *s);
 /* The session's tenant in the current policy, or NULL. */
 const struct policy_tenant *session_tenant(struct session *s);
+/*
+ * Streaming.  The receive window the client granted each connection,
+ * or 0 when it does not stream.  Notifications are pushed only within
+ * LIMIT_SESSION_OUTPUT: push_room says how many bytes fit now; when too
+ * few do, push_wait has w resumed once the client has read.
+ */
+uint32_t	 session_recv_window(const struct session *s);
+size_t		 session_push_room(const struct session *s);
+/* Room for len bytes of output (within push_room); NULL: session doomed. */
+uint8_t		*session_push_reserve(struct session *s, size_t len);
+/* Adds len filled bytes; they are sent after the batch of events. */
+void		 session_push_commit(struct session *s, size_t len);
+void		 session_push_wait(struct session *s, struct push_waiter *w);
+void		 session_push_cancel(struct session *s, struct push_waiter *w);
+/* A notification of at most NOTE_SMALL_MAX bytes, within push_room. */
+msgpack_packer	*note_begin(struct session *s, enum proto_broker_note note,
+		    uint32_t nparams);
+void		 note_end(struct session *s);
+/* The connection a notification names, or NULL (it may have closed). */
+struct conn	*session_note_conn(struct session *s, uint32_t handle);
+/* Logs why and ends the session. */
+void		 session_protocol_error(struct session *s, const char *why);
 /* Accounts n more (or, negative, fewer) buffered bytes; -1 if over. */
 int		 session_charge(struct session *s, ssize_t n);
 /* The account of the session's uid (NULL when the table was full). */
@@ -381,6 +420,11 @@ void		 call_queue_fail(struct call_queue *q, int code,
 	void method_##name(struct request *req);
 PROTO_METHODS(BROKER__METHOD_PROTO)
 #undef BROKER__METHOD_PROTO
+/* Every client notification has a handler named note_<name>. */
+#define BROKER__NOTE_PROTO(id, name, params)				\
+	void note_##name(struct session *s, const struct proto_arg *args);
+PROTO_CLIENT_NOTES(BROKER__NOTE_PROTO)
+#undef BROKER__NOTE_PROTO
 
 /* connection.c */
 /*
@@ -391,6 +435,8 @@ PROTO_METHODS(BROKER__METHOD_PROTO)
 struct conn	*conn_accepted(struct session *s, int fd, struct quota *q,
 		    const char *tenant);
 void		 conn_destroy(struct conn *conn, bool reply);
+/* Starts pushing a streaming session's connection, once it is known. */
+void		 conn_stream_start(struct conn *conn);
 uint32_t	 conn_handle(const struct conn *conn);
 void		 conn_set_timeout(struct conn *conn, uint32_t ms);
 int		 conn_local_addr(struct conn *conn, char *buf, size_t cap);

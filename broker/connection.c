@@ -1,9 +1,16 @@
 /*
- * TCP connections: connecting (through the policy and the resolver),
- * and the read and write calls.  Received bytes are read only while a
- * read call waits, into a buffer of at most LIMIT_CONN_BUFFER bytes
- * charged to the session, so a client that stops reading stops the
- * peer through TCP flow control instead of filling the broker.
+ * TCP connections once open: the stream of bytes each way, the read and
+ * write calls, options, shutdown and close.  connect.c opens them.
+ *
+ * A streaming session's connections are read as data comes, within the
+ * receive window the client granted, straight into the session's output
+ * as data notifications: the broker keeps no receive buffer for them.
+ * Without credit, or with the session's output full, the connection is
+ * not read, and TCP flow control slows the peer.
+ *
+ * Otherwise received bytes are read only while a read call waits, into
+ * a buffer of at most LIMIT_CONN_BUFFER bytes charged to the session,
+ * so a client that stops reading stops the peer in the same way.
  */
 #include <sys/epoll.h>
 #include <sys/socket.h>
@@ -18,62 +25,20 @@
 #include <unistd.h>
 
 #include "broker.h"
+#include "connection.h"
 
 /* Smallest receive buffer a connection allocates: bytes. */
 #define CONN_BUFFER_MIN	4096
 
+/* A client waiting for window always gets an ack: see behind_ack(). */
+_Static_assert(LIMIT_SEND_WINDOW - PROTO_DATA_MAX >= LIMIT_SEND_WINDOW / 4,
+    "the send window holds a payload and a quarter window");
 /* A read call never waits for more than one full buffer. */
 _Static_assert(PROTO_DATA_MAX <= LIMIT_CONN_BUFFER &&
     PROTO_LINE_MAX <= LIMIT_CONN_BUFFER, "reads must fit the buffer");
 
-enum conn_state {
-	CONN_RESOLVING,
-	CONN_CONNECTING,
-	CONN_OPEN
-};
-
-struct conn {
-	struct loop_io		 io;
-	struct session		*session;
-	uint32_t		 handle;
-	enum conn_state		 state;
-	uint32_t		 timeout_ms;
-	bool			 eof;		/* the peer sent FIN */
-	bool			 read_shut;
-	bool			 write_shut;
-	int			 error;		/* sticky TB_E* code */
-	uint8_t			*buf;		/* received, not yet read */
-	size_t			 buflen;
-	size_t			 bufcap;
-	struct call_queue	 readers;
-	struct call_queue	 writers;
-
-	/* The tenant's quota this connection counts in, and its traffic. */
-	struct quota		*quota;
-	bool			 counted;	/* holds a connection */
-	bool			 looking_up;	/* holds a lookup */
-	struct timer		 throttle_in;	/* bandwidth used up: wait */
-	struct timer		 throttle_out;
-	uint64_t		 opened_ms;
-	uint64_t		 bytes_in;
-	uint64_t		 bytes_out;
-	char			 tenant[LIMIT_POLICY_NAME + 1];
-
-	/* While connecting. */
-	struct call		*connect;
-	uint32_t		 resolve_id;
-	struct timer		 resolve_timer;
-	char			 host[PROTO_STRING_MAX + 1];	/* as asked */
-	char			 name[PROTO_HOST_NAME_MAX + 1];	/* normalised */
-	uint16_t		 port;
-	struct host_addr	 addrs[LIMIT_RESOLVE_ADDRS];
-	unsigned		 naddrs;
-	unsigned		 next_addr;
-	int			 last_error;
-};
-
-static void	conn_event(struct loop_io *io, uint32_t events);
 static void	pump_reads(struct conn *conn);
+static void	stream_pump(struct conn *conn);
 static void	pump_writes(struct conn *conn);
 static void	throttle_in_expire(struct timer *timer);
 static void	throttle_out_expire(struct timer *timer);
@@ -118,8 +83,8 @@ sockaddr_text(int fd, bool peer, char *buf, size_t cap)
 	return 0;
 }
 
-static struct conn *
-conn_new(struct session *s)
+struct conn *
+conn__new(struct session *s)
 {
 	struct conn	*conn;
 
@@ -162,23 +127,14 @@ conn_destroy(struct conn *conn, bool reply)
 {
 	char	peer[PROTO_ADDR_STRLEN];
 
-	timer_cancel(&conn->resolve_timer);
 	timer_cancel(&conn->throttle_in);
 	timer_cancel(&conn->throttle_out);
-	if (conn->resolve_id != 0)
-		resolver_cancel(conn->resolve_id);
+	if (conn->dial != NULL)
+		connect__abandon(conn, reply);
 	if (conn->looking_up)
 		quota_release(conn->quota, QUOTA_LOOKUP);
 	if (conn->counted)
 		quota_release(conn->quota, QUOTA_CONNECTION);
-	if (conn->connect != NULL) {
-		if (reply)
-			call_fail(conn->connect, TB_ECLOSED, "connect: "
-			    "the session closed the connection");
-		else
-			call_free(conn->connect);
-		conn->connect = NULL;
-	}
 	if (reply) {
 		call_queue_fail(&conn->readers, TB_ECLOSED,
 		    "the connection was closed");
@@ -189,6 +145,8 @@ conn_destroy(struct conn *conn, bool reply)
 		call_queue_drop(&conn->writers);
 	}
 	buffer_release(conn);
+	free(conn->wbuf);
+	session_push_cancel(conn->session, &conn->push_wait);
 	session_handle_free(conn->session, conn->handle);
 	if (conn->state == CONN_OPEN) {
 		if (sockaddr_text(conn->io.fd, true, peer, sizeof(peer)) != 0)
@@ -205,7 +163,7 @@ conn_accepted(struct session *s, int fd, struct quota *q, const char *tenant)
 {
 	struct conn	*conn;
 
-	if ((conn = conn_new(s)) == NULL) {
+	if ((conn = conn__new(s)) == NULL) {
 		close(fd);
 		return NULL;
 	}
@@ -213,7 +171,7 @@ conn_accepted(struct session *s, int fd, struct quota *q, const char *tenant)
 	snprintf(conn->tenant, sizeof(conn->tenant), "%s", tenant);
 	conn->opened_ms = loop_now();
 	if (loop_add(&conn->io, fd, EPOLLIN | EPOLLOUT | EPOLLRDHUP,
-	    conn_event, conn) == -1) {
+	    conn__event, conn) == -1) {
 		close(fd);
 		conn->io.fd = -1;
 		conn_destroy(conn, false);
@@ -237,379 +195,296 @@ conn_local_addr(struct conn *conn, char *buf, size_t cap)
 	return sockaddr_text(conn->io.fd, false, buf, cap);
 }
 
-/* Connecting. */
+/* Streaming. */
+
+/*
+ * A data notification as the broker packs it, so that bytes are read
+ * straight behind it: [2, "data", [handle as uint32, bin32 of n]].
+ */
+#define DATA_HEAD	18
 
 static void
-connect_done(struct conn *conn)
+pack_data_head(uint8_t *p, uint32_t handle, uint32_t n)
 {
-	struct call	*call = conn->connect;
-	char		 peer[PROTO_ADDR_STRLEN];
+	static const uint8_t	fixed[] = { 0x93, PROTO_NOTIFY, 0xa4, 'd',
+				    'a', 't', 'a', 0x92, 0xce };
+	unsigned		i;
 
-	conn->connect = NULL;
-	conn->state = CONN_OPEN;
-	conn->opened_ms = loop_now();
-	session_handle_publish(conn->session, conn->handle);
-	if (sockaddr_text(conn->io.fd, true, peer, sizeof(peer)) != 0)
-		snprintf(peer, sizeof(peer), "?");
-	log_debug("session %llu: connection %u to %s (%s) open",
-	    (unsigned long long)session_id(conn->session), conn->handle,
-	    conn->host, peer);
-	reply_uint(call->session, call->msgid, conn->handle);
-	call_free(call);
-}
-
-/* Fails the connect call and frees the connection. */
-static void
-connect_fail(struct conn *conn, int code, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void
-connect_fail(struct conn *conn, int code, const char *fmt, ...)
-{
-	char	message[PROTO_ERROR_MESSAGE_MAX + 1];
-	va_list	ap;
-
-	va_start(ap, fmt);
-	vsnprintf(message, sizeof(message), fmt, ap);
-	va_end(ap);
-	log_debug("session %llu: connect to %s:%u failed: %s",
-	    (unsigned long long)session_id(conn->session), conn->host,
-	    conn->port, message);
-	call_fail(conn->connect, code, "%s", message);
-	conn->connect = NULL;
-	conn_destroy(conn, true);
-}
-
-static void
-connect_next(struct conn *conn)
-{
-	struct sockaddr_storage	 ss;
-	socklen_t		 sslen;
-	struct host_addr	*addr;
-	int			 fd;
-
-	while (conn->next_addr < conn->naddrs) {
-		addr = &conn->addrs[conn->next_addr++];
-		sslen = host_addr_to_sockaddr(addr, conn->port, &ss);
-		fd = socket(addr->family, SOCK_STREAM | SOCK_NONBLOCK |
-		    SOCK_CLOEXEC, 0);
-		if (fd == -1) {
-			conn->last_error = errno_code(errno);
-			continue;
-		}
-		/* An IPv6 socket never reaches an IPv4 address in disguise. */
-		if (addr->family == AF_INET6 && setsockopt(fd, IPPROTO_IPV6,
-		    IPV6_V6ONLY, &(int){ 1 }, sizeof(int)) == -1) {
-			conn->last_error = errno_code(errno);
-			close(fd);
-			continue;
-		}
-		if (connect(fd, (struct sockaddr *)&ss, sslen) == -1 &&
-		    errno != EINPROGRESS) {
-			conn->last_error = errno_code(errno);
-			close(fd);
-			continue;
-		}
-		if (loop_add(&conn->io, fd, EPOLLIN | EPOLLOUT | EPOLLRDHUP,
-		    conn_event, conn) == -1) {
-			conn->last_error = errno_code(errno);
-			close(fd);
-			conn->io.fd = -1;
-			continue;
-		}
-		conn->state = CONN_CONNECTING;
-		return;		/* conn_event() sees the outcome */
-	}
-	connect_fail(conn, conn->last_error ? conn->last_error : TB_EIO,
-	    "connect to %s:%u: %s", conn->host, conn->port,
-	    proto_err_text(conn->last_error ? conn->last_error : TB_EIO));
-}
-
-static void
-connect_event(struct conn *conn)
-{
-	struct sockaddr_storage	ss;
-	socklen_t		len = sizeof(int), sslen = sizeof(ss);
-	int			error = 0;
-
-	if (getsockopt(conn->io.fd, SOL_SOCKET, SO_ERROR, &error, &len) == -1)
-		error = errno;
-	if (error == 0) {
-		if (getpeername(conn->io.fd, (struct sockaddr *)&ss,
-		    &sslen) == 0) {
-			connect_done(conn);
-			return;
-		}
-		if (errno == ENOTCONN)
-			return;		/* still in progress */
-		error = errno;
-	}
-	conn->last_error = errno_code(error);
-	loop_remove(&conn->io);
-	connect_next(conn);
-}
-
-/* Logs the decision on a connect that resolves nothing more. */
-static void
-audit_connect(struct session *s, const struct policy_tenant *tn,
-    const char *host, uint16_t port, const struct host_addr *chosen,
-    const struct policy_decision *d, const char *failed)
-{
-	struct audit	a = { 0 };
-
-	a.tenant = tn != NULL ? tn->name : NULL;
-	a.action = POLICY_CONNECT;
-	a.host = host;
-	a.port = port;
-	a.chosen = chosen;
-	a.decision = d;
-	a.failed = failed;
-	audit_decision(s, &a);
-}
-
-/* Logs a connect to a name that failed before any address was decided. */
-static void
-audit_unresolved(struct conn *conn, const char *failed)
-{
-	struct policy_decision	d = { .verdict = POLICY_DENY };
-
-	audit_connect(conn->session, session_tenant(conn->session), conn->host,
-	    conn->port, NULL, &d, failed);
-}
-
-static void
-connect_expire(struct call *call)
-{
-	struct conn	*conn = call->owner;
-
-	/* Still resolving: no address was decided, so nothing was logged. */
-	if (conn->resolve_id != 0)
-		audit_unresolved(conn, "timeout");
-	connect_fail(conn, TB_ETIMEDOUT, "connect to %s:%u: no connection "
-	    "within the timeout", conn->host, conn->port);
+	_Static_assert(sizeof(fixed) + 4 + 1 + 4 == DATA_HEAD, "data head");
+	memcpy(p, fixed, sizeof(fixed));
+	p += sizeof(fixed);
+	for (i = 0; i < 4; i++)
+		*p++ = (uint8_t)(handle >> (24 - 8 * i));
+	*p++ = 0xc6;
+	for (i = 0; i < 4; i++)
+		*p++ = (uint8_t)(n >> (24 - 8 * i));
 }
 
 /*
- * Decides every address a name resolved to, and keeps those allowed, in
- * order; logs one decision for the name.  Returns the kept count.
+ * Pushes the error of the connection once, and the end of its stream
+ * once: an error that comes after the end (a write's) is told too.
+ * False when there is no room yet.
  */
-static unsigned
-decide_addresses(struct conn *conn, const struct host_addr *addrs,
-    unsigned naddrs, char *why, size_t whylen)
+static bool
+stream_tell(struct conn *conn)
 {
-	const struct policy_tenant	*tn = session_tenant(conn->session);
-	struct policy_resolved		 r;
-	struct policy_decision		 none = { .verdict = POLICY_DENY };
-	struct audit			 a = { 0 };
-	char				 text[PROTO_ADDR_STRLEN], rule[POLICY_EXPLAIN_MAX];
-	unsigned			 i;
+	struct session	*s = conn->session;
+	msgpack_packer	*pk;
+	const char	*name, *text;
 
-	policy_decide_resolved(broker.policy, tn, &broker.ctx, conn->name,
-	    conn->port, addrs, naddrs, &r);
-	for (i = 0; i < r.naddrs; i++)
-		if (r.decisions[i].verdict == POLICY_ALLOW)
-			conn->addrs[conn->naddrs++] = r.addrs[i];
-	if (r.first_denied >= 0) {
-		i = (unsigned)r.first_denied;
-		policy_explain(broker.policy, &r.decisions[i], &r.addrs[i],
-		    rule, sizeof(rule));
-		host_format(&r.addrs[i], conn->port, text, sizeof(text));
-		textf(why, whylen, "connect to %s (%s) denied by %s",
-		    conn->host, text, rule);
-	} else
-		textf(why, whylen, "connect: %s resolves to an unspecified "
-		    "address", conn->host);
-	a.tenant = tn != NULL ? tn->name : NULL;
-	a.action = POLICY_CONNECT;
-	a.host = conn->host;
-	a.port = conn->port;
-	a.addrs = r.addrs;
-	a.naddrs = r.naddrs;
-	if (r.first_allowed >= 0) {
-		/* The first one tried. */
-		a.chosen = &r.addrs[r.first_allowed];
-		a.decision = &r.decisions[r.first_allowed];
-	} else if (r.first_denied >= 0)
-		a.decision = &r.decisions[r.first_denied];
-	else {
-		a.decision = &none;
-		a.failed = "unspecified";
+	if (conn->error != 0 && !conn->error_told) {
+		if (session_push_room(s) < NOTE_SMALL_MAX)
+			return false;
+		name = proto_err_name(conn->error);
+		text = proto_err_text(conn->error);
+		pk = note_begin(s, PROTO_BNOTE_ERROR, 2);
+		msgpack_pack_uint32(pk, conn->handle);
+		msgpack_pack_array(pk, 2);
+		msgpack_pack_str_with_body(pk, name, strlen(name));
+		msgpack_pack_str_with_body(pk, text, strlen(text));
+		note_end(s);
+		conn->error_told = conn->ended = true;
 	}
-	audit_decision(conn->session, &a);
-	return conn->naddrs;
+	if (!conn->ended && (conn->eof || conn->read_shut)) {
+		if (session_push_room(s) < NOTE_SMALL_MAX)
+			return false;
+		pk = note_begin(s, PROTO_BNOTE_END, 1);
+		msgpack_pack_uint32(pk, conn->handle);
+		note_end(s);
+		conn->ended = true;
+	}
+	return true;
 }
 
+/*
+ * Reads what the peer sent, within the client's credit and the room in
+ * the session's output, into data notifications.
+ */
 static void
-resolved(void *arg, int code, const struct host_addr *addrs, unsigned naddrs)
+stream_pump(struct conn *conn)
 {
-	struct conn	*conn = arg;
-	char		 why[PROTO_ERROR_MESSAGE_MAX + 1] = "";
+	struct session	*s = conn->session;
+	uint64_t	 retry;
+	size_t		 want, room;
+	uint8_t		*p;
+	ssize_t		 n;
 
-	conn->resolve_id = 0;
-	timer_cancel(&conn->resolve_timer);
-	if (conn->looking_up) {
-		quota_release(conn->quota, QUOTA_LOOKUP);
-		conn->looking_up = false;
-	}
-	if (code != 0) {
-		audit_unresolved(conn, "dns");
-		connect_fail(conn, code, "connect: %s: %s", conn->host,
-		    code == TB_ENOTFOUND ? "no such host" :
-		    "name resolution failed");
-		return;
-	}
-	/* Connect only to addresses checked here; never resolve again. */
-	if (decide_addresses(conn, addrs, naddrs, why, sizeof(why)) == 0) {
-		connect_fail(conn, TB_EPOLICY, "%s", why);
-		return;
-	}
-	connect_next(conn);
-}
-
-/* The resolver did not answer in time: a DNS server may be down. */
-static void
-resolve_expire(struct timer *timer)
-{
-	struct conn	*conn = (struct conn *)((char *)timer -
-	    offsetof(struct conn, resolve_timer));
-
-	resolver_cancel(conn->resolve_id);
-	conn->resolve_id = 0;
-	audit_unresolved(conn, "dns");
-	connect_fail(conn, TB_ERESOLVE, "connect: %s: no answer from the "
-	    "resolver within %u ms", conn->host, broker.resolve_ms);
-}
-
-static void
-start_connect(struct request *req, uint32_t timeout_ms)
-{
-	struct session			*s = req->session;
-	const struct proto_arg		*host = &req->args[0];
-	const struct policy_tenant	*tn = session_tenant(s);
-	struct policy_request		 preq = { POLICY_CONNECT, NULL, NULL,
-					    0 };
-	struct policy_decision		 d;
-	struct host_addr		 addr;
-	struct conn			*conn;
-	struct quota			*q;
-	char				 name[PROTO_HOST_NAME_MAX + 1];
-	char				 text[PROTO_STRING_MAX + 1], rule[POLICY_EXPLAIN_MAX];
-	char				 why_quota[BROKER_WHY_MAX];
-	const char			*p = (const char *)host->ptr, *why;
-	size_t				 len = host->len;
-	bool				 literal;
-	int				 rc;
-
-	memcpy(text, p, len);
-	text[len] = '\0';
-	preq.port = (uint16_t)req->args[1].u;
-	if (len > 2 && p[0] == '[' && p[len - 1] == ']') {
-		p++;
-		len -= 2;
-	}
-	literal = host_parse_literal(p, len, &addr) == 0;
-	if (literal && host_addr_unspecified(&addr)) {
-		reply_error(s, req->msgid, TB_EINVAL, "connect: %s is the "
-		    "unspecified address", text);
-		return;
-	}
-	if (literal)
-		preq.addr = &addr;
-	else if (host_normalize_name(p, len, name, &why) == 0)
-		preq.name = name;
-	else {
-		reply_error(s, req->msgid, TB_EINVAL, "connect: bad host "
-		    "\"%s\": %s", text, why);
-		return;
-	}
-
-	/* A name is checked before any DNS query, so a denial leaks none. */
-	policy_decide(broker.policy, tn, &broker.ctx, &preq, &d);
-	if (d.verdict == POLICY_DENY) {
-		audit_connect(s, tn, text, preq.port, NULL, &d, NULL);
-		policy_explain(broker.policy, &d, preq.addr, rule, sizeof(rule));
-		reply_error(s, req->msgid, TB_EPOLICY, "connect to %s:%u "
-		    "denied by %s", text, preq.port, rule);
-		return;
-	}
-
-	q = quota_of(tn);
-	if ((conn = conn_new(s)) == NULL) {
-		audit_connect(s, tn, text, preq.port, NULL, &d, "limit");
-		reply_error(s, req->msgid, TB_ELIMIT, "connect: %s",
-		    session_handle_full(s, why_quota, sizeof(why_quota)));
-		return;
-	}
-	conn->quota = q;
-	snprintf(conn->tenant, sizeof(conn->tenant), "%s", tn->name);
-	snprintf(conn->host, sizeof(conn->host), "%s", text);
-	if (!literal)
-		memcpy(conn->name, name, sizeof(conn->name));
-	conn->port = preq.port;
-	conn->connect = call_new(req, conn, timeout_ms, connect_expire);
-	if (conn->connect == NULL) {
-		audit_connect(s, tn, text, preq.port, NULL, &d, "limit");
-		conn_destroy(conn, false);
-		return;
-	}
-	if ((rc = quota_acquire(q, QUOTA_CONNECTION, why_quota,
-	    sizeof(why_quota))) != 0) {
-		audit_connect(s, tn, text, preq.port, NULL, &d, "quota");
-		connect_fail(conn, rc, "connect: %s", why_quota);
-		return;
-	}
-	conn->counted = true;
-	if (!literal) {
-		if ((rc = quota_acquire(q, QUOTA_LOOKUP, why_quota,
-		    sizeof(why_quota))) != 0) {
-			audit_connect(s, tn, text, preq.port, NULL, &d,
-			    "quota");
-			connect_fail(conn, rc, "connect: %s", why_quota);
+	for (;;) {
+		if (conn->ended || conn->eof || conn->read_shut ||
+		    conn->error != 0) {
+			if (!stream_tell(conn))
+				session_push_wait(s, &conn->push_wait);
 			return;
 		}
-		conn->looking_up = true;
+		if (conn->credit == 0 || conn->throttle_in.slot != 0)
+			return;		/* note_credit() or the timer pumps */
+		room = session_push_room(s);
+		if (room < DATA_HEAD + NOTE_SMALL_MAX) {
+			session_push_wait(s, &conn->push_wait);
+			return;
+		}
+		want = room - DATA_HEAD;
+		if (want > conn->credit)
+			want = conn->credit;
+		if (want > PROTO_DATA_MAX)
+			want = PROTO_DATA_MAX;
+		want = quota_bytes(conn->quota, QUOTA_IN, want, &retry);
+		if (want == 0) {
+			timer_set(&conn->throttle_in, retry,
+			    throttle_in_expire);
+			return;
+		}
+		if ((p = session_push_reserve(s, DATA_HEAD + want)) == NULL)
+			return;
+		n = recv(conn->io.fd, p + DATA_HEAD, want, 0);
+		if (n > 0) {
+			pack_data_head(p, conn->handle, (uint32_t)n);
+			session_push_commit(s, DATA_HEAD + (size_t)n);
+			conn->credit -= (uint32_t)n;
+			conn->bytes_in += (uint64_t)n;
+			quota_spend(conn->quota, QUOTA_IN, (size_t)n);
+		} else if (n == 0)
+			conn->eof = true;
+		else if (errno == EAGAIN)
+			return;
+		else if (errno != EINTR)
+			conn->error = errno_code(errno);
 	}
-	/* The rate is checked last, so a connect refused earlier spends none. */
-	if ((rc = quota_rate(q, why_quota, sizeof(why_quota))) != 0) {
-		audit_connect(s, tn, text, preq.port, NULL, &d, "quota");
-		connect_fail(conn, rc, "connect: %s", why_quota);
-		return;
-	}
-	if (literal) {
-		audit_connect(s, tn, text, preq.port, &addr, &d, NULL);
-		conn->addrs[0] = addr;
-		conn->naddrs = 1;
-		connect_next(conn);
-		return;
-	}
-	conn->state = CONN_RESOLVING;
-	rc = resolver_lookup(name, session_uid(s), resolved, conn,
-	    &conn->resolve_id, &why);
-	if (rc != 0) {
-		audit_connect(s, tn, text, preq.port, NULL, &d,
-		    rc == TB_ELIMIT ? "limit" : "dns");
-		connect_fail(conn, rc, "connect: %s: %s", text, why);
-		return;
-	}
-	timer_set(&conn->resolve_timer, loop_now() + broker.resolve_ms,
-	    resolve_expire);
+}
+
+static void	behind_ack(struct conn *conn);
+
+static void
+stream_resume(struct push_waiter *w)
+{
+	struct conn	*conn = (struct conn *)((char *)w -
+	    offsetof(struct conn, push_wait));
+
+	stream_pump(conn);
+	behind_ack(conn);
 }
 
 void
-method_connect(struct request *req)
+conn_stream_start(struct conn *conn)
 {
-	start_connect(req, 0);
+	if ((conn->credit = session_recv_window(conn->session)) == 0)
+		return;
+	conn->streaming = true;
+	conn->push_wait.resume = stream_resume;
+	stream_pump(conn);
 }
 
 void
-method_connect_timeout(struct request *req)
+note_credit(struct session *s, const struct proto_arg *args)
 {
-	if (req->args[2].u == 0) {
-		reply_error(req->session, req->msgid, TB_EINVAL,
-		    "connect_timeout: the timeout must be at least 1 ms");
+	struct conn	*conn = session_note_conn(s, (uint32_t)args[0].u);
+
+	if (conn == NULL)
+		return;		/* closed meanwhile */
+	if (!conn->streaming ||
+	    args[1].u > session_recv_window(s) - conn->credit) {
+		session_protocol_error(s, "credit past the receive window");
 		return;
 	}
-	start_connect(req, (uint32_t)req->args[2].u);
+	conn->credit += (uint32_t)args[1].u;
+	if (!conn->ended)
+		stream_pump(conn);
+}
+
+/*
+ * Write-behind: the client sends data notifications of its own within
+ * LIMIT_SEND_WINDOW per connection and goes on; what the socket does
+ * not take at once waits in wbuf, at most the window.  Acks give the
+ * window back once bytes are in the socket, every quarter window and
+ * whenever wbuf has drained, so a client that waits for them (to send
+ * more, or to close) always gets one.
+ */
+static void
+behind_ack(struct conn *conn)
+{
+	struct session	*s = conn->session;
+	msgpack_packer	*pk;
+
+	if (conn->unacked == 0 ||
+	    (conn->unacked < LIMIT_SEND_WINDOW / 4 && conn->wlen > 0))
+		return;
+	if (session_push_room(s) < NOTE_SMALL_MAX) {
+		session_push_wait(s, &conn->push_wait);
+		return;
+	}
+	pk = note_begin(s, PROTO_BNOTE_ACK, 2);
+	msgpack_pack_uint32(pk, conn->handle);
+	msgpack_pack_uint32(pk, (uint32_t)conn->unacked);
+	note_end(s);
+	conn->wout -= conn->unacked;
+	conn->unacked = 0;
+}
+
+/* A write failed: the rest is dropped and the client told. */
+static void
+behind_fail(struct conn *conn, int code)
+{
+	if (conn->error == 0)
+		conn->error = code;
+	free(conn->wbuf);
+	conn->wbuf = NULL;
+	conn->woff = conn->wlen = 0;
+	stream_pump(conn);
+}
+
+/* Writes from p; returns the bytes the socket took. */
+static size_t
+behind_send(struct conn *conn, const uint8_t *p, size_t len)
+{
+	uint64_t	retry;
+	size_t		done = 0, want;
+	ssize_t		n;
+
+	while (done < len && conn->error == 0) {
+		if (conn->throttle_out.slot != 0)
+			break;		/* throttle_out_expire() pumps again */
+		want = quota_bytes(conn->quota, QUOTA_OUT, len - done, &retry);
+		if (want == 0) {
+			timer_set(&conn->throttle_out, retry,
+			    throttle_out_expire);
+			break;
+		}
+		n = send(conn->io.fd, p + done, want, MSG_NOSIGNAL);
+		if (n > 0) {
+			done += (size_t)n;
+			conn->bytes_out += (uint64_t)n;
+			quota_spend(conn->quota, QUOTA_OUT, (size_t)n);
+		} else if (n == -1 && errno == EAGAIN)
+			break;
+		else if (n == -1 && errno != EINTR)
+			behind_fail(conn, errno_code(errno));
+	}
+	conn->unacked += done;
+	return done;
+}
+
+static void
+behind_pump(struct conn *conn)
+{
+	size_t	n;
+
+	if (conn->wlen > 0) {
+		n = behind_send(conn, conn->wbuf + conn->woff, conn->wlen);
+		conn->woff += n;
+		conn->wlen -= n;
+		if (conn->wlen == 0 && conn->wbuf != NULL) {
+			free(conn->wbuf);
+			conn->wbuf = NULL;
+			conn->woff = 0;
+		}
+	}
+	if (conn->wlen == 0 && conn->shut_pending && conn->error == 0) {
+		conn->shut_pending = false;
+		if (shutdown(conn->io.fd, SHUT_WR) == -1 && errno != ENOTCONN)
+			behind_fail(conn, errno_code(errno));
+	}
+	behind_ack(conn);
+}
+
+void
+note_send(struct session *s, const struct proto_arg *args)
+{
+	struct conn	*conn = session_note_conn(s, (uint32_t)args[0].u);
+	const uint8_t	*p = args[1].ptr;
+	size_t		 len = args[1].len, n;
+
+	if (conn == NULL)
+		return;		/* closed meanwhile */
+	if (!conn->streaming || len > LIMIT_SEND_WINDOW - conn->wout) {
+		session_protocol_error(s, "send past the send window");
+		return;
+	}
+	conn->wout += len;
+	if (conn->error != 0 || conn->write_shut) {
+		conn->unacked += len;	/* dropped; the client knows why */
+		behind_ack(conn);
+		return;
+	}
+	if (conn->wlen == 0) {
+		n = behind_send(conn, p, len);
+		p += n;
+		len -= n;
+	}
+	if (len > 0 && conn->error == 0) {
+		if (conn->wbuf == NULL &&
+		    (conn->wbuf = malloc(LIMIT_SEND_WINDOW)) == NULL) {
+			behind_fail(conn, TB_ENOMEM);
+			return;
+		}
+		if (conn->woff + conn->wlen + len > LIMIT_SEND_WINDOW) {
+			memmove(conn->wbuf, conn->wbuf + conn->woff,
+			    conn->wlen);
+			conn->woff = 0;
+		}
+		memcpy(conn->wbuf + conn->woff + conn->wlen, p, len);
+		conn->wlen += len;
+	}
+	behind_ack(conn);
 }
 
 /* Reading. */
@@ -760,14 +635,27 @@ try_read(struct conn *conn, struct call *call)
 	}
 }
 
-/* How many buffered bytes a read call needs before it can complete. */
+/*
+ * How large the buffer should be for the call to make progress.  A line
+ * grows it a step at a time as bytes come, so that a session charges
+ * what it holds, not the longest line it might.
+ */
 static size_t
-read_want(const struct call *call)
+read_want(const struct conn *conn, const struct call *call)
 {
-	if (call->method == PROTO_METHOD_READ ||
-	    call->method == PROTO_METHOD_PEEK)
+	size_t	want;
+
+	switch (call->method) {
+	case PROTO_METHOD_READ:
+	case PROTO_METHOD_PEEK:
 		return CONN_BUFFER_MIN;
-	return call->count;
+	case PROTO_METHOD_READ_LINE:
+	case PROTO_METHOD_READ_UNTIL:
+		want = conn->buflen + CONN_BUFFER_MIN;
+		return want < call->count ? want : call->count;
+	default:
+		return call->count;
+	}
 }
 
 static void
@@ -783,7 +671,7 @@ pump_reads(struct conn *conn)
 		if (try_read(conn, call))
 			continue;
 		TAILQ_INSERT_HEAD(&conn->readers, call, entry);
-		if (buffer_reserve(conn, read_want(call)) != 0) {
+		if (buffer_reserve(conn, read_want(conn, call)) != 0) {
 			TAILQ_REMOVE(&conn->readers, call, entry);
 			call_fail(call, TB_ELIMIT, "%s: the session has %d "
 			    "bytes buffered already",
@@ -837,6 +725,12 @@ start_read(struct request *req, size_t count, uint8_t delim)
 
 	if ((conn = session_conn(req, (uint32_t)req->args[0].u)) == NULL)
 		return;
+	if (conn->streaming) {
+		reply_error(req->session, req->msgid, TB_EPROTO, "%s: "
+		    "connection %u streams; its data comes as notifications",
+		    proto_methods[req->method].name, conn->handle);
+		return;
+	}
 	if ((call = call_new(req, conn, conn->timeout_ms, read_expire)) == NULL)
 		return;
 	call->count = count;
@@ -941,8 +835,11 @@ try_write(struct conn *conn, struct call *call, const uint8_t *data,
 		}
 		else if (n == -1 && errno == EAGAIN)
 			return false;
-		else if (n == -1 && errno != EINTR)
+		else if (n == -1 && errno != EINTR) {
 			conn->error = errno_code(errno);
+			if (conn->streaming)
+				stream_pump(conn);
+		}
 	}
 	write_done(call);
 	return true;
@@ -986,6 +883,13 @@ start_write(struct request *req)
 
 	if ((conn = session_conn(req, (uint32_t)req->args[0].u)) == NULL)
 		return;
+	/* One path per direction: bytes sent behind keep their order. */
+	if (conn->streaming) {
+		reply_error(req->session, req->msgid, TB_EPROTO, "%s: "
+		    "connection %u streams; send its data as notifications",
+		    proto_methods[req->method].name, conn->handle);
+		return;
+	}
 	if ((call = call_new(req, conn, conn->timeout_ms, write_expire)) == NULL)
 		return;
 	call->len = data->len;
@@ -1063,7 +967,7 @@ void
 method_shutdown(struct request *req)
 {
 	struct conn	*conn;
-	int		 how;
+	int		 how, sys_how;
 
 	if ((conn = session_conn(req, (uint32_t)req->args[0].u)) == NULL)
 		return;
@@ -1072,7 +976,14 @@ method_shutdown(struct request *req)
 	case PROTO_SHUTDOWN_WRITE:	how = SHUT_WR; break;
 	default:			how = SHUT_RDWR; break;
 	}
-	if (shutdown(conn->io.fd, how) == -1 && errno != ENOTCONN) {
+	/* Data sent behind goes first: the write side shuts once it is out. */
+	sys_how = how;
+	if (how != SHUT_RD && conn->wlen > 0) {
+		conn->shut_pending = true;
+		sys_how = how == SHUT_RDWR ? SHUT_RD : -1;
+	}
+	if (sys_how != -1 && shutdown(conn->io.fd, sys_how) == -1 &&
+	    errno != ENOTCONN) {
 		reply_error(req->session, req->msgid, errno_code(errno),
 		    "shutdown: %s", strerror(errno));
 		return;
@@ -1081,7 +992,10 @@ method_shutdown(struct request *req)
 		/* Unread data is dropped; reads now see the end. */
 		conn->read_shut = true;
 		buffer_release(conn);
-		pump_reads(conn);
+		if (conn->streaming)
+			stream_pump(conn);
+		else
+			pump_reads(conn);
 	}
 	if (how != SHUT_RD) {
 		conn->write_shut = true;
@@ -1111,28 +1025,43 @@ method_peer_addr(struct request *req)
 static void
 throttle_in_expire(struct timer *timer)
 {
-	pump_reads((struct conn *)((char *)timer -
-	    offsetof(struct conn, throttle_in)));
+	struct conn	*conn = (struct conn *)((char *)timer -
+	    offsetof(struct conn, throttle_in));
+
+	if (conn->streaming)
+		stream_pump(conn);
+	else
+		pump_reads(conn);
 }
 
 static void
 throttle_out_expire(struct timer *timer)
 {
-	pump_writes((struct conn *)((char *)timer -
-	    offsetof(struct conn, throttle_out)));
+	struct conn	*conn = (struct conn *)((char *)timer -
+	    offsetof(struct conn, throttle_out));
+
+	pump_writes(conn);
+	behind_pump(conn);
 }
 
-static void
-conn_event(struct loop_io *io, uint32_t events)
+void
+conn__event(struct loop_io *io, uint32_t events)
 {
 	struct conn	*conn = io->owner;
 
 	if (conn->state == CONN_CONNECTING) {
-		connect_event(conn);
+		connect__event(conn);
 		return;
 	}
-	if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))
-		pump_reads(conn);
-	if (!io->dead && (events & (EPOLLOUT | EPOLLHUP | EPOLLERR)))
+	if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) {
+		if (conn->streaming)
+			stream_pump(conn);
+		else
+			pump_reads(conn);
+	}
+	if (!io->dead && (events & (EPOLLOUT | EPOLLHUP | EPOLLERR))) {
 		pump_writes(conn);
+		if (conn->wlen > 0 || conn->shut_pending)
+			behind_pump(conn);
+	}
 }

@@ -12,6 +12,7 @@
  */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <grp.h>
 #include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,6 +27,26 @@ usage(void)
 	fprintf(stderr, "usage: tcpbroker --explain FILE --uid N [--gid N] "
 	    "connect HOST:PORT | listen ADDR:PORT | accept ADDR:PORT\n");
 	return 2;
+}
+
+/*
+ * The supplementary groups a session of uid would have: those of the
+ * user uid names, as a login would give them; none for a bare number.
+ */
+static size_t
+user_groups(uid_t uid, gid_t gid, uint32_t groups[LIMIT_PEER_GROUPS])
+{
+	static gid_t	 all[LIMIT_PEER_GROUPS];
+	struct passwd	*pw;
+	int		 n = LIMIT_PEER_GROUPS, i;
+
+	if ((pw = getpwuid(uid)) == NULL)
+		return 0;
+	if (getgrouplist(pw->pw_name, gid, all, &n) == -1)
+		n = LIMIT_PEER_GROUPS;	/* the first of them */
+	for (i = 0; i < n; i++)
+		groups[i] = (uint32_t)all[i];
+	return (size_t)n;
 }
 
 /* A uid or gid as a whole decimal number; 0, or -1 when it is not. */
@@ -95,6 +116,8 @@ explain_main(int argc, char *argv[])
 	struct policy_request		 req = { 0 };
 	struct policy_decision		 d;
 	struct policy_resolved		 r;
+	struct policy_client		 client;
+	uint32_t			 groups[LIMIT_PEER_GROUPS];
 	struct host_addr		 addr, addrs[LIMIT_RESOLVE_ADDRS];
 	char				 host[PROTO_STRING_MAX + 1], first[64];
 	char				 name[PROTO_HOST_NAME_MAX + 1], text[64];
@@ -150,8 +173,15 @@ explain_main(int argc, char *argv[])
 	}
 	broker_read_own_addresses();
 
-	tn = policy_tenant(policy, (uint32_t)uid, (uint32_t)gid);
-	printf("client: uid %lu gid %lu: ", uid, gid);
+	client.uid = (uint32_t)uid;
+	client.gid = (uint32_t)gid;
+	client.groups = groups;
+	client.ngroups = user_groups((uid_t)uid, (gid_t)gid, groups);
+	tn = policy_tenant_of(policy, &client);
+	printf("client: uid %lu gid %lu", uid, gid);
+	for (i = 0; i < client.ngroups; i++)
+		printf("%s%u", i == 0 ? " groups " : ",", groups[i]);
+	printf(": ");
 	if (tn == NULL)
 		printf("no tenant matches\n");
 	else

@@ -18,6 +18,7 @@
 #include <sys/wait.h>
 
 #include <errno.h>
+#include <limits.h>
 #include <fcntl.h>
 #include <getopt.h>
 #include <grp.h>
@@ -88,6 +89,22 @@ warn_missing_layers(void)
 		fprintf(stderr, "tcpbroker run: warning: Landlock ABI %d: no "
 		    "scoping of signals and abstract sockets (ABI 6); the "
 		    "other layers hold them\n", abi);
+}
+
+/* The launching user's supplementary groups, the first LIMIT_PEER_GROUPS. */
+static unsigned
+launcher_groups(uint32_t groups[LIMIT_PEER_GROUPS])
+{
+	static gid_t	all[NGROUPS_MAX];
+	int		n, i;
+
+	if ((n = getgroups(NGROUPS_MAX, all)) == -1)
+		fatal("tcpbroker run: getgroups");
+	if (n > LIMIT_PEER_GROUPS)
+		n = LIMIT_PEER_GROUPS;
+	for (i = 0; i < n; i++)
+		groups[i] = (uint32_t)all[i];
+	return (unsigned)n;
 }
 
 /* The command's user when --user names one: uid and gid. */
@@ -219,6 +236,7 @@ launcher_main(int argc, char *argv[])
 	 */
 	o.peer_uid = getuid();
 	o.peer_gid = getgid();
+	o.peer_ngroups = launcher_groups(o.peer_groups);
 	o.launched = true;
 	o.run_uid = getuid();
 	o.run_gid = getgid();

@@ -1,6 +1,11 @@
 /*
  * TCP listeners.  Each accepted connection becomes a connection handle
  * of the listener's session; the client never holds a descriptor.
+ *
+ * For a streaming session a listener with no accept call waiting takes
+ * one connection ahead (pending_fd) and tells the client with an
+ * acceptable notification, so that a client can wait on listeners and
+ * connections together.  The next accept call gets that connection.
  */
 #include <sys/epoll.h>
 #include <sys/socket.h>
@@ -23,9 +28,13 @@ struct listener {
 	struct call_queue	 accepters;
 	struct quota		*quota;
 	bool			 counted;	/* holds a listener */
+	int			 pending_fd;	/* taken ahead, or -1 */
+	bool			 told;		/* acceptable pushed for it */
+	struct push_waiter	 push_wait;
 };
 
 static void	pump_accepts(struct listener *l);
+static void	accept_ahead(struct listener *l);
 
 void
 listener_destroy(struct listener *l, bool reply)
@@ -37,6 +46,9 @@ listener_destroy(struct listener *l, bool reply)
 		call_queue_drop(&l->accepters);
 	if (l->counted)
 		quota_release(l->quota, QUOTA_LISTENER);
+	if (l->pending_fd != -1)
+		close(l->pending_fd);
+	session_push_cancel(l->session, &l->push_wait);
 	session_handle_free(l->session, l->handle);
 	log_debug("session %llu: listener %u closed",
 	    (unsigned long long)session_id(l->session), l->handle);
@@ -164,6 +176,7 @@ method_listen(struct request *req)
 		reply_error(s, req->msgid, TB_ENOMEM, "listen: out of memory");
 		return;
 	}
+	l->pending_fd = -1;
 	if ((l->handle = session_handle_new(s, NULL, l)) == 0) {
 		free(l);
 		a.failed = "limit";
@@ -300,7 +313,12 @@ pump_accepts(struct listener *l)
 	int				 fd, rc;
 
 	while ((call = TAILQ_FIRST(&l->accepters)) != NULL) {
-		fd = accept4(l->io.fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		if ((fd = l->pending_fd) != -1) {
+			l->pending_fd = -1;
+			l->told = false;
+		} else
+			fd = accept4(l->io.fd, NULL, NULL,
+			    SOCK_NONBLOCK | SOCK_CLOEXEC);
 		if (fd == -1) {
 			if (errno == EAGAIN)
 				return;
@@ -347,7 +365,71 @@ pump_accepts(struct listener *l)
 		    conn_handle(conn));
 		reply_uint(call->session, call->msgid, conn_handle(conn));
 		call_free(call);
+		conn_stream_start(conn);
 	}
+	accept_ahead(l);
+}
+
+/* Pushes acceptable for the connection taken ahead, when there is room. */
+static void
+tell_acceptable(struct listener *l)
+{
+	msgpack_packer	*pk;
+
+	if (l->told || l->pending_fd == -1)
+		return;
+	if (session_push_room(l->session) < NOTE_SMALL_MAX) {
+		session_push_wait(l->session, &l->push_wait);
+		return;
+	}
+	pk = note_begin(l->session, PROTO_BNOTE_ACCEPTABLE, 1);
+	msgpack_pack_uint32(pk, l->handle);
+	note_end(l->session);
+	l->told = true;
+}
+
+static void
+tell_resume(struct push_waiter *w)
+{
+	tell_acceptable((struct listener *)((char *)w -
+	    offsetof(struct listener, push_wait)));
+}
+
+/*
+ * With no accept call waiting, takes one connection whose peer the
+ * accept rules allow (refused peers are logged and closed, as accept
+ * does), and says so.  The rules are asked again when it is accepted.
+ */
+static void
+accept_ahead(struct listener *l)
+{
+	const struct policy_tenant	*tn;
+	struct policy_decision		 d;
+	struct audit			 a;
+	struct host_addr		 peer;
+	char				 text[PROTO_ADDR_STRLEN];
+	int				 fd;
+
+	if (session_recv_window(l->session) == 0 || l->pending_fd != -1 ||
+	    !TAILQ_EMPTY(&l->accepters))
+		return;
+	l->push_wait.resume = tell_resume;
+	for (;;) {
+		fd = accept4(l->io.fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		if (fd == -1) {
+			if (errno == EINTR || errno == ECONNABORTED)
+				continue;
+			return;		/* the next event, or accept, says */
+		}
+		tn = session_tenant(l->session);
+		if (peer_allowed(fd, tn, &a, &d, &peer, text, sizeof(text)))
+			break;
+		if (a.decision != NULL)
+			audit_decision(l->session, &a);
+		close(fd);
+	}
+	l->pending_fd = fd;
+	tell_acceptable(l);
 }
 
 void

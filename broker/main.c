@@ -23,6 +23,7 @@
 #include <ifaddrs.h>
 #include <netdb.h>
 #include <netinet/in.h>
+#include <nss.h>
 #include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
@@ -60,7 +61,7 @@ usage(int status)
 	    "       tcpbroker run [--policy FILE] [--log FILE] "
 	    "[--decision-log FILE] [--user USER]\n"
 	    "                 -- COMMAND [ARG...]\n"
-	    "       tcpbroker --check FILE\n"
+	    "       tcpbroker --check FILE...\n"
 	    "       tcpbroker --explain FILE [--uid N] [--gid N] "
 	    "connect|listen|accept HOST:PORT\n"
 	    "       tcpbroker --print-filter --policy FILE [--log FILE] "
@@ -77,15 +78,25 @@ print_warning(void *arg, const char *message)
 	fprintf(stderr, "%s\n", message);
 }
 
+/* --check FILE: every error and warning; 0 when it loads. */
 static int
 check_policy(const char *path)
 {
 	struct policy		*policy;
 	struct policy_error	 err;
+	unsigned		 i;
 	int			 warnings;
 
 	if (policy_load(path, &policy, &err) != 0) {
-		fprintf(stderr, "%s\n", err.message);
+		for (i = 0; i < err.count && i < LIMIT_POLICY_ERRORS; i++)
+			fprintf(stderr, "%s\n", err.all[i]);
+		if (err.count == 0)
+			fprintf(stderr, "%s\n", err.message);
+		if (err.count > LIMIT_POLICY_ERRORS)
+			fprintf(stderr, "%s: %u more errors not shown\n", path,
+			    err.count - LIMIT_POLICY_ERRORS);
+		fprintf(stderr, "%s: %u error%s\n", path,
+		    err.count ? err.count : 1, err.count > 1 ? "s" : "");
 		return 1;
 	}
 	warnings = policy_check(policy, print_warning, NULL);
@@ -95,6 +106,18 @@ check_policy(const char *path)
 	    warnings == 1 ? "" : "s");
 	policy_free(policy);
 	return 0;
+}
+
+/* --check FILE...: each file; 1 when any of them does not load. */
+static int
+check_policies(const char *first, char *rest[], int nrest)
+{
+	int	rc, i;
+
+	rc = check_policy(first);
+	for (i = 0; i < nrest; i++)
+		rc |= check_policy(rest[i]);
+	return rc;
 }
 
 /*
@@ -472,6 +495,9 @@ broker_serve(const struct broker_options *o, int session_fd)
 	broker.policy_path = o->policy_path;
 	broker.resolve_ms = o->resolve_ms ? o->resolve_ms : LIMIT_RESOLVE_MS;
 	broker.tenant = o->tenant;
+	memcpy(broker.launched_groups, o->peer_groups,
+	    sizeof(broker.launched_groups));
+	broker.launched_ngroups = o->peer_ngroups;
 	if (policy_load(broker.policy_path, &broker.policy, &err) != 0)
 		fatalx("%s", err.message);
 	if (session_fd == -1 && !o->socket_passed) {
@@ -579,6 +605,14 @@ main(int argc, char *argv[])
 	long			 value;
 	int			 ch;
 
+	/*
+	 * Names in the policy are users and groups of /etc/passwd and
+	 * /etc/group only: the confined broker looks them up again at
+	 * reload, and a module loaded then would need executable memory.
+	 * --check and --explain see the same.
+	 */
+	__nss_configure_lookup("passwd", "files");
+	__nss_configure_lookup("group", "files");
 	if (argc > 1 && strcmp(argv[1], "run") == 0)
 		return launcher_main(argc - 1, argv + 1);
 	if (argc > 1 && strcmp(argv[1], "--explain") == 0)
@@ -629,7 +663,9 @@ main(int argc, char *argv[])
 			o.sandbox_debug = true;
 			break;
 		case 'c':
-			return check_policy(optarg);
+			/* Every file named after it is checked too. */
+			return check_policies(optarg, argv + optind,
+			    argc - optind);
 		case 'P':
 			print_filter = true;
 			break;

@@ -110,6 +110,9 @@ static const struct rule broker_rules[] = {
 	    EQ(2, SO_ERROR) }, "SO_ERROR, how a connect ended" },
 	{ "getsockopt",	W_ALWAYS, R_ALLOW, 2, { EQ(1, SOL_SOCKET),
 	    EQ(2, SO_PEERCRED) }, "SO_PEERCRED, who a new session is" },
+	{ "getsockopt",	W_ALWAYS, R_ALLOW, 2, { EQ(1, SOL_SOCKET),
+	    EQ(2, SO_PEERGROUPS) },
+	    "SO_PEERGROUPS, its supplementary groups, for match gid" },
 	{ "setsockopt",	W_ALWAYS, R_ALLOW, 2, { EQ(1, IPPROTO_TCP),
 	    EQ(2, TCP_NODELAY) }, "TCP_NODELAY, for set_nodelay" },
 	{ "setsockopt",	W_ALWAYS, R_ALLOW, 2, { EQ(1, SOL_SOCKET),
@@ -151,6 +154,9 @@ static const struct rule broker_rules[] = {
 	    "the policy file must be a regular file" },
 	{ "fstat",	W_ALWAYS, R_ALLOW, 0, { { 0 } },
 	    "the same, on older libc" },
+	{ "lseek",	W_ALWAYS, R_ALLOW, 0, { { 0 } },
+	    "user and group names of the policy, in /etc/passwd and "
+	    "/etc/group, read again on SIGHUP" },
 	/* Memory, never executable. */
 	{ "brk",	W_ALWAYS, R_ALLOW, 0, { { 0 } }, "malloc" },
 	{ "mmap",	W_ALWAYS, R_ALLOW, 1, { MASKED(2, PROT_EXEC, 0) },

@@ -9,6 +9,7 @@
 #include <sys/socket.h>
 
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,9 +32,12 @@ struct session {
 	uid_t			 uid;
 	gid_t			 gid;
 	pid_t			 pid;
+	uint32_t		 groups[LIMIT_PEER_GROUPS];	/* supplementary */
+	unsigned		 ngroups;
 	struct account		*acct;
 	struct timer		 hello_timer;
 	bool			 hello;
+	unsigned		 version;	/* the client's, from hello */
 	bool			 ending;	/* answer what came, then end */
 	bool			 doomed;
 	bool			 in_input;
@@ -41,6 +45,10 @@ struct session {
 	bool			 read_eof;	/* the client sent FIN */
 	bool			 ready;		/* on the ready list */
 	TAILQ_ENTRY(session)	 ready_entry;
+	bool			 pushed;	/* notifications to send */
+	TAILQ_ENTRY(session)	 pushed_entry;
+	uint32_t		 recv_window;	/* streaming when not 0 */
+	struct push_waiters	 push_waiters;	/* for output room */
 	const char		*doom_reason;
 	uint8_t			*in;
 	size_t			 inlen;
@@ -60,6 +68,8 @@ static unsigned			 nhandles;	/* of all sessions */
 static struct session		*doomed;
 /* Sessions with input to handle next turn: over budget, or resumed. */
 static struct session_list	 ready = TAILQ_HEAD_INITIALIZER(ready);
+/* Sessions with notifications pushed this turn, sent after the batch. */
+static struct session_list	 pushed = TAILQ_HEAD_INITIALIZER(pushed);
 static struct loop_io		 listen_io;
 static int			 reserve_fd = -1;
 
@@ -116,6 +126,11 @@ session_destroy(struct session *s)
 		    (unsigned long long)s->id, s->ncalls, s->buffered);
 	if (s->ready)
 		TAILQ_REMOVE(&ready, s, ready_entry);
+	if (s->pushed)
+		TAILQ_REMOVE(&pushed, s, pushed_entry);
+	if (!TAILQ_EMPTY(&s->push_waiters))
+		fatalx("session %llu: connections wait for output at close",
+		    (unsigned long long)s->id);
 	timer_cancel(&s->hello_timer);
 	account_log(s->acct, LOG_LEVEL_INFO, "session %llu closed: %s",
 	    (unsigned long long)s->id, s->doom_reason);
@@ -137,6 +152,15 @@ session_reap(void)
 	struct session_list	 now = TAILQ_HEAD_INITIALIZER(now);
 	struct session		*s;
 
+	/* Everything a batch of events pushed goes out in one send. */
+	TAILQ_CONCAT(&now, &pushed, pushed_entry);
+	while ((s = TAILQ_FIRST(&now)) != NULL) {
+		TAILQ_REMOVE(&now, s, pushed_entry);
+		s->pushed = false;
+		if (!s->doomed)
+			session_flush(s);
+	}
+
 	/*
 	 * Input is resumed here, never from inside another callback, and
 	 * each session gets one more batch: the ones that still have work
@@ -153,7 +177,7 @@ session_reap(void)
 		doomed = s->next_doomed;
 		session_destroy(s);
 	}
-	return !TAILQ_EMPTY(&ready);
+	return !TAILQ_EMPTY(&ready) || !TAILQ_EMPTY(&pushed);
 }
 
 void
@@ -194,8 +218,10 @@ session_tenant(struct session *s)
 	/* Root launched the command for a tenant it named. */
 	if (broker.tenant != NULL)
 		return policy_tenant_named(broker.policy, broker.tenant);
-	return policy_tenant(broker.policy, (uint32_t)s->uid,
-	    (uint32_t)s->gid);
+	struct policy_client	client = { (uint32_t)s->uid, (uint32_t)s->gid,
+				    s->groups, s->ngroups };
+
+	return policy_tenant_of(broker.policy, &client);
 }
 
 struct account *
@@ -211,6 +237,105 @@ session_charge(struct session *s, ssize_t n)
 		return -1;
 	s->buffered = (size_t)((ssize_t)s->buffered + n);
 	return 0;
+}
+
+/* Streaming: notifications pushed to the client unasked. */
+
+uint32_t
+session_recv_window(const struct session *s)
+{
+	return s->recv_window;
+}
+
+size_t
+session_push_room(const struct session *s)
+{
+	if (s->doomed || s->out.len >= LIMIT_SESSION_OUTPUT)
+		return 0;
+	return LIMIT_SESSION_OUTPUT - s->out.len;
+}
+
+uint8_t *
+session_push_reserve(struct session *s, size_t len)
+{
+	uint8_t	*p;
+
+	if (len > session_push_room(s))
+		fatalx("session %llu: pushing %zu bytes past the output limit",
+		    (unsigned long long)s->id, len);
+	if ((p = proto_buf_reserve(&s->out, len)) == NULL) {
+		log_warnx("session %llu: out of memory for output",
+		    (unsigned long long)s->id);
+		session_doom(s, "out of memory");
+	}
+	return p;
+}
+
+void
+session_push_commit(struct session *s, size_t len)
+{
+	s->out.len += len;
+	if (!s->pushed) {
+		s->pushed = true;
+		TAILQ_INSERT_TAIL(&pushed, s, pushed_entry);
+	}
+}
+
+msgpack_packer *
+note_begin(struct session *s, enum proto_broker_note note, uint32_t nparams)
+{
+	if (session_push_room(s) < NOTE_SMALL_MAX)
+		fatalx("session %llu: notification without room",
+		    (unsigned long long)s->id);
+	proto_pack_note(&s->pk, proto_broker_notes[note].name, nparams);
+	return &s->pk;
+}
+
+void
+note_end(struct session *s)
+{
+	if (s->out.failed) {
+		log_warnx("session %llu: output buffer overflow",
+		    (unsigned long long)s->id);
+		session_doom(s, "output buffer overflow");
+		return;
+	}
+	session_push_commit(s, 0);
+}
+
+void
+session_push_wait(struct session *s, struct push_waiter *w)
+{
+	if (!w->queued) {
+		w->queued = true;
+		TAILQ_INSERT_TAIL(&s->push_waiters, w, entry);
+	}
+}
+
+void
+session_push_cancel(struct session *s, struct push_waiter *w)
+{
+	if (w->queued) {
+		w->queued = false;
+		TAILQ_REMOVE(&s->push_waiters, w, entry);
+	}
+}
+
+/* Output has drained to half the limit: the waiters push again. */
+static void
+session_push_resume(struct session *s)
+{
+	struct push_waiters	 now = TAILQ_HEAD_INITIALIZER(now);
+	struct push_waiter	*w;
+
+	if (s->doomed || s->out.len > LIMIT_SESSION_OUTPUT / 2)
+		return;
+	TAILQ_CONCAT(&now, &s->push_waiters, entry);
+	while ((w = TAILQ_FIRST(&now)) != NULL) {
+		TAILQ_REMOVE(&now, w, entry);
+		w->queued = false;
+		w->resume(w);
+	}
 }
 
 /* Whether the uid or the broker as a whole holds all it may. */
@@ -492,9 +617,11 @@ method_hello(struct request *req)
 		reply_error(s, req->msgid, TB_EPROTO, "hello: already called");
 		return;
 	}
-	if (req->args[0].u != PROTO_VERSION) {
+	if (req->args[0].u < PROTO_VERSION_MIN ||
+	    req->args[0].u > PROTO_VERSION) {
 		reply_error(s, req->msgid, TB_EVERSION, "hello: this broker "
-		    "speaks protocol version %d, not %llu", PROTO_VERSION,
+		    "speaks protocol versions %d to %d, not %llu",
+		    PROTO_VERSION_MIN, PROTO_VERSION,
 		    (unsigned long long)req->args[0].u);
 		return;
 	}
@@ -515,13 +642,14 @@ method_hello(struct request *req)
 		return;
 	}
 	s->hello = true;
+	s->version = (unsigned)req->args[0].u;
 	timer_cancel(&s->hello_timer);
 	pk = reply_begin(s, req->msgid);
 	msgpack_pack_map(pk, 8);
 	msgpack_pack_str_with_body(pk, "tenant", 6);
 	msgpack_pack_str_with_body(pk, tn->name, strlen(tn->name));
 	msgpack_pack_str_with_body(pk, "version", 7);
-	msgpack_pack_uint32(pk, PROTO_VERSION);
+	msgpack_pack_uint32(pk, s->version);
 	msgpack_pack_str_with_body(pk, "session", 7);
 	msgpack_pack_uint64(pk, s->id);
 	msgpack_pack_str_with_body(pk, "uid", 3);
@@ -534,6 +662,42 @@ method_hello(struct request *req)
 	msgpack_pack_uint32(pk, PROTO_DATA_MAX);
 	msgpack_pack_str_with_body(pk, "line_max", 8);
 	msgpack_pack_uint32(pk, PROTO_LINE_MAX);
+	reply_end(s);
+}
+
+void
+method_stream(struct request *req)
+{
+	struct session	*s = req->session;
+	uint64_t	 window = req->args[0].u;
+	msgpack_packer	*pk;
+	unsigned	 i;
+
+	if (s->version < 2 || s->recv_window != 0) {
+		reply_error(s, req->msgid, TB_EPROTO, "stream: %s",
+		    s->version < 2 ? "the session said hello with version 1" :
+		    "already called");
+		return;
+	}
+	for (i = 0; i < LIMIT_HANDLES_PER_SESSION; i++)
+		if (s->slots[i].conn != NULL || s->slots[i].listener != NULL) {
+			reply_error(s, req->msgid, TB_EPROTO, "stream: call it "
+			    "before any connection or listener is opened");
+			return;
+		}
+	if (window < PROTO_RECV_WINDOW_MIN || window > PROTO_RECV_WINDOW_MAX) {
+		reply_error(s, req->msgid, TB_EINVAL, "stream: the window must "
+		    "be %d to %d bytes", PROTO_RECV_WINDOW_MIN,
+		    PROTO_RECV_WINDOW_MAX);
+		return;
+	}
+	s->recv_window = (uint32_t)window;
+	pk = reply_begin(s, req->msgid);
+	msgpack_pack_map(pk, 2);
+	msgpack_pack_str_with_body(pk, "recv_window", 11);
+	msgpack_pack_uint32(pk, s->recv_window);
+	msgpack_pack_str_with_body(pk, "send_window", 11);
+	msgpack_pack_uint32(pk, LIMIT_SEND_WINDOW);
 	reply_end(s);
 }
 
@@ -637,6 +801,58 @@ dispatch(struct session *s, const struct proto_msg *msg)
 	handlers[method](&req);
 }
 
+typedef void (*note_handler)(struct session *, const struct proto_arg *);
+
+static const note_handler note_handlers[PROTO_CNOTE_COUNT] = {
+#define HANDLER(id, name, params) [PROTO_CNOTE_##id] = note_##name,
+	PROTO_CLIENT_NOTES(HANDLER)
+#undef HANDLER
+};
+
+/* A notification has nobody to answer: a bad one ends the session. */
+static void
+dispatch_note(struct session *s, const struct proto_msg *msg)
+{
+	struct proto_arg	args[PROTO_PARAMS_MAX];
+	char			why[PROTO_ERROR_MESSAGE_MAX + 1];
+	int			note;
+
+	note = proto_table_lookup(proto_client_notes, PROTO_CNOTE_COUNT,
+	    msg->method, msg->method_len);
+	if (note < 0 || s->recv_window == 0) {
+		account_log(s->acct, LOG_LEVEL_WARN, "session %llu: bad "
+		    "notification%s", (unsigned long long)s->id,
+		    s->recv_window == 0 ? " before stream" : "");
+		session_doom(s, "protocol error");
+		return;
+	}
+	if (proto_check_params(&proto_client_notes[note], msg->params,
+	    msg->nparams, args, why, sizeof(why)) != 0) {
+		account_log(s->acct, LOG_LEVEL_WARN, "session %llu: bad "
+		    "notification: %s", (unsigned long long)s->id, why);
+		session_doom(s, "protocol error");
+		return;
+	}
+	note_handlers[note](s, args);
+}
+
+/* The connection handle of a notification, or NULL: it may be closed. */
+struct conn *
+session_note_conn(struct session *s, uint32_t handle)
+{
+	struct slot	*slot = lookup(s, handle);
+
+	return slot != NULL ? slot->conn : NULL;
+}
+
+void
+session_protocol_error(struct session *s, const char *why)
+{
+	account_log(s->acct, LOG_LEVEL_WARN, "session %llu: %s",
+	    (unsigned long long)s->id, why);
+	session_doom(s, "protocol error");
+}
+
 /*
  * Handles the complete messages in s->in, at most *budget of them;
  * returns the bytes used.
@@ -662,14 +878,17 @@ session_process(struct session *s, unsigned *budget)
 			break;
 		}
 		if (proto_decode(&s->unpacked, s->in + off, len, &msg,
-		    &why) != 0 || msg.type != PROTO_REQUEST) {
+		    &why) != 0 || msg.type == PROTO_RESPONSE) {
 			account_log(s->acct, LOG_LEVEL_WARN, "session %llu: bad "
 			    "message: %s", (unsigned long long)s->id,
-			    msg.type != PROTO_REQUEST ? "not a request" : why);
+			    msg.type == PROTO_RESPONSE ? "not a request" : why);
 			session_doom(s, "protocol error");
 			return off;
 		}
-		dispatch(s, &msg);
+		if (msg.type == PROTO_NOTIFY)
+			dispatch_note(s, &msg);
+		else
+			dispatch(s, &msg);
 		off += len;
 		(*budget)--;
 	}
@@ -763,6 +982,8 @@ static void
 session_flush(struct session *s)
 {
 	session_send(s);
+	if (!TAILQ_EMPTY(&s->push_waiters))
+		session_push_resume(s);
 	if (s->paused && s->out.len <= LIMIT_SESSION_OUTPUT && !s->doomed) {
 		s->paused = false;
 		session_ready(s);
@@ -799,6 +1020,46 @@ refuse_with_reserve(int listen_fd)
 		close(fd);
 	reserve_fd = eventfd(0, EFD_CLOEXEC);
 	return fd != -1;
+}
+
+/*
+ * The supplementary groups of the peer, for `match gid`; past
+ * LIMIT_PEER_GROUPS they do not count, and the log says so.
+ */
+static void
+session_peer_groups(struct session *s, int fd)
+{
+	static gid_t	all[NGROUPS_MAX];
+	socklen_t	len = sizeof(all);
+	size_t		n, i;
+
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, all, &len) == -1) {
+		account_log(s->acct, LOG_LEVEL_WARN, "session %llu: "
+		    "SO_PEERGROUPS: %s; only its primary gid counts",
+		    (unsigned long long)s->id, strerror(errno));
+		return;
+	}
+	n = len / sizeof(gid_t);
+	if (n > LIMIT_PEER_GROUPS) {
+		account_log(s->acct, LOG_LEVEL_WARN, "session %llu: uid %u has "
+		    "%zu groups; the first %d count", (unsigned long long)s->id,
+		    (unsigned)s->uid, n, LIMIT_PEER_GROUPS);
+		n = LIMIT_PEER_GROUPS;
+	}
+	for (i = 0; i < n; i++)
+		s->groups[i] = (uint32_t)all[i];
+	s->ngroups = (unsigned)n;
+}
+
+/* The launcher's session: the groups of whoever launched the command. */
+static void
+session_given_groups(struct session *s)
+{
+	unsigned	i;
+
+	s->ngroups = broker.launched_ngroups;
+	for (i = 0; i < s->ngroups; i++)
+		s->groups[i] = broker.launched_groups[i];
 }
 
 /* A session that never said hello holds a slot for nothing. */
@@ -872,6 +1133,11 @@ session_new(int fd, const struct ucred *given)
 	s->uid = cred.uid;
 	s->gid = cred.gid;
 	s->pid = cred.pid;
+	if (given != NULL)
+		session_given_groups(s);
+	else
+		session_peer_groups(s, fd);
+	TAILQ_INIT(&s->push_waiters);
 	s->acct = acct;
 	proto_buf_init(&s->out, SESSION_OUTPUT_MAX);
 	proto_packer_init(&s->pk, &s->out);

@@ -1,22 +1,32 @@
 /*
- * The client stub: every function of the `tcp` plugin becomes one
- * msgpack-RPC call to the broker over the session's Unix socket.
+ * The client stub: the `tcp` plugin's functions over one msgpack-RPC
+ * session with the broker on a Unix socket.
  *
- * Several threads may call at once.  Each registers its msgid, sends
- * its whole request under send_lock, then waits; whichever waiting
- * thread finds nobody reading becomes the reader and hands every
- * response it reads to the thread that waits for it.
+ * The session streams (docs/protocol.md, "Streams"): the broker pushes
+ * each connection's received bytes as data notifications, within a
+ * receive window granted here, and the reads are served from a buffer
+ * per connection.  Writes go out as send notifications within the
+ * broker's send window and return at once (write-behind).  The other
+ * calls are requests with a response.
+ *
+ * Several threads may call at once.  A thread that must wait (for its
+ * response, or for data) waits on the one session socket: whichever
+ * waiting thread finds nobody reading becomes the reader, handles every
+ * message it reads, and wakes the others, which look again.  Time-outs
+ * are kept by the waiting thread.
  */
 #include <sys/socket.h>
 #include <sys/un.h>
 
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "proto.h"
@@ -26,13 +36,47 @@ _Static_assert(TB_DATA_MAX == PROTO_DATA_MAX, "data limit");
 _Static_assert(TB_LINE_MAX == PROTO_LINE_MAX, "line limit");
 _Static_assert(TB_ADDR_STRLEN >= PROTO_ADDR_STRLEN, "address length");
 _Static_assert(TB_ERROR_MESSAGE_MAX >= PROTO_ERROR_MESSAGE_MAX, "messages");
+_Static_assert(CLIENT_RECV_WINDOW >= PROTO_RECV_WINDOW_MIN &&
+    CLIENT_RECV_WINDOW <= PROTO_RECV_WINDOW_MAX, "receive window");
+_Static_assert(CLIENT_READ_BUFFER >= PROTO_MESSAGE_MAX, "read buffer");
+
+/*
+ * Streams are found by a handle's low 8 bits: the broker promises that
+ * no two open handles of a session share them (docs/protocol.md).
+ */
+#define STREAM_SLOTS	256
+#define STREAM_SLOT(h)	((h) & (STREAM_SLOTS - 1))
+/* First size of a connection's receive buffer, which grows to the window. */
+#define STREAM_BUFFER_MIN	4096
 
 struct waiter {
 	uint32_t	 msgid;
 	bool		 done;
+	uint8_t		*inline_buf;	/* CLIENT_RESPONSE_INLINE bytes */
 	uint8_t		*response;	/* the whole response message */
 	size_t		 len;
 	struct waiter	*next;
+};
+
+/* What the broker pushed for one connection, or a listener's readiness. */
+struct stream {
+	tb_handle	 handle;	/* 0: never used */
+	bool		 open;		/* false once closed here */
+	bool		 listener;
+	bool		 acceptable;	/* a connection waits to be accepted */
+	bool		 eof;		/* end pushed */
+	bool		 read_shut;
+	int		 error;		/* error pushed, a TB_E* code */
+	bool		 error_reported; /* a call has returned it */
+	bool		 write_lost;	/* it came with writes behind */
+	bool		 write_shut;
+	size_t		 wout;		/* written behind, not acked */
+	uint32_t	 timeout_ms;
+	uint8_t		*buf;		/* received and unread: buf[off, len) */
+	size_t		 off;
+	size_t		 len;
+	size_t		 cap;
+	size_t		 owed;		/* read, not yet granted back */
 };
 
 struct tb_client {
@@ -45,23 +89,28 @@ struct tb_client {
 	int		 broken;	/* 0, or why the session is unusable */
 	uint32_t	 next_msgid;
 	struct waiter	*waiters;
-	uint8_t		*in;		/* the reader's, PROTO_MESSAGE_MAX */
+	size_t		 send_window;	/* the broker's, per connection */
+	struct stream	 streams[STREAM_SLOTS];
+	uint8_t		*in;		/* the reader's, CLIENT_READ_BUFFER */
 	size_t		 inlen;
 };
 
-/* A decoded response, kept while its result is read. */
+/* A response: waited for, then kept while its result is read. */
 struct response {
-	uint8_t			*raw;
-	msgpack_unpacked	 unpacked;
-	struct proto_msg	 msg;
+	struct waiter		 w;
+	bool			 registered;
+	uint8_t			*heap;	/* when it did not fit inline */
+	struct proto_cursor	 result;
+	uint8_t			 inline_buf[CLIENT_RESPONSE_INLINE];
 };
 
-/* A request being packed. */
+/* A request being packed, on the caller's stack. */
 struct request {
-	struct proto_buf	buf;
-	msgpack_packer		pk;
-	uint32_t		msgid;
+	struct proto_buf	 buf;
+	msgpack_packer		 pk;
+	uint32_t		 msgid;
 	const char		*name;
+	uint8_t			 head[CLIENT_REQUEST_HEAD];
 };
 
 static int __attribute__((format(printf, 3, 4)))
@@ -96,113 +145,391 @@ tb_client_session_id(const tb_client *client)
 	return client->session;
 }
 
-/* Marks the session unusable and wakes every waiting thread. */
+static uint64_t
+now_ms(void)
+{
+	struct timespec	ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* A deadline ms from now, or 0 (none) for ms 0. */
+static uint64_t
+deadline_in(uint32_t ms)
+{
+	return ms == 0 ? 0 : now_ms() + ms;
+}
+
+/* With the lock: marks the session unusable and wakes every thread. */
+static void
+client_break_locked(tb_client *c, int code)
+{
+	if (c->broken == 0)
+		c->broken = code;
+	pthread_cond_broadcast(&c->cond);
+}
+
 static void
 client_break(tb_client *c, int code)
 {
 	pthread_mutex_lock(&c->lock);
-	if (c->broken == 0)
-		c->broken = code;
-	pthread_cond_broadcast(&c->cond);
+	client_break_locked(c, code);
 	pthread_mutex_unlock(&c->lock);
 }
 
+/* Data up to this size is copied behind its head and sent in one call. */
+#define SEND_COPY_MAX	4096
+
 static int
-send_all(tb_client *c, const uint8_t *p, size_t len)
+send_bytes(tb_client *c, const uint8_t *p, size_t len)
 {
 	ssize_t	n;
 
-	pthread_mutex_lock(&c->send_lock);
 	while (len > 0) {
 		n = send(c->fd, p, len, MSG_NOSIGNAL);
 		if (n == -1 && errno == EINTR)
 			continue;
 		if (n <= 0)
-			break;
+			return -1;
 		p += n;
 		len -= (size_t)n;
 	}
-	pthread_mutex_unlock(&c->send_lock);
-	return len == 0 ? 0 : -1;
+	return 0;
 }
 
-/* Hands one response to its waiter. */
+/*
+ * Sends a whole message: head, then data when there is any.  send()
+ * only: a command `tcpbroker run` confines may not use sendmsg().
+ */
+static int
+send_message(tb_client *c, const uint8_t *head, size_t headlen,
+    const void *data, size_t datalen)
+{
+	uint8_t	 one[CLIENT_REQUEST_HEAD + SEND_COPY_MAX];
+	int	 rc;
+
+	pthread_mutex_lock(&c->send_lock);
+	if (datalen == 0)
+		rc = send_bytes(c, head, headlen);
+	else if (headlen + datalen <= sizeof(one)) {
+		memcpy(one, head, headlen);
+		memcpy(one + headlen, data, datalen);
+		rc = send_bytes(c, one, headlen + datalen);
+	} else if ((rc = send_bytes(c, head, headlen)) == 0)
+		rc = send_bytes(c, data, datalen);
+	pthread_mutex_unlock(&c->send_lock);
+	if (rc != 0)
+		client_break(c, TB_EBROKER);
+	return rc;
+}
+
+/* Streams. */
+
+/* The open connection (or listener) h, or NULL. */
+static struct stream *
+stream_of(tb_client *c, tb_handle h)
+{
+	struct stream	*e = &c->streams[STREAM_SLOT(h)];
+
+	return e->handle == h && e->open ? e : NULL;
+}
+
+/*
+ * The stream of a handle the broker just named: a new one when it was
+ * not known yet.  NULL when it is closed here, or when its slot holds
+ * another open handle (the broker broke its promise).
+ */
+static struct stream *
+stream_claim(tb_client *c, tb_handle h, bool *bad)
+{
+	struct stream	*e = &c->streams[STREAM_SLOT(h)];
+
+	*bad = false;
+	if (e->handle == h)
+		return e->open ? e : NULL;
+	if (e->handle != 0 && e->open) {
+		*bad = true;
+		return NULL;
+	}
+	free(e->buf);
+	memset(e, 0, sizeof(*e));
+	e->handle = h;
+	e->open = true;
+	return e;
+}
+
+static void
+stream_drop(struct stream *e)
+{
+	free(e->buf);
+	e->buf = NULL;
+	e->off = e->len = e->cap = 0;
+}
+
+/* Takes n received bytes; -1 when they are past the window. */
+static int
+stream_append(struct stream *e, const uint8_t *data, size_t n)
+{
+	size_t	 cap;
+	uint8_t	*p;
+
+	if (e->read_shut || e->listener)
+		return e->listener ? -1 : 0;	/* dropped, as shut down */
+	if (e->len + e->owed + n > CLIENT_RECV_WINDOW)
+		return -1;
+	if (e->off + e->len + n > e->cap && e->off > 0) {
+		memmove(e->buf, e->buf + e->off, e->len);
+		e->off = 0;
+	}
+	if (e->len + n > e->cap) {
+		cap = e->cap ? e->cap : STREAM_BUFFER_MIN;
+		while (cap < e->len + n)
+			cap *= 2;
+		if (cap > CLIENT_RECV_WINDOW)
+			cap = CLIENT_RECV_WINDOW;
+		if ((p = realloc(e->buf, cap)) == NULL)
+			return -1;
+		e->buf = p;
+		e->cap = cap;
+	}
+	memcpy(e->buf + e->off + e->len, data, n);
+	e->len += n;
+	return 0;
+}
+
+static void
+stream_consume(struct stream *e, size_t n)
+{
+	e->off += n;
+	e->len -= n;
+	e->owed += n;
+	if (e->len == 0)
+		e->off = 0;
+}
+
+/* Sends [2, "credit", [h, n]]. */
+static void
+send_credit(tb_client *c, tb_handle h, size_t n)
+{
+	uint8_t			head[64];
+	struct proto_buf	buf = { head, 0, sizeof(head), sizeof(head),
+				    false };
+	msgpack_packer		pk;
+
+	proto_packer_init(&pk, &buf);
+	proto_pack_note(&pk, proto_client_notes[PROTO_CNOTE_CREDIT].name, 2);
+	msgpack_pack_uint32(&pk, h);
+	msgpack_pack_uint32(&pk, (uint32_t)n);
+	send_message(c, buf.data, buf.len, NULL, 0);
+}
+
+/*
+ * With the lock: gives the broker back what was read, once it is half
+ * the window, or all of it (force) before waiting for more.  The lock
+ * is let go while sending.
+ */
+static void
+stream_grant(tb_client *c, struct stream *e, bool force)
+{
+	tb_handle	h = e->handle;
+	size_t		n = e->owed;
+
+	if (n == 0 || (!force && n < CLIENT_RECV_WINDOW / 2) || e->eof ||
+	    e->error != 0 || e->read_shut)
+		return;
+	e->owed = 0;
+	pthread_mutex_unlock(&c->lock);
+	send_credit(c, h, n);
+	pthread_mutex_lock(&c->lock);
+}
+
+/* Messages from the broker. */
+
+/* Hands one response to its waiter; with the lock. */
+static int
+deliver_response(tb_client *c, const uint8_t *msg, size_t len,
+    struct proto_cursor *cur)
+{
+	struct waiter	*w;
+	uint64_t	 msgid;
+
+	if (proto_get_uint(cur, &msgid) != 0)
+		return -1;
+	for (w = c->waiters; w != NULL; w = w->next)
+		if (w->msgid == msgid && !w->done)
+			break;
+	if (w == NULL)
+		return 0;
+	if (len <= CLIENT_RESPONSE_INLINE)
+		w->response = w->inline_buf;
+	else if ((w->response = malloc(len)) == NULL) {
+		client_break_locked(c, TB_ENOMEM);
+		return 0;
+	}
+	memcpy(w->response, msg, len);
+	w->len = len;
+	w->done = true;
+	return 0;
+}
+
+/* Applies one notification; with the lock.  -1 when it is malformed. */
+static int
+deliver_note(tb_client *c, struct proto_cursor *cur)
+{
+	struct stream	*e;
+	const char	*name;
+	const uint8_t	*data;
+	size_t		 len;
+	uint64_t	 h, v;
+	uint32_t	 n;
+	int		 note, code;
+	bool		 bad;
+
+	if (proto_get_str(cur, &name, &len) != 0 ||
+	    proto_get_array(cur, &n) != 0 || n < 1 ||
+	    proto_get_uint(cur, &h) != 0 || h == 0 || h > UINT32_MAX)
+		return -1;
+	note = proto_table_lookup(proto_broker_notes, PROTO_BNOTE_COUNT, name,
+	    len);
+	if (note < 0 || n != strlen(proto_broker_notes[note].params))
+		return -1;
+	e = stream_claim(c, (tb_handle)h, &bad);
+	if (bad)
+		return -1;
+	switch (note) {
+	case PROTO_BNOTE_DATA:
+		if (proto_get_bin(cur, &data, &len) != 0)
+			return -1;
+		if (e != NULL && stream_append(e, data, len) != 0)
+			return -1;
+		return 0;
+	case PROTO_BNOTE_END:
+		if (e != NULL)
+			e->eof = true;
+		return 0;
+	case PROTO_BNOTE_ERROR:
+		if (proto_get_error(cur, &code, NULL, 0) != 0 || code == 0)
+			return -1;
+		if (e != NULL && e->error == 0) {
+			e->error = code;
+			e->write_lost = e->wout > 0;
+		}
+		return 0;
+	case PROTO_BNOTE_ACK:
+		if (proto_get_uint(cur, &v) != 0)
+			return -1;
+		if (e != NULL) {
+			if (v > e->wout)
+				return -1;
+			e->wout -= (size_t)v;
+		}
+		return 0;
+	case PROTO_BNOTE_ACCEPTABLE:
+		if (e != NULL)
+			e->acceptable = true;
+		return 0;
+	}
+	return -1;
+}
+
+/* Handles one whole message; with the lock. */
 static void
 deliver(tb_client *c, const uint8_t *msg, size_t len)
 {
-	msgpack_unpacked	 unpacked;
-	struct proto_msg	 m;
-	struct waiter		*w;
-	const char		*why;
-	uint8_t			*copy;
+	struct proto_cursor	cur = { msg, len };
+	uint64_t		type;
+	uint32_t		n;
+	int			rc = -1;
 
-	msgpack_unpacked_init(&unpacked);
-	if (proto_decode(&unpacked, msg, len, &m, &why) != 0 ||
-	    m.type != PROTO_RESPONSE) {
-		msgpack_unpacked_destroy(&unpacked);
-		client_break(c, TB_EPROTO);
+	if (proto_get_array(&cur, &n) == 0 &&
+	    proto_get_uint(&cur, &type) == 0) {
+		if (type == PROTO_RESPONSE && n == 4)
+			rc = deliver_response(c, msg, len, &cur);
+		else if (type == PROTO_NOTIFY && n == 3)
+			rc = deliver_note(c, &cur);
+	}
+	if (rc != 0)
+		client_break_locked(c, TB_EPROTO);
+}
+
+/*
+ * The reader: waits for the session socket until deadline (0: no
+ * deadline), reads what is there and handles every whole message in it.
+ */
+static void
+read_messages(tb_client *c, uint64_t deadline)
+{
+	struct pollfd	 pfd = { c->fd, POLLIN, 0 };
+	const char	*why;
+	uint64_t	 now;
+	size_t		 len, off = 0;
+	ssize_t		 n;
+	int		 rc;
+
+	if (deadline != 0) {
+		now = now_ms();
+		rc = poll(&pfd, 1, deadline > now ? (int)(deadline - now) : 0);
+		if (rc <= 0)
+			return;		/* the caller looks at the time */
+	}
+	n = recv(c->fd, c->in + c->inlen, CLIENT_READ_BUFFER - c->inlen, 0);
+	if (n == -1 && errno == EINTR)
+		return;
+	if (n <= 0) {
+		client_break(c, TB_EBROKER);
 		return;
 	}
-	msgpack_unpacked_destroy(&unpacked);
-	copy = malloc(len);
+	c->inlen += (size_t)n;
 	pthread_mutex_lock(&c->lock);
-	for (w = c->waiters; w != NULL; w = w->next)
-		if (w->msgid == m.msgid && !w->done)
+	while (c->broken == 0) {
+		enum proto_scan r = proto_scan(c->in + off, c->inlen - off,
+		    &len, &why);
+		if (r == PROTO_SCAN_MORE)
 			break;
-	if (w != NULL && copy != NULL) {
-		memcpy(copy, msg, len);
-		w->response = copy;
-		w->len = len;
-		w->done = true;
-		copy = NULL;
-		pthread_cond_broadcast(&c->cond);
-	} else if (w != NULL && c->broken == 0) {
-		c->broken = TB_ENOMEM;
-		pthread_cond_broadcast(&c->cond);
+		if (r == PROTO_SCAN_BAD) {
+			client_break_locked(c, TB_EPROTO);
+			break;
+		}
+		deliver(c, c->in + off, len);
+		off += len;
 	}
+	pthread_cond_broadcast(&c->cond);
 	pthread_mutex_unlock(&c->lock);
-	free(copy);
+	memmove(c->in, c->in + off, c->inlen - off);
+	c->inlen -= off;
 }
 
-/* Reads responses until self's has come or the session breaks. */
+/*
+ * With the lock: waits until more messages were handled, deadline (0:
+ * none) has passed, or the session broke.  The caller looks again.
+ */
 static void
-read_responses(tb_client *c, struct waiter *self)
+client_wait(tb_client *c, uint64_t deadline)
 {
-	const char	*why;
-	size_t		 len, off;
-	ssize_t		 n;
-	bool		 done = false;
+	struct timespec	ts;
 
-	while (!done) {
-		n = recv(c->fd, c->in + c->inlen, PROTO_MESSAGE_MAX - c->inlen,
-		    0);
-		if (n == -1 && errno == EINTR)
-			continue;
-		if (n <= 0) {
-			client_break(c, TB_EBROKER);
+	if (c->broken != 0)
+		return;
+	if (c->reading) {
+		if (deadline == 0) {
+			pthread_cond_wait(&c->cond, &c->lock);
 			return;
 		}
-		c->inlen += (size_t)n;
-		off = 0;
-		for (;;) {
-			enum proto_scan r = proto_scan(c->in + off,
-			    c->inlen - off, &len, &why);
-			if (r == PROTO_SCAN_MORE)
-				break;
-			if (r == PROTO_SCAN_BAD) {
-				client_break(c, TB_EPROTO);
-				return;
-			}
-			deliver(c, c->in + off, len);
-			off += len;
-		}
-		memmove(c->in, c->in + off, c->inlen - off);
-		c->inlen -= off;
-		pthread_mutex_lock(&c->lock);
-		done = self->done || c->broken != 0;
-		pthread_mutex_unlock(&c->lock);
+		ts.tv_sec = (time_t)(deadline / 1000);
+		ts.tv_nsec = (long)(deadline % 1000) * 1000000;
+		pthread_cond_timedwait(&c->cond, &c->lock, &ts);
+		return;
 	}
+	c->reading = true;
+	pthread_mutex_unlock(&c->lock);
+	read_messages(c, deadline);
+	pthread_mutex_lock(&c->lock);
+	c->reading = false;
+	pthread_cond_broadcast(&c->cond);
 }
+
+/* Requests. */
 
 static void
 request_begin(tb_client *c, struct request *req, enum proto_method method,
@@ -212,7 +539,8 @@ request_begin(tb_client *c, struct request *req, enum proto_method method,
 	req->msgid = ++c->next_msgid;
 	pthread_mutex_unlock(&c->lock);
 	req->name = proto_methods[method].name;
-	proto_buf_init(&req->buf, PROTO_MESSAGE_MAX);
+	req->buf = (struct proto_buf){ req->head, 0, sizeof(req->head),
+	    sizeof(req->head), false };
 	proto_packer_init(&req->pk, &req->buf);
 	proto_pack_request(&req->pk, req->msgid, method, nparams);
 }
@@ -220,83 +548,105 @@ request_begin(tb_client *c, struct request *req, enum proto_method method,
 static void
 response_free(struct response *resp)
 {
-	msgpack_unpacked_destroy(&resp->unpacked);
-	free(resp->raw);
-	resp->raw = NULL;
+	free(resp->heap);
+	resp->heap = NULL;
 }
 
 /*
- * Sends the request and waits for its response.  On success resp holds
- * the result until response_free(); on failure err is filled.
+ * Registers resp as the waiter of req and sends req; then request_wait()
+ * must follow, even when this fails, unless it returns an error before
+ * registering (a broken session or an oversized request).
  */
 static int
-request_call(tb_client *c, struct request *req, struct response *resp,
+request_send(tb_client *c, struct request *req, struct response *resp,
     struct tb_error *err)
 {
-	struct waiter	  self = { req->msgid, false, NULL, 0, NULL };
-	struct waiter	**wp;
-	char		  message[TB_ERROR_MESSAGE_MAX + 1];
-	const char	 *why;
-	int		  code, broken;
+	int	broken;
 
-	memset(resp, 0, sizeof(*resp));
-	msgpack_unpacked_init(&resp->unpacked);
-	if (req->buf.failed) {
-		proto_buf_free(&req->buf);
+	resp->heap = NULL;
+	resp->registered = false;
+	if (req->buf.failed)
 		return set_error(err, TB_ENOMEM, "%s: request too large",
 		    req->name);
-	}
+	resp->w.msgid = req->msgid;
+	resp->w.done = false;
+	resp->w.inline_buf = resp->inline_buf;
+	resp->w.response = NULL;
 
 	pthread_mutex_lock(&c->lock);
 	if (c->broken != 0) {
 		broken = c->broken;
 		pthread_mutex_unlock(&c->lock);
-		proto_buf_free(&req->buf);
 		return set_error(err, broken, "%s: the broker session is "
 		    "unusable: %s", req->name, proto_err_text(broken));
 	}
-	self.next = c->waiters;
-	c->waiters = &self;
+	resp->w.next = c->waiters;
+	c->waiters = &resp->w;
+	resp->registered = true;
 	pthread_mutex_unlock(&c->lock);
 
-	if (send_all(c, req->buf.data, req->buf.len) != 0)
-		client_break(c, TB_EBROKER);
-	proto_buf_free(&req->buf);
+	send_message(c, req->buf.data, req->buf.len, NULL, 0);
+	return 0;
+}
+
+/*
+ * Waits for the response of a request sent by request_send().  On
+ * success resp holds the result until response_free(); on failure err
+ * is filled.
+ */
+static int
+request_wait(tb_client *c, struct request *req, struct response *resp,
+    struct tb_error *err)
+{
+	struct waiter	**wp;
+	struct proto_cursor cur;
+	char		  message[TB_ERROR_MESSAGE_MAX + 1];
+	uint64_t	  v;
+	uint32_t	  n;
+	int		  code, broken;
 
 	pthread_mutex_lock(&c->lock);
-	while (!self.done && c->broken == 0) {
-		if (c->reading) {
-			pthread_cond_wait(&c->cond, &c->lock);
-			continue;
-		}
-		c->reading = true;
-		pthread_mutex_unlock(&c->lock);
-		read_responses(c, &self);
-		pthread_mutex_lock(&c->lock);
-		c->reading = false;
-		pthread_cond_broadcast(&c->cond);
-	}
-	for (wp = &c->waiters; *wp != &self; wp = &(*wp)->next)
+	while (!resp->w.done && c->broken == 0)
+		client_wait(c, 0);
+	for (wp = &c->waiters; *wp != &resp->w; wp = &(*wp)->next)
 		;
-	*wp = self.next;
+	*wp = resp->w.next;
+	resp->registered = false;
 	broken = c->broken;
 	pthread_mutex_unlock(&c->lock);
 
-	if (!self.done)
+	if (!resp->w.done)
 		return set_error(err, broken, "%s: the broker session failed: "
 		    "%s", req->name, proto_err_text(broken));
-	resp->raw = self.response;
-	if (proto_decode(&resp->unpacked, resp->raw, self.len, &resp->msg,
-	    &why) != 0) {
+	if (resp->w.response != resp->inline_buf)
+		resp->heap = resp->w.response;
+	/* Decoded once, here: [1, msgid, error, result]. */
+	cur = (struct proto_cursor){ resp->w.response, resp->w.len };
+	if (proto_get_array(&cur, &n) != 0 || proto_get_uint(&cur, &v) != 0 ||
+	    proto_get_uint(&cur, &v) != 0 ||
+	    proto_get_error(&cur, &code, message, sizeof(message)) != 0) {
 		response_free(resp);
-		return set_error(err, TB_EPROTO, "%s: %s", req->name, why);
+		return set_error(err, TB_EPROTO, "%s: malformed response",
+		    req->name);
 	}
-	code = proto_read_error(resp->msg.error, message, sizeof(message));
 	if (code != 0) {
 		response_free(resp);
 		return set_error(err, code, "%s", message);
 	}
+	resp->result = cur;
 	return 0;
+}
+
+/* Sends the request and waits for its response. */
+static int
+request_call(tb_client *c, struct request *req, struct response *resp,
+    struct tb_error *err)
+{
+	int	rc;
+
+	if ((rc = request_send(c, req, resp, err)) != 0)
+		return rc;
+	return request_wait(c, req, resp, err);
 }
 
 /* Result readers: each checks the type the method table promises. */
@@ -304,7 +654,7 @@ request_call(tb_client *c, struct request *req, struct response *resp,
 static int
 result_nil(struct response *resp, const char *name, struct tb_error *err)
 {
-	int	ok = resp->msg.result->type == MSGPACK_OBJECT_NIL;
+	int	ok = proto_get_nil(&resp->result) == 0;
 
 	response_free(resp);
 	return ok ? set_error(err, 0, "ok") :
@@ -315,81 +665,143 @@ static int
 result_uint(struct response *resp, const char *name, uint64_t max,
     uint64_t *out, struct tb_error *err)
 {
-	const msgpack_object	*o = resp->msg.result;
-	int			 ok = o->type == MSGPACK_OBJECT_POSITIVE_INTEGER &&
-				    o->via.u64 <= max;
+	uint64_t	v;
+	int		ok;
 
 	/* Always written, so that no caller reads an unset value. */
-	*out = ok ? o->via.u64 : 0;
+	ok = proto_get_uint(&resp->result, &v) == 0 && v <= max;
+	*out = ok ? v : 0;
 	response_free(resp);
 	return ok ? set_error(err, 0, "ok") :
 	    set_error(err, TB_EPROTO, "%s: expected an integer result", name);
 }
 
 static int
-result_bytes(struct response *resp, const char *name, msgpack_object_type type,
-    void *buf, size_t cap, size_t *len, struct tb_error *err)
+result_str(struct response *resp, const char *name, char *buf, size_t cap,
+    struct tb_error *err)
 {
-	const msgpack_object	*o = resp->msg.result;
-	const char		*ptr;
-	size_t			 n;
+	const char	*ptr;
+	size_t		 n;
 
-	if (o->type != type) {
+	if (proto_get_str(&resp->result, &ptr, &n) != 0 || n >= cap) {
 		response_free(resp);
-		return set_error(err, TB_EPROTO, "%s: unexpected result type",
-		    name);
+		return set_error(err, TB_EPROTO, "%s: expected a string of "
+		    "less than %zu bytes", name, cap);
 	}
-	ptr = type == MSGPACK_OBJECT_BIN ? o->via.bin.ptr : o->via.str.ptr;
-	n = type == MSGPACK_OBJECT_BIN ? o->via.bin.size : o->via.str.size;
-	if (n > cap) {
-		response_free(resp);
-		return set_error(err, TB_EPROTO, "%s: %zu bytes returned for "
-		    "a buffer of %zu", name, n, cap);
-	}
-	if (n > 0)
-		memcpy(buf, ptr, n);
-	*len = n;
+	memcpy(buf, ptr, n);
+	buf[n] = '\0';
 	response_free(resp);
 	return set_error(err, 0, "ok");
 }
 
+/* The unsigned value of key in a map result. */
+static int
+result_map_uint(struct response *resp, const char *name, const char *key,
+    size_t *out, struct tb_error *err)
+{
+	const char	*k;
+	size_t		 klen;
+	uint64_t	 v;
+	uint32_t	 n, i;
+	bool		 found = false;
+
+	if (proto_get_map(&resp->result, &n) != 0)
+		goto bad;
+	for (i = 0; i < n; i++) {
+		if (proto_get_str(&resp->result, &k, &klen) != 0 ||
+		    proto_get_uint(&resp->result, &v) != 0)
+			goto bad;
+		if (klen == strlen(key) && memcmp(k, key, klen) == 0) {
+			*out = (size_t)v;
+			found = true;
+		}
+	}
+	if (!found)
+		goto bad;
+	response_free(resp);
+	return set_error(err, 0, "ok");
+ bad:
+	response_free(resp);
+	return set_error(err, TB_EPROTO, "%s: expected a map with %s", name,
+	    key);
+}
+
 /* Opening and closing. */
 
+/*
+ * hello, and stream right behind it without waiting: one round trip
+ * opens a streaming session.
+ */
 static int
 hello(tb_client *c, struct tb_error *err)
 {
-	struct request		 req;
-	struct response		 resp;
+	struct request		 req, sreq;
+	struct response		 resp, sresp;
+	struct tb_error		 serr;
+	msgpack_unpacked	 unpacked;
+	const msgpack_object	*result;
 	const msgpack_object_kv	*kv;
 	uint32_t		 i;
-	int			 rc;
+	int			 rc, src;
 
 	request_begin(c, &req, PROTO_METHOD_HELLO, 1);
 	msgpack_pack_uint32(&req.pk, PROTO_VERSION);
-	if ((rc = request_call(c, &req, &resp, err)) != 0)
+	request_begin(c, &sreq, PROTO_METHOD_STREAM, 1);
+	msgpack_pack_uint32(&sreq.pk, CLIENT_RECV_WINDOW);
+	if ((rc = request_send(c, &req, &resp, err)) != 0)
 		return rc;
-	if (resp.msg.result->type != MSGPACK_OBJECT_MAP) {
+	src = request_send(c, &sreq, &sresp, &serr);
+	rc = request_wait(c, &req, &resp, err);
+	if (src == 0)
+		src = request_wait(c, &sreq, &sresp, &serr);
+	if (rc != 0) {
+		if (src == 0)
+			response_free(&sresp);
+		return rc;
+	}
+	msgpack_unpacked_init(&unpacked);
+	if (msgpack_unpack_next(&unpacked, (const char *)resp.result.p,
+	    resp.result.len, NULL) != MSGPACK_UNPACK_SUCCESS ||
+	    unpacked.data.type != MSGPACK_OBJECT_MAP) {
+		msgpack_unpacked_destroy(&unpacked);
 		response_free(&resp);
+		if (src == 0)
+			response_free(&sresp);
 		return set_error(err, TB_EPROTO, "hello: expected a map");
 	}
-	for (i = 0; i < resp.msg.result->via.map.size; i++) {
-		kv = &resp.msg.result->via.map.ptr[i];
+	result = &unpacked.data;
+	for (i = 0; i < result->via.map.size; i++) {
+		kv = &result->via.map.ptr[i];
 		if (kv->key.type == MSGPACK_OBJECT_STR &&
 		    kv->key.via.str.size == 7 &&
 		    memcmp(kv->key.via.str.ptr, "session", 7) == 0 &&
 		    kv->val.type == MSGPACK_OBJECT_POSITIVE_INTEGER)
 			c->session = kv->val.via.u64;
 	}
+	msgpack_unpacked_destroy(&unpacked);
 	response_free(&resp);
-	return set_error(err, 0, "ok");
+
+	if (src != 0) {
+		if (err != NULL)
+			*err = serr;
+		return src;
+	}
+	rc = result_map_uint(&sresp, sreq.name, "send_window",
+	    &c->send_window, err);
+	if (rc == 0 && (c->send_window < TB_DATA_MAX ||
+	    c->send_window > PROTO_RECV_WINDOW_MAX))
+		rc = set_error(err, TB_EPROTO, "stream: a send window of %zu "
+		    "bytes", c->send_window);
+	return rc;
 }
 
 int
 tb_client_open_fd(tb_client **out, int fd, struct tb_error *err)
 {
-	tb_client	*c;
-	int		 type, rc;
-	socklen_t	 len = sizeof(type);
+	pthread_condattr_t	 attr;
+	tb_client		*c;
+	int			 type, rc;
+	socklen_t		 len = sizeof(type);
 
 	*out = NULL;
 	if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) == -1 ||
@@ -400,7 +812,7 @@ tb_client_open_fd(tb_client **out, int fd, struct tb_error *err)
 	}
 	fcntl(fd, F_SETFD, FD_CLOEXEC);
 	if ((c = calloc(1, sizeof(*c))) == NULL ||
-	    (c->in = malloc(PROTO_MESSAGE_MAX)) == NULL) {
+	    (c->in = malloc(CLIENT_READ_BUFFER)) == NULL) {
 		free(c);
 		close(fd);
 		return set_error(err, TB_ENOMEM, "out of memory");
@@ -408,7 +820,12 @@ tb_client_open_fd(tb_client **out, int fd, struct tb_error *err)
 	c->fd = fd;
 	pthread_mutex_init(&c->lock, NULL);
 	pthread_mutex_init(&c->send_lock, NULL);
-	pthread_cond_init(&c->cond, NULL);
+	c->send_window = LIMIT_SEND_WINDOW;
+	/* Time-outs are deadlines on the monotonic clock. */
+	pthread_condattr_init(&attr);
+	pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+	pthread_cond_init(&c->cond, &attr);
+	pthread_condattr_destroy(&attr);
 	if ((rc = hello(c, err)) != 0) {
 		tb_client_close(c);
 		return rc;
@@ -464,12 +881,43 @@ tb_client_open(tb_client **out, struct tb_error *err)
 	return tb_client_open_path(out, TB_DEFAULT_SOCKET, err);
 }
 
+/*
+ * Waits until every byte written behind on the session is out of the
+ * broker, as tb_close does for one connection: a process that closes
+ * its session right after a write loses nothing to a slow peer.
+ */
+static void
+client_flush(tb_client *c)
+{
+	struct stream	*e;
+	uint64_t	 deadline;
+	unsigned	 i;
+
+	pthread_mutex_lock(&c->lock);
+	for (i = 0; i < STREAM_SLOTS; i++) {
+		e = &c->streams[i];
+		if (!e->open || e->listener)
+			continue;
+		deadline = deadline_in(e->timeout_ms);
+		while (e->open && e->wout > 0 && e->error == 0 &&
+		    c->broken == 0 &&
+		    (deadline == 0 || now_ms() < deadline))
+			client_wait(c, deadline);
+	}
+	pthread_mutex_unlock(&c->lock);
+}
+
 void
 tb_client_close(tb_client *c)
 {
+	unsigned	i;
+
 	if (c == NULL)
 		return;
+	client_flush(c);
 	close(c->fd);
+	for (i = 0; i < STREAM_SLOTS; i++)
+		free(c->streams[i].buf);
 	pthread_cond_destroy(&c->cond);
 	pthread_mutex_destroy(&c->send_lock);
 	pthread_mutex_destroy(&c->lock);
@@ -479,13 +927,32 @@ tb_client_close(tb_client *c)
 
 /* The plugin's functions. */
 
-static int
+static void
 call_handle(tb_client *c, enum proto_method method, tb_handle h,
     struct request *req)
 {
 	request_begin(c, req, method, (uint32_t)strlen(
 	    proto_methods[method].params));
-	return msgpack_pack_uint32(&req->pk, h);
+	msgpack_pack_uint32(&req->pk, h);
+}
+
+/* Makes the stream of a handle the broker returned; with the lock. */
+static int
+adopt(tb_client *c, tb_handle h, bool listener, const char *name,
+    struct tb_error *err)
+{
+	struct stream	*e;
+	bool		 bad;
+
+	pthread_mutex_lock(&c->lock);
+	e = stream_claim(c, h, &bad);
+	if (e != NULL)
+		e->listener = listener;
+	else
+		client_break_locked(c, TB_EPROTO);
+	pthread_mutex_unlock(&c->lock);
+	return e != NULL ? 0 : set_error(err, TB_EPROTO, "%s: handle %u is "
+	    "in use", name, h);
 }
 
 static int
@@ -494,7 +961,7 @@ do_connect(tb_client *c, const char *host, uint16_t port, uint32_t ms,
 {
 	struct request	req;
 	struct response	resp;
-	uint64_t	h;
+	uint64_t	h = 0;
 	size_t		len = host != NULL ? strlen(host) : 0;
 	int		rc;
 
@@ -509,9 +976,11 @@ do_connect(tb_client *c, const char *host, uint16_t port, uint32_t ms,
 		msgpack_pack_uint32(&req.pk, ms);
 	if ((rc = request_call(c, &req, &resp, err)) != 0)
 		return rc;
-	if ((rc = result_uint(&resp, req.name, UINT32_MAX, &h, err)) == 0)
-		*out = (tb_handle)h;
-	return rc;
+	if ((rc = result_uint(&resp, req.name, UINT32_MAX, &h, err)) != 0 ||
+	    (rc = adopt(c, (tb_handle)h, false, req.name, err)) != 0)
+		return rc;
+	*out = (tb_handle)h;
+	return 0;
 }
 
 int
@@ -528,131 +997,331 @@ tb_connect_timeout(tb_client *c, const char *host, uint16_t port,
 	return do_connect(c, host, port, ms, true, out, err);
 }
 
-/* One write call of at most TB_DATA_MAX bytes. */
+/* Sends [2, "send", [h, data]]. */
 static int
-write_chunk(tb_client *c, enum proto_method method, tb_handle h,
-    const uint8_t *data, size_t len, size_t *written, struct tb_error *err)
+send_behind(tb_client *c, tb_handle h, const uint8_t *data, size_t len)
 {
-	struct request	req;
-	struct response	resp;
-	uint64_t	n = len;
-	int		rc;
+	uint8_t			head[64];
+	struct proto_buf	buf = { head, 0, sizeof(head), sizeof(head),
+				    false };
+	msgpack_packer		pk;
 
-	call_handle(c, method, h, &req);
-	msgpack_pack_bin_with_body(&req.pk, data, len);
-	if ((rc = request_call(c, &req, &resp, err)) != 0)
-		return rc;
-	if (method == PROTO_METHOD_WRITE_ALL)
-		rc = result_nil(&resp, req.name, err);
-	else
-		rc = result_uint(&resp, req.name, len, &n, err);
-	*written = (size_t)n;
-	return rc;
+	proto_packer_init(&pk, &buf);
+	proto_pack_note(&pk, proto_client_notes[PROTO_CNOTE_SEND].name, 2);
+	msgpack_pack_uint32(&pk, h);
+	msgpack_pack_bin(&pk, len);
+	return send_message(c, buf.data, buf.len, data, len);
 }
 
-/* Writes in chunks; a short chunk (a timeout part way) ends the call. */
+/*
+ * Writes behind: each piece goes out as soon as the send window has
+ * room for it, and the call returns once all are sent, as write(2)
+ * returns once the kernel has the data.  An error the broker met since
+ * is returned here; a time-out waiting for room gives a short count
+ * (write and write_bytes) or ETIMEDOUT (write_all).
+ */
 static int
-write_data(tb_client *c, enum proto_method method, tb_handle h,
+write_behind(tb_client *c, tb_handle h, const char *name, bool all,
     const void *data, size_t len, size_t *written, struct tb_error *err)
 {
 	const uint8_t	*p = data;
-	size_t		 done = 0, chunk, n;
-	int		 rc;
+	struct stream	*e;
+	uint64_t	 deadline;
+	size_t		 done = 0, chunk, room;
+	int		 rc = 0;
 
 	if (written != NULL)
 		*written = 0;
 	if (len > 0 && data == NULL)
-		return set_error(err, TB_EINVAL, "write: no data");
+		return set_error(err, TB_EINVAL, "%s: no data", name);
+	pthread_mutex_lock(&c->lock);
+	if ((e = stream_of(c, h)) == NULL || e->listener) {
+		pthread_mutex_unlock(&c->lock);
+		return set_error(err, TB_EBADHANDLE, "%s: %u is not an open "
+		    "connection of this session", name, h);
+	}
+	deadline = deadline_in(e->timeout_ms);
 	do {
-		chunk = len - done > TB_DATA_MAX ? TB_DATA_MAX : len - done;
-		rc = write_chunk(c, method, h, p + done, chunk, &n, err);
-		if (rc != 0) {
-			if (done > 0 && method != PROTO_METHOD_WRITE_ALL)
-				break;	/* report what did get through */
-			return rc;
+		if (e->error != 0) {
+			e->error_reported = true;
+			rc = set_error(err, e->error, "%s: %s after %zu of %zu "
+			    "bytes", name, proto_err_text(e->error), done, len);
+			break;
 		}
-		done += n;
-	} while (n == chunk && done < len);
+		if (e->write_shut) {
+			rc = set_error(err, TB_EPIPE, "%s: the write side was "
+			    "shut down", name);
+			break;
+		}
+		chunk = len - done > TB_DATA_MAX ? TB_DATA_MAX : len - done;
+		room = c->send_window - e->wout;
+		if (room < chunk && room < c->send_window / 4) {
+			if (c->broken != 0) {
+				rc = set_error(err, c->broken, "%s: the broker "
+				    "session failed: %s", name,
+				    proto_err_text(c->broken));
+				break;
+			}
+			if (deadline != 0 && now_ms() >= deadline) {
+				rc = set_error(err, TB_ETIMEDOUT, "%s: timed out "
+				    "after %zu of %zu bytes", name, done, len);
+				break;
+			}
+			client_wait(c, deadline);
+			if ((e = stream_of(c, h)) == NULL) {
+				rc = set_error(err, TB_ECLOSED, "%s: the "
+				    "connection was closed", name);
+				break;
+			}
+			continue;
+		}
+		if (chunk > room)
+			chunk = room;
+		e->wout += chunk;
+		pthread_mutex_unlock(&c->lock);
+		if (send_behind(c, h, p + done, chunk) == 0)
+			done += chunk;
+		pthread_mutex_lock(&c->lock);
+		if ((e = stream_of(c, h)) == NULL && done < len) {
+			rc = set_error(err, TB_ECLOSED, "%s: the connection was "
+			    "closed", name);
+			break;
+		}
+	} while (done < len);
+	pthread_mutex_unlock(&c->lock);
+	/* A short write is no error, as write(2) has, but for write_all. */
+	if (rc != 0 && done > 0 && !all && rc == TB_ETIMEDOUT)
+		rc = 0;
 	if (written != NULL)
 		*written = done;
-	return set_error(err, 0, "ok");
+	return rc != 0 ? rc : set_error(err, 0, "ok");
 }
 
 int
 tb_write(tb_client *c, tb_handle conn, const void *data, size_t len,
     size_t *written, struct tb_error *err)
 {
-	return write_data(c, PROTO_METHOD_WRITE, conn, data, len, written,
-	    err);
+	return write_behind(c, conn, "write", false, data, len, written, err);
 }
 
 int
 tb_write_bytes(tb_client *c, tb_handle conn, const void *data, size_t len,
     size_t *written, struct tb_error *err)
 {
-	return write_data(c, PROTO_METHOD_WRITE_BYTES, conn, data, len,
-	    written, err);
+	return write_behind(c, conn, "write_bytes", false, data, len, written,
+	    err);
 }
 
 int
 tb_write_all(tb_client *c, tb_handle conn, const void *data, size_t len,
     struct tb_error *err)
 {
-	return write_data(c, PROTO_METHOD_WRITE_ALL, conn, data, len, NULL,
-	    err);
+	return write_behind(c, conn, "write_all", true, data, len, NULL, err);
 }
 
-/* A read-family call whose result is at most cap bytes of bin. */
-static int
-read_call(tb_client *c, enum proto_method method, tb_handle h, int delim,
-    size_t count, void *buf, size_t cap, size_t *len, struct tb_error *err)
-{
-	struct request	req;
-	struct response	resp;
-	int		rc;
+/* Reading, from the stream's buffer. */
 
-	call_handle(c, method, h, &req);
-	if (delim >= 0)
-		msgpack_pack_uint8(&req.pk, (uint8_t)delim);
-	msgpack_pack_uint32(&req.pk, (uint32_t)count);
-	if ((rc = request_call(c, &req, &resp, err)) != 0)
-		return rc;
-	return result_bytes(&resp, req.name, MSGPACK_OBJECT_BIN, buf, cap, len,
-	    err);
+enum read_op {
+	READ_SOME,
+	READ_PEEK,
+	READ_EXACT,
+	READ_LINE,
+	READ_UNTIL
+};
+
+struct read_want {
+	enum read_op	 op;
+	const char	*name;
+	uint8_t		 delim;
+	size_t		 count;		/* max, exact n, or line max */
+	uint8_t		*buf;
+	size_t		*len;
+};
+
+/* The stream has ended: by an error, or at its end. */
+static int
+read_ended(struct stream *e, const struct read_want *w, struct tb_error *err)
+{
+	if (e->error != 0 && !e->read_shut) {
+		e->error_reported = true;
+		return set_error(err, e->error, "%s: %s", w->name,
+		    proto_err_text(e->error));
+	}
+	return set_error(err, TB_EOF, "%s: end of stream", w->name);
+}
+
+static int
+read_done(struct stream *e, const struct read_want *w, size_t n,
+    size_t consume, struct tb_error *err)
+{
+	if (n > 0)
+		memcpy(w->buf, e->buf + e->off, n);
+	*w->len = n;
+	if (consume > 0)
+		stream_consume(e, consume);
+	return set_error(err, 0, "ok");
+}
+
+/*
+ * Serves a read from what the stream holds, as the broker used to:
+ * returns 1 with *rc set when it is answered, 0 when it needs more.
+ */
+static int
+read_serve(struct stream *e, const struct read_want *w, int *rc,
+    struct tb_error *err)
+{
+	bool		 ended = e->eof || e->read_shut || e->error != 0;
+	const uint8_t	*p = e->buf + e->off, *nl;
+	size_t		 n, limit, end;
+
+	switch (w->op) {
+	case READ_SOME:
+	case READ_PEEK:
+		if (e->len == 0 && w->count > 0) {
+			if (!ended)
+				return 0;
+			if (e->error != 0 && !e->read_shut) {
+				*rc = read_ended(e, w, err);
+				return 1;
+			}
+		}
+		n = e->len < w->count ? e->len : w->count;
+		*rc = read_done(e, w, n, w->op == READ_SOME ? n : 0, err);
+		return 1;
+	case READ_EXACT:
+		if (e->len >= w->count) {
+			*rc = read_done(e, w, w->count, w->count, err);
+			return 1;
+		}
+		if (!ended)
+			return 0;
+		if (e->error == 0 || e->read_shut)
+			*rc = set_error(err, TB_EOF, "read_exact: the stream "
+			    "ended after %zu of %zu bytes", e->len, w->count);
+		else
+			*rc = read_ended(e, w, err);
+		return 1;
+	case READ_LINE:
+	case READ_UNTIL:
+		limit = e->len < w->count ? e->len : w->count;
+		if (limit > 0 &&
+		    (nl = memchr(p, w->delim, limit)) != NULL) {
+			n = (size_t)(nl - p) + 1;
+			end = n;
+			if (w->op == READ_LINE) {
+				end--;
+				if (end > 0 && p[end - 1] == '\r')
+					end--;
+			}
+			*rc = read_done(e, w, end, n, err);
+			return 1;
+		}
+		if (e->len >= w->count) {
+			*rc = set_error(err, TB_ELIMIT, "%s: no delimiter within "
+			    "%zu bytes; the data is left unread", w->name,
+			    w->count);
+			return 1;
+		}
+		if (!ended)
+			return 0;
+		if (e->len > 0) {
+			/* The last line, without its delimiter. */
+			n = e->len;
+			if (w->op == READ_LINE && p[n - 1] == '\r')
+				n--;
+			*rc = read_done(e, w, n, e->len, err);
+			return 1;
+		}
+		*rc = read_ended(e, w, err);
+		return 1;
+	}
+	return 0;
+}
+
+/*
+ * A read of the connection h: served from its buffer, waiting for the
+ * broker's data only when it must, for at most the handle's time-out.
+ */
+static int
+stream_read(tb_client *c, tb_handle h, const struct read_want *w,
+    struct tb_error *err)
+{
+	struct stream	*e;
+	uint64_t	 deadline;
+	int		 rc;
+
+	*w->len = 0;
+	pthread_mutex_lock(&c->lock);
+	if ((e = stream_of(c, h)) == NULL || e->listener) {
+		pthread_mutex_unlock(&c->lock);
+		return set_error(err, TB_EBADHANDLE, "%s: %u is not an open "
+		    "connection of this session", w->name, h);
+	}
+	deadline = deadline_in(e->timeout_ms);
+	for (;;) {
+		if (read_serve(e, w, &rc, err))
+			break;
+		if (c->broken != 0) {
+			rc = set_error(err, c->broken, "%s: the broker session "
+			    "failed: %s", w->name, proto_err_text(c->broken));
+			break;
+		}
+		if (deadline != 0 && now_ms() >= deadline) {
+			rc = set_error(err, TB_ETIMEDOUT, "%s: no data within "
+			    "the timeout; the connection is still usable",
+			    w->name);
+			break;
+		}
+		stream_grant(c, e, true);
+		client_wait(c, deadline);
+		if ((e = stream_of(c, h)) == NULL) {
+			rc = set_error(err, TB_ECLOSED, "%s: the connection "
+			    "was closed", w->name);
+			break;
+		}
+	}
+	if (e != NULL)
+		stream_grant(c, e, false);
+	pthread_mutex_unlock(&c->lock);
+	return rc;
 }
 
 int
 tb_read(tb_client *c, tb_handle conn, void *buf, size_t max, size_t *len,
     struct tb_error *err)
 {
+	struct read_want w = { READ_SOME, "read", 0, max, buf, len };
+
 	if (max > TB_DATA_MAX)
-		max = TB_DATA_MAX;
-	return read_call(c, PROTO_METHOD_READ, conn, -1, max, buf, max, len,
-	    err);
+		w.count = TB_DATA_MAX;
+	return stream_read(c, conn, &w, err);
 }
 
 int
 tb_peek(tb_client *c, tb_handle conn, void *buf, size_t max, size_t *len,
     struct tb_error *err)
 {
+	struct read_want w = { READ_PEEK, "peek", 0, max, buf, len };
+
 	if (max > TB_DATA_MAX)
-		max = TB_DATA_MAX;
-	return read_call(c, PROTO_METHOD_PEEK, conn, -1, max, buf, max, len,
-	    err);
+		w.count = TB_DATA_MAX;
+	return stream_read(c, conn, &w, err);
 }
 
 int
 tb_read_exact(tb_client *c, tb_handle conn, void *buf, size_t n,
     struct tb_error *err)
 {
-	uint8_t	*p = buf;
-	size_t	 done = 0, chunk, got;
-	int	 rc;
+	struct read_want w = { READ_EXACT, "read_exact", 0, 0, NULL, NULL };
+	uint8_t		*p = buf;
+	size_t		 done = 0, got;
+	int		 rc;
 
+	w.len = &got;
 	while (done < n) {
-		chunk = n - done > TB_DATA_MAX ? TB_DATA_MAX : n - done;
-		rc = read_call(c, PROTO_METHOD_READ_EXACT, conn, -1, chunk,
-		    p + done, chunk, &got, err);
+		w.count = n - done > TB_DATA_MAX ? TB_DATA_MAX : n - done;
+		w.buf = p + done;
+		rc = stream_read(c, conn, &w, err);
 		if (rc != 0 && done > 0 && err != NULL) {
 			size_t len = strlen(err->message);
 			snprintf(err->message + len, sizeof(err->message) - len,
@@ -661,9 +1330,6 @@ tb_read_exact(tb_client *c, tb_handle conn, void *buf, size_t n,
 		}
 		if (rc != 0)
 			return rc;
-		if (got != chunk)
-			return set_error(err, TB_EPROTO, "read_exact: %zu "
-			    "bytes returned, %zu asked", got, chunk);
 		done += got;
 	}
 	return set_error(err, 0, "ok");
@@ -673,15 +1339,16 @@ int
 tb_read_line(tb_client *c, tb_handle conn, char *buf, size_t cap,
     size_t *len, struct tb_error *err)
 {
-	size_t	max = cap > TB_LINE_MAX ? TB_LINE_MAX : cap;
-	int	rc;
+	struct read_want w = { READ_LINE, "read_line", '\n', 0,
+			     (uint8_t *)buf, len };
+	int		 rc;
 
 	*len = 0;
 	if (buf == NULL || cap < 1)
 		return set_error(err, TB_EINVAL, "read_line: no buffer");
-	/* The line with its "\n" fits in max, so the line and a NUL fit. */
-	rc = read_call(c, PROTO_METHOD_READ_LINE, conn, -1, max, buf, max - 1,
-	    len, err);
+	/* The line with its "\n" fits in count, so the line and a NUL fit. */
+	w.count = cap > TB_LINE_MAX ? TB_LINE_MAX : cap;
+	rc = stream_read(c, conn, &w, err);
 	buf[rc == 0 ? *len : 0] = '\0';
 	return rc;
 }
@@ -690,13 +1357,13 @@ int
 tb_read_until(tb_client *c, tb_handle conn, uint8_t delim, void *buf,
     size_t cap, size_t *len, struct tb_error *err)
 {
-	size_t	max = cap > TB_LINE_MAX ? TB_LINE_MAX : cap;
+	struct read_want w = { READ_UNTIL, "read_until", delim, 0, buf, len };
 
 	*len = 0;
 	if (buf == NULL || cap < 1)
 		return set_error(err, TB_EINVAL, "read_until: no buffer");
-	return read_call(c, PROTO_METHOD_READ_UNTIL, conn, delim, max, buf, max,
-	    len, err);
+	w.count = cap > TB_LINE_MAX ? TB_LINE_MAX : cap;
+	return stream_read(c, conn, &w, err);
 }
 
 static int
@@ -714,11 +1381,20 @@ int
 tb_set_timeout_ms(tb_client *c, tb_handle h, uint32_t ms,
     struct tb_error *err)
 {
-	struct request	req;
+	struct request	 req;
+	struct stream	*e;
+	int		 rc;
 
 	call_handle(c, PROTO_METHOD_SET_TIMEOUT_MS, h, &req);
 	msgpack_pack_uint32(&req.pk, ms);
-	return simple_call(c, &req, err);
+	if ((rc = simple_call(c, &req, err)) != 0)
+		return rc;
+	/* Reads wait here, so their time-out is kept here too. */
+	pthread_mutex_lock(&c->lock);
+	if ((e = stream_of(c, h)) != NULL)
+		e->timeout_ms = ms;
+	pthread_mutex_unlock(&c->lock);
+	return 0;
 }
 
 int
@@ -750,22 +1426,75 @@ tb_shutdown(tb_client *c, tb_handle conn, tb_shutdown_how how,
 		[TB_SHUTDOWN_WRITE] = "write",
 		[TB_SHUTDOWN_BOTH] = "both",
 	};
-	struct request	req;
+	struct request	 req;
+	struct stream	*e;
+	int		 rc;
 
 	if ((unsigned)how > TB_SHUTDOWN_BOTH)
 		return set_error(err, TB_EINVAL, "shutdown: bad mode");
 	call_handle(c, PROTO_METHOD_SHUTDOWN, conn, &req);
 	msgpack_pack_str_with_body(&req.pk, names[how], strlen(names[how]));
-	return simple_call(c, &req, err);
+	if ((rc = simple_call(c, &req, err)) != 0)
+		return rc;
+	pthread_mutex_lock(&c->lock);
+	if ((e = stream_of(c, conn)) != NULL) {
+		if (how != TB_SHUTDOWN_WRITE) {
+			/* Unread data is dropped; reads now see the end. */
+			e->read_shut = true;
+			e->off = e->len = 0;
+		}
+		if (how != TB_SHUTDOWN_READ)
+			e->write_shut = true;
+		pthread_cond_broadcast(&c->cond);
+	}
+	pthread_mutex_unlock(&c->lock);
+	return 0;
 }
 
 int
 tb_close(tb_client *c, tb_handle h, struct tb_error *err)
 {
-	struct request	req;
+	struct request	 req;
+	struct stream	*e;
+	uint64_t	 deadline;
+	size_t		 unsent = 0;
+	int		 lost = 0, rc;
 
+	pthread_mutex_lock(&c->lock);
+	/* What was written behind reaches the socket first, as close(2). */
+	if ((e = stream_of(c, h)) != NULL) {
+		deadline = deadline_in(e->timeout_ms);
+		while (e->wout > 0 && e->error == 0 && c->broken == 0) {
+			if (deadline != 0 && now_ms() >= deadline) {
+				unsent = e->wout;
+				break;
+			}
+			client_wait(c, deadline);
+			if ((e = stream_of(c, h)) == NULL)
+				break;
+		}
+	}
+	/* Calls waiting on it fail now; what is still pushed is dropped. */
+	if (e != NULL) {
+		if (e->write_lost && !e->error_reported)
+			lost = e->error;
+		e->open = false;
+		stream_drop(e);
+		pthread_cond_broadcast(&c->cond);
+	}
+	pthread_mutex_unlock(&c->lock);
 	call_handle(c, PROTO_METHOD_CLOSE, h, &req);
-	return simple_call(c, &req, err);
+	if ((rc = simple_call(c, &req, err)) != 0)
+		return rc;
+	if (lost != 0)
+		return set_error(err, lost, "close: %s: data written before "
+		    "was not all sent; the connection is closed",
+		    proto_err_text(lost));
+	if (unsent != 0)
+		return set_error(err, TB_ETIMEDOUT, "close: %zu bytes written "
+		    "before were not sent within the timeout; the connection "
+		    "is closed", unsent);
+	return 0;
 }
 
 int
@@ -774,7 +1503,7 @@ tb_listen(tb_client *c, const char *addr, tb_handle *out,
 {
 	struct request	req;
 	struct response	resp;
-	uint64_t	h;
+	uint64_t	h = 0;
 	size_t		len = addr != NULL ? strlen(addr) : 0;
 	int		rc;
 
@@ -785,26 +1514,36 @@ tb_listen(tb_client *c, const char *addr, tb_handle *out,
 	msgpack_pack_str_with_body(&req.pk, addr, len);
 	if ((rc = request_call(c, &req, &resp, err)) != 0)
 		return rc;
-	if ((rc = result_uint(&resp, req.name, UINT32_MAX, &h, err)) == 0)
-		*out = (tb_handle)h;
-	return rc;
+	if ((rc = result_uint(&resp, req.name, UINT32_MAX, &h, err)) != 0 ||
+	    (rc = adopt(c, (tb_handle)h, true, req.name, err)) != 0)
+		return rc;
+	*out = (tb_handle)h;
+	return 0;
 }
 
 int
 tb_accept(tb_client *c, tb_handle listener, tb_handle *out,
     struct tb_error *err)
 {
-	struct request	req;
-	struct response	resp;
-	uint64_t	h;
-	int		rc;
+	struct request	 req;
+	struct response	 resp;
+	struct stream	*e;
+	uint64_t	 h = 0;
+	int		 rc;
 
+	/* The broker says again when one more connection waits. */
+	pthread_mutex_lock(&c->lock);
+	if ((e = stream_of(c, listener)) != NULL)
+		e->acceptable = false;
+	pthread_mutex_unlock(&c->lock);
 	call_handle(c, PROTO_METHOD_ACCEPT, listener, &req);
 	if ((rc = request_call(c, &req, &resp, err)) != 0)
 		return rc;
-	if ((rc = result_uint(&resp, req.name, UINT32_MAX, &h, err)) == 0)
-		*out = (tb_handle)h;
-	return rc;
+	if ((rc = result_uint(&resp, req.name, UINT32_MAX, &h, err)) != 0 ||
+	    (rc = adopt(c, (tb_handle)h, false, req.name, err)) != 0)
+		return rc;
+	*out = (tb_handle)h;
+	return 0;
 }
 
 static int
@@ -813,7 +1552,6 @@ addr_call(tb_client *c, enum proto_method method, tb_handle h, char *buf,
 {
 	struct request	req;
 	struct response	resp;
-	size_t		len;
 	int		rc;
 
 	if (buf == NULL || cap < 1)
@@ -822,11 +1560,7 @@ addr_call(tb_client *c, enum proto_method method, tb_handle h, char *buf,
 	call_handle(c, method, h, &req);
 	if ((rc = request_call(c, &req, &resp, err)) != 0)
 		return rc;
-	rc = result_bytes(&resp, req.name, MSGPACK_OBJECT_STR, buf, cap - 1,
-	    &len, err);
-	if (rc == 0)
-		buf[len] = '\0';
-	return rc;
+	return result_str(&resp, req.name, buf, cap, err);
 }
 
 int
@@ -841,4 +1575,61 @@ tb_peer_addr(tb_client *c, tb_handle conn, char *buf, size_t cap,
     struct tb_error *err)
 {
 	return addr_call(c, PROTO_METHOD_PEER_ADDR, conn, buf, cap, err);
+}
+
+/* Waiting on many. */
+
+/* Whether a read (or accept) on e would not wait; with the lock. */
+static bool
+stream_ready(const struct stream *e)
+{
+	if (e->listener)
+		return e->acceptable;
+	return e->len > 0 || e->eof || e->read_shut || e->error != 0;
+}
+
+int
+tb_select(tb_client *c, const tb_handle *handles, size_t n, bool *ready,
+    int timeout_ms, size_t *nready, struct tb_error *err)
+{
+	struct stream	*e;
+	uint64_t	 deadline = 0;
+	size_t		 i, count;
+	int		 rc = 0;
+
+	*nready = 0;
+	if (n > 0 && (handles == NULL || ready == NULL))
+		return set_error(err, TB_EINVAL, "select: no handles");
+	if (timeout_ms > 0)
+		deadline = now_ms() + (uint64_t)timeout_ms;
+	pthread_mutex_lock(&c->lock);
+	/* What has come already counts: look without waiting first. */
+	if (!c->reading && c->broken == 0)
+		client_wait(c, now_ms());
+	for (;;) {
+		for (i = 0, count = 0; i < n; i++) {
+			if ((e = stream_of(c, handles[i])) == NULL) {
+				rc = set_error(err, TB_EBADHANDLE, "select: %u "
+				    "is not an open handle of this session",
+				    handles[i]);
+				goto out;
+			}
+			ready[i] = stream_ready(e);
+			count += ready[i];
+		}
+		if (count > 0 || timeout_ms == 0 ||
+		    (deadline != 0 && now_ms() >= deadline))
+			break;
+		if (c->broken != 0) {
+			rc = set_error(err, c->broken, "select: the broker "
+			    "session failed: %s", proto_err_text(c->broken));
+			goto out;
+		}
+		client_wait(c, deadline);
+	}
+	*nready = count;
+	set_error(err, 0, "ok");
+ out:
+	pthread_mutex_unlock(&c->lock);
+	return rc;
 }

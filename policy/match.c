@@ -113,23 +113,42 @@ policy_internal(const struct policy_context *ctx, const struct host_addr *addr)
 	return false;
 }
 
+static bool
+in_ids(const struct policy_ids *ids, unsigned n, uint32_t id)
+{
+	unsigned	i;
+
+	for (i = 0; i < n; i++)
+		if (id >= ids[i].lo && id <= ids[i].hi)
+			return true;
+	return false;
+}
+
 const struct policy_tenant *
-policy_tenant(const struct policy *policy, uint32_t uid, uint32_t gid)
+policy_tenant_of(const struct policy *policy,
+    const struct policy_client *client)
 {
 	const struct policy_tenant	*tn;
-	size_t				 i;
-	unsigned			 j;
+	size_t				 i, g;
 
 	for (i = 0; i < policy->ntenants; i++) {
 		tn = &policy->tenants[i];
-		for (j = 0; j < tn->nuids; j++)
-			if (uid >= tn->uids[j].lo && uid <= tn->uids[j].hi)
-				return tn;
-		for (j = 0; j < tn->ngids; j++)
-			if (gid >= tn->gids[j].lo && gid <= tn->gids[j].hi)
+		if (in_ids(tn->uids, tn->nuids, client->uid) ||
+		    in_ids(tn->gids, tn->ngids, client->gid))
+			return tn;
+		for (g = 0; g < client->ngroups; g++)
+			if (in_ids(tn->gids, tn->ngids, client->groups[g]))
 				return tn;
 	}
 	return NULL;
+}
+
+const struct policy_tenant *
+policy_tenant(const struct policy *policy, uint32_t uid, uint32_t gid)
+{
+	struct policy_client	client = { uid, gid, NULL, 0 };
+
+	return policy_tenant_of(policy, &client);
 }
 
 const struct policy_tenant *
@@ -618,6 +637,65 @@ warnf(const struct policy *policy, unsigned line, unsigned col,
 	warn(arg, msg);
 }
 
+/*
+ * Ranges of uids or gids that two tenants share in part, neither taking
+ * in the other's: the shared ids go to the earlier tenant, which is
+ * seldom what was meant.  (A range inside an earlier one, or a catch-all
+ * after specific tenants, is what was meant.)
+ */
+static int
+overlaps(const struct policy *policy, const struct policy_tenant *tn,
+    const struct policy_tenant *earlier, const struct policy_ids *mine,
+    unsigned nmine, const struct policy_ids *theirs, unsigned ntheirs,
+    const char *kind, void (*warn)(void *, const char *), void *arg)
+{
+	char		what[400];
+	unsigned	i, j;
+	uint32_t	lo, hi;
+	int		n = 0;
+
+	for (i = 0; i < nmine; i++)
+		for (j = 0; j < ntheirs; j++) {
+			lo = mine[i].lo > theirs[j].lo ? mine[i].lo :
+			    theirs[j].lo;
+			hi = mine[i].hi < theirs[j].hi ? mine[i].hi :
+			    theirs[j].hi;
+			if (lo > hi ||
+			    (theirs[j].lo <= mine[i].lo &&
+			    theirs[j].hi >= mine[i].hi) ||
+			    (mine[i].lo <= theirs[j].lo &&
+			    mine[i].hi >= theirs[j].hi))
+				continue;
+			snprintf(what, sizeof(what), "tenant \"%s\" matches %ss "
+			    "%u-%u, which overlap tenant \"%s\"'s %u-%u (line "
+			    "%u): %ss %u-%u go to \"%s\"", tn->name, kind,
+			    mine[i].lo, mine[i].hi, earlier->name,
+			    theirs[j].lo, theirs[j].hi, earlier->line, kind, lo,
+			    hi, earlier->name);
+			warnf(policy, tn->line, tn->col, warn, arg, what);
+			n++;
+		}
+	return n;
+}
+
+static int
+warn_partial_overlaps(const struct policy *policy, size_t t,
+    void (*warn)(void *, const char *), void *arg)
+{
+	const struct policy_tenant	*tn = &policy->tenants[t], *e;
+	size_t				 k;
+	int				 n = 0;
+
+	for (k = 0; k < t; k++) {
+		e = &policy->tenants[k];
+		n += overlaps(policy, tn, e, tn->uids, tn->nuids, e->uids,
+		    e->nuids, "uid", warn, arg);
+		n += overlaps(policy, tn, e, tn->gids, tn->ngids, e->gids,
+		    e->ngids, "gid", warn, arg);
+	}
+	return n;
+}
+
 int
 policy_check(const struct policy *policy,
     void (*warn)(void *arg, const char *message), void *arg)
@@ -632,8 +710,19 @@ policy_check(const struct policy *policy,
 	unsigned			 u, e;
 	int				 n = 0;
 
+	if (policy->bom) {
+		warnf(policy, 1, 1, warn, arg, "the file begins with a UTF-8 "
+		    "byte-order mark, which is ignored");
+		n++;
+	}
+	if (policy->ntenants == 0) {
+		warnf(policy, 1, 1, warn, arg, "no tenant: every client is "
+		    "denied");
+		n++;
+	}
 	for (t = 0; t < policy->ntenants; t++) {
 		tn = &policy->tenants[t];
+		n += warn_partial_overlaps(policy, t, warn, arg);
 		/* A tenant whose uids an earlier tenant takes, all of them. */
 		for (k = 0; k < t && tn->ngids == 0; k++) {
 			earlier = &policy->tenants[k];
@@ -658,7 +747,8 @@ policy_check(const struct policy *policy,
 		}
 		for (i = 0; i < tn->nrules; i++) {
 			r = &tn->rules[i];
-			if (!r->allow)
+			/* The every-tenant rules are checked once. */
+			if (!r->allow || (r->every && t > 0))
 				continue;
 			policy_rule_text(r, text, sizeof(text));
 			for (j = 0; j < tn->nrules; j++) {

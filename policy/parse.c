@@ -17,6 +17,8 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
+#include <pwd.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -53,10 +55,43 @@ struct parser {
 	struct policy_error	*err;
 	struct token		 peeked;
 	bool			 has_peeked;
+	bool			 fatal;		/* the lexer is stuck: stop */
 };
 
+/*
+ * Records an error; the first is the one the broker reports, --check
+ * reports them all.  Returns -1.
+ */
 static int __attribute__((format(printf, 4, 5)))
 fail(struct parser *p, unsigned line, unsigned col, const char *fmt, ...)
+{
+	struct policy_error	*e = p->err;
+	char			 what[300], *msg;
+	va_list			 ap;
+
+	va_start(ap, fmt);
+	vsnprintf(what, sizeof(what), fmt, ap);
+	va_end(ap);
+	if (e->count < LIMIT_POLICY_ERRORS) {
+		msg = e->all[e->count];
+		if (line == 0)
+			snprintf(msg, POLICY_ERROR_MAX, "%s: %s", p->file, what);
+		else
+			snprintf(msg, POLICY_ERROR_MAX, "%s:%u:%u: %s",
+			    p->file, line, col, what);
+		if (e->count == 0) {
+			memcpy(e->message, msg, POLICY_ERROR_MAX);
+			e->line = line;
+			e->col = col;
+		}
+	}
+	e->count++;
+	return -1;
+}
+
+/* A lexer error: the same place would fail again, so parsing stops. */
+static int __attribute__((format(printf, 4, 5)))
+fail_lex(struct parser *p, unsigned line, unsigned col, const char *fmt, ...)
 {
 	char	what[300];
 	va_list	ap;
@@ -64,15 +99,8 @@ fail(struct parser *p, unsigned line, unsigned col, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(what, sizeof(what), fmt, ap);
 	va_end(ap);
-	p->err->line = line;
-	p->err->col = col;
-	if (line == 0)
-		snprintf(p->err->message, sizeof(p->err->message), "%s: %s",
-		    p->file, what);
-	else
-		snprintf(p->err->message, sizeof(p->err->message),
-		    "%s:%u:%u: %s", p->file, line, col, what);
-	return -1;
+	p->fatal = true;
+	return fail(p, line, col, "%s", what);
 }
 
 static bool
@@ -152,7 +180,7 @@ lex(struct parser *p, struct token *t)
 	t->col = p->col;
 	t->text = p->text + p->off;
 	if (c == '\0')
-		return fail(p, p->line, p->col, "NUL byte in the policy file");
+		return fail_lex(p, p->line, p->col, "NUL byte in the policy file");
 	if (c == '\n' || c == '{' || c == '}') {
 		t->kind = c == '\n' ? T_NEWLINE : c == '{' ? T_OPEN : T_CLOSE;
 		t->len = 1;
@@ -169,12 +197,12 @@ lex(struct parser *p, struct token *t)
 		t->text++;
 		for (p->off++, p->col++; ; p->off++, p->col++) {
 			if (p->off == p->len || p->text[p->off] == '\n')
-				return fail(p, t->line, t->col,
+				return fail_lex(p, t->line, t->col,
 				    "string without its closing '\"'");
 			if (p->text[p->off] == '"')
 				break;
 			if (p->text[p->off] == '\0')
-				return fail(p, p->line, p->col,
+				return fail_lex(p, p->line, p->col,
 				    "NUL byte in the policy file");
 		}
 		t->len = (size_t)(p->text + p->off - t->text);
@@ -189,7 +217,7 @@ lex(struct parser *p, struct token *t)
 		t->len = (size_t)(p->text + p->off - t->text);
 	}
 	if (t->len > LIMIT_POLICY_TOKEN)
-		return fail(p, t->line, t->col, "token longer than %d bytes",
+		return fail_lex(p, t->line, t->col, "token longer than %d bytes",
 		    LIMIT_POLICY_TOKEN);
 	return 0;
 }
@@ -203,6 +231,33 @@ next(struct parser *p, struct token *t)
 		return 0;
 	}
 	return lex(p, t);
+}
+
+/*
+ * After an error in a statement: skips to the end of its line, so the
+ * next statement is parsed (a '}' or the end of the file is left for
+ * the caller).  Returns -1 when parsing cannot go on.
+ */
+static int
+recover(struct parser *p)
+{
+	struct token	t;
+	size_t		i;
+
+	if (p->fatal || p->err->count >= LIMIT_POLICY_ERRORS)
+		return -1;
+	for (i = 0; i <= LIMIT_POLICY_FILE; i++) {
+		if (next(p, &t) != 0)
+			return -1;
+		if (t.kind == T_NEWLINE)
+			return 0;
+		if (t.kind == T_EOF || t.kind == T_CLOSE) {
+			p->peeked = t;
+			p->has_peeked = true;
+			return 0;
+		}
+	}
+	return -1;
 }
 
 /* The next token must end the statement. */
@@ -449,6 +504,7 @@ add_rule(struct parser *p, struct policy *policy, struct policy_tenant *tn,
 	memset(rule, 0, sizeof(*rule));
 	rule->line = first->line;
 	rule->col = first->col;
+	rule->every = tn->every;
 	rule->action = is(first, "connect") ? POLICY_CONNECT :
 	    is(first, "listen") ? POLICY_LISTEN : POLICY_ACCEPT;
 	if (next(p, &t) != 0)
@@ -469,11 +525,57 @@ add_rule(struct parser *p, struct policy *policy, struct policy_tenant *tn,
 	if (end_of_statement(p) != 0)
 		return -1;
 	tn->nrules++;
-	policy->nrules++;
+	/* The every-tenant block's count as each tenant's (add_every). */
+	if (!tn->every)
+		policy->nrules++;
 	return 0;
 }
 
-/* match uid|gid IDS, where IDS is "*" or a list of N and A-B. */
+/*
+ * A user or group name in a match list: its id, from /etc/passwd or
+ * /etc/group (the broker reads only those, at load and at reload).
+ * Returns 0, 1 when item is no name (a number or a range), or -1.
+ */
+static int
+name_id(struct parser *p, bool group, const char *item, size_t len,
+    unsigned line, unsigned col, uint64_t *id)
+{
+	char		 name[LIMIT_POLICY_ID_NAME + 1];
+	struct passwd	*pw;
+	struct group	*gr;
+	size_t		 i;
+
+	if (len == 0 || (item[0] >= '0' && item[0] <= '9') || item[0] == '*')
+		return 1;
+	for (i = 0; i < len; i++)
+		if (!((item[i] >= 'a' && item[i] <= 'z') ||
+		    (item[i] >= 'A' && item[i] <= 'Z') ||
+		    (item[i] >= '0' && item[i] <= '9') || item[i] == '_' ||
+		    item[i] == '.' || (item[i] == '-' && i > 0)))
+			return 1;
+	if (len > LIMIT_POLICY_ID_NAME)
+		return fail(p, line, col, "a %s name has at most %d characters",
+		    group ? "group" : "user", LIMIT_POLICY_ID_NAME);
+	memcpy(name, item, len);
+	name[len] = '\0';
+	if (group) {
+		if ((gr = getgrnam(name)) == NULL)
+			return fail(p, line, col, "no group called \"%s\"",
+			    name);
+		*id = gr->gr_gid;
+	} else {
+		if ((pw = getpwnam(name)) == NULL)
+			return fail(p, line, col, "no user called \"%s\"",
+			    name);
+		*id = pw->pw_uid;
+	}
+	return 0;
+}
+
+/*
+ * match uid|gid IDS, where IDS is "*" or a list of N, A-B and user or
+ * group names.
+ */
 static int
 parse_match(struct parser *p, struct policy_tenant *tn)
 {
@@ -481,17 +583,21 @@ parse_match(struct parser *p, struct policy_tenant *tn)
 	struct token		 t;
 	const char		*item, *end, *comma, *dash;
 	unsigned		*n;
-	uint64_t		 lo, hi;
+	uint64_t		 lo = 0, hi = 0;
 	char			 buf[80];
+	bool			 group;
+	int			 rc;
 
 	if (next(p, &t) != 0)
 		return -1;
 	if (is(&t, "uid")) {
 		ids = tn->uids;
 		n = &tn->nuids;
+		group = false;
 	} else if (is(&t, "gid")) {
 		ids = tn->gids;
 		n = &tn->ngids;
+		group = true;
 	} else
 		return fail(p, t.line, t.col, "expected 'uid' or 'gid', got %s",
 		    shown(&t, buf, sizeof(buf)));
@@ -513,8 +619,14 @@ parse_match(struct parser *p, struct policy_tenant *tn)
 		comma = memchr(item, ',', (size_t)(end - item));
 		if (comma == NULL)
 			comma = end;
+		rc = name_id(p, group, item, (size_t)(comma - item), t.line,
+		    icol, &lo);
+		if (rc < 0)
+			return -1;
 		dash = memchr(item, '-', (size_t)(comma - item));
-		if (dash == NULL) {
+		if (rc == 0)
+			hi = lo;
+		else if (dash == NULL) {
 			if (number(item, (size_t)(comma - item), UINT32_MAX - 1,
 			    &lo) != 0)
 				goto bad;
@@ -535,7 +647,8 @@ parse_match(struct parser *p, struct policy_tenant *tn)
 		continue;
  bad:
 		return fail(p, t.line, icol, "expected an id 0-4294967294, a "
-		    "range A-B, a list of them separated by ',', or '*'");
+		    "range A-B, a user or group name, a list of them separated "
+		    "by ',', or '*'");
 	}
  toomany:
 	return fail(p, t.line, t.col, "more than %d id ranges in one tenant",
@@ -628,6 +741,102 @@ parse_limit(struct parser *p, struct policy_tenant *tn)
 	    "the tenant");
 }
 
+/* One statement of a tenant's block, its first token in t. */
+static int
+parse_statement(struct parser *p, struct policy *policy,
+    struct policy_tenant *tn, const struct token *t, bool *moded)
+{
+	struct token	m;
+	char		buf[80];
+
+	if (is(t, "match") && !tn->every)
+		return parse_match(p, tn);
+	if (is(t, "connect") || is(t, "listen") || is(t, "accept"))
+		return add_rule(p, policy, tn, t);
+	if (tn->every)
+		return fail(p, t->line, t->col, "the every-tenant block takes "
+		    "connect, listen and accept rules only, not %s",
+		    shown(t, buf, sizeof(buf)));
+	if (is(t, "limit"))
+		return parse_limit(p, tn);
+	if (!is(t, "mode"))
+		return fail(p, t->line, t->col, "expected match, connect, "
+		    "listen, accept, limit, mode or '}', got %s",
+		    shown(t, buf, sizeof(buf)));
+	if (*moded)
+		return fail(p, t->line, t->col, "the mode is already set in the "
+		    "tenant");
+	*moded = true;
+	if (next(p, &m) != 0)
+		return -1;
+	if (is(&m, "report"))
+		tn->mode = POLICY_REPORT;
+	else if (!is(&m, "enforce"))
+		return fail(p, m.line, m.col, "expected 'enforce' or 'report', "
+		    "got %s", shown(&m, buf, sizeof(buf)));
+	return end_of_statement(p);
+}
+
+/* A new tenant called by the token name, or NULL with the error noted. */
+static struct policy_tenant *
+new_tenant(struct parser *p, struct policy *policy, const struct token *kw,
+    const struct token *name)
+{
+	struct policy_tenant	*tn;
+	char			 buf[80];
+	size_t			 i;
+
+	if ((name->kind != T_WORD && name->kind != T_STRING) ||
+	    name->len == 0 || name->len > LIMIT_POLICY_NAME) {
+		fail(p, name->line, name->col, "expected a tenant name of 1 to "
+		    "%d characters, got %s", LIMIT_POLICY_NAME,
+		    shown(name, buf, sizeof(buf)));
+		return NULL;
+	}
+	/* It goes into logs and replies: printable ASCII only. */
+	for (i = 0; i < name->len; i++)
+		if (name->text[i] < 0x20 || name->text[i] > 0x7e ||
+		    name->text[i] == '"' || name->text[i] == '\\') {
+			fail(p, name->line, name->col + (unsigned)i, "a tenant "
+			    "name has printable ASCII only, without '\"' or "
+			    "'\\'");
+			return NULL;
+		}
+	for (i = 0; i < policy->ntenants; i++)
+		if (strlen(policy->tenants[i].name) == name->len &&
+		    memcmp(policy->tenants[i].name, name->text, name->len) ==
+		    0) {
+			fail(p, name->line, name->col, "tenant \"%.*s\" is "
+			    "already defined at line %u", (int)name->len,
+			    name->text, policy->tenants[i].line);
+			return NULL;
+		}
+	if (policy->ntenants == LIMIT_POLICY_TENANTS) {
+		fail(p, kw->line, kw->col, "more than %d tenants",
+		    LIMIT_POLICY_TENANTS);
+		return NULL;
+	}
+	if (policy->ntenants == policy->cap) {
+		size_t cap = policy->cap ? policy->cap * 2 : 4;
+		if ((tn = reallocarray(policy->tenants, cap, sizeof(*tn))) ==
+		    NULL) {
+			fail(p, kw->line, kw->col, "out of memory");
+			return NULL;
+		}
+		policy->tenants = tn;
+		policy->cap = cap;
+	}
+	tn = &policy->tenants[policy->ntenants++];
+	memset(tn, 0, sizeof(*tn));
+	memcpy(tn->name, name->text, name->len);
+	return tn;
+}
+
+/*
+ * tenant NAME { ... }, or every { ... }: the rules every tenant has.
+ * A statement's error is noted and the next line parsed; an error in
+ * the block's frame stops the parse.
+ */
 static int
 parse_tenant(struct parser *p, struct policy *policy, const struct token *kw)
 {
@@ -635,42 +844,23 @@ parse_tenant(struct parser *p, struct policy *policy, const struct token *kw)
 	struct token		 name, t;
 	char			 buf[80];
 	bool			 moded = false;
-	size_t			 i;
 
-	if (next(p, &name) != 0)
-		return -1;
-	if ((name.kind != T_WORD && name.kind != T_STRING) || name.len == 0 ||
-	    name.len > LIMIT_POLICY_NAME)
-		return fail(p, name.line, name.col, "expected a tenant name of "
-		    "1 to %d characters, got %s", LIMIT_POLICY_NAME,
-		    shown(&name, buf, sizeof(buf)));
-	/* It goes into logs and replies: printable ASCII only. */
-	for (i = 0; i < name.len; i++)
-		if (name.text[i] < 0x20 || name.text[i] > 0x7e ||
-		    name.text[i] == '"' || name.text[i] == '\\')
-			return fail(p, name.line, name.col + (unsigned)i,
-			    "a tenant name has printable ASCII only, without "
-			    "'\"' or '\\'");
-	for (i = 0; i < policy->ntenants; i++)
-		if (strlen(policy->tenants[i].name) == name.len &&
-		    memcmp(policy->tenants[i].name, name.text, name.len) == 0)
-			return fail(p, name.line, name.col, "tenant \"%.*s\" is "
-			    "already defined at line %u", (int)name.len,
-			    name.text, policy->tenants[i].line);
-	if (policy->ntenants == LIMIT_POLICY_TENANTS)
-		return fail(p, kw->line, kw->col, "more than %d tenants",
-		    LIMIT_POLICY_TENANTS);
-	if (policy->ntenants == policy->cap) {
-		size_t cap = policy->cap ? policy->cap * 2 : 4;
-		if ((tn = reallocarray(policy->tenants, cap, sizeof(*tn))) ==
-		    NULL)
+	if (is(kw, "every")) {
+		if (policy->every != NULL)
+			return fail(p, kw->line, kw->col, "the every-tenant "
+			    "block is already defined at line %u",
+			    policy->every->line);
+		if ((tn = calloc(1, sizeof(*tn))) == NULL)
 			return fail(p, kw->line, kw->col, "out of memory");
-		policy->tenants = tn;
-		policy->cap = cap;
+		policy->every = tn;
+		snprintf(tn->name, sizeof(tn->name), "(every tenant)");
+		tn->every = true;
+	} else {
+		if (next(p, &name) != 0)
+			return -1;
+		if ((tn = new_tenant(p, policy, kw, &name)) == NULL)
+			return -1;
 	}
-	tn = &policy->tenants[policy->ntenants++];
-	memset(tn, 0, sizeof(*tn));
-	memcpy(tn->name, name.text, name.len);
 	tn->line = kw->line;
 	tn->col = kw->col;
 
@@ -691,51 +881,59 @@ parse_tenant(struct parser *p, struct policy *policy, const struct token *kw)
 			    "closing '}'", tn->name);
 		if (t.kind == T_CLOSE)
 			break;
-		if (is(&t, "match")) {
-			if (parse_match(p, tn) != 0)
-				return -1;
-		} else if (is(&t, "connect") || is(&t, "listen") ||
-		    is(&t, "accept")) {
-			if (add_rule(p, policy, tn, &t) != 0)
-				return -1;
-		} else if (is(&t, "limit")) {
-			if (parse_limit(p, tn) != 0)
-				return -1;
-		} else if (is(&t, "mode")) {
-			struct token m;
-			if (moded)
-				return fail(p, t.line, t.col, "the mode is "
-				    "already set in the tenant");
-			moded = true;
-			if (next(p, &m) != 0)
-				return -1;
-			if (is(&m, "report"))
-				tn->mode = POLICY_REPORT;
-			else if (!is(&m, "enforce"))
-				return fail(p, m.line, m.col, "expected "
-				    "'enforce' or 'report', got %s",
-				    shown(&m, buf, sizeof(buf)));
-			if (end_of_statement(p) != 0)
-				return -1;
-		} else if (is(&t, "tenant"))
+		if (is(&t, "tenant"))
 			return fail(p, t.line, t.col, "tenants do not nest: "
 			    "close \"%s\" with '}' first", tn->name);
-		else
-			return fail(p, t.line, t.col, "expected match, connect, "
-			    "listen, accept, limit, mode or '}', got %s",
-			    shown(&t, buf, sizeof(buf)));
+		/* A statement's error is noted; the next line goes on. */
+		if (parse_statement(p, policy, tn, &t, &moded) != 0 &&
+		    recover(p) != 0)
+			return -1;
 	}
-	if (tn->nuids == 0 && tn->ngids == 0)
-		return fail(p, kw->line, kw->col, "tenant \"%s\" has no match "
+	if (tn->nuids == 0 && tn->ngids == 0 && !tn->every)
+		fail(p, kw->line, kw->col, "tenant \"%s\" has no match "
 		    "line: say which uids or gids it is for", tn->name);
 	return end_of_statement(p);
+}
+
+/* Every tenant gets the rules of the every-tenant block, after its own. */
+static int
+add_every(struct parser *p, struct policy *policy)
+{
+	struct policy_tenant	*tn, *every = policy->every;
+	struct policy_rule	*rules;
+	size_t			 i, n;
+
+	if (every == NULL || every->nrules == 0)
+		return 0;
+	for (i = 0; i < policy->ntenants; i++) {
+		tn = &policy->tenants[i];
+		if (policy->nrules + every->nrules > LIMIT_POLICY_RULES)
+			return fail(p, every->line, every->col, "the every-tenant "
+			    "rules make more than %d rules in all",
+			    LIMIT_POLICY_RULES);
+		n = tn->nrules + every->nrules;
+		if (n > tn->cap) {
+			if ((rules = reallocarray(tn->rules, n,
+			    sizeof(*rules))) == NULL)
+				return fail(p, every->line, every->col,
+				    "out of memory");
+			tn->rules = rules;
+			tn->cap = n;
+		}
+		memcpy(tn->rules + tn->nrules, every->rules,
+		    every->nrules * sizeof(*rules));
+		tn->nrules = n;
+		policy->nrules += every->nrules;
+	}
+	return 0;
 }
 
 int
 policy_parse(const char *file, const char *text, size_t len,
     struct policy **out, struct policy_error *err)
 {
-	struct parser	 p = { file, text, len, 0, 1, 1, err, { 0 }, false };
+	struct parser	 p = { .file = file, .text = text, .len = len,
+			    .line = 1, .col = 1, .err = err };
 	struct policy	*policy;
 	struct token	 t;
 	char		 buf[80];
@@ -750,6 +948,11 @@ policy_parse(const char *file, const char *text, size_t len,
 		policy_free(policy);
 		return fail(&p, 1, 1, "out of memory");
 	}
+	/* A UTF-8 byte-order mark is no part of the first token. */
+	if (len >= 3 && memcmp(text, "\xef\xbb\xbf", 3) == 0) {
+		policy->bom = true;
+		p.off = 3;
+	}
 	for (;;) {
 		if (next(&p, &t) != 0)
 			goto fail;
@@ -757,21 +960,24 @@ policy_parse(const char *file, const char *text, size_t len,
 			break;
 		if (t.kind == T_NEWLINE)
 			continue;
-		if (is(&t, "tenant")) {
+		if (is(&t, "tenant") || is(&t, "every")) {
 			if (parse_tenant(&p, policy, &t) != 0)
 				goto fail;
-		} else if (is(&t, "connect") || is(&t, "listen") ||
+			continue;
+		}
+		if (is(&t, "connect") || is(&t, "listen") ||
 		    is(&t, "accept") || is(&t, "match") || is(&t, "limit") ||
-		    is(&t, "mode")) {
+		    is(&t, "mode"))
 			fail(&p, t.line, t.col, "%s belongs in a tenant block: "
 			    "tenant NAME { ... }", shown(&t, buf, sizeof(buf)));
+		else
+			fail(&p, t.line, t.col, "expected 'tenant' or 'every', "
+			    "got %s", shown(&t, buf, sizeof(buf)));
+		if (recover(&p) != 0)
 			goto fail;
-		} else {
-			fail(&p, t.line, t.col, "expected 'tenant', got %s",
-			    shown(&t, buf, sizeof(buf)));
-			goto fail;
-		}
 	}
+	if (err->count > 0 || add_every(&p, policy) != 0)
+		goto fail;
 	*out = policy;
 	return 0;
  fail:
@@ -782,7 +988,7 @@ policy_parse(const char *file, const char *text, size_t len,
 int
 policy_load(const char *path, struct policy **out, struct policy_error *err)
 {
-	struct parser	 p = { path, NULL, 0, 0, 0, 0, err, { 0 }, false };
+	struct parser	 p = { .file = path, .err = err };
 	struct stat	 st;
 	char		*text;
 	ssize_t		 n;
@@ -829,6 +1035,9 @@ policy_free(struct policy *policy)
 		return;
 	for (i = 0; i < policy->ntenants; i++)
 		free(policy->tenants[i].rules);
+	if (policy->every != NULL)
+		free(policy->every->rules);
+	free(policy->every);
 	free(policy->tenants);
 	free(policy->file);
 	free(policy);

@@ -44,6 +44,7 @@ struct policy_rule {
 	bool			any_port;	/* written as '*' */
 	unsigned		line;
 	unsigned		col;
+	bool			every;		/* from the every-tenant block */
 };
 
 /* A range of uids or gids. */
@@ -79,10 +80,14 @@ struct policy_tenant {
 	size_t			 cap;
 	struct policy_limits	 limits;
 	enum policy_mode	 mode;
+	bool			 every;		/* the every-tenant block */
 };
 
 struct policy {
 	char			*file;
+	bool			 bom;		/* began with a UTF-8 BOM */
+	/* The every-tenant block, whose rules each tenant also has. */
+	struct policy_tenant	*every;
 	struct policy_tenant	*tenants;
 	size_t			 ntenants;
 	size_t			 cap;
@@ -90,10 +95,19 @@ struct policy {
 };
 
 /* Where and why a policy file was refused. */
+/* Longest message of one policy error: bytes. */
+#define POLICY_ERROR_MAX	512
+
+/*
+ * Where and why a policy file was refused: the first error, and every
+ * error the parse found (up to LIMIT_POLICY_ERRORS), for --check.
+ */
 struct policy_error {
-	char		message[512];	/* "file:line:col: what is wrong" */
+	char		message[POLICY_ERROR_MAX];	/* "file:line:col: ..." */
 	unsigned	line;
 	unsigned	col;
+	unsigned	count;				/* errors found */
+	char		all[LIMIT_POLICY_ERRORS][POLICY_ERROR_MAX];
 };
 
 /* Reads and parses the policy file at path.  Returns 0 or -1. */
@@ -112,7 +126,21 @@ void	policy_free(struct policy *policy);
 int	policy_check(const struct policy *policy,
 	    void (*warn)(void *arg, const char *message), void *arg);
 
-/* The tenant of a client: the first whose match lines take it, or NULL. */
+/* Who a client is, as the kernel reported it. */
+struct policy_client {
+	uint32_t	 uid;
+	uint32_t	 gid;		/* primary */
+	const uint32_t	*groups;	/* supplementary, or NULL */
+	size_t		 ngroups;
+};
+
+/*
+ * The tenant of a client: the first whose match lines take it (a `match
+ * gid` takes the primary gid or any supplementary group), or NULL.
+ */
+const struct policy_tenant *policy_tenant_of(const struct policy *policy,
+	    const struct policy_client *client);
+/* The same for a client of uid and gid with no supplementary groups. */
 const struct policy_tenant *policy_tenant(const struct policy *policy,
 	    uint32_t uid, uint32_t gid);
 

@@ -64,6 +64,28 @@ proto_buf_consume(struct proto_buf *buf, size_t n)
 	buf->len -= n;
 }
 
+uint8_t *
+proto_buf_reserve(struct proto_buf *buf, size_t len)
+{
+	size_t	 cap;
+	uint8_t	*p;
+
+	if (buf->failed || len > buf->max - buf->len)
+		return NULL;
+	if (len > buf->cap - buf->len) {
+		cap = buf->cap ? buf->cap : 256;
+		while (cap - buf->len < len)
+			cap *= 2;
+		if (cap > buf->max)
+			cap = buf->max;
+		if ((p = realloc(buf->data, cap)) == NULL)
+			return NULL;
+		buf->data = p;
+		buf->cap = cap;
+	}
+	return buf->data + buf->len;
+}
+
 static int
 packer_write(void *data, const char *p, size_t len)
 {
@@ -85,6 +107,15 @@ proto_pack_request(msgpack_packer *pk, uint32_t msgid,
 	msgpack_pack_array(pk, 4);
 	msgpack_pack_uint8(pk, PROTO_REQUEST);
 	msgpack_pack_uint32(pk, msgid);
+	msgpack_pack_str_with_body(pk, name, strlen(name));
+	msgpack_pack_array(pk, nparams);
+}
+
+void
+proto_pack_note(msgpack_packer *pk, const char *name, uint32_t nparams)
+{
+	msgpack_pack_array(pk, 3);
+	msgpack_pack_uint8(pk, PROTO_NOTIFY);
 	msgpack_pack_str_with_body(pk, name, strlen(name));
 	msgpack_pack_array(pk, nparams);
 }
@@ -177,8 +208,19 @@ proto_decode(msgpack_unpacked *unpacked, const uint8_t *buf, size_t len,
 	uint32_t		 n;
 
 	memset(msg, 0, sizeof(*msg));
-	if (msgpack_unpack_next(unpacked, (const char *)buf, len, &off) !=
-	    MSGPACK_UNPACK_SUCCESS || off != len) {
+	/*
+	 * One zone per unpacked, cleared and used again: decoding a message
+	 * allocates nothing once the zone's first chunk exists.
+	 */
+	if (unpacked->zone != NULL)
+		msgpack_zone_clear(unpacked->zone);
+	else if ((unpacked->zone = msgpack_zone_new(PROTO_DECODE_ZONE)) ==
+	    NULL) {
+		*why = "out of memory";
+		return -1;
+	}
+	if (msgpack_unpack((const char *)buf, len, &off, unpacked->zone,
+	    &unpacked->data) != MSGPACK_UNPACK_SUCCESS || off != len) {
 		*why = "undecodable msgpack";
 		return -1;
 	}
@@ -188,6 +230,20 @@ proto_decode(msgpack_unpacked *unpacked, const uint8_t *buf, size_t len,
 	}
 	e = unpacked->data.via.array.ptr;
 	n = unpacked->data.via.array.size;
+	if (n == 3 && e[0].type == MSGPACK_OBJECT_POSITIVE_INTEGER &&
+	    e[0].via.u64 == PROTO_NOTIFY) {
+		if (e[1].type != MSGPACK_OBJECT_STR ||
+		    e[2].type != MSGPACK_OBJECT_ARRAY) {
+			*why = "a notification must be [2, method, params]";
+			return -1;
+		}
+		msg->type = PROTO_NOTIFY;
+		msg->method = e[1].via.str.ptr;
+		msg->method_len = e[1].via.str.size;
+		msg->params = e[2].via.array.ptr;
+		msg->nparams = e[2].via.array.size;
+		return 0;
+	}
 	if (n != 4 || e[0].type != MSGPACK_OBJECT_POSITIVE_INTEGER ||
 	    e[1].type != MSGPACK_OBJECT_POSITIVE_INTEGER ||
 	    e[1].via.u64 > UINT32_MAX) {

@@ -14,17 +14,36 @@ const struct proto_method_info proto_methods[PROTO_METHOD_COUNT] = {
 #undef METHOD_INFO
 };
 
+const struct proto_method_info proto_client_notes[PROTO_CNOTE_COUNT] = {
+#define NOTE_INFO(id, name, params) [PROTO_CNOTE_##id] = { #name, params },
+	PROTO_CLIENT_NOTES(NOTE_INFO)
+#undef NOTE_INFO
+};
+
+const struct proto_method_info proto_broker_notes[PROTO_BNOTE_COUNT] = {
+#define NOTE_INFO(id, name, params) [PROTO_BNOTE_##id] = { #name, params },
+	PROTO_BROKER_NOTES(NOTE_INFO)
+#undef NOTE_INFO
+};
+
 int
-proto_method_lookup(const char *name, size_t len)
+proto_table_lookup(const struct proto_method_info *table, int count,
+    const char *name, size_t len)
 {
 	int	i;
 
-	for (i = 0; i < PROTO_METHOD_COUNT; i++) {
-		if (strlen(proto_methods[i].name) == len &&
-		    memcmp(proto_methods[i].name, name, len) == 0)
+	for (i = 0; i < count; i++) {
+		if (strlen(table[i].name) == len &&
+		    memcmp(table[i].name, name, len) == 0)
 			return i;
 	}
 	return -1;
+}
+
+int
+proto_method_lookup(const char *name, size_t len)
+{
+	return proto_table_lookup(proto_methods, PROTO_METHOD_COUNT, name, len);
 }
 
 static const char *
@@ -41,6 +60,7 @@ type_text(char type)
 	case 's': return "a string";
 	case 'd': return "bin data";
 	case 'w': return "\"read\", \"write\" or \"both\"";
+	case 'e': return "an error [code name, message]";
 	}
 	return "?";
 }
@@ -114,6 +134,17 @@ check_arg(char type, const msgpack_object *o, struct proto_arg *arg,
 		arg->ptr = (const uint8_t *)o->via.bin.ptr;
 		arg->len = o->via.bin.size;
 		return 0;
+	case 'e':
+		if (o->type != MSGPACK_OBJECT_ARRAY || o->via.array.size != 2 ||
+		    o->via.array.ptr[0].type != MSGPACK_OBJECT_STR ||
+		    o->via.array.ptr[1].type != MSGPACK_OBJECT_STR ||
+		    (arg->u = (uint64_t)(-proto_err_lookup(
+		    o->via.array.ptr[0].via.str.ptr,
+		    o->via.array.ptr[0].via.str.size))) == 0)
+			goto badtype;
+		arg->ptr = (const uint8_t *)o->via.array.ptr[1].via.str.ptr;
+		arg->len = o->via.array.ptr[1].via.str.size;
+		return 0;
 	}
  badtype:
 	snprintf(why, whylen, "%s: parameter %u must be %s", method, pos,
@@ -126,7 +157,15 @@ proto_check_args(enum proto_method method, const msgpack_object *params,
     uint32_t nparams, struct proto_arg args[PROTO_PARAMS_MAX], char *why,
     size_t whylen)
 {
-	const struct proto_method_info	*info = &proto_methods[method];
+	return proto_check_params(&proto_methods[method], params, nparams,
+	    args, why, whylen);
+}
+
+int
+proto_check_params(const struct proto_method_info *info,
+    const msgpack_object *params, uint32_t nparams,
+    struct proto_arg args[PROTO_PARAMS_MAX], char *why, size_t whylen)
+{
 	size_t				 want = strlen(info->params);
 	uint32_t			 i;
 	int				 rc;
@@ -149,4 +188,6 @@ proto_check_args(enum proto_method method, const msgpack_object *params,
 	_Static_assert(sizeof(params) - 1 <= PROTO_PARAMS_MAX,		\
 	    #name " takes more than PROTO_PARAMS_MAX parameters");
 PROTO_METHODS(METHOD_ASSERT)
+PROTO_CLIENT_NOTES(METHOD_ASSERT)
+PROTO_BROKER_NOTES(METHOD_ASSERT)
 #undef METHOD_ASSERT

@@ -25,7 +25,8 @@
  *   d  data (bin), 0..PROTO_DATA_MAX bytes
  *   w  shutdown mode: "read", "write" or "both"
  * The broker's handler for `name` is method_name(); bump PROTO_VERSION
- * whenever this list changes.
+ * whenever this list changes.  The notification tables below use the
+ * same letters, and e for an error [code name, message].
  */
 #define PROTO_METHODS(X)					\
 	X(HELLO,		hello,			"u")	\
@@ -47,7 +48,40 @@
 	X(LISTEN,		listen,			"s")	\
 	X(ACCEPT,		accept,			"h")	\
 	X(LOCAL_ADDR,		local_addr,		"h")	\
-	X(PEER_ADDR,		peer_addr,		"h")
+	X(PEER_ADDR,		peer_addr,		"h")	\
+	X(STREAM,		stream,			"u")
+
+/*
+ * Notifications ([2, name, params], no response) of a streaming session
+ * (docs/protocol.md, "Streams").  From the client, handled by the
+ * broker's note_name():
+ */
+#define PROTO_CLIENT_NOTES(X)					\
+	X(CREDIT,		credit,			"hu")	\
+	X(SEND,			send,			"hd")
+
+/* From the broker: */
+#define PROTO_BROKER_NOTES(X)					\
+	X(DATA,			data,			"hd")	\
+	X(END,			end,			"h")	\
+	X(ERROR,		error,			"he")	\
+	X(ACK,			ack,			"hu")	\
+	X(ACCEPTABLE,		acceptable,		"h")
+
+enum proto_client_note {
+#define PROTO__NOTE_ENUM(id, name, params) PROTO_CNOTE_##id,
+	PROTO_CLIENT_NOTES(PROTO__NOTE_ENUM)
+	PROTO_CNOTE_COUNT
+};
+
+#undef PROTO__NOTE_ENUM
+
+enum proto_broker_note {
+#define PROTO__NOTE_ENUM(id, name, params) PROTO_BNOTE_##id,
+	PROTO_BROKER_NOTES(PROTO__NOTE_ENUM)
+#undef PROTO__NOTE_ENUM
+	PROTO_BNOTE_COUNT
+};
 
 enum proto_method {
 #define PROTO__METHOD_ENUM(id, name, params) PROTO_METHOD_##id,
@@ -65,13 +99,19 @@ struct proto_method_info {
 };
 
 extern const struct proto_method_info proto_methods[PROTO_METHOD_COUNT];
+extern const struct proto_method_info proto_client_notes[PROTO_CNOTE_COUNT];
+extern const struct proto_method_info proto_broker_notes[PROTO_BNOTE_COUNT];
 
 /* The method called name (len bytes), or -1. */
 int	proto_method_lookup(const char *name, size_t len);
+/* The entry of table (of count) called name (len bytes), or -1. */
+int	proto_table_lookup(const struct proto_method_info *table, int count,
+	    const char *name, size_t len);
 
 /* msgpack-RPC message types. */
 #define PROTO_REQUEST		0
 #define PROTO_RESPONSE		1
+#define PROTO_NOTIFY		2
 
 /* Values of a 'w' parameter. */
 enum proto_shutdown {
@@ -80,7 +120,7 @@ enum proto_shutdown {
 	PROTO_SHUTDOWN_BOTH
 };
 
-/* One checked parameter: u for u h p m n y w, b for b, bytes for s d. */
+/* One checked parameter: u for u h p m n y w, b for b, bytes for s d e. */
 struct proto_arg {
 	uint64_t	 u;
 	bool		 b;
@@ -113,7 +153,7 @@ enum proto_scan	 proto_scan(const uint8_t *buf, size_t len, size_t *msg_len,
 struct proto_msg {
 	int			 type;
 	uint32_t		 msgid;
-	/* requests */
+	/* requests and notifications */
 	const char		*method;
 	size_t			 method_len;
 	const msgpack_object	*params;
@@ -137,6 +177,33 @@ int	proto_decode(msgpack_unpacked *unpacked, const uint8_t *buf,
 int	proto_check_args(enum proto_method method, const msgpack_object *params,
 	    uint32_t nparams, struct proto_arg args[PROTO_PARAMS_MAX],
 	    char *why, size_t whylen);
+/* The same for an entry of any table (a notification's). */
+int	proto_check_params(const struct proto_method_info *info,
+	    const msgpack_object *params, uint32_t nparams,
+	    struct proto_arg args[PROTO_PARAMS_MAX], char *why, size_t whylen);
+
+/*
+ * A cursor over one message that proto_scan() accepted, read value by
+ * value without allocating.  Each proto_get_* takes the next value if it
+ * has that type, else returns -1.
+ */
+struct proto_cursor {
+	const uint8_t	*p;
+	size_t		 len;
+};
+int	proto_get_nil(struct proto_cursor *c);
+int	proto_get_uint(struct proto_cursor *c, uint64_t *v);
+int	proto_get_array(struct proto_cursor *c, uint32_t *n);
+/* A map of *n pairs: the caller reads 2 * *n values. */
+int	proto_get_map(struct proto_cursor *c, uint32_t *n);
+int	proto_get_str(struct proto_cursor *c, const char **ptr, size_t *len);
+int	proto_get_bin(struct proto_cursor *c, const uint8_t **ptr, size_t *len);
+/*
+ * A response's error: nil gives *code 0; [name, message] its code, the
+ * message copied into message (cap bytes, NUL-terminated).
+ */
+int	proto_get_error(struct proto_cursor *c, int *code, char *message,
+	    size_t cap);
 
 /*
  * A byte buffer that msgpack packs into.  It never grows past max; an
@@ -155,12 +222,20 @@ void	proto_buf_free(struct proto_buf *buf);
 int	proto_buf_append(struct proto_buf *buf, const void *data, size_t len);
 /* Drops the first n bytes. */
 void	proto_buf_consume(struct proto_buf *buf, size_t n);
+/*
+ * Room for len more bytes at data + len, which the caller fills and
+ * then adds to len; NULL (and failed) when max would be passed.
+ */
+uint8_t	*proto_buf_reserve(struct proto_buf *buf, size_t len);
 /* A packer that writes into buf. */
 void	proto_packer_init(msgpack_packer *pk, struct proto_buf *buf);
 
 /* [0, msgid, method, [...]]: the caller then packs nparams values. */
 void	proto_pack_request(msgpack_packer *pk, uint32_t msgid,
 	    enum proto_method method, uint32_t nparams);
+/* [2, name, [...]]: the caller then packs nparams values. */
+void	proto_pack_note(msgpack_packer *pk, const char *name,
+	    uint32_t nparams);
 /* [1, msgid, nil, ...]: the caller then packs the result. */
 void	proto_pack_result(msgpack_packer *pk, uint32_t msgid);
 /*

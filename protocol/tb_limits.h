@@ -6,7 +6,9 @@
 #define TB_LIMITS_H
 
 /* Wire protocol version; bumped whenever the method table changes. */
-#define PROTO_VERSION			1
+#define PROTO_VERSION			2
+/* Oldest version a broker still speaks: its clients never stream. */
+#define PROTO_VERSION_MIN		1
 
 /* Largest data payload (msgpack bin) in one request or response: bytes. */
 #define PROTO_DATA_MAX			65536
@@ -18,6 +20,8 @@
 #define PROTO_OBJECTS_MAX		32
 /* Deepest nesting of arrays and maps in one message: levels. */
 #define PROTO_DEPTH_MAX			4
+/* Memory one message's objects are decoded into, kept and reused: bytes. */
+#define PROTO_DECODE_ZONE		2048
 /* Longest error message in a response: bytes. */
 #define PROTO_ERROR_MESSAGE_MAX		255
 /* Longest line read_line or read_until may return, delimiter included. */
@@ -26,6 +30,29 @@
 #define PROTO_HOST_NAME_MAX		253
 /* Longest "ip:port" text local_addr and peer_addr return: bytes. */
 #define PROTO_ADDR_STRLEN		64
+
+/*
+ * Streaming (docs/protocol.md, "Streams").  Receive window a client may
+ * grant one connection, the most data it has asked for and not yet
+ * read: bytes.
+ */
+#define PROTO_RECV_WINDOW_MAX		(1024 * 1024)
+/* Smallest receive window: a whole line or data payload must fit. */
+#define PROTO_RECV_WINDOW_MIN		PROTO_LINE_MAX
+/*
+ * Send window of one connection: data a client may send behind (as
+ * send notifications) before the broker acks it, and the most the
+ * broker holds for the connection when the peer is slow: bytes.
+ */
+#define LIMIT_SEND_WINDOW		(128 * 1024)
+/* Receive window the client library grants, its buffer per connection. */
+#define CLIENT_RECV_WINDOW		(256 * 1024)
+/* Bytes the client library reads from its session per wake-up. */
+#define CLIENT_READ_BUFFER		(256 * 1024)
+/* Largest envelope of a request without its data: bytes. */
+#define CLIENT_REQUEST_HEAD		512
+/* Responses up to this size are kept without allocating: bytes. */
+#define CLIENT_RESPONSE_INLINE		512
 
 /*
  * Sessions (client connections on the Unix socket) at once: sessions.
@@ -101,6 +128,12 @@
 #define LIMIT_POLICY_IDS		64
 /* Most port ranges in one rule's port list: ranges. */
 #define LIMIT_POLICY_PORTS		64
+/* Supplementary groups of a client that count for `match gid`: groups. */
+#define LIMIT_PEER_GROUPS		64
+/* Longest user or group name in a match line: bytes. */
+#define LIMIT_POLICY_ID_NAME		32
+/* Errors one parse of a policy file reports before it stops: errors. */
+#define LIMIT_POLICY_ERRORS		20
 /* Longest single token in a policy file: bytes. */
 #define LIMIT_POLICY_TOKEN		512
 

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "harness.h"
+#include "tb_limits.h"
 
 #define NOLISTEN_RULES	"    connect allow 127.0.0.1:1024-65535\n"
 #define NOLISTEN_POLICY	"tenant all {\n    match uid *\n" NOLISTEN_RULES "}\n"
@@ -59,10 +60,16 @@ status_field(pid_t pid, const char *field, char *out, size_t cap)
 static void
 assert_confined(pid_t pid, const char *what)
 {
-	char	value[128];
-	int	uid;
+	char		value[128];
+	uint64_t	deadline = harness_now_ms() + 5000;
+	int		uid;
 
+	/* A process confines itself a moment after it starts: wait for it. */
 	status_field(pid, "Seccomp", value, sizeof(value));
+	while (atoi(value) != 2 && harness_now_ms() < deadline) {
+		harness_sleep_ms(10);
+		status_field(pid, "Seccomp", value, sizeof(value));
+	}
 	if (atoi(value) != 2)
 		fail_msg("%s %d: Seccomp:%s", what, (int)pid, value);
 	status_field(pid, "NoNewPrivs", value, sizeof(value));
@@ -79,19 +86,18 @@ assert_confined(pid_t pid, const char *what)
 static void
 test_processes_are_confined(void **state)
 {
-	pid_t		keeper[4], workers[16];
-	uint64_t	deadline = harness_now_ms() + 5000;
-	int		nworkers, i;
+	pid_t	keeper[4], workers[16];
+	int	nworkers, i;
 
 	(void)state;
+	/* The socket answers before the filter is in; a hello only after. */
+	tb_client_close(harness_client(&broker));
 	assert_confined(broker.pid, "the broker");
-	assert_int_equal(harness_children(broker.pid, keeper, 4), 1);
+	harness_wait_children(broker.pid, keeper, 4, 1);
 	assert_confined(keeper[0], "the resolver keeper");
-	/* The keeper forks its workers once it runs: wait for them. */
-	while ((nworkers = harness_children(keeper[0], workers, 16)) == 0 &&
-	    harness_now_ms() < deadline)
-		harness_sleep_ms(10);
-	assert_true(nworkers > 0);
+	/* The keeper starts its workers once it is confined itself. */
+	nworkers = harness_wait_children(keeper[0], workers, 16,
+	    LIMIT_RESOLVER_WORKERS);
 	for (i = 0; i < nworkers; i++)
 		assert_confined(workers[i], "a resolver worker");
 	assert_true(harness_log_contains(&broker, "running as tcpbroker"));
@@ -125,6 +131,22 @@ test_reload(void **state)
 	    "    connect deny 127.0.0.1:1024-65535\n}\n"));
 	assert_rc(tb_connect(c, "127.0.0.1", 5000, &h, &err), TB_EPOLICY,
 	    &err);
+	/*
+	 * Names in match lines are looked up again at reload, inside the
+	 * filter, in /etc/passwd and /etc/group.
+	 */
+	assert_true(harness_broker_reload(&broker, "tenant all {\n"
+	    "    match uid root,daemon\n    match gid root\n"
+	    NOLISTEN_RULES "}\n"));
+	assert_false(harness_broker_reload(&broker, "tenant all {\n"
+	    "    match uid no-such-user-here\n}\n"));
+	assert_true(harness_log_contains(&broker, "no user called "
+	    "\"no-such-user-here\""));
+	tb_client_close(c);
+	/* The broker is alive, and serves root as the tenant by name. */
+	c = harness_client(&broker);
+	assert_ok(tb_connect(c, "127.0.0.1", 1, &h, &err) == TB_EPOLICY ? 0 :
+	    -1, &err);
 	tb_client_close(c);
 }
 

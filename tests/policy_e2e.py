@@ -77,15 +77,16 @@ class Echo:
         self.sock.close()
 
 
-def as_uid(uid, fn):
-    """Runs fn() in a child process running as uid and gid uid; returns
-    what it returned (JSON), or raises what went wrong."""
+def as_uid(uid, fn, groups=()):
+    """Runs fn() in a child process running as uid and gid uid, with the
+    supplementary groups given; returns what it returned (JSON), or
+    raises what went wrong."""
     r, w = os.pipe()
     pid = os.fork()
     if pid == 0:
         os.close(r)
         try:
-            os.setgroups([])
+            os.setgroups(list(groups))
             os.setgid(uid)
             os.setuid(uid)
             result = {"ok": fn()}
@@ -188,6 +189,10 @@ tenant "delta" {
     connect allow 127.0.0.0/8:*
     connect deny 127.0.0.0/8:1024-65535
     listen deny 127.0.0.0/8:*
+}
+tenant "lambda" {
+    match gid 4242
+    connect allow 127.0.0.1:%(p)d
 }
 tenant "kappa" {
     match uid 3800
@@ -436,6 +441,24 @@ tenant "root" {
         self.assertEqual(d["port"], int(addr.rsplit(":", 1)[1]))
         self.assertTrue(d["rule"].endswith("policy.conf:%d" % self.line_of(
             "listen allow 127.0.0.0/8:0")))
+
+    def test_match_gid_takes_supplementary_groups(self):
+        port = self.echo.port
+
+        def hello(s):
+            err, info = s.call("hello", 1)
+            if err is not None:
+                return err[0]
+            return [info["tenant"],
+                    code(s.call("connect", "127.0.0.1", port))]
+
+        # Primary gid 3900, in group 4242 only as a supplementary group.
+        path = self.broker.socket
+        self.assertEqual(as_uid(3900, lambda: hello(Session(path, False)),
+                                groups=[4242]), ["lambda", None])
+        # Without the group, no tenant matches.
+        self.assertEqual(as_uid(3900, lambda: hello(Session(path, False))),
+                         "EPOLICY")
 
     def test_failed_listen_is_logged_as_failed(self):
         port = self.echo.port

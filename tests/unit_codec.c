@@ -1255,6 +1255,149 @@ test_err_out_of_range(void **state)
 	assert_int_equal(proto_err_lookup("EIOX", 3), TB_EIO);
 }
 
+/* A notification decodes as one; a bad one is refused. */
+static void
+test_note_round_trip(void **state)
+{
+	struct proto_arg	args[PROTO_PARAMS_MAX];
+	struct wire		w;
+	char			why[PROTO_ERROR_MESSAGE_MAX + 1];
+
+	(void)state;
+	wire_init(&w);
+	proto_pack_note(&w.pk, proto_client_notes[PROTO_CNOTE_CREDIT].name,
+	    2);
+	msgpack_pack_uint32(&w.pk, 257);
+	msgpack_pack_uint32(&w.pk, 4096);
+	assert_int_equal(wire_decode(&w), 0);
+	assert_int_equal(w.msg.type, PROTO_NOTIFY);
+	assert_int_equal(proto_table_lookup(proto_client_notes,
+	    PROTO_CNOTE_COUNT, w.msg.method, w.msg.method_len),
+	    PROTO_CNOTE_CREDIT);
+	assert_int_equal(proto_check_params(&proto_client_notes[
+	    PROTO_CNOTE_CREDIT], w.msg.params, w.msg.nparams, args, why,
+	    sizeof(why)), 0);
+	assert_int_equal(args[0].u, 257);
+	assert_int_equal(args[1].u, 4096);
+	wire_free(&w);
+
+	/* [2, 7, []]: the method must be a string. */
+	wire_init(&w);
+	msgpack_pack_array(&w.pk, 3);
+	msgpack_pack_uint8(&w.pk, PROTO_NOTIFY);
+	msgpack_pack_uint8(&w.pk, 7);
+	msgpack_pack_array(&w.pk, 0);
+	wire_assert_rejected(&w, "notification");
+	wire_free(&w);
+
+	/* The error parameter: [code, message] with a known code. */
+	wire_init(&w);
+	proto_pack_note(&w.pk, "error", 2);
+	msgpack_pack_uint32(&w.pk, 1);
+	msgpack_pack_array(&w.pk, 2);
+	msgpack_pack_str_with_body(&w.pk, "ECONNRESET", 10);
+	msgpack_pack_str_with_body(&w.pk, "reset", 5);
+	assert_int_equal(wire_decode(&w), 0);
+	assert_int_equal(proto_check_params(&proto_broker_notes[
+	    PROTO_BNOTE_ERROR], w.msg.params, w.msg.nparams, args, why,
+	    sizeof(why)), 0);
+	assert_int_equal(-(int)args[1].u, TB_ECONNRESET);
+	wire_free(&w);
+
+	wire_init(&w);
+	proto_pack_note(&w.pk, "error", 2);
+	msgpack_pack_uint32(&w.pk, 1);
+	msgpack_pack_array(&w.pk, 2);
+	msgpack_pack_str_with_body(&w.pk, "EWHAT", 5);
+	msgpack_pack_str_with_body(&w.pk, "?", 1);
+	assert_int_equal(wire_decode(&w), 0);
+	assert_int_equal(proto_check_params(&proto_broker_notes[
+	    PROTO_BNOTE_ERROR], w.msg.params, w.msg.nparams, args, why,
+	    sizeof(why)), TB_EINVAL);
+	wire_free(&w);
+}
+
+/* The cursor reads what msgpack packs, in every width, and nothing else. */
+static void
+test_cursor(void **state)
+{
+	static const uint64_t	 uints[] = { 0, 127, 128, 255, 256, 65535,
+				    65536, UINT32_MAX, (uint64_t)UINT32_MAX + 1 };
+	static uint8_t		 big[70000];
+	struct proto_cursor	 c;
+	struct wire		 w;
+	const char		*str;
+	const uint8_t		*bin;
+	char			 message[8];
+	size_t			 len, i;
+	uint64_t		 v;
+	uint32_t		 n;
+	int			 code;
+
+	(void)state;
+	wire_init(&w);
+	w.buf.max = sizeof(big) * 2;
+	for (i = 0; i < sizeof(uints) / sizeof(uints[0]); i++)
+		msgpack_pack_uint64(&w.pk, uints[i]);
+	msgpack_pack_array(&w.pk, 17);
+	msgpack_pack_map(&w.pk, 16);
+	msgpack_pack_str_with_body(&w.pk, "data", 4);
+	msgpack_pack_str_with_body(&w.pk, (const char *)big, 40);
+	msgpack_pack_str_with_body(&w.pk, (const char *)big, 300);
+	msgpack_pack_bin_with_body(&w.pk, big, 3);
+	msgpack_pack_bin_with_body(&w.pk, big, sizeof(big));
+	msgpack_pack_nil(&w.pk);
+	msgpack_pack_array(&w.pk, 2);
+	msgpack_pack_str_with_body(&w.pk, "EPIPE", 5);
+	msgpack_pack_str_with_body(&w.pk, "a long message", 14);
+	msgpack_pack_int8(&w.pk, -1);
+	assert_false(w.buf.failed);
+
+	c = (struct proto_cursor){ w.buf.data, w.buf.len };
+	for (i = 0; i < sizeof(uints) / sizeof(uints[0]); i++) {
+		assert_int_equal(proto_get_uint(&c, &v), 0);
+		assert_true(v == uints[i]);
+	}
+	assert_int_equal(proto_get_map(&c, &n), -1);	/* an array */
+	c.p--;
+	c.len++;
+	assert_int_equal(proto_get_array(&c, &n), 0);
+	assert_int_equal(n, 17);
+	assert_int_equal(proto_get_map(&c, &n), 0);
+	assert_int_equal(n, 16);
+	assert_int_equal(proto_get_bin(&c, &bin, &len), -1);	/* a str */
+	c.p--;
+	c.len++;
+	assert_int_equal(proto_get_str(&c, &str, &len), 0);
+	assert_int_equal(len, 4);
+	assert_memory_equal(str, "data", 4);
+	assert_int_equal(proto_get_str(&c, &str, &len), 0);
+	assert_int_equal(len, 40);
+	assert_int_equal(proto_get_str(&c, &str, &len), 0);
+	assert_int_equal(len, 300);
+	assert_int_equal(proto_get_bin(&c, &bin, &len), 0);
+	assert_int_equal(len, 3);
+	assert_int_equal(proto_get_bin(&c, &bin, &len), 0);
+	assert_int_equal(len, sizeof(big));
+	assert_int_equal(proto_get_error(&c, &code, message, sizeof(message)),
+	    0);
+	assert_int_equal(code, 0);
+	assert_int_equal(proto_get_error(&c, &code, message, sizeof(message)),
+	    0);
+	assert_int_equal(code, TB_EPIPE);
+	assert_string_equal(message, "a long ");	/* cut to fit */
+	assert_int_equal(proto_get_uint(&c, &v), -1);	/* negative */
+	assert_int_equal(c.len, 0);
+	assert_int_equal(proto_get_nil(&c), -1);	/* nothing left */
+
+	/* A length past the end is refused. */
+	c = (struct proto_cursor){ (const uint8_t *)"\xc4\x05" "ab", 4 };
+	assert_int_equal(proto_get_bin(&c, &bin, &len), -1);
+	c = (struct proto_cursor){ (const uint8_t *)"\xce\x01", 2 };
+	assert_int_equal(proto_get_uint(&c, &v), -1);
+	wire_free(&w);
+}
+
 /* Error messages go out as msgpack str, which must be UTF-8. */
 static void
 test_utf8_clean(void **state)
@@ -1318,6 +1461,8 @@ main(void)
 		cmocka_unit_test(test_buf_packer_overflow),
 		cmocka_unit_test(test_err_names),
 		cmocka_unit_test(test_err_out_of_range),
+		cmocka_unit_test(test_note_round_trip),
+		cmocka_unit_test(test_cursor),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

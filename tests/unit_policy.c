@@ -943,6 +943,35 @@ test_rule_fields(void **state)
 	policy_free(NULL);
 }
 
+/* match gid takes the primary gid or any supplementary group. */
+static void
+test_tenant_by_groups(void **state)
+{
+	static const char	 text[] =
+	    "tenant a {\nmatch uid 1000\n}\n"
+	    "tenant b {\nmatch gid 50,60-69\n}\n";
+	static const uint32_t	 in_b[] = { 7, 65 }, none[] = { 7, 8 };
+	struct policy_client	 c = { 2000, 2000, NULL, 0 };
+	struct policy		*policy = parse_str(text);
+
+	(void)state;
+	assert_null(policy_tenant_of(policy, &c));
+	c.groups = none;
+	c.ngroups = 2;
+	assert_null(policy_tenant_of(policy, &c));
+	c.groups = in_b;
+	assert_string_equal(policy_tenant_of(policy, &c)->name, "b");
+	c.gid = 50;
+	c.ngroups = 0;
+	assert_string_equal(policy_tenant_of(policy, &c)->name, "b");
+	/* The first tenant that takes the client, by uid or by group. */
+	c.uid = 1000;
+	c.groups = in_b;
+	c.ngroups = 2;
+	assert_string_equal(policy_tenant_of(policy, &c)->name, "a");
+	policy_free(policy);
+}
+
 static void
 test_tenant_fields(void **state)
 {
@@ -1604,7 +1633,6 @@ static void
 test_check_quiet(void **state)
 {
 	static const char *const texts[] = {
-		"",
 		"tenant t {\nmatch uid 1\n}\n",
 		/* an address rule before 'any' is what opens the address */
 		"tenant t {\nmatch uid 1\nconnect allow 10.0.0.1:80\n"
@@ -1627,9 +1655,9 @@ test_check_quiet(void **state)
 		    "connect allow *.a.example.com:443\n"
 		    "connect deny example.com:443\n"
 		    "connect allow *.example.com.example.org:443\n}\n",
-		/* a range no tenant takes all of */
+		/* a wider range after a narrower one: a catch-all */
 		"tenant t {\nmatch uid 1-10\n}\n"
-		    "tenant u {\nmatch uid 5-11\n}\n",
+		    "tenant u {\nmatch uid 1-20\n}\n",
 		/* a tenant reachable by gid */
 		"tenant t {\nmatch uid *\n}\ntenant u {\nmatch uid 5\n"
 		    "match gid 7\n}\n",
@@ -1669,7 +1697,7 @@ test_error_message_format(void **state)
 	assert_int_equal(policy_parse("x.conf", "\nbind allow any:80\n",
 	    strlen("\nbind allow any:80\n"), &policy, &err), -1);
 	assert_string_equal(err.message,
-	    "x.conf:2:1: expected 'tenant', got 'bind'");
+	    "x.conf:2:1: expected 'tenant' or 'every', got 'bind'");
 
 	assert_int_equal(policy_parse("x.conf", "\n  connect allow any:80\n",
 	    strlen("\n  connect allow any:80\n"), &policy, &err), -1);
@@ -2239,6 +2267,7 @@ main(void)
 		cmocka_unit_test(test_data_present),
 		cmocka_unit_test(test_rule_fields),
 		cmocka_unit_test(test_tenant_fields),
+		cmocka_unit_test(test_tenant_by_groups),
 		cmocka_unit_test(test_tenant_name_and_ids_limits),
 		cmocka_unit_test(test_limit_values),
 		cmocka_unit_test(test_limit_errors),

@@ -11,6 +11,8 @@ Usage: wire_test.py /path/to/tcpbroker
 
 import os
 import socket
+
+import msgpack
 import sys
 import threading
 import unittest
@@ -178,6 +180,82 @@ class WireTest(unittest.TestCase):
         self.assertEqual(c.recv(4), b"OK\r\n")
         self.assertEqual(s.call("listen", "0.0.0.0:8080")[0][0], "EPOLICY")
         self.assertEqual(s.call("listen", "localhost:0")[0][0], "EINVAL")
+
+    def test_read_line_many_connections(self):
+        """Per-call read_line over 40 connections with data left over:
+        the broker charges what it holds, not the longest line (issue 9)."""
+        servers = [self.server(lambda c: (c.sendall(b"one\ntwo\n"),
+                                          c.recv(1)))
+                   for _ in range(40)]
+        s = self.session()
+        conns = [s.ok("connect", "127.0.0.1", srv.port) for srv in servers]
+        for conn in conns:
+            self.assertEqual(s.ok("read_line", conn, 65536), b"one")
+        for conn in conns:
+            self.assertEqual(s.ok("read_line", conn, 65536), b"two")
+            s.ok("close", conn)
+
+    def test_streaming_session(self):
+        """Version 2: data pushed as notifications within the window."""
+        payload = bytes(range(256)) * 1024         # 256 KiB
+
+        def handler(conn):
+            conn.sendall(payload)
+            got = b""
+            while len(got) < 5:
+                got += conn.recv(5 - len(got))
+            conn.sendall(got.upper())
+
+        srv = self.server(handler)
+        s = Session(self.broker.socket, hello=False)
+        self.addCleanup(s.close)
+        self.assertEqual(s.ok("hello", 2)["version"], 2)
+        window = 65536
+        info = s.ok("stream", window)
+        self.assertEqual(info["recv_window"], window)
+        self.assertGreaterEqual(info["send_window"], 65536)
+        conn = s.ok("connect", "127.0.0.1", srv.port)
+        got = b""
+        outstanding = 0
+        refused = None
+        msgid = s.send("read", conn, 10)
+        while len(got) < len(payload) or refused is None:
+            msg = s.receive()
+            if msg[0] == 1:
+                # Per-call reads are refused on a streamed connection.
+                self.assertEqual(msg[1], msgid)
+                refused = msg[2][0]
+                continue
+            self.assertEqual(msg[:2], [2, "data"])
+            self.assertEqual(msg[2][0], conn)
+            got += msg[2][1]
+            outstanding += len(msg[2][1])
+            # Never more than granted.
+            self.assertLessEqual(outstanding, window)
+            if outstanding >= window // 2:
+                s.sock.sendall(msgpack.packb([2, "credit",
+                                              [conn, outstanding]]))
+                outstanding = 0
+        self.assertEqual(refused, "EPROTO")
+        self.assertEqual(got, payload)
+        self.assertEqual(s.call("write_all", conn, b"x")[0][0], "EPROTO")
+        # Write behind: no response, an ack once the socket has it.
+        s.sock.sendall(msgpack.packb([2, "send", [conn, b"hello"]],
+                                     use_bin_type=True))
+        acked = 0
+        while acked < 5 or len(got) < len(payload) + 5:
+            msg = s.receive()
+            self.assertEqual(msg[0], 2)
+            if msg[1] == "ack":
+                acked += msg[2][1]
+            elif msg[1] == "data":
+                got += msg[2][1]
+        self.assertEqual(got[len(payload):], b"HELLO")
+        # A credit past the window ends the session.
+        s.sock.sendall(msgpack.packb([2, "credit", [conn, window + 1]]))
+        with self.assertRaises(EOFError):
+            for _ in range(100):
+                s.receive()
 
     def test_malformed_closes_only_that_session(self):
         bad = self.session()

@@ -2,9 +2,11 @@
  * tcpbroker client library: the `tcp` plugin's functions as C calls.
  *
  * Every call is forwarded to the tcpbroker daemon over one Unix socket
- * (a "session"); the process never holds a TCP socket of its own.  A
- * session may be used from several threads at once: each call blocks
- * only its own thread.
+ * (a "session"); the process never holds a TCP socket of its own.  The
+ * session streams: received data is pushed by the broker into a buffer
+ * per connection, so reads wait only when that buffer cannot serve
+ * them.  A session may be used from several threads at once: each call
+ * blocks only its own thread.
  *
  * Every function returns 0 on success or a negative TB_E* code, and
  * fills *err (when err is not NULL) with that code and a message.
@@ -113,7 +115,11 @@ TB_EXTERN int tb_client_open_path(tb_client **out, const char *path,
 /* Opens a session on an already connected descriptor; takes it over. */
 TB_EXTERN int tb_client_open_fd(tb_client **out, int fd,
     struct tb_error *err);
-/* Ends the session; the broker closes every handle it still has. */
+/*
+ * Ends the session; the broker closes every handle it still has.  First
+ * waits, as tb_close does, until what was written behind is out of the
+ * broker.
+ */
 TB_EXTERN void tb_client_close(tb_client *client);
 /* The broker's name for this session, for logs. */
 TB_EXTERN uint64_t tb_client_session_id(const tb_client *client);
@@ -128,6 +134,10 @@ TB_EXTERN int tb_connect_timeout(tb_client *client, const char *host,
 /*
  * write and write_bytes: send data; *written gets the bytes accepted,
  * which is less than len only when the timeout expired part way.
+ * Writes return once the data is within the connection's send window
+ * (write-behind), as write(2) returns once the kernel has it; an error
+ * met later (TB_ECONNRESET, TB_EPIPE) is returned by the next call on
+ * the connection, or by tb_close.
  */
 TB_EXTERN int tb_write(tb_client *client, tb_handle conn, const void *data,
     size_t len, size_t *written, struct tb_error *err);
@@ -177,7 +187,12 @@ TB_EXTERN int tb_set_keepalive(tb_client *client, tb_handle conn, bool on,
     struct tb_error *err);
 TB_EXTERN int tb_shutdown(tb_client *client, tb_handle conn,
     tb_shutdown_how how, struct tb_error *err);
-/* Closes a connection or listener; calls waiting on it fail TB_ECLOSED. */
+/*
+ * Closes a connection or listener; calls waiting on it fail TB_ECLOSED.
+ * First waits (within the handle's timeout) until the broker has handed
+ * every byte written behind to the network; fails with the error that
+ * lost some of them, or TB_ETIMEDOUT, but closes the handle all the same.
+ */
 TB_EXTERN int tb_close(tb_client *client, tb_handle h, struct tb_error *err);
 
 /* TcpListener("ip:port"); port 0 asks for any free port. */
@@ -185,6 +200,18 @@ TB_EXTERN int tb_listen(tb_client *client, const char *addr, tb_handle *out,
     struct tb_error *err);
 TB_EXTERN int tb_accept(tb_client *client, tb_handle listener,
     tb_handle *out, struct tb_error *err);
+
+/*
+ * select: waits until a read on one of the n connections would not wait
+ * (data, end of stream or an error is there) or one of the listeners
+ * has a connection to accept, for at most timeout_ms (-1: no limit, 0:
+ * only look).  Sets ready[i] for each handle that is ready and *nready
+ * to their count, 0 when the time ran out.  A peer the accept rules
+ * refuse after a listener was found ready may make accept wait.
+ */
+TB_EXTERN int tb_select(tb_client *client, const tb_handle *handles,
+    size_t n, bool *ready, int timeout_ms, size_t *nready,
+    struct tb_error *err);
 
 /* "ip:port" of either end, "[v6]:port" for IPv6; cap >= TB_ADDR_STRLEN. */
 TB_EXTERN int tb_local_addr(tb_client *client, tb_handle h, char *buf,

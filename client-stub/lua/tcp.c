@@ -11,6 +11,7 @@
  * first use from TCPBROKER_FD or TCPBROKER_SOCKET.  Errors are raised
  * as tables { code = "EPOLICY", message = "..." } with a __tostring.
  */
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -28,13 +29,22 @@
 #define LUA_READ_EXACT_MAX	(16 * 1024 * 1024)
 /* Largest byte table write_bytes takes: elements. */
 #define LUA_BYTES_MAX		(16 * 1024 * 1024)
+/* Most objects one tcp.select looks at, in both tables: objects. */
+#define LUA_SELECT_MAX		256
+#define LUA_SELECT_MAX_TEXT	"256"
 
 /* The registry key of the state's session. */
 static const char	session_key = 0;
 
+/*
+ * The state's session, with the one buffer reads land in before they
+ * become Lua strings: no allocation per read beyond the string.
+ */
 struct session {
 	tb_client	*client;
+	char		 scratch[TB_LINE_MAX];
 };
+_Static_assert(TB_DATA_MAX <= TB_LINE_MAX, "reads fit the scratch buffer");
 
 /* A connection or listener; the session is its first user value. */
 struct handle {
@@ -72,8 +82,8 @@ error_tostring(lua_State *L)
 }
 
 /* The state's session, opened on first use. */
-static tb_client *
-get_client(lua_State *L)
+static struct session *
+get_session(lua_State *L)
 {
 	struct session	*s;
 	struct tb_error	 err;
@@ -82,7 +92,7 @@ get_client(lua_State *L)
 		s = lua_touserdata(L, -1);
 		lua_pop(L, 1);
 		if (s->client != NULL)
-			return s->client;
+			return s;
 	} else
 		lua_pop(L, 1);
 	s = lua_newuserdatauv(L, sizeof(*s), 0);
@@ -91,7 +101,13 @@ get_client(lua_State *L)
 	lua_rawsetp(L, LUA_REGISTRYINDEX, &session_key);
 	if (tb_client_open(&s->client, &err) != 0)
 		tcp_raise_err(L, &err);
-	return s->client;
+	return s;
+}
+
+static tb_client *
+get_client(lua_State *L)
+{
+	return get_session(L)->client;
 }
 
 static int
@@ -303,20 +319,18 @@ read_common(lua_State *L, bool peek)
 {
 	struct handle	*u = check_conn(L, 1);
 	lua_Integer	 max = check_range(L, 2, 0, LUA_MAXINTEGER, "max_bytes");
+	struct session	*s = get_session(L);
 	struct tb_error	 err;
-	luaL_Buffer	 b;
 	size_t		 n;
-	char		*p;
 	int		 rc;
 
 	if (max > TB_DATA_MAX)
 		max = TB_DATA_MAX;	/* read may return fewer bytes */
-	p = luaL_buffinitsize(L, &b, (size_t)max);
-	rc = peek ? tb_peek(get_client(L), u->h, p, (size_t)max, &n, &err) :
-	    tb_read(get_client(L), u->h, p, (size_t)max, &n, &err);
+	rc = peek ? tb_peek(s->client, u->h, s->scratch, (size_t)max, &n,
+	    &err) : tb_read(s->client, u->h, s->scratch, (size_t)max, &n, &err);
 	if (rc != 0)
 		return tcp_raise_err(L, &err);
-	luaL_pushresultsize(&b, n);
+	lua_pushlstring(L, s->scratch, n);
 	return 1;
 }
 
@@ -339,23 +353,21 @@ l_peek(lua_State *L)
 static int
 read_delimited(lua_State *L, struct handle *u, int delim)
 {
+	struct session	*s = get_session(L);
 	struct tb_error	 err;
-	luaL_Buffer	 b;
 	size_t		 n;
-	char		*p;
 	int		 rc;
 
-	p = luaL_buffinitsize(L, &b, TB_LINE_MAX);
-	rc = delim < 0 ? tb_read_line(get_client(L), u->h, p, TB_LINE_MAX, &n,
-	    &err) : tb_read_until(get_client(L), u->h, (uint8_t)delim, p,
-	    TB_LINE_MAX, &n, &err);
+	rc = delim < 0 ? tb_read_line(s->client, u->h, s->scratch,
+	    sizeof(s->scratch), &n, &err) : tb_read_until(s->client, u->h,
+	    (uint8_t)delim, s->scratch, sizeof(s->scratch), &n, &err);
 	if (rc == TB_EOF) {
 		lua_pushnil(L);
 		return 1;
 	}
 	if (rc != 0)
 		return tcp_raise_err(L, &err);
-	luaL_pushresultsize(&b, n);
+	lua_pushlstring(L, s->scratch, n);
 	return 1;
 }
 
@@ -564,6 +576,100 @@ l_accept(lua_State *L)
 	return 1;
 }
 
+/*
+ * Collects the open connections and listeners of table i (nil is an
+ * empty one); other values are ignored, as LuaSocket does.  Keeps each
+ * one's index in the table.
+ */
+static size_t
+select_collect(lua_State *L, int i, tb_handle *hs, lua_Integer *at,
+    size_t n)
+{
+	struct handle	*u;
+	lua_Integer	 k, len;
+
+	if (lua_isnoneornil(L, i))
+		return n;
+	luaL_checktype(L, i, LUA_TTABLE);
+	len = luaL_len(L, i);
+	for (k = 1; k <= len; k++) {
+		lua_rawgeti(L, i, k);
+		if ((u = luaL_testudata(L, -1, CONN_META)) == NULL)
+			u = luaL_testudata(L, -1, LISTENER_META);
+		lua_pop(L, 1);
+		if (u == NULL || !u->open)
+			continue;
+		if (n == LUA_SELECT_MAX)
+			tcp_raise(L, TB_ELIMIT, "select: more than "
+			    LUA_SELECT_MAX_TEXT " objects");
+		hs[n] = u->h;
+		at[n++] = k;
+	}
+	return n;
+}
+
+/* Pushes the objects of table i that are ready, keyed both ways. */
+static void
+select_result(lua_State *L, int i, const lua_Integer *at,
+    const bool *ready, size_t from, size_t to)
+{
+	lua_Integer	n = 0;
+	size_t		j;
+
+	lua_newtable(L);
+	for (j = from; j < to; j++) {
+		if (!ready[j])
+			continue;
+		lua_rawgeti(L, i, at[j]);
+		lua_pushvalue(L, -1);
+		lua_rawseti(L, -3, ++n);
+		lua_pushboolean(L, 1);
+		lua_rawset(L, -3);
+	}
+}
+
+/*
+ * tcp.select(recvt, sendt [, timeout]), as LuaSocket's socket.select:
+ * the connections and listeners of recvt that can be read (or accepted)
+ * without waiting, those of sendt that can be written, and "timeout"
+ * when none are, after timeout seconds (nil or negative: no limit).
+ * Writes never wait for the peer here, so every connection of sendt is
+ * writable.
+ */
+static int
+l_select(lua_State *L)
+{
+	tb_handle	 hs[LUA_SELECT_MAX];
+	lua_Integer	 at[LUA_SELECT_MAX];
+	bool		 ready[LUA_SELECT_MAX];
+	struct tb_error	 err;
+	lua_Number	 secs;
+	size_t		 nrecv, nall, nready, j;
+	int		 ms = -1;
+
+	nrecv = select_collect(L, 1, hs, at, 0);
+	nall = select_collect(L, 2, hs, at, nrecv);
+	if (!lua_isnoneornil(L, 3)) {
+		secs = luaL_checknumber(L, 3);
+		if (secs >= 0)
+			ms = secs * 1000 >= INT_MAX ? INT_MAX :
+			    (int)(secs * 1000 + 0.999);
+	}
+	for (j = nrecv; j < nall; j++)
+		ready[j] = true;
+	if (nall > nrecv)
+		ms = 0;
+	if (tb_select(get_client(L), hs, nrecv, ready, ms, &nready, &err) != 0)
+		return tcp_raise_err(L, &err);
+	select_result(L, 1, at, ready, 0, nrecv);
+	select_result(L, 2, at, ready, nrecv, nall);
+	if (nready == 0 && nall == nrecv)
+		lua_pushstring(L, "timeout");
+	else
+		lua_pushnil(L);
+	return 3;
+}
+
 static int
 l_tostring(lua_State *L)
 {
@@ -638,7 +744,7 @@ luaopen_tcp(lua_State *L)
 	lua_setfield(L, -2, "__tostring");
 	lua_pop(L, 1);
 
-	lua_createtable(L, 0, 2);
+	lua_createtable(L, 0, 3);
 	/* TcpClient is a table: callable, with connect_timeout in it. */
 	lua_createtable(L, 0, 1);
 	lua_pushcfunction(L, l_connect_timeout);
@@ -650,5 +756,7 @@ luaopen_tcp(lua_State *L)
 	lua_setfield(L, -2, "TcpClient");
 	lua_pushcfunction(L, l_tcplistener);
 	lua_setfield(L, -2, "TcpListener");
+	lua_pushcfunction(L, l_select);
+	lua_setfield(L, -2, "select");
 	return 1;
 }

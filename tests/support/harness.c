@@ -297,6 +297,21 @@ harness_children(pid_t pid, pid_t *pids, int max)
 	return n;
 }
 
+int
+harness_wait_children(pid_t pid, pid_t *pids, int max, int want)
+{
+	uint64_t	deadline = harness_now_ms() + BROKER_START_MS;
+	int		n;
+
+	while ((n = harness_children(pid, pids, max)) != want) {
+		if (harness_now_ms() > deadline)
+			fail_msg("process %d has %d children, not %d", (int)pid,
+			    n, want);
+		harness_sleep_ms(10);
+	}
+	return n;
+}
+
 tb_client *
 harness_client(struct broker_proc *b)
 {
