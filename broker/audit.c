@@ -141,6 +141,44 @@ finish(struct line *l)
 	}
 }
 
+/* The last REPORT_DENIALS denials, a ring. */
+static struct report_denial	recent[REPORT_DENIALS];
+static unsigned			nrecent;
+
+static void
+remember_denial(struct session *s, const struct audit *a, const char *action)
+{
+	struct report_denial	*d = &recent[nrecent++ % REPORT_DENIALS];
+	struct timespec		 ts;
+	struct tm		 tm;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	gmtime_r(&ts.tv_sec, &tm);
+	strftime(d->time, sizeof(d->time), "%Y-%m-%dT%H:%M:%SZ", &tm);
+	d->uid = session_uid(s);
+	snprintf(d->tenant, sizeof(d->tenant), "%s", a->tenant != NULL ?
+	    a->tenant : "-");
+	d->action = a->hello ? "hello" : action;
+	snprintf(d->host, sizeof(d->host), "%s", a->host != NULL ? a->host :
+	    "");
+	d->port = a->port;
+	d->reason = a->failed != NULL ? a->failed :
+	    policy_reason_code(a->decision->reason);
+}
+
+unsigned
+audit_recent(struct report_denial *out, unsigned max)
+{
+	unsigned	n = nrecent < REPORT_DENIALS ? nrecent : REPORT_DENIALS;
+	unsigned	i;
+
+	if (n > max)
+		n = max;
+	for (i = 0; i < n; i++)
+		out[i] = recent[(nrecent - n + i) % REPORT_DENIALS];
+	return n;
+}
+
 void
 audit_decision(struct session *s, const struct audit *a)
 {
@@ -148,7 +186,16 @@ audit_decision(struct session *s, const struct audit *a)
 	struct line	l;
 	char		where[POLICY_EXPLAIN_MAX];
 	unsigned	i;
+	bool		denied = a->failed != NULL ||
+			    a->decision->verdict == POLICY_DENY;
 
+	/* Counted and remembered for the control socket, never limited. */
+	if (a->hello)
+		counters.no_tenant++;
+	else
+		quota_count_decision(a->tenant, !denied);
+	if (denied)
+		remember_denial(s, a, actions[a->action]);
 	if (!account_may_log(session_account(s), ACCOUNT_LOG_DECISION))
 		return;
 	begin(&l, "decision", s, a->tenant);
@@ -181,6 +228,28 @@ audit_decision(struct session *s, const struct audit *a)
 		put_string(&l, "reason",
 		    policy_reason_code(a->decision->reason));
 	}
+	finish(&l);
+}
+
+void
+audit_revoke(struct session *s, const struct policy_tenant *tn,
+    enum policy_action action, const char *name, const struct host_addr *addr,
+    uint16_t port, uint32_t handle, const struct policy_decision *d)
+{
+	static const char *const actions[] = { "connect", "listen", "accept" };
+	struct line	l;
+	char		where[POLICY_EXPLAIN_MAX];
+
+	/* Never limited: an administrator asked for these closures. */
+	begin(&l, "revoke", s, tn != NULL ? tn->name : NULL);
+	put(&l, ",\"handle\":%u,\"action\":\"%s\"", handle,
+	    actions[action]);
+	put_string(&l, "host", name);
+	put(&l, ",\"port\":%u,\"address\":", port);
+	put_addr(&l, addr);
+	policy_where(broker.policy, d, where, sizeof(where));
+	put_string(&l, "rule", d->rule != NULL ? where : NULL);
+	put_string(&l, "reason", policy_reason_code(d->reason));
 	finish(&l);
 }
 

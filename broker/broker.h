@@ -144,6 +144,7 @@ struct broker {
 	bool		 sandboxed;	/* the filter is installed */
 	bool		 may_listen;	/* the filter allows listening */
 	bool		 private;	/* one session, from the launcher */
+	bool		 revoke;	/* a reload closes what it denies */
 	/* A launched session's tenant by name (--tenant), or NULL. */
 	const char	*tenant;
 	/* A launched session's supplementary groups: the launcher's. */
@@ -162,6 +163,9 @@ struct broker_options {
 	const char	*log_file;	/* instead of stderr, or NULL */
 	const char	*decision_log;	/* instead of the log, or NULL */
 	bool		 socket_passed;	/* by systemd, at LISTEN_FD */
+	const char	*control_path;	/* --control, or NULL */
+	bool		 revoke;	/* --revoke-on-reload */
+	const char	*control_group;	/* --control-group, or NULL */
 	enum log_level	 log_level;
 	uint32_t	 resolve_ms;	/* --resolve-timeout */
 	bool		 sandbox;
@@ -196,6 +200,11 @@ void	broker_read_own_addresses(void);
 
 /* launcher.c: tcpbroker run [options] -- command [args] */
 int	launcher_main(int argc, char *argv[]);
+
+/* status.c: tcpbroker status|metrics [--control PATH] ... */
+int	status_main(int argc, char *argv[]);
+/* The control socket tcpbroker status asks unless --control says. */
+#define BROKER_CONTROL_SOCKET	"/run/tcpbroker/control.sock"
 
 /* explain.c: tcpbroker --explain FILE [--uid N] [--gid N] ACTION TARGET */
 int	explain_main(int argc, char *argv[]);
@@ -245,6 +254,90 @@ void		 systemd_notify_open(void);
 void		 systemd_notify(const char *state);
 /* Creates the socket's directory when it is missing, mode 0755. */
 void		 systemd_runtime_dir(const char *socket_path);
+
+/*
+ * What the control socket reports (control.c).  Each module fills the
+ * part it owns; nothing here is read by the data path.
+ */
+struct report_tenant {
+	const char	*name;
+	uint32_t	 held[3];		/* connections, listeners, lookups */
+	uint64_t	 bytes[2];		/* QUOTA_IN, QUOTA_OUT */
+	uint64_t	 allowed, denied;	/* decisions */
+	uint64_t	 quota_hits;
+};
+struct report_session {
+	uint64_t	 id;
+	uid_t		 uid;
+	pid_t		 pid;
+	uint64_t	 age_ms;
+	const char	*tenant;		/* NULL: none */
+	unsigned	 handles;
+};
+struct report_handle {
+	uint64_t	 session;
+	uint32_t	 handle;
+	bool		 listener;
+	const char	*state;			/* "open", "connecting", ... */
+	char		 local[PROTO_ADDR_STRLEN];
+	char		 peer[PROTO_ADDR_STRLEN];	/* "" for a listener */
+	uint64_t	 bytes_in, bytes_out;
+	uint64_t	 age_ms;
+};
+/* Most recent denials the control socket shows: denials. */
+#define REPORT_DENIALS		16
+struct report_denial {
+	char		 time[32];
+	uid_t		 uid;
+	char		 tenant[LIMIT_POLICY_NAME + 1];
+	const char	*action;
+	char		 host[PROTO_STRING_MAX + 1];
+	uint16_t	 port;
+	const char	*reason;
+};
+/* Counters of the whole broker, for metrics. */
+struct broker_counters {
+	uint64_t	 sessions_opened;
+	uint64_t	 sessions_refused;
+	uint64_t	 errors[TB__ERRNO_COUNT];	/* replies, by code */
+	uint64_t	 no_tenant;			/* hellos refused */
+	uint64_t	 lookups;			/* answered */
+	uint64_t	 lookup_ms;			/* their time, summed */
+	uint64_t	 lookup_le[8];			/* <= bucket (ms) */
+};
+extern struct broker_counters counters;
+/* The upper bounds of the lookup time buckets: milliseconds. */
+#define REPORT_LOOKUP_BUCKETS	{ 1, 5, 10, 50, 100, 500, 1000, 5000 }
+
+void	quota_report(void (*fn)(void *, const struct report_tenant *),
+	    void *arg);
+/* Counts a decision for the tenant called name (none: NULL). */
+void	quota_count_decision(const char *name, bool allowed);
+void	session_report(void (*fn)(void *, const struct report_session *),
+	    void (*handle)(void *, const struct report_handle *), void *arg);
+void	conn_report(struct conn *conn, struct report_handle *r);
+/*
+ * After a reload with --revoke-on-reload: decides the open connection
+ * or listener again and, when the new policy denies it, logs that and
+ * closes it.  True when it was closed.
+ */
+bool	conn_revoke(struct conn *conn);
+bool	listener_revoke(struct listener *l);
+/* The same for every handle of every session; how many were closed. */
+unsigned session_revoke(void);
+void	audit_revoke(struct session *s, const struct policy_tenant *tn,
+	    enum policy_action action, const char *name,
+	    const struct host_addr *addr, uint16_t port, uint32_t handle,
+	    const struct policy_decision *d);
+void	listener_report(struct listener *l, struct report_handle *r);
+/* The recent denials, oldest first; returns how many. */
+unsigned audit_recent(struct report_denial *out, unsigned max);
+/* Counts a lookup's time for the metrics. */
+void	resolver_count(uint64_t ms);
+
+/* control.c */
+/* Serves the control socket at fd: root and members of group only. */
+void	control_listen(int fd, gid_t group);
 
 /* audit.c: the decision log, JSON lines. */
 struct audit {

@@ -27,6 +27,9 @@ connect_done(struct conn *conn)
 	conn->dial->connect = NULL;
 	conn->state = CONN_OPEN;
 	conn->opened_ms = loop_now();
+	/* A reload that revokes decides it again, by the name it asked. */
+	if (broker.revoke && conn->dial->name[0] != '\0')
+		conn->name = strdup(conn->dial->name);
 	session_handle_publish(conn->session, conn->handle);
 	if (sockaddr_text(conn->io.fd, true, peer, sizeof(peer)) != 0)
 		snprintf(peer, sizeof(peer), "?");

@@ -102,6 +102,60 @@ conn__new(struct session *s)
 	return conn;
 }
 
+static bool	stream_tell(struct conn *conn);
+
+bool
+conn_revoke(struct conn *conn)
+{
+	const struct policy_tenant	*tn = session_tenant(conn->session);
+	struct sockaddr_storage		 ss;
+	struct policy_request		 req = { conn->accepted ? POLICY_ACCEPT :
+					    POLICY_CONNECT, NULL, NULL, 0 };
+	struct policy_decision		 d;
+	struct host_addr		 addr;
+	socklen_t			 len = sizeof(ss);
+
+	/* One still dialing is decided as it goes; one that failed, is. */
+	if (conn->state != CONN_OPEN || getpeername(conn->io.fd,
+	    (struct sockaddr *)&ss, &len) == -1 ||
+	    host_addr_from_sockaddr(&ss, &addr, &req.port) != 0)
+		return false;
+	host_addr_normalize(&addr);
+	req.addr = &addr;
+	req.name = conn->accepted ? NULL : conn->name;
+	policy_decide(broker.policy, tn, &broker.ctx, &req, &d);
+	if (d.verdict != POLICY_DENY)
+		return false;
+	audit_revoke(conn->session, tn, req.action, conn->name, &addr,
+	    req.port, conn->handle, &d);
+	/* A streaming client hears it now, not at its next call. */
+	if (conn->streaming) {
+		conn->error = TB_EPOLICY;
+		stream_tell(conn);
+	}
+	conn_destroy(conn, true);
+	return true;
+}
+
+void
+conn_report(struct conn *conn, struct report_handle *r)
+{
+	r->handle = conn->handle;
+	r->state = conn->state != CONN_OPEN ? "connecting" :
+	    conn->error != 0 ? "failed" : conn->eof ? "peer closed" : "open";
+	if (conn->state == CONN_OPEN) {
+		if (sockaddr_text(conn->io.fd, false, r->local,
+		    sizeof(r->local)) != 0)
+			snprintf(r->local, sizeof(r->local), "?");
+		if (sockaddr_text(conn->io.fd, true, r->peer,
+		    sizeof(r->peer)) != 0)
+			snprintf(r->peer, sizeof(r->peer), "?");
+	}
+	r->bytes_in = conn->bytes_in;
+	r->bytes_out = conn->bytes_out;
+	r->age_ms = conn->state == CONN_OPEN ? loop_now() - conn->opened_ms : 0;
+}
+
 uint32_t
 conn_handle(const struct conn *conn)
 {
@@ -129,6 +183,8 @@ conn_destroy(struct conn *conn, bool reply)
 
 	timer_cancel(&conn->throttle_in);
 	timer_cancel(&conn->throttle_out);
+	free(conn->name);
+	conn->name = NULL;
 	if (conn->dial != NULL)
 		connect__abandon(conn, reply);
 	if (conn->looking_up)
@@ -179,6 +235,7 @@ conn_accepted(struct session *s, int fd, struct quota *q, const char *tenant)
 	}
 	conn->state = CONN_OPEN;
 	conn->counted = true;		/* the listener took it */
+	conn->accepted = true;
 	session_handle_publish(s, conn->handle);
 	return conn;
 }

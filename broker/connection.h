@@ -66,6 +66,9 @@ struct conn {
 	uint64_t		 bytes_in;
 	uint64_t		 bytes_out;
 	char			 tenant[LIMIT_POLICY_NAME + 1];
+	bool			 accepted;	/* from a listener */
+	/* The name it was connected to, for --revoke; NULL for an address. */
+	char			*name;
 
 	/* While connecting: freed once the connection is open. */
 	struct dial		*dial;

@@ -28,6 +28,7 @@ struct listener {
 	struct call_queue	 accepters;
 	struct quota		*quota;
 	bool			 counted;	/* holds a listener */
+	uint16_t		 asked_port;	/* as the request named it */
 	int			 pending_fd;	/* taken ahead, or -1 */
 	bool			 told;		/* acceptable pushed for it */
 	struct push_waiter	 push_wait;
@@ -59,6 +60,52 @@ void
 listener_set_timeout(struct listener *l, uint32_t ms)
 {
 	l->timeout_ms = ms;
+}
+
+bool
+listener_revoke(struct listener *l)
+{
+	const struct policy_tenant	*tn = session_tenant(l->session);
+	struct sockaddr_storage		 ss;
+	struct policy_request		 req = { POLICY_LISTEN, NULL, NULL, 0 };
+	struct policy_decision		 d;
+	const struct policy_rule	*deny;
+	struct host_addr		 addr;
+	socklen_t			 len = sizeof(ss);
+	uint16_t			 port;
+
+	if (getsockname(l->io.fd, (struct sockaddr *)&ss, &len) == -1 ||
+	    host_addr_from_sockaddr(&ss, &addr, &port) != 0)
+		return false;
+	req.addr = &addr;
+	/* As it was asked (port 0 too), then its port against the denials. */
+	req.port = l->asked_port;
+	policy_decide(broker.policy, tn, &broker.ctx, &req, &d);
+	if (d.verdict != POLICY_DENY && l->asked_port == 0) {
+		req.port = port;
+		if ((deny = policy_deny_rule(tn, &req)) != NULL &&
+		    tn->mode != POLICY_REPORT) {
+			d.verdict = POLICY_DENY;
+			d.reason = POLICY_BY_RULE;
+			d.rule = deny;
+		}
+	}
+	if (d.verdict != POLICY_DENY)
+		return false;
+	audit_revoke(l->session, tn, POLICY_LISTEN, NULL, &addr, port,
+	    l->handle, &d);
+	listener_destroy(l, true);
+	return true;
+}
+
+void
+listener_report(struct listener *l, struct report_handle *r)
+{
+	r->handle = l->handle;
+	r->listener = true;
+	r->state = "listening";
+	if (listener_local_addr(l, r->local, sizeof(r->local)) != 0)
+		snprintf(r->local, sizeof(r->local), "?");
 }
 
 int
@@ -186,6 +233,7 @@ method_listen(struct request *req)
 		return;
 	}
 	l->session = s;
+	l->asked_port = preq.port;
 	TAILQ_INIT(&l->accepters);
 	l->io.fd = -1;
 	l->io.owner = l;

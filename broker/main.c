@@ -44,8 +44,11 @@
 #define USERADD			"/usr/sbin/useradd"
 /* The descriptor of the Unix socket, the same in every broker. */
 #define LISTEN_FD		3
+/* The descriptor of the control socket (--control). */
+#define CONTROL_FD		4
 
 struct broker	broker;
+struct broker_counters	counters;
 
 static struct loop_io	signal_io;
 
@@ -57,11 +60,15 @@ usage(int status)
 	    "                 [--socket-owner USER[:GROUP]] [--user USER]\n"
 	    "                 [--log FILE] [--log-level error|warn|info|debug]\n"
 	    "                 [--decision-log FILE] [--resolve-timeout MS]\n"
+	    "                 [--control PATH] [--control-group GROUP]\n"
+	    "                 [--revoke-on-reload]\n"
 	    "                 [--no-sandbox] [--sandbox-debug]\n"
 	    "       tcpbroker run [--policy FILE] [--log FILE] "
 	    "[--decision-log FILE] [--user USER]\n"
 	    "                 -- COMMAND [ARG...]\n"
 	    "       tcpbroker --check FILE...\n"
+	    "       tcpbroker status [--control PATH] [--json] [--watch SECONDS]\n"
+	    "       tcpbroker metrics [--control PATH]\n"
 	    "       tcpbroker --explain FILE [--uid N] [--gid N] "
 	    "connect|listen|accept HOST:PORT\n"
 	    "       tcpbroker --print-filter --policy FILE [--log FILE] "
@@ -176,6 +183,9 @@ reload_policy(void)
 	quota_reload(policy);
 	log_info("policy reloaded from %s: %zu tenants, %zu rules",
 	    broker.policy_path, policy->ntenants, policy->nrules);
+	if (broker.revoke)
+		log_info("reload closed %u connections and listeners the "
+		    "policy no longer allows", session_revoke());
 }
 
 /* After rotation: both log files are opened again by their paths. */
@@ -304,9 +314,9 @@ owner_of(const char *spec, uid_t *uid, gid_t *gid)
 	}
 }
 
-/* Binds the Unix socket at LISTEN_FD, refusing to steal a live one. */
+/* Binds a Unix socket at target, refusing to steal a live one. */
 static void
-bind_socket(const char *path, mode_t mode, const char *owner)
+bind_socket(const char *path, mode_t mode, const char *owner, int target)
 {
 	struct sockaddr_un	sun;
 	struct stat		st;
@@ -335,14 +345,14 @@ bind_socket(const char *path, mode_t mode, const char *owner)
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd == -1)
 		fatal("socket");
-	if (fd != LISTEN_FD) {
-		if (dup3(fd, LISTEN_FD, O_CLOEXEC) == -1)
+	if (fd != target) {
+		if (dup3(fd, target, O_CLOEXEC) == -1)
 			fatal("dup3");
 		close(fd);
 	}
 	/* Created with its mode; never chmod a path that may be replaced. */
 	old = umask(0777 & ~mode);
-	if (bind(LISTEN_FD, (struct sockaddr *)&sun, sizeof(sun)) == -1)
+	if (bind(target, (struct sockaddr *)&sun, sizeof(sun)) == -1)
 		fatal("bind %s", path);
 	umask(old);
 	if (owner != NULL) {
@@ -350,8 +360,27 @@ bind_socket(const char *path, mode_t mode, const char *owner)
 		if (lchown(path, uid, gid) == -1)
 			fatal("chown %s", path);
 	}
-	if (listen(LISTEN_FD, SOMAXCONN) == -1)
+	if (listen(target, SOMAXCONN) == -1)
 		fatal("listen %s", path);
+}
+
+/*
+ * The control socket: root's, and readable and writable by the control
+ * group when there is one.
+ */
+static gid_t
+bind_control(const char *path, const char *group)
+{
+	struct group	*gr = NULL;
+	char		 owner[300];
+
+	if (group != NULL && (gr = getgrnam(group)) == NULL)
+		fatalx("--control-group: unknown group %s", group);
+	snprintf(owner, sizeof(owner), "root:%s", gr != NULL ? gr->gr_name :
+	    "root");
+	bind_socket(path, gr != NULL ? 0660 : 0600, geteuid() == 0 ? owner :
+	    NULL, CONTROL_FD);
+	return gr != NULL ? gr->gr_gid : 0;
 }
 
 static unsigned
@@ -479,7 +508,8 @@ void
 broker_serve(const struct broker_options *o, int session_fd)
 {
 	struct sandbox_broker	sb = { .session_fd = -1,
-				    .debug = o->sandbox_debug };
+				    .debug = o->sandbox_debug, .control_fd = -1 };
+	gid_t			control_gid = 0;
 	struct policy_error	err;
 
 	/*
@@ -495,19 +525,25 @@ broker_serve(const struct broker_options *o, int session_fd)
 	broker.policy_path = o->policy_path;
 	broker.resolve_ms = o->resolve_ms ? o->resolve_ms : LIMIT_RESOLVE_MS;
 	broker.tenant = o->tenant;
+	broker.revoke = o->revoke;
 	memcpy(broker.launched_groups, o->peer_groups,
 	    sizeof(broker.launched_groups));
 	broker.launched_ngroups = o->peer_ngroups;
 	if (policy_load(broker.policy_path, &broker.policy, &err) != 0)
 		fatalx("%s", err.message);
-	if (session_fd == -1 && !o->socket_passed) {
-		systemd_runtime_dir(o->socket_path);
-		bind_socket(o->socket_path, o->socket_mode, o->socket_owner);
-	} else if (session_fd != -1 &&
-	    (fcntl(session_fd, F_SETFL, O_NONBLOCK) == -1 ||
-	    fcntl(session_fd, F_SETFD, FD_CLOEXEC) == -1))
+	if (session_fd == -1) {
+		if (!o->socket_passed) {
+			systemd_runtime_dir(o->socket_path);
+			bind_socket(o->socket_path, o->socket_mode,
+			    o->socket_owner, LISTEN_FD);
+		}
+		if (o->control_path != NULL)
+			control_gid = bind_control(o->control_path,
+			    o->control_group);
+	} else if (fcntl(session_fd, F_SETFL, O_NONBLOCK) == -1 ||
+	    fcntl(session_fd, F_SETFD, FD_CLOEXEC) == -1)
 		fatal("the launcher's session");
-	/* After the socket, which must be LISTEN_FD. */
+	/* After the sockets, which must be LISTEN_FD and CONTROL_FD. */
 	audit_open(o->decision_log);
 
 	/*
@@ -543,6 +579,8 @@ broker_serve(const struct broker_options *o, int session_fd)
 		sb.listen = broker.may_listen;
 		sb.session_fd = session_fd == -1 ? LISTEN_FD : -1;
 		sb.log_files = o->log_file != NULL || o->decision_log != NULL;
+		sb.control_fd = session_fd == -1 && o->control_path != NULL ?
+		    CONTROL_FD : -1;
 		sandbox_broker(&sb);
 		broker.sandboxed = true;
 	} else
@@ -550,6 +588,8 @@ broker_serve(const struct broker_options *o, int session_fd)
 
 	if (session_fd == -1) {
 		session_listen_socket(LISTEN_FD);
+		if (o->control_path != NULL)
+			control_listen(CONTROL_FD, control_gid);
 		log_info("serving %s with policy %s (%zu rules)",
 		    o->socket_path, broker.policy_path, broker.policy->nrules);
 		systemd_notify("READY=1");
@@ -584,6 +624,9 @@ main(int argc, char *argv[])
 		{ "log-level",	required_argument,	NULL, 'l' },
 		{ "decision-log", required_argument,	NULL, 'J' },
 		{ "resolve-timeout", required_argument,	NULL, 'R' },
+		{ "control",	required_argument,	NULL, 'C' },
+		{ "revoke-on-reload", no_argument,	NULL, 'K' },
+		{ "control-group", required_argument,	NULL, 'G' },
 		{ "no-sandbox",	no_argument,		NULL, 'N' },
 		{ "sandbox-debug", no_argument,		NULL, 'D' },
 		{ "check",	required_argument,	NULL, 'c' },
@@ -615,6 +658,9 @@ main(int argc, char *argv[])
 	__nss_configure_lookup("group", "files");
 	if (argc > 1 && strcmp(argv[1], "run") == 0)
 		return launcher_main(argc - 1, argv + 1);
+	if (argc > 1 && (strcmp(argv[1], "status") == 0 ||
+	    strcmp(argv[1], "metrics") == 0))
+		return status_main(argc - 1, argv + 1);
 	if (argc > 1 && strcmp(argv[1], "--explain") == 0)
 		return explain_main(argc - 1, argv + 1);
 	while ((ch = getopt_long(argc, argv, "", options, NULL)) != -1) {
@@ -644,6 +690,15 @@ main(int argc, char *argv[])
 			break;
 		case 'J':
 			o.decision_log = optarg;
+			break;
+		case 'C':
+			o.control_path = optarg;
+			break;
+		case 'K':
+			o.revoke = true;
+			break;
+		case 'G':
+			o.control_group = optarg;
 			break;
 		case 'R':
 			if (broker_parse_ms(optarg, LIMIT_RESOLVE_MS_MAX,
@@ -687,7 +742,8 @@ main(int argc, char *argv[])
 	if (print_filter) {
 		struct policy		*policy;
 		struct policy_error	 err;
-		struct sandbox_broker	 sb = { .session_fd = LISTEN_FD };
+		struct sandbox_broker	 sb = { .session_fd = LISTEN_FD,
+					    .control_fd = -1 };
 
 		if (policy_load(o.policy_path, &policy, &err) != 0)
 			fatalx("%s", err.message);

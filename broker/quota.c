@@ -6,6 +6,7 @@
  * quota a call fails with EQUOTA; over the bandwidth a tenant's own
  * traffic waits, nobody else's.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -20,6 +21,10 @@ struct quota {
 	uint64_t		 rate_ms;
 	uint64_t		 bytes[2];	/* thousandths of a byte, each way */
 	uint64_t		 bytes_ms[2];
+	/* For the control socket: what the tenant did, since start. */
+	uint64_t		 total[2];	/* bytes each way */
+	uint64_t		 allowed, denied;
+	uint64_t		 hits;		/* requests over a quota */
 };
 
 TAILQ_HEAD(quota_list, quota);
@@ -32,6 +37,31 @@ static const char *const kind_names[QUOTA_KINDS] = {
 	[QUOTA_LOOKUP] = "lookups",
 };
 
+/* The quota of the tenant called name, made with the tenant's limits. */
+static struct quota *
+quota_named(const char *name, const struct policy_limits *limits)
+{
+	struct quota	*q;
+
+	TAILQ_FOREACH(q, &quotas, entry)
+		if (strcmp(q->name, name) == 0)
+			return q;
+	/*
+	 * Bounded by the tenants of the policy and those of older
+	 * policies that still hold something (quota_reload).
+	 */
+	if ((q = calloc(1, sizeof(*q))) == NULL)
+		fatal("quota");
+	snprintf(q->name, sizeof(q->name), "%s", name);
+	q->rate_ms = q->bytes_ms[0] = q->bytes_ms[1] = loop_now();
+	q->rate_tokens = (uint64_t)limits->rate * 1000;
+	q->bytes[0] = q->bytes[1] = limits->bandwidth * 1000;
+	q->limits = *limits;
+	TAILQ_INSERT_TAIL(&quotas, q, entry);
+	nquotas++;
+	return q;
+}
+
 struct quota *
 quota_of(const struct policy_tenant *tn)
 {
@@ -39,25 +69,44 @@ quota_of(const struct policy_tenant *tn)
 
 	if (tn == NULL)
 		return NULL;
-	TAILQ_FOREACH(q, &quotas, entry)
-		if (strcmp(q->name, tn->name) == 0)
-			break;
-	if (q == NULL) {
-		/*
-		 * Bounded by the tenants of the policy and those of older
-		 * policies that still hold something (quota_reload).
-		 */
-		if ((q = calloc(1, sizeof(*q))) == NULL)
-			fatal("quota");
-		memcpy(q->name, tn->name, sizeof(q->name));
-		q->rate_ms = q->bytes_ms[0] = q->bytes_ms[1] = loop_now();
-		q->rate_tokens = (uint64_t)tn->limits.rate * 1000;
-		q->bytes[0] = q->bytes[1] = tn->limits.bandwidth * 1000;
-		TAILQ_INSERT_TAIL(&quotas, q, entry);
-		nquotas++;
-	}
+	q = quota_named(tn->name, &tn->limits);
 	q->limits = tn->limits;
 	return q;
+}
+
+void
+quota_count_decision(const char *name, bool allowed)
+{
+	const struct policy_tenant	*tn;
+	struct quota			*q;
+
+	if (name == NULL || (tn = policy_tenant_named(broker.policy, name)) ==
+	    NULL)
+		return;
+	q = quota_of(tn);
+	if (allowed)
+		q->allowed++;
+	else
+		q->denied++;
+}
+
+void
+quota_report(void (*fn)(void *, const struct report_tenant *), void *arg)
+{
+	struct report_tenant	 r;
+	struct quota		*q;
+
+	TAILQ_FOREACH(q, &quotas, entry) {
+		memset(&r, 0, sizeof(r));
+		r.name = q->name;
+		memcpy(r.held, q->held, sizeof(r.held));
+		r.bytes[0] = q->total[0];
+		r.bytes[1] = q->total[1];
+		r.allowed = q->allowed;
+		r.denied = q->denied;
+		r.quota_hits = q->hits;
+		fn(arg, &r);
+	}
 }
 
 int
@@ -70,6 +119,7 @@ quota_acquire(struct quota *q, enum quota_kind kind, char *why, size_t len)
 	max = kind == QUOTA_CONNECTION ? q->limits.connections :
 	    kind == QUOTA_LISTENER ? q->limits.listeners : q->limits.lookups;
 	if (max != 0 && q->held[kind] >= max) {
+		q->hits++;
 		textf(why, len, "tenant \"%s\" has %u %s open, its limit",
 		    q->name, q->held[kind], kind_names[kind]);
 		return TB_EQUOTA;
@@ -113,6 +163,7 @@ quota_rate(struct quota *q, char *why, size_t len)
 		return 0;
 	refill(&q->rate_tokens, &q->rate_ms, q->limits.rate);
 	if (q->rate_tokens < 1000) {
+		q->hits++;
 		textf(why, len, "tenant \"%s\" opens at most %u connections a "
 		    "second", q->name, q->limits.rate);
 		return TB_EQUOTA;
@@ -150,7 +201,10 @@ quota_spend(struct quota *q, int dir, size_t n)
 {
 	uint64_t	cost = (uint64_t)n * 1000;
 
-	if (q == NULL || q->limits.bandwidth == 0)
+	if (q == NULL)
+		return;
+	q->total[dir] += n;
+	if (q->limits.bandwidth == 0)
 		return;
 	q->bytes[dir] = cost < q->bytes[dir] ? q->bytes[dir] - cost : 0;
 }

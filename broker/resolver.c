@@ -57,6 +57,7 @@ struct pending {
 	uint32_t		 id;		/* 0 when the slot is free */
 	enum pending_state	 state;
 	uint64_t		 seq;		/* queue order */
+	uint64_t		 started_ms;	/* running since */
 	uid_t			 uid;
 	unsigned		 worker;	/* running: which */
 	resolver_done		 done;
@@ -398,10 +399,24 @@ dispatch(void)
 			continue;
 		}
 		next->state = PENDING_RUNNING;
+		next->started_ms = loop_now();
 		next->worker = i;
 		workers[i].busy = true;
 		workers[i].uid = next->uid;
 	}
+}
+
+void
+resolver_count(uint64_t ms)
+{
+	static const uint64_t	le[] = REPORT_LOOKUP_BUCKETS;
+	size_t			i;
+
+	counters.lookups++;
+	counters.lookup_ms += ms;
+	for (i = 0; i < sizeof(le) / sizeof(le[0]); i++)
+		if (ms <= le[i])
+			counters.lookup_le[i]++;
 }
 
 int
@@ -432,8 +447,9 @@ resolver_lookup(const char *name, uid_t uid, resolver_done done, void *arg,
 	next_gen = (next_gen + 1) & 0xffffff;
 	if (next_gen == 0)
 		next_gen = 1;
-	pending[free_slot] = (struct pending){ next_gen << 8 | free_slot,
-	    PENDING_QUEUED, ++next_seq, uid, 0, done, arg, "" };
+	pending[free_slot] = (struct pending){ .id = next_gen << 8 | free_slot,
+	    .state = PENDING_QUEUED, .seq = ++next_seq, .uid = uid,
+	    .done = done, .arg = arg };
 	snprintf(pending[free_slot].name, sizeof(pending[free_slot].name),
 	    "%s", name);
 	*id = pending[free_slot].id;
@@ -518,6 +534,7 @@ resolver_event(struct loop_io *io, uint32_t events)
 		p = pending[slot];
 		memset(&pending[slot], 0, sizeof(pending[slot]));
 		w->busy = false;
+		resolver_count(loop_now() - p.started_ms);
 		if (p.done == NULL)
 			continue;	/* cancelled */
 		/* Judge what the connection would reach: mapped is IPv4. */

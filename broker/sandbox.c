@@ -35,7 +35,8 @@
 #define W_ALWAYS	0x1	/* in every broker */
 #define W_LISTEN	0x2	/* only if the policy lets someone listen */
 #define W_SESSIONS	0x4	/* only if there is a Unix socket to accept on */
-#define W_LOGS		0x8	/* only with --log or --decision-log */
+#define W_CONTROL	0x8	/* only with a control socket (--control) */
+#define W_LOGS		0x20	/* only with --log or --decision-log */
 
 /* What a rule does. */
 #define R_ALLOW		0
@@ -53,6 +54,8 @@
 #define HAS(n, flag)		ARG(n, SCMP_CMP_MASKED_EQ, flag, flag)
 #define MASKED(n, mask, a)	ARG(n, SCMP_CMP_MASKED_EQ, mask, a)
 
+/* The descriptor an accept4 on the control socket names (W_CONTROL). */
+#define CONTROL_FD_PLACEHOLDER	((scmp_datum_t)-2)
 /* The descriptor an accept4 on the Unix socket names (W_SESSIONS). */
 #define SESSION_FD_PLACEHOLDER	((scmp_datum_t)-1)
 
@@ -135,6 +138,8 @@ static const struct rule broker_rules[] = {
 	    "TCP listeners the policy allowed" },
 	{ "listen",	W_LISTEN, R_ALLOW, 0, { { 0 } },
 	    "TCP listeners the policy allowed" },
+	{ "accept4",	W_CONTROL, R_ALLOW, 1, { EQ(0,
+	    CONTROL_FD_PLACEHOLDER) }, "administrators on the control socket" },
 	{ "eventfd2",	W_SESSIONS, R_ALLOW, 0, { { 0 } },
 	    "the reserve descriptor, renewed after refusing a client" },
 	/* The policy file, read again on SIGHUP: read-only opens only. */
@@ -450,7 +455,7 @@ add_stream_only(scmp_filter_ctx ctx, int nr)
 /* Builds a filter from a table; NULL with *why set on failure. */
 static scmp_filter_ctx
 build(const struct rule *rules, size_t n, unsigned when, uint32_t defact,
-    int session_fd, const char **why)
+    int session_fd, int control_fd, const char **why)
 {
 	struct scmp_arg_cmp	 args[3];
 	scmp_filter_ctx		 ctx;
@@ -480,6 +485,8 @@ build(const struct rule *rules, size_t n, unsigned when, uint32_t defact,
 			args[j] = rules[i].args[j];
 			if (args[j].datum_a == SESSION_FD_PLACEHOLDER)
 				args[j].datum_a = (scmp_datum_t)session_fd;
+			else if (args[j].datum_a == CONTROL_FD_PLACEHOLDER)
+				args[j].datum_a = (scmp_datum_t)control_fd;
 		}
 		if (rules[i].action == R_STREAM_ONLY) {
 			if (add_stream_only(ctx, nr) != 0) {
@@ -520,6 +527,8 @@ broker_when(const struct sandbox_broker *sb)
 		when |= W_LISTEN;
 	if (sb->session_fd != -1)
 		when |= W_SESSIONS;
+	if (sb->control_fd != -1)
+		when |= W_CONTROL;
 	if (sb->log_files)
 		when |= W_LOGS;
 	return when;
@@ -573,7 +582,7 @@ sandbox_broker(const struct sandbox_broker *sb)
 		install_debug_handler();
 	ctx = build(broker_rules, NELEM(broker_rules), broker_when(sb),
 	    sb->debug ? SCMP_ACT_TRAP : SCMP_ACT_KILL_PROCESS, sb->session_fd,
-	    &why);
+	    sb->control_fd, &why);
 	if (ctx == NULL)
 		fatalx("sandbox: cannot build the filter: %s", why);
 	if (seccomp_load(ctx) != 0)
@@ -592,7 +601,7 @@ sandbox_print_broker(const struct sandbox_broker *sb, int fd)
 	int		 rc;
 
 	ctx = build(broker_rules, NELEM(broker_rules), broker_when(sb),
-	    SCMP_ACT_KILL_PROCESS, sb->session_fd, &why);
+	    SCMP_ACT_KILL_PROCESS, sb->session_fd, sb->control_fd, &why);
 	if (ctx == NULL) {
 		fprintf(stderr, "tcpbroker: cannot build the filter: %s\n",
 		    why);
@@ -619,6 +628,7 @@ list_table(FILE *out, const char *title, const struct rule *rules, size_t n)
 		    actions[rules[i].action],
 		    rules[i].when & W_LISTEN ? "[if the policy allows listening] " :
 		    rules[i].when & W_SESSIONS ? "[with a Unix socket] " :
+		    rules[i].when & W_CONTROL ? "[with a control socket] " :
 		    rules[i].when & W_LOGS ? "[with log files] " :
 		    rules[i].when & W_KEEPER ? "[keeper only] " : "",
 		    rules[i].reason);
@@ -644,7 +654,7 @@ sandbox_resolver(bool keeper)
 	int		 rc;
 
 	ctx = build(resolver_rules, NELEM(resolver_rules),
-	    W_ALWAYS | (keeper ? W_KEEPER : 0), SCMP_ACT_KILL_PROCESS, -1,
+	    W_ALWAYS | (keeper ? W_KEEPER : 0), SCMP_ACT_KILL_PROCESS, -1, -1,
 	    &why);
 	if (ctx == NULL)
 		return -1;
@@ -663,7 +673,7 @@ sandbox_child(void)
 	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == -1)
 		return -1;
 	ctx = build(child_rules, NELEM(child_rules), W_ALWAYS, SCMP_ACT_ALLOW,
-	    -1, &why);
+	    -1, -1, &why);
 	if (ctx == NULL)
 		return -1;
 	rc = seccomp_load(ctx);

@@ -17,6 +17,7 @@ struct sandbox_broker {
 	bool	listen;		/* the policy lets someone listen */
 	int	session_fd;	/* the Unix socket accepted on, or -1 */
 	bool	debug;		/* name a refused call instead of dying */
+	int	control_fd;	/* the control socket, or -1 */
 	bool	log_files;	/* --log or --decision-log: reopened */
 };
 

@@ -36,6 +36,7 @@ struct session {
 	unsigned		 ngroups;
 	struct account		*acct;
 	struct timer		 hello_timer;
+	uint64_t		 opened_ms;
 	bool			 hello;
 	unsigned		 version;	/* the client's, from hello */
 	bool			 ending;	/* answer what came, then end */
@@ -228,6 +229,66 @@ struct account *
 session_account(const struct session *s)
 {
 	return s->acct;
+}
+
+unsigned
+session_revoke(void)
+{
+	struct session	*s;
+	unsigned	 i, n = 0;
+
+	TAILQ_FOREACH(s, &sessions, entry) {
+		if (s->doomed)
+			continue;
+		for (i = 0; i < LIMIT_HANDLES_PER_SESSION; i++) {
+			if (!s->slots[i].published)
+				continue;
+			if (s->slots[i].conn != NULL)
+				n += conn_revoke(s->slots[i].conn);
+			else if (s->slots[i].listener != NULL)
+				n += listener_revoke(s->slots[i].listener);
+		}
+	}
+	return n;
+}
+
+void
+session_report(void (*fn)(void *, const struct report_session *),
+    void (*handle)(void *, const struct report_handle *), void *arg)
+{
+	const struct policy_tenant	*tn;
+	struct report_session		 r;
+	struct report_handle		 h;
+	struct session			*s;
+	unsigned			 i;
+
+	TAILQ_FOREACH(s, &sessions, entry) {
+		memset(&r, 0, sizeof(r));
+		r.id = s->id;
+		r.uid = s->uid;
+		r.pid = s->pid;
+		r.age_ms = loop_now() - s->opened_ms;
+		r.tenant = s->hello && (tn = session_tenant(s)) != NULL ?
+		    tn->name : NULL;
+		for (i = 0; i < LIMIT_HANDLES_PER_SESSION; i++)
+			if (s->slots[i].conn != NULL ||
+			    s->slots[i].listener != NULL)
+				r.handles++;
+		fn(arg, &r);
+		for (i = 0; i < LIMIT_HANDLES_PER_SESSION; i++) {
+			if (!s->slots[i].published)
+				continue;
+			memset(&h, 0, sizeof(h));
+			h.session = s->id;
+			if (s->slots[i].conn != NULL)
+				conn_report(s->slots[i].conn, &h);
+			else if (s->slots[i].listener != NULL)
+				listener_report(s->slots[i].listener, &h);
+			else
+				continue;
+			handle(arg, &h);
+		}
+	}
 }
 
 int
@@ -469,6 +530,8 @@ reply_error(struct session *s, uint32_t msgid, int code, const char *fmt, ...)
 	va_end(ap);
 	log_debug("session %llu: msgid %u: %s: %s",
 	    (unsigned long long)s->id, msgid, proto_err_name(code), message);
+	if (code < 0 && -code < TB__ERRNO_COUNT)
+		counters.errors[-code]++;
 	proto_pack_error(&s->pk, msgid, code, message);
 	reply_end(s);
 }
@@ -1114,6 +1177,7 @@ session_new(int fd, const struct ucred *given)
 	}
 	acct = account_get(cred.uid);
 	if ((why = session_refusal(&cred, acct)) != NULL) {
+		counters.sessions_refused++;
 		account_log(acct, LOG_LEVEL_WARN, "session of uid %u pid %d "
 		    "refused: %s (%u open, %u of this uid)", (unsigned)cred.uid,
 		    (int)cred.pid, why, nsessions,
@@ -1133,6 +1197,8 @@ session_new(int fd, const struct ucred *given)
 	s->uid = cred.uid;
 	s->gid = cred.gid;
 	s->pid = cred.pid;
+	s->opened_ms = loop_now();
+	counters.sessions_opened++;
 	if (given != NULL)
 		session_given_groups(s);
 	else

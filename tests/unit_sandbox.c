@@ -48,7 +48,7 @@ static bool	with_logs;
 static int
 run_filtered(probe_fn probe, bool listen, bool debug, int errfd)
 {
-	struct sandbox_broker	sb = { listen, -1, debug, with_logs };
+	struct sandbox_broker	sb = { listen, -1, debug, -1, with_logs };
 	pid_t			pid;
 	int			status = 0, i;
 

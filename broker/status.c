@@ -1,0 +1,136 @@
+/*
+ * tcpbroker status [--control PATH] [--json] [--watch SECONDS]
+ * tcpbroker metrics [--control PATH]
+ *
+ * Asks a running broker over its control socket (control.c) and prints
+ * the answer: who is connected, what they hold and do, the recent
+ * denials; or the metrics in Prometheus's text format.
+ */
+#include <sys/socket.h>
+#include <sys/un.h>
+
+#include <errno.h>
+#include <getopt.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "broker.h"
+
+/* How long the broker may take to answer: milliseconds. */
+#define STATUS_ANSWER_MS	5000
+/* Longest --watch interval: seconds. */
+#define STATUS_WATCH_MAX	3600
+
+static int
+status_usage(void)
+{
+	fprintf(stderr, "usage: tcpbroker status [--control PATH] [--json] "
+	    "[--watch SECONDS]\n"
+	    "       tcpbroker metrics [--control PATH]\n");
+	return 2;
+}
+
+/* Sends command and copies the answer to stdout; 0, or 1 on failure. */
+static int
+ask(const char *path, const char *command)
+{
+	struct sockaddr_un	sun = { .sun_family = AF_UNIX };
+	struct pollfd		pfd;
+	char			buf[65536];
+	ssize_t			n;
+	size_t			len = strlen(command);
+	int			fd;
+
+	if (strlen(path) >= sizeof(sun.sun_path)) {
+		fprintf(stderr, "tcpbroker: %s: path too long\n", path);
+		return 1;
+	}
+	memcpy(sun.sun_path, path, strlen(path) + 1);
+	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1 ||
+	    connect(fd, (struct sockaddr *)&sun, sizeof(sun)) == -1) {
+		fprintf(stderr, "tcpbroker: cannot reach the broker's control "
+		    "socket %s: %s\n", path, strerror(errno));
+		if (fd != -1)
+			close(fd);
+		return 1;
+	}
+	if (send(fd, command, len, MSG_NOSIGNAL) != (ssize_t)len ||
+	    send(fd, "\n", 1, MSG_NOSIGNAL) != 1) {
+		fprintf(stderr, "tcpbroker: %s: %s\n", path, strerror(errno));
+		close(fd);
+		return 1;
+	}
+	pfd.fd = fd;
+	pfd.events = POLLIN;
+	for (;;) {
+		if (poll(&pfd, 1, STATUS_ANSWER_MS) != 1) {
+			fprintf(stderr, "tcpbroker: no answer from the broker\n");
+			close(fd);
+			return 1;
+		}
+		n = read(fd, buf, sizeof(buf));
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		if (fwrite(buf, 1, (size_t)n, stdout) != (size_t)n)
+			break;
+	}
+	close(fd);
+	if (n == -1) {
+		fprintf(stderr, "tcpbroker: %s: %s\n", path, strerror(errno));
+		return 1;
+	}
+	/* A broker that refused us closed without a word. */
+	return fflush(stdout) == 0 ? 0 : 1;
+}
+
+int
+status_main(int argc, char *argv[])
+{
+	static const struct option	 options[] = {
+		{ "control",	required_argument,	NULL, 'C' },
+		{ "json",	no_argument,		NULL, 'j' },
+		{ "watch",	required_argument,	NULL, 'w' },
+		{ NULL,		0,			NULL, 0 }
+	};
+	const char	*path = BROKER_CONTROL_SOCKET;
+	bool		 metrics = strcmp(argv[0], "metrics") == 0, json = false;
+	long		 watch = 0;
+	char		*end;
+	int		 ch, rc;
+
+	while ((ch = getopt_long(argc, argv, "", options, NULL)) != -1) {
+		switch (ch) {
+		case 'C':
+			path = optarg;
+			break;
+		case 'j':
+			json = true;
+			break;
+		case 'w':
+			watch = strtol(optarg, &end, 10);
+			if (*end != '\0' || watch < 1 ||
+			    watch > STATUS_WATCH_MAX)
+				return status_usage();
+			break;
+		default:
+			return status_usage();
+		}
+	}
+	if (optind != argc || (metrics && (json || watch != 0)))
+		return status_usage();
+	for (;;) {
+		if (watch != 0)
+			printf("\033[H\033[2J");	/* as watch(1) does */
+		rc = ask(path, metrics ? "metrics" : json ? "status json" :
+		    "status");
+		if (watch == 0 || rc != 0)
+			return rc;
+		sleep((unsigned)watch);
+	}
+}

@@ -1,0 +1,191 @@
+/*
+ * The control socket: tcpbroker status and tcpbroker metrics against a
+ * real broker with real connections open, and who may ask.
+ */
+#include <sys/socket.h>
+#include <sys/wait.h>
+
+#include <fcntl.h>
+#include <grp.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "harness.h"
+
+/* The uid that may not ask. */
+#define STRANGER	4545
+/* Longest answer the test reads: bytes. */
+#define ANSWER_MAX	(256 * 1024)
+
+static struct broker_proc	broker;
+static struct test_server	echo;
+static char			control[64];
+
+static int
+setup(void **state)
+{
+	struct harness_options	opts = { .args = { "--control", control,
+				    "--control-group", "daemon" } };
+
+	(void)state;
+	snprintf(control, sizeof(control), "/tmp/tcpbroker-ctl-%d.sock",
+	    (int)getpid());
+	server_start(&echo, AF_INET, serve_echo, NULL, 0);
+	harness_broker_start_opts(&broker, HARNESS_POLICY, &opts);
+	return 0;
+}
+
+static int
+teardown(void **state)
+{
+	(void)state;
+	harness_broker_stop(&broker);
+	server_stop(&echo);
+	unlink(control);
+	return 0;
+}
+
+/* Runs tcpbroker A1 A2 as uid and gid (root: 0); its output and status. */
+static int
+ctl_as(uid_t uid, gid_t gid, char *out, size_t cap, const char *a1,
+    const char *a2)
+{
+	const char	*argv[8] = { TB_BROKER_BIN, a1, "--control", control,
+			    a2, NULL };
+	struct pollfd	 pfd;
+	uint64_t	 deadline = harness_now_ms() + 10000;
+	size_t		 len = 0;
+	ssize_t		 n;
+	pid_t		 pid;
+	int		 p[2], status;
+
+	assert_int_equal(pipe(p), 0);
+	pid = fork();
+	assert_true(pid != -1);
+	if (pid == 0) {
+		dup2(p[1], 1);
+		close(p[0]);
+		if (uid != 0 && (setgroups(0, NULL) == -1 ||
+		    setresgid(gid, gid, gid) == -1 ||
+		    setresuid(uid, uid, uid) == -1))
+			_exit(125);
+		execv(argv[0], (char *const *)argv);
+		_exit(125);
+	}
+	close(p[1]);
+	pfd.fd = p[0];
+	pfd.events = POLLIN;
+	while (len + 1 < cap && harness_now_ms() < deadline) {
+		if (poll(&pfd, 1, 1000) != 1)
+			continue;
+		if ((n = read(p[0], out + len, cap - 1 - len)) <= 0)
+			break;
+		len += (size_t)n;
+	}
+	out[len] = '\0';
+	close(p[0]);
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+static int
+ctl(uid_t uid, char *out, size_t cap, const char *a1, const char *a2)
+{
+	return ctl_as(uid, (gid_t)uid, out, cap, a1, a2);
+}
+
+static void
+test_status_and_metrics(void **state)
+{
+	static char	 out[ANSWER_MAX];
+	tb_client	*c = harness_client(&broker);
+	struct tb_error	 err;
+	tb_handle	 h, denied;
+	char		 want[128], line[16];
+	size_t		 n;
+
+	(void)state;
+	assert_ok(tb_connect(c, "127.0.0.1", echo.port, &h, &err), &err);
+	assert_ok(tb_write_all(c, h, "ping\n", 5, &err), &err);
+	assert_ok(tb_read_line(c, h, line, sizeof(line), &n, &err), &err);
+	assert_rc(tb_connect(c, "10.1.2.3", 22, &denied, &err), TB_EPOLICY,
+	    &err);
+
+	/* For people: the tenant, the session, the connection, the denial. */
+	assert_int_equal(ctl(0, out, sizeof(out), "status", NULL), 0);
+	assert_non_null(strstr(out, "everyone"));
+	snprintf(want, sizeof(want), "127.0.0.1:%u", echo.port);
+	assert_non_null(strstr(out, want));
+	assert_non_null(strstr(out, "connect 10.1.2.3:22 (internal)"));
+
+	/* For scripts. */
+	assert_int_equal(ctl(0, out, sizeof(out), "status", "--json"), 0);
+	assert_non_null(strstr(out, "{\"tenants\":[{\"name\":\"everyone\","
+	    "\"connections\":1,"));
+	snprintf(want, sizeof(want), "\"peer\":\"127.0.0.1:%u\",\"bytes_in\":5,"
+	    "\"bytes_out\":5", echo.port);
+	assert_non_null(strstr(out, want));
+	assert_non_null(strstr(out, "\"host\":\"10.1.2.3\",\"port\":22,"
+	    "\"reason\":\"internal\""));
+
+	/* For a metrics system. */
+	assert_int_equal(ctl(0, out, sizeof(out), "metrics", NULL), 0);
+	assert_non_null(strstr(out, "\ntcpbroker_sessions 1\n"));
+	assert_non_null(strstr(out, "\ntcpbroker_connections{tenant="
+	    "\"everyone\"} 1\n"));
+	assert_non_null(strstr(out, "\ntcpbroker_decisions_total{tenant="
+	    "\"everyone\",verdict=\"deny\"} 1\n"));
+	assert_non_null(strstr(out, "\ntcpbroker_decisions_total{tenant="
+	    "\"everyone\",verdict=\"allow\"} 1\n"));
+	assert_non_null(strstr(out, "\ntcpbroker_sent_bytes_total{tenant="
+	    "\"everyone\"} 5\n"));
+	assert_non_null(strstr(out, "\ntcpbroker_received_bytes_total{tenant="
+	    "\"everyone\"} 5\n"));
+	assert_non_null(strstr(out, "\ntcpbroker_errors_total{code="
+	    "\"EPOLICY\"} 1\n"));
+
+	/* Closed: the gauges come down, the counters stay. */
+	assert_ok(tb_close(c, h, &err), &err);
+	tb_client_close(c);
+	assert_int_equal(ctl(0, out, sizeof(out), "metrics", NULL), 0);
+	assert_non_null(strstr(out, "\ntcpbroker_connections{tenant="
+	    "\"everyone\"} 0\n"));
+	assert_non_null(strstr(out, "\ntcpbroker_sent_bytes_total{tenant="
+	    "\"everyone\"} 5\n"));
+}
+
+/* Only root and the control group may ask; the socket says so too. */
+static void
+test_who_may_ask(void **state)
+{
+	static char	 out[ANSWER_MAX];
+	struct group	*gr;
+
+	(void)state;
+	assert_int_not_equal(ctl(STRANGER, out, sizeof(out), "status", NULL),
+	    0);
+	assert_int_equal(out[0], '\0');
+	/* A member of the control group may. */
+	assert_non_null(gr = getgrnam("daemon"));
+	assert_int_equal(ctl_as(STRANGER, gr->gr_gid, out, sizeof(out),
+	    "metrics", NULL), 0);
+	assert_non_null(strstr(out, "tcpbroker_sessions "));
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_status_and_metrics),
+		cmocka_unit_test(test_who_may_ask),
+	};
+
+	if (getuid() != 0) {
+		fprintf(stderr, "it_control runs as root\n");
+		return 77;
+	}
+	return cmocka_run_group_tests(tests, setup, teardown);
+}
