@@ -487,8 +487,11 @@ behind_pump(struct conn *conn)
 
 	if (conn->wlen > 0) {
 		n = behind_send(conn, conn->wbuf + conn->woff, conn->wlen);
-		conn->woff += n;
-		conn->wlen -= n;
+		/* A failure part way dropped the buffer (behind_fail). */
+		if (n <= conn->wlen) {
+			conn->woff += n;
+			conn->wlen -= n;
+		}
 		if (conn->wlen == 0 && conn->wbuf != NULL) {
 			free(conn->wbuf);
 			conn->wbuf = NULL;

@@ -259,7 +259,9 @@ make_mount_point(const char *path, bool dir)
 	}
 	if (dir)
 		return mkdir(buf, 0755) == -1 && errno != EEXIST ? -1 : 0;
-	if ((fd = open(buf, O_WRONLY | O_CREAT | O_CLOEXEC, 0644)) == -1)
+	/* Made only where nothing is: never open what is there already. */
+	if ((fd = open(buf, O_RDONLY | O_CREAT | O_EXCL | O_NOFOLLOW |
+	    O_CLOEXEC, 0644)) == -1)
 		return errno == EEXIST ? 0 : -1;
 	close(fd);
 	return 0;

@@ -390,7 +390,8 @@ smaller(unsigned a, unsigned b)
 }
 
 /*
- * A descriptor for each session and each connection or listener, and
+ * A descriptor for each session, two for each connection or listener
+ * (a listener holds the connection it accepted ahead), and
  * LIMIT_FD_SPARE for the broker itself: the limit is raised that far if
  * it may be.  If it is still short, the broker serves fewer, keeping
  * the shares of one uid in proportion, and says exactly how many.
@@ -400,8 +401,9 @@ limit_descriptors(void)
 {
 	struct broker_limits	*l = &broker.limits;
 	struct rlimit		 rl, raised;
-	rlim_t			 want = (rlim_t)LIMIT_SESSIONS + LIMIT_HANDLES +
-				    LIMIT_FD_SPARE, avail;
+	rlim_t			 want = (rlim_t)LIMIT_SESSIONS +
+				    2 * (rlim_t)LIMIT_HANDLES + LIMIT_FD_SPARE;
+	rlim_t			 avail;
 
 	l->sessions = LIMIT_SESSIONS;
 	l->sessions_per_uid = LIMIT_SESSIONS_PER_UID;
@@ -424,7 +426,7 @@ limit_descriptors(void)
 		    (unsigned long long)want);
 	avail = rl.rlim_cur - LIMIT_FD_SPARE;
 	l->sessions = smaller(LIMIT_SESSIONS, (unsigned)(avail / 4));
-	l->handles = (unsigned)avail - l->sessions;
+	l->handles = ((unsigned)avail - l->sessions) / 2;
 	l->sessions_per_uid = smaller(LIMIT_SESSIONS_PER_UID,
 	    l->sessions / 16 ? l->sessions / 16 : 1);
 	l->sessions_reserve = smaller(LIMIT_SESSIONS_RESERVE, l->sessions / 8);

@@ -28,6 +28,7 @@
 #include <nss.h>
 #include <netinet/in.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -70,7 +71,19 @@ struct worker_io {
 	struct loop_io	 io;
 	unsigned	 index;
 	bool		 busy;
+	bool		 broken;	/* took no query, or sent nonsense */
 	uid_t		 uid;		/* busy: whose lookup */
+};
+
+/* uids whose last turn at a worker the broker remembers: uids. */
+#define RESOLVER_SERVED_MAX	(LIMIT_RESOLVER_PENDING + LIMIT_RESOLVER_WORKERS)
+/* Records of one worker handled per event: records. */
+#define RESOLVER_RECORDS_BATCH	16
+
+/* When each uid was last given a worker, so the least served goes next. */
+struct served {
+	uid_t		 uid;
+	uint64_t	 when;		/* dispatch count; 0: never */
 };
 
 static struct worker_io	 workers[LIMIT_RESOLVER_WORKERS];
@@ -82,6 +95,8 @@ static uint32_t		 next_gen;
 static uint64_t		 next_seq;
 static struct loop_io	 stderr_io;	/* the resolver processes' messages */
 static unsigned		 alarm_seconds;	/* a worker's longest lookup */
+static struct served	 served[RESOLVER_SERVED_MAX];
+static uint64_t		 dispatches;
 
 /* Longest line of a resolver process's own messages logged: bytes. */
 #define RESOLVER_MESSAGE_MAX	200
@@ -323,7 +338,32 @@ resolver_start(bool sandbox)
 	log_debug("resolver process %d started", (int)keeper_pid);
 }
 
-/* Busy workers, and those of uid. */
+/*
+ * The broker's own warnings about the resolver: a hostile worker must
+ * not fill the disk through them, so at most RESOLVER_MESSAGES a
+ * second.
+ */
+static void __attribute__((format(printf, 1, 2)))
+resolver_warn(const char *fmt, ...)
+{
+	static uint64_t	second;
+	static unsigned	count;
+	char		line[BROKER_WHY_MAX];
+	va_list		ap;
+
+	if (loop_now() / 1000 != second) {
+		second = loop_now() / 1000;
+		count = 0;
+	}
+	if (count++ >= RESOLVER_MESSAGES)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	log_warnx("resolver: %s", line);
+}
+
+/* Busy workers, and those of uid; a broken one counts as busy. */
 static unsigned
 busy_workers(uid_t uid, unsigned *of_uid)
 {
@@ -331,10 +371,10 @@ busy_workers(uid_t uid, unsigned *of_uid)
 
 	*of_uid = 0;
 	for (i = 0; i < LIMIT_RESOLVER_WORKERS; i++) {
-		if (!workers[i].busy)
+		if (!workers[i].busy && !workers[i].broken)
 			continue;
 		n++;
-		if (workers[i].uid == uid)
+		if (workers[i].busy && workers[i].uid == uid)
 			(*of_uid)++;
 	}
 	return n;
@@ -346,56 +386,85 @@ busy_workers(uid_t uid, unsigned *of_uid)
  * LIMIT_RESOLVER_RESERVE idle ones go only to a uid with none busy.
  */
 static bool
-may_run(uid_t uid)
+may_run(uid_t uid, unsigned *mine)
 {
-	unsigned	mine, busy = busy_workers(uid, &mine);
+	unsigned	busy = busy_workers(uid, mine);
 	unsigned	idle = LIMIT_RESOLVER_WORKERS - busy;
 
-	if (idle == 0 || mine >= LIMIT_RESOLVER_WORKERS_PER_UID)
+	if (idle == 0 || *mine >= LIMIT_RESOLVER_WORKERS_PER_UID)
 		return false;
-	return idle > LIMIT_RESOLVER_RESERVE || mine == 0;
+	return idle > LIMIT_RESOLVER_RESERVE || *mine == 0;
 }
 
-/* Fails a lookup whose query never reached a worker; frees its slot. */
-static void
-fail_pending(struct pending *p, const char *reason)
+static struct served *
+served_of(uid_t uid)
 {
-	struct pending	copy = *p;
+	struct served	*oldest = &served[0];
+	size_t		 i;
 
-	memset(p, 0, sizeof(*p));
-	log_warnx("resolver: %s", reason);
-	if (copy.done != NULL)
-		copy.done(copy.arg, TB_ERESOLVE, NULL, 0);
+	for (i = 0; i < RESOLVER_SERVED_MAX; i++) {
+		if (served[i].when != 0 && served[i].uid == uid)
+			return &served[i];
+		if (served[i].when < oldest->when)
+			oldest = &served[i];
+	}
+	return oldest;		/* forgets the uid served longest ago */
 }
 
-/* Hands queued lookups, oldest first, to the workers they may take. */
+static uint64_t
+last_served(uid_t uid)
+{
+	struct served	*sv = served_of(uid);
+
+	return sv->when != 0 && sv->uid == uid ? sv->when : 0;
+}
+
+/*
+ * Hands queued lookups to the idle workers they may take: first the
+ * uid with the fewest workers busy, then the one served longest ago,
+ * then the oldest lookup, so that a uid with many lookups waiting
+ * cannot keep another from its turn.
+ */
 static void
 dispatch(void)
 {
 	struct resolver_query	 q;
 	struct pending		*p, *next;
-	unsigned		 i;
+	unsigned		 i, mine, next_mine = 0;
+	uint64_t		 when, next_when = 0;
 
 	for (;;) {
 		next = NULL;
 		for (i = 0; i < LIMIT_RESOLVER_PENDING; i++) {
 			p = &pending[i];
-			if (p->state == PENDING_QUEUED && may_run(p->uid) &&
-			    (next == NULL || p->seq < next->seq))
+			if (p->state != PENDING_QUEUED || !may_run(p->uid, &mine))
+				continue;
+			when = last_served(p->uid);
+			if (next == NULL || mine < next_mine ||
+			    (mine == next_mine && (when < next_when ||
+			    (when == next_when && p->seq < next->seq)))) {
 				next = p;
+				next_mine = mine;
+				next_when = when;
+			}
 		}
 		if (next == NULL)
 			return;
 		for (i = 0; i < LIMIT_RESOLVER_WORKERS; i++)
-			if (!workers[i].busy)
+			if (!workers[i].busy && !workers[i].broken)
 				break;
 		memset(&q, 0, sizeof(q));
 		q.id = next->id;
 		memcpy(q.name, next->name, sizeof(q.name));
-		/* An idle worker's socket is empty: the record fits. */
+		/*
+		 * An idle worker's socket is empty, so the record fits; if
+		 * it does not, the worker is broken until the keeper says
+		 * it replaced it, and the lookup waits for another.
+		 */
 		if (send(workers[i].io.fd, &q, sizeof(q), MSG_NOSIGNAL |
 		    MSG_DONTWAIT) != (ssize_t)sizeof(q)) {
-			fail_pending(next, "a worker does not take queries");
+			resolver_warn("worker %u takes no queries", i);
+			workers[i].broken = true;
 			continue;
 		}
 		next->state = PENDING_RUNNING;
@@ -403,6 +472,8 @@ dispatch(void)
 		next->worker = i;
 		workers[i].busy = true;
 		workers[i].uid = next->uid;
+		*served_of(next->uid) = (struct served){ next->uid,
+		    ++dispatches };
 	}
 }
 
@@ -424,6 +495,7 @@ resolver_lookup(const char *name, uid_t uid, resolver_done done, void *arg,
     uint32_t *id, const char **why)
 {
 	unsigned	i, free_slot = LIMIT_RESOLVER_PENDING, mine = 0;
+	unsigned	free_slots = 0;
 
 	if (unavailable) {
 		*why = "the resolver process is gone; restart the broker";
@@ -433,6 +505,7 @@ resolver_lookup(const char *name, uid_t uid, resolver_done done, void *arg,
 		if (pending[i].state == PENDING_FREE) {
 			if (free_slot == LIMIT_RESOLVER_PENDING)
 				free_slot = i;
+			free_slots++;
 		} else if (pending[i].uid == uid)
 			mine++;
 	}
@@ -440,7 +513,9 @@ resolver_lookup(const char *name, uid_t uid, resolver_done done, void *arg,
 		*why = "too many name lookups of this uid are waiting";
 		return TB_ELIMIT;
 	}
-	if (free_slot == LIMIT_RESOLVER_PENDING) {
+	/* The last slots go only to a uid with no lookup at all. */
+	if (free_slot == LIMIT_RESOLVER_PENDING || (mine > 0 &&
+	    free_slots <= LIMIT_RESOLVER_QUEUE_RESERVE)) {
 		*why = "too many name lookups are waiting in the broker";
 		return TB_ELIMIT;
 	}
@@ -478,7 +553,7 @@ fail_worker(int worker, const char *reason)
 	struct pending	p;
 	unsigned	i;
 
-	log_warnx("resolver: %s; failing its lookups", reason);
+	resolver_warn("%s; failing its lookups", reason);
 	for (i = 0; i < LIMIT_RESOLVER_PENDING; i++) {
 		p = pending[i];
 		if (p.state == PENDING_FREE || (worker >= 0 &&
@@ -499,11 +574,15 @@ resolver_event(struct loop_io *io, uint32_t events)
 	struct resolver_answer	 a;
 	struct pending		 p;
 	const char		*why;
-	unsigned		 slot, i;
+	unsigned		 slot, i, k;
 	ssize_t			 n;
 
 	(void)events;
-	for (;;) {
+	/*
+	 * A few records a turn: a worker that floods cannot hold the loop,
+	 * and as it keeps sending, the next edge brings it back.
+	 */
+	for (k = 0; k < RESOLVER_RECORDS_BATCH; k++) {
 		n = recv(io->fd, &a, sizeof(a), MSG_DONTWAIT | MSG_TRUNC);
 		if (n == -1 && errno == EINTR)
 			continue;
@@ -518,14 +597,20 @@ resolver_event(struct loop_io *io, uint32_t events)
 			return;
 		}
 		if (resolver_answer_check(&a, (size_t)n, &why) != 0) {
-			log_warnx("resolver: worker %u: %s", w->index, why);
+			/* Nothing more is sent to it until it is replaced. */
+			resolver_warn("worker %u: %s", w->index, why);
 			fail_worker((int)w->index, "a malformed answer");
+			w->broken = true;
 			continue;
 		}
 		if (a.id == 0) {
+			/* The keeper replaced it: a new worker, idle. */
 			fail_worker((int)w->index, "a resolver worker died");
+			w->broken = false;
 			continue;
 		}
+		if (w->broken)
+			continue;
 		slot = a.id & 0xff;
 		if (slot >= LIMIT_RESOLVER_PENDING || pending[slot].id != a.id ||
 		    pending[slot].state != PENDING_RUNNING ||

@@ -1197,6 +1197,7 @@ session_new(int fd, const struct ucred *given)
 	s->uid = cred.uid;
 	s->gid = cred.gid;
 	s->pid = cred.pid;
+	s->acct = acct;
 	s->opened_ms = loop_now();
 	counters.sessions_opened++;
 	if (given != NULL)
@@ -1219,7 +1220,10 @@ session_new(int fd, const struct ucred *given)
 	TAILQ_INSERT_TAIL(&sessions, s, entry);
 	nsessions++;
 	account_add(acct, 1, 0);
-	timer_set(&s->hello_timer, loop_now() + LIMIT_HELLO_MS, hello_expire);
+	/* The launcher's command may start the plugin whenever it likes. */
+	if (given == NULL)
+		timer_set(&s->hello_timer, loop_now() + LIMIT_HELLO_MS,
+		    hello_expire);
 	account_log(acct, LOG_LEVEL_INFO, "session %llu opened: uid %u gid %u "
 	    "pid %d", (unsigned long long)s->id, (unsigned)s->uid,
 	    (unsigned)s->gid, (int)s->pid);

@@ -882,6 +882,18 @@ tb_client_open(tb_client **out, struct tb_error *err)
 }
 
 /*
+ * How long a close waits for what was written behind: the connection's
+ * timeout, or LIMIT_CLOSE_LINGER_MS without one (as SO_LINGER bounds
+ * close(2)), so a peer that never reads cannot hold it forever.
+ */
+static uint64_t
+close_deadline(const struct stream *e)
+{
+	return deadline_in(e->timeout_ms != 0 ? e->timeout_ms :
+	    LIMIT_CLOSE_LINGER_MS);
+}
+
+/*
  * Waits until every byte written behind on the session is out of the
  * broker, as tb_close does for one connection: a process that closes
  * its session right after a write loses nothing to a slow peer.
@@ -898,7 +910,7 @@ client_flush(tb_client *c)
 		e = &c->streams[i];
 		if (!e->open || e->listener)
 			continue;
-		deadline = deadline_in(e->timeout_ms);
+		deadline = close_deadline(e);
 		while (e->open && e->wout > 0 && e->error == 0 &&
 		    c->broken == 0 &&
 		    (deadline == 0 || now_ms() < deadline))
@@ -1463,7 +1475,7 @@ tb_close(tb_client *c, tb_handle h, struct tb_error *err)
 	pthread_mutex_lock(&c->lock);
 	/* What was written behind reaches the socket first, as close(2). */
 	if ((e = stream_of(c, h)) != NULL) {
-		deadline = deadline_in(e->timeout_ms);
+		deadline = close_deadline(e);
 		while (e->wout > 0 && e->error == 0 && c->broken == 0) {
 			if (deadline != 0 && now_ms() >= deadline) {
 				unsent = e->wout;

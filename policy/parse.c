@@ -56,6 +56,7 @@ struct parser {
 	struct token		 peeked;
 	bool			 has_peeked;
 	bool			 fatal;		/* the lexer is stuck: stop */
+	enum token_kind		 last;		/* of the last token taken */
 };
 
 /*
@@ -225,12 +226,15 @@ lex(struct parser *p, struct token *t)
 static int
 next(struct parser *p, struct token *t)
 {
+	int	rc = 0;
+
 	if (p->has_peeked) {
 		*t = p->peeked;
 		p->has_peeked = false;
-		return 0;
-	}
-	return lex(p, t);
+	} else
+		rc = lex(p, t);
+	p->last = t->kind;
+	return rc;
 }
 
 /*
@@ -246,6 +250,9 @@ recover(struct parser *p)
 
 	if (p->fatal || p->err->count >= LIMIT_POLICY_ERRORS)
 		return -1;
+	/* The error was at the end of the line: the next line is whole. */
+	if (p->last == T_NEWLINE && !p->has_peeked)
+		return 0;
 	for (i = 0; i <= LIMIT_POLICY_FILE; i++) {
 		if (next(p, &t) != 0)
 			return -1;

@@ -102,6 +102,8 @@
  * clients gave up on whose worker is still busy: lookups.
  */
 #define LIMIT_LOOKUPS_PER_UID		32
+/* Of LIMIT_RESOLVER_PENDING, those only a uid with none may take. */
+#define LIMIT_RESOLVER_QUEUE_RESERVE	32
 /* Resolver worker processes, so lookups run side by side: processes. */
 #define LIMIT_RESOLVER_WORKERS		4
 /* Workers one uid may keep busy at once: workers. */
@@ -132,6 +134,12 @@
 #define LIMIT_PEER_GROUPS		64
 /* Longest user or group name in a match line: bytes. */
 #define LIMIT_POLICY_ID_NAME		32
+/*
+ * Longest a close (or the end of a session) waits for data written
+ * behind when the connection has no timeout: milliseconds.  A peer that
+ * never reads cannot hold a script's close or exit longer.
+ */
+#define LIMIT_CLOSE_LINGER_MS		10000
 /* Errors one parse of a policy file reports before it stops: errors. */
 #define LIMIT_POLICY_ERRORS		20
 /* Longest single token in a policy file: bytes. */

@@ -406,18 +406,18 @@ test_descriptors(void **state)
 	start(&broker, &low);
 	assert_true(harness_log_contains(&broker, "the descriptor limit 1024 is "
 	    "short"));
-	assert_true(harness_log_contains(&broker, "and 720 connections and "
-	    "listeners (90 a uid)"));
+	assert_true(harness_log_contains(&broker, "and 360 connections and "
+	    "listeners (45 a uid)"));
 	assert_non_null(c = harness_client_as(&broker, ATTACKER, &err));
 	while (opened < 1000 && (rc = tb_listen(c, "127.0.0.1:0", &h,
 	    &err)) == 0)
 		opened++;
 	assert_int_equal(rc, TB_ELIMIT);
-	assert_int_equal(opened, 90);
-	snprintf(want, sizeof(want), "uid %u has 90 connections and listeners "
+	assert_int_equal(opened, 45);
+	snprintf(want, sizeof(want), "uid %u has 45 connections and listeners "
 	    "open, its limit", ATTACKER);
 	assert_non_null(strstr(err.message, want));
-	print_message("descriptors: one uid holds its 90 listeners; the other "
+	print_message("descriptors: one uid holds its 45 listeners; the other "
 	    "uid's session, connect and echo took %llu ms\n",
 	    (unsigned long long)echo_as(&broker, BYSTANDER, "127.0.0.1"));
 	tb_client_close(c);

@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "harness.h"
+#include "tb_limits.h"
 
 /* How long the broker may take to let go of a dead client: ms. */
 #define FAULT_SETTLE_MS	5000
@@ -44,23 +45,6 @@ count_fds(pid_t pid)
 			n++;
 	closedir(dir);
 	return n;
-}
-
-static long
-rss_kb(pid_t pid)
-{
-	char	path[64], line[256];
-	long	kb = -1;
-	FILE	*f;
-
-	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
-	if ((f = fopen(path, "r")) == NULL)
-		return -1;
-	while (fgets(line, sizeof(line), f) != NULL)
-		if (strncmp(line, "VmRSS:", 6) == 0)
-			kb = atol(line + 6);
-	fclose(f);
-	return kb;
 }
 
 /* Waits until the broker holds n descriptors; false if it never does. */
@@ -132,7 +116,7 @@ static void
 kill_in_call(enum fault f, int extra_fds)
 {
 	int	base = count_fds(broker.pid), p[2], status;
-	long	rss = rss_kb(broker.pid);
+	long	rss = harness_status_field(broker.pid, "VmRSS:");
 	char	byte;
 	pid_t	pid;
 
@@ -157,8 +141,9 @@ kill_in_call(enum fault f, int extra_fds)
 		    fault_names[f], count_fds(broker.pid), base);
 	print_message("killed in %s: descriptors %d -> %d, RSS %ld -> %ld "
 	    "KiB\n", fault_names[f], base, count_fds(broker.pid), rss,
-	    rss_kb(broker.pid));
-	assert_true(rss_kb(broker.pid) < rss + FAULT_RSS_SLACK_KB);
+	    harness_status_field(broker.pid, "VmRSS:"));
+	assert_true(harness_status_field(broker.pid, "VmRSS:") <
+	    rss + FAULT_RSS_SLACK_KB);
 }
 
 static void
@@ -192,7 +177,7 @@ test_never_reads_and_half_message(void **state)
 	uint8_t			hello[] = { 0x94, 0x00, 0x01, 0xa5, 'h', 'e',
 				    'l', 'l', 'o', 0x91, 1 };
 	int			base = count_fds(broker.pid), a, b, i;
-	long			rss = rss_kb(broker.pid);
+	long			rss = harness_status_field(broker.pid, "VmRSS:");
 
 	(void)state;
 	assert_true((a = harness_connect_as(&broker, 0)) != -1);
@@ -205,8 +190,9 @@ test_never_reads_and_half_message(void **state)
 	assert_true(wait_fds(base + 2));
 	print_message("a client that never reads (%d requests sent) and one "
 	    "half way through a message: RSS %ld -> %ld KiB\n", i, rss,
-	    rss_kb(broker.pid));
-	assert_true(rss_kb(broker.pid) < rss + FAULT_RSS_SLACK_KB);
+	    harness_status_field(broker.pid, "VmRSS:"));
+	assert_true(harness_status_field(broker.pid, "VmRSS:") <
+	    rss + FAULT_RSS_SLACK_KB);
 	close(a);
 	close(b);
 	assert_true(wait_fds(base));
@@ -278,6 +264,36 @@ test_broker_killed(void **state)
 	tb_client_close(r.c);
 }
 
+/*
+ * A peer that never reads cannot hold a close: without a timeout it
+ * waits LIMIT_CLOSE_LINGER_MS for what was written behind, then says
+ * how much was not sent.
+ */
+static void
+test_close_never_hangs(void **state)
+{
+	static uint8_t	 data[16 * 1024 * 1024];
+	tb_client	*c = harness_client(&broker);
+	struct tb_error	 err;
+	tb_handle	 h;
+	size_t		 n;
+	uint64_t	 t0;
+
+	(void)state;
+	assert_ok(tb_connect(c, "127.0.0.1", silent.port, &h, &err), &err);
+	assert_ok(tb_set_timeout_ms(c, h, 200, &err), &err);
+	/* Fills the peer's window, the socket buffers and the send window. */
+	assert_ok(tb_write(c, h, data, sizeof(data), &n, &err), &err);
+	assert_ok(tb_set_timeout_ms(c, h, 0, &err), &err);
+	t0 = harness_now_ms();
+	assert_rc(tb_close(c, h, &err), TB_ETIMEDOUT, &err);
+	print_message("close to a peer that never reads: %llu ms, %s\n",
+	    (unsigned long long)(harness_now_ms() - t0), err.message);
+	assert_true(harness_now_ms() - t0 >= LIMIT_CLOSE_LINGER_MS - 100);
+	assert_true(harness_now_ms() - t0 < LIMIT_CLOSE_LINGER_MS + 5000);
+	tb_client_close(c);
+}
+
 static int
 setup(void **state)
 {
@@ -320,6 +336,7 @@ main(void)
 		cmocka_unit_test(test_killed_in_each_call),
 		cmocka_unit_test(test_never_reads_and_half_message),
 		cmocka_unit_test(test_broker_killed),
+		cmocka_unit_test(test_close_never_hangs),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);

@@ -40,23 +40,6 @@ now_us(void)
 	return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
 }
 
-static long
-vm_kb(pid_t pid, const char *field)
-{
-	char	path[64], line[256];
-	long	kb = -1;
-	FILE	*f;
-
-	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
-	if ((f = fopen(path, "r")) == NULL)
-		return -1;
-	while (fgets(line, sizeof(line), f) != NULL)
-		if (strncmp(line, field, strlen(field)) == 0)
-			kb = atol(line + strlen(field));
-	fclose(f);
-	return kb;
-}
-
 static void *
 good_client(void *arg)
 {
@@ -136,8 +119,8 @@ test_flood(void **state)
 		if (send(fds[i], buf, len, MSG_NOSIGNAL | MSG_DONTWAIT) < 0)
 			refused++;
 	}
-	rss = vm_kb(broker.pid, "VmRSS:");
-	peak = vm_kb(broker.pid, "VmHWM:");
+	rss = harness_status_field(broker.pid, "VmRSS:");
+	peak = harness_status_field(broker.pid, "VmHWM:");
 	for (i = 0; i < FLOOD_SESSIONS; i++)
 		if (fds[i] != -1)
 			close(fds[i]);

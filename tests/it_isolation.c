@@ -48,22 +48,6 @@ copy(const char *from, const char *to, const char *mode)
 	assert_int_equal(system(cmd), 0);
 }
 
-static uid_t
-uid_of(pid_t pid)
-{
-	char		path[64], line[256];
-	unsigned	uid = 0;
-	FILE		*f;
-
-	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
-	assert_non_null(f = fopen(path, "r"));
-	while (fgets(line, sizeof(line), f) != NULL)
-		if (sscanf(line, "Uid: %u", &uid) == 1)
-			break;
-	fclose(f);
-	return (uid_t)uid;
-}
-
 static char
 state_of(pid_t pid)
 {
@@ -293,7 +277,8 @@ test_daemon_identity(void **state)
 {
 	struct passwd	*pw;
 	uint8_t		 buf[64];
-	uid_t		 uid = uid_of(daemon_broker.pid);
+	uid_t		 uid = (uid_t)harness_status_field(daemon_broker.pid,
+			    "Uid:");
 	int		 fd;
 
 	(void)state;
@@ -315,7 +300,8 @@ test_launched_identities(void **state)
 {
 	char	*id_args[] = { "id", NULL };
 	char	 line[64];
-	uid_t	 cmd = uid_of(victim_cmd), brk = uid_of(victim_broker), other;
+	uid_t	 cmd = (uid_t)harness_status_field(victim_cmd, "Uid:");
+	uid_t	 brk = (uid_t)harness_status_field(victim_broker, "Uid:"), other;
 	pid_t	 pid;
 	int	 out, status;
 
@@ -323,7 +309,8 @@ test_launched_identities(void **state)
 	assert_true(cmd >= RANGE_LO && cmd <= RANGE_HI);
 	assert_true(brk >= RANGE_LO && brk <= RANGE_HI);
 	assert_int_not_equal(cmd, brk);
-	assert_int_not_equal(cmd, uid_of(daemon_broker.pid));
+	assert_int_not_equal(cmd, (uid_t)harness_status_field(daemon_broker.pid,
+	    "Uid:"));
 	pid = launch(0, id_args, NULL, &out);
 	read_line(out, line, sizeof(line));
 	close(out);

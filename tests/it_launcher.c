@@ -126,7 +126,8 @@ log_has(const char *needle)
 static void
 test_command_has_only_the_plugin(void **state)
 {
-	char *const	argv[] = { TB_BROKER_BIN, "run", "--bind-ro", dir, "--policy", policy,
+	char *const	argv[] = { TB_BROKER_BIN, "run", "--bind-ro", dir,
+			    "--policy", policy,
 			    "--log", logfile, "--", client, NULL };
 	int		status;
 
@@ -144,7 +145,8 @@ test_command_has_only_the_plugin(void **state)
 static void
 test_lua_under_the_launcher(void **state)
 {
-	char *const	argv[] = { TB_BROKER_BIN, "run", "--bind-ro", dir, "--policy", policy,
+	char *const	argv[] = { TB_BROKER_BIN, "run", "--bind-ro", dir,
+			    "--policy", policy,
 			    "--", TB_LUA, "-e",
 			    "local tcp = require 'tcp'\n"
 			    "local ok, e = pcall(tcp.TcpClient, '127.0.0.1', 1)\n"
@@ -180,11 +182,14 @@ test_lua_under_the_launcher(void **state)
 static void
 test_exit_status_is_the_commands(void **state)
 {
-	char *const	exits[] = { TB_BROKER_BIN, "run", "--bind-ro", dir, "--policy", policy,
+	char *const	exits[] = { TB_BROKER_BIN, "run", "--bind-ro", dir,
+			    "--policy", policy,
 			    "--", "/bin/sh", "-c", "exit 7", NULL };
-	char *const	killed[] = { TB_BROKER_BIN, "run", "--bind-ro", dir, "--policy", policy,
+	char *const	killed[] = { TB_BROKER_BIN, "run", "--bind-ro", dir,
+			    "--policy", policy,
 			    "--", "/bin/sh", "-c", "kill -TERM $$", NULL };
-	char *const	missing[] = { TB_BROKER_BIN, "run", "--bind-ro", dir, "--policy", policy,
+	char *const	missing[] = { TB_BROKER_BIN, "run", "--bind-ro", dir,
+			    "--policy", policy,
 			    "--", "/nonexistent/command", NULL };
 	int		status;
 

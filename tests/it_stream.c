@@ -120,23 +120,6 @@ serve_flood(struct test_server *srv, int fd)
 	}
 }
 
-/* The resident memory of pid: kilobytes. */
-static long
-rss_kb(pid_t pid)
-{
-	char	 path[64], line[256];
-	long	 kb = -1;
-	FILE	*f;
-
-	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
-	assert_non_null(f = fopen(path, "r"));
-	while (fgets(line, sizeof(line), f) != NULL)
-		if (strncmp(line, "VmRSS:", 6) == 0)
-			kb = atol(line + 6);
-	fclose(f);
-	return kb;
-}
-
 /*
  * A client that stops reading: the broker stops reading once the window
  * is used up, the peer is slowed by TCP, and neither the broker nor the
@@ -156,7 +139,7 @@ test_stopped_reader(void **state)
 
 	(void)state;
 	atomic_store(&flood_sent, 0);
-	rss_before = rss_kb(broker.pid);
+	rss_before = harness_status_field(broker.pid, "VmRSS:");
 	server_start(&srv, AF_INET, serve_flood, NULL, 0);
 	h = connect_to(c, &srv);
 	/* Wait until the server can send no more: 300 ms without progress. */
@@ -177,7 +160,7 @@ test_stopped_reader(void **state)
 	print_message("stopped reader: the server sent %zu bytes\n", sent);
 	assert_true(sent > 0);
 	assert_true(sent < FLOOD_TOTAL / 4);
-	rss_after = rss_kb(broker.pid);
+	rss_after = harness_status_field(broker.pid, "VmRSS:");
 	print_message("broker RSS %ld kB before, %ld kB stalled\n",
 	    rss_before, rss_after);
 	assert_true(rss_after - rss_before < 8 * 1024);

@@ -943,6 +943,37 @@ test_rule_fields(void **state)
 	policy_free(NULL);
 }
 
+/* --check's parse reports every statement's error, each once. */
+static void
+test_every_error_reported(void **state)
+{
+	static const char	 text[] =
+	    "tenant a {\n"
+	    "    match uid 1\n"
+	    "    connect allow\n"			/* 3: ends at the line */
+	    "    connect bogus 1.2.3.4:5\n"		/* 4 */
+	    "    listen allow\n"			/* 5 */
+	    "    mode wrong\n"				/* 6 */
+	    "    connect allow 10.0.0.1:80\n"
+	    "}\n"
+	    "bogus\n";					/* 9 */
+	static const unsigned	 lines[] = { 3, 4, 5, 6, 9 };
+	struct policy		*policy;
+	struct policy_error	 err;
+	size_t			 i;
+	char			 want[32];
+
+	(void)state;
+	assert_int_equal(policy_parse("m.conf", text, strlen(text), &policy,
+	    &err), -1);
+	assert_int_equal(err.count, NELEM(lines));
+	for (i = 0; i < NELEM(lines); i++) {
+		snprintf(want, sizeof(want), "m.conf:%u:", lines[i]);
+		assert_true(strncmp(err.all[i], want, strlen(want)) == 0);
+	}
+	assert_string_equal(err.message, err.all[0]);
+}
+
 /* match gid takes the primary gid or any supplementary group. */
 static void
 test_tenant_by_groups(void **state)
@@ -2268,6 +2299,7 @@ main(void)
 		cmocka_unit_test(test_rule_fields),
 		cmocka_unit_test(test_tenant_fields),
 		cmocka_unit_test(test_tenant_by_groups),
+		cmocka_unit_test(test_every_error_reported),
 		cmocka_unit_test(test_tenant_name_and_ids_limits),
 		cmocka_unit_test(test_limit_values),
 		cmocka_unit_test(test_limit_errors),

@@ -117,8 +117,8 @@ TB_EXTERN int tb_client_open_fd(tb_client **out, int fd,
     struct tb_error *err);
 /*
  * Ends the session; the broker closes every handle it still has.  First
- * waits, as tb_close does, until what was written behind is out of the
- * broker.
+ * waits, as tb_close does (10 s at most for a connection without a
+ * timeout), until what was written behind is out of the broker.
  */
 TB_EXTERN void tb_client_close(tb_client *client);
 /* The broker's name for this session, for logs. */
@@ -189,9 +189,10 @@ TB_EXTERN int tb_shutdown(tb_client *client, tb_handle conn,
     tb_shutdown_how how, struct tb_error *err);
 /*
  * Closes a connection or listener; calls waiting on it fail TB_ECLOSED.
- * First waits (within the handle's timeout) until the broker has handed
- * every byte written behind to the network; fails with the error that
- * lost some of them, or TB_ETIMEDOUT, but closes the handle all the same.
+ * First waits (within the handle's timeout, or 10 s without one) until
+ * the broker has handed every byte written behind to the network; fails
+ * with the error that lost some of them, or TB_ETIMEDOUT, but closes the
+ * handle all the same.
  */
 TB_EXTERN int tb_close(tb_client *client, tb_handle h, struct tb_error *err);
 

@@ -395,3 +395,23 @@ harness_client_as(struct broker_proc *b, uid_t uid, struct tb_error *err)
 		return NULL;
 	return c;
 }
+
+long
+harness_status_field(pid_t pid, const char *field)
+{
+	char	 path[64], line[256];
+	long	 v = -1;
+	size_t	 len = strlen(field);
+	FILE	*f;
+
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+	if ((f = fopen(path, "r")) == NULL)
+		return -1;
+	while (fgets(line, sizeof(line), f) != NULL)
+		if (strncmp(line, field, len) == 0) {
+			v = atol(line + len);
+			break;
+		}
+	fclose(f);
+	return v;
+}

@@ -71,6 +71,11 @@ int	harness_broker_stop(struct broker_proc *b);
 bool	harness_log_contains(struct broker_proc *b, const char *needle);
 /* Fills pids with the children of pid (at most max); returns how many. */
 int	harness_children(pid_t pid, pid_t *pids, int max);
+/*
+ * The number after field (e.g. "VmRSS:", "Uid:") in /proc/PID/status,
+ * or -1 when the process or the field is not there.
+ */
+long	harness_status_field(pid_t pid, const char *field);
 /* The same, once pid has want children (within 5 s, or the test fails). */
 int	harness_wait_children(pid_t pid, pid_t *pids, int max, int want);
 /* Opens a session, failing the test if it cannot. */
