@@ -40,6 +40,10 @@ now_us(void)
 	return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
 }
 
+/* 63 bytes and a newline. */
+static const char	line64[64] =
+    "012345678901234567890123456789012345678901234567890123456789012\n";
+
 static void *
 good_client(void *arg)
 {
@@ -55,8 +59,7 @@ good_client(void *arg)
 	tb_set_nodelay(c, h, true, &err);
 	while (!atomic_load(&stop) && nrtt < FLOOD_ECHOES) {
 		t0 = now_us();
-		if (tb_write_all(c, h, "0123456789012345678901234567890123456"
-		    "78901234567890123456789\n", 64, &err) != 0 ||
+		if (tb_write_all(c, h, line64, sizeof(line64), &err) != 0 ||
 		    tb_read_line(c, h, line, sizeof(line), &n, &err) != 0)
 			break;
 		rtt_us[nrtt++] = now_us() - t0;
