@@ -452,6 +452,12 @@ struct listener	*session_listener(struct request *req, uint32_t handle);
  */
 uint32_t	 session_handle_new(struct session *s, struct conn *conn,
 		    struct listener *listener);
+/*
+ * Counts a descriptor that is no handle yet (a connection a listener
+ * accepted ahead) as one of the uid's and the broker's handles (+1), or
+ * stops counting it (-1); false when there is no room for it.
+ */
+bool		 session_handle_extra(struct session *s, int delta);
 /* Why session_handle_new() would fail now, for an error message. */
 const char	*session_handle_full(struct session *s, char *buf, size_t cap);
 void		 session_handle_publish(struct session *s, uint32_t handle);

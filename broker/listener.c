@@ -47,8 +47,10 @@ listener_destroy(struct listener *l, bool reply)
 		call_queue_drop(&l->accepters);
 	if (l->counted)
 		quota_release(l->quota, QUOTA_LISTENER);
-	if (l->pending_fd != -1)
+	if (l->pending_fd != -1) {
 		close(l->pending_fd);
+		session_handle_extra(l->session, -1);
+	}
 	session_push_cancel(l->session, &l->push_wait);
 	session_handle_free(l->session, l->handle);
 	log_debug("session %llu: listener %u closed",
@@ -362,8 +364,10 @@ pump_accepts(struct listener *l)
 
 	while ((call = TAILQ_FIRST(&l->accepters)) != NULL) {
 		if ((fd = l->pending_fd) != -1) {
+			/* It becomes a connection with a handle of its own. */
 			l->pending_fd = -1;
 			l->told = false;
+			session_handle_extra(l->session, -1);
 		} else
 			fd = accept4(l->io.fd, NULL, NULL,
 			    SOCK_NONBLOCK | SOCK_CLOEXEC);
@@ -461,12 +465,16 @@ accept_ahead(struct listener *l)
 	if (session_recv_window(l->session) == 0 || l->pending_fd != -1 ||
 	    !TAILQ_EMPTY(&l->accepters))
 		return;
+	/* The connection taken ahead is counted like a handle, or waits. */
+	if (!session_handle_extra(l->session, 1))
+		return;
 	l->push_wait.resume = tell_resume;
 	for (;;) {
 		fd = accept4(l->io.fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 		if (fd == -1) {
 			if (errno == EINTR || errno == ECONNABORTED)
 				continue;
+			session_handle_extra(l->session, -1);
 			return;		/* the next event, or accept, says */
 		}
 		tn = session_tenant(l->session);

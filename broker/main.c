@@ -164,6 +164,7 @@ reload_policy(void)
 {
 	struct policy		*policy;
 	struct policy_error	 err;
+	unsigned		 revoked;
 
 	if (policy_load(broker.policy_path, &policy, &err) != 0) {
 		log_warnx("reload refused, keeping the current policy: %s",
@@ -181,11 +182,16 @@ reload_policy(void)
 	policy_free(broker.policy);
 	broker.policy = policy;
 	quota_reload(policy);
-	log_info("policy reloaded from %s: %zu tenants, %zu rules",
-	    broker.policy_path, policy->ntenants, policy->nrules);
-	if (broker.revoke)
-		log_info("reload closed %u connections and listeners the "
-		    "policy no longer allows", session_revoke());
+	/* One line, last, so that whoever waits for it sees all before. */
+	if (broker.revoke) {
+		revoked = session_revoke();
+		log_info("policy reloaded from %s: %zu tenants, %zu rules; "
+		    "closed %u connections and listeners it no longer allows",
+		    broker.policy_path, policy->ntenants, policy->nrules,
+		    revoked);
+	} else
+		log_info("policy reloaded from %s: %zu tenants, %zu rules",
+		    broker.policy_path, policy->ntenants, policy->nrules);
 }
 
 /* After rotation: both log files are opened again by their paths. */
@@ -390,8 +396,8 @@ smaller(unsigned a, unsigned b)
 }
 
 /*
- * A descriptor for each session, two for each connection or listener
- * (a listener holds the connection it accepted ahead), and
+ * A descriptor for each session, one for each connection or listener
+ * (a connection a listener accepted ahead counts as one), and
  * LIMIT_FD_SPARE for the broker itself: the limit is raised that far if
  * it may be.  If it is still short, the broker serves fewer, keeping
  * the shares of one uid in proportion, and says exactly how many.
@@ -401,8 +407,8 @@ limit_descriptors(void)
 {
 	struct broker_limits	*l = &broker.limits;
 	struct rlimit		 rl, raised;
-	rlim_t			 want = (rlim_t)LIMIT_SESSIONS +
-				    2 * (rlim_t)LIMIT_HANDLES + LIMIT_FD_SPARE;
+	rlim_t			 want = (rlim_t)LIMIT_SESSIONS + LIMIT_HANDLES +
+				    LIMIT_FD_SPARE;
 	rlim_t			 avail;
 
 	l->sessions = LIMIT_SESSIONS;
@@ -426,7 +432,7 @@ limit_descriptors(void)
 		    (unsigned long long)want);
 	avail = rl.rlim_cur - LIMIT_FD_SPARE;
 	l->sessions = smaller(LIMIT_SESSIONS, (unsigned)(avail / 4));
-	l->handles = ((unsigned)avail - l->sessions) / 2;
+	l->handles = (unsigned)avail - l->sessions;
 	l->sessions_per_uid = smaller(LIMIT_SESSIONS_PER_UID,
 	    l->sessions / 16 ? l->sessions / 16 : 1);
 	l->sessions_reserve = smaller(LIMIT_SESSIONS_RESERVE, l->sessions / 8);

@@ -407,6 +407,16 @@ handles_exhausted(struct session *s)
 	    account_handles(s->acct) >= broker.limits.handles_per_uid;
 }
 
+bool
+session_handle_extra(struct session *s, int delta)
+{
+	if (delta > 0 && handles_exhausted(s))
+		return false;
+	nhandles = (unsigned)((int)nhandles + delta);
+	account_add(s->acct, 0, delta);
+	return true;
+}
+
 const char *
 session_handle_full(struct session *s, char *buf, size_t cap)
 {

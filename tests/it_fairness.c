@@ -387,6 +387,21 @@ test_session_slots(void **state)
 	assert_true(harness_log_contains(&broker, "no hello in time"));
 }
 
+/* A plain TCP connection to 127.0.0.1:port, from the test itself. */
+static int
+peer_connect(const char *port)
+{
+	struct sockaddr_in	sin = { .sin_family = AF_INET };
+	int			fd;
+
+	sin.sin_port = htons((uint16_t)atoi(port));
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	assert_true((fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0)) !=
+	    -1);
+	assert_int_equal(connect(fd, (struct sockaddr *)&sin, sizeof(sin)), 0);
+	return fd;
+}
+
 /*
  * Descriptors: under a low limit the broker serves fewer and says how
  * many; one uid that takes all its share leaves room for another.
@@ -398,28 +413,51 @@ test_descriptors(void **state)
 	struct tb_error		 err;
 	tb_client		*c;
 	tb_handle		 h;
-	char			 want[80];
+	char			 want[80], addr[TB_ADDR_STRLEN];
+	tb_handle		 ls[45];
 	unsigned		 opened = 0;
-	int			 rc = 0;
+	int			 rc = 0, i, peers[45];
 
 	(void)state;
 	start(&broker, &low);
 	assert_true(harness_log_contains(&broker, "the descriptor limit 1024 is "
 	    "short"));
-	assert_true(harness_log_contains(&broker, "and 360 connections and "
-	    "listeners (45 a uid)"));
+	assert_true(harness_log_contains(&broker, "and 720 connections and "
+	    "listeners (90 a uid)"));
 	assert_non_null(c = harness_client_as(&broker, ATTACKER, &err));
 	while (opened < 1000 && (rc = tb_listen(c, "127.0.0.1:0", &h,
 	    &err)) == 0)
 		opened++;
 	assert_int_equal(rc, TB_ELIMIT);
-	assert_int_equal(opened, 45);
-	snprintf(want, sizeof(want), "uid %u has 45 connections and listeners "
+	assert_int_equal(opened, 90);
+	snprintf(want, sizeof(want), "uid %u has 90 connections and listeners "
 	    "open, its limit", ATTACKER);
 	assert_non_null(strstr(err.message, want));
-	print_message("descriptors: one uid holds its 45 listeners; the other "
+	print_message("descriptors: one uid holds its 90 listeners; the other "
 	    "uid's session, connect and echo took %llu ms\n",
 	    (unsigned long long)echo_as(&broker, BYSTANDER, "127.0.0.1"));
+	tb_client_close(c);
+
+	/*
+	 * A connection a listener takes ahead counts as one of the uid's:
+	 * 45 listeners, a peer for each, and the uid is at its share.
+	 */
+	assert_non_null(c = harness_client_as(&broker, ATTACKER, &err));
+	for (i = 0; i < 45; i++) {
+		assert_ok(tb_listen(c, "127.0.0.1:0", &ls[i], &err), &err);
+		assert_ok(tb_local_addr(c, ls[i], addr, sizeof(addr), &err),
+		    &err);
+		peers[i] = peer_connect(strrchr(addr, ':') + 1);
+	}
+	for (i = 0; i < 300; i++) {
+		if ((rc = tb_listen(c, "127.0.0.1:0", &h, &err)) != 0)
+			break;
+		assert_ok(tb_close(c, h, &err), &err);
+		harness_sleep_ms(10);
+	}
+	assert_int_equal(rc, TB_ELIMIT);
+	for (i = 0; i < 45; i++)
+		close(peers[i]);
 	tb_client_close(c);
 }
 

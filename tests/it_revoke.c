@@ -83,8 +83,8 @@ test_revoke(void **state)
 	snprintf(deny, sizeof(deny), "    connect deny 127.0.0.1:%u\n",
 	    echo.port);
 	assert_true(harness_broker_reload(&broker, policy_with(deny)));
-	assert_true(harness_log_contains(&broker, "reload closed 2 "
-	    "connections and listeners"));
+	assert_true(harness_log_contains(&broker, "closed 2 connections and "
+	    "listeners it no longer allows"));
 	assert_true(harness_log_contains(&broker, "\"event\":\"revoke\""));
 	assert_true(harness_log_contains(&broker, "\"host\":\"localhost\""));
 	assert_true(harness_log_contains(&broker, "policy.conf:7\","
