@@ -18,6 +18,19 @@
 #include "broker.h"
 #include "connection.h"
 
+/* Longest "host:port" target text, with brackets and its NUL: bytes. */
+#define TARGET_TEXT_MAX		(PROTO_STRING_MAX + sizeof("[]:65535"))
+
+/* "host:port" for messages; an IPv6 literal in brackets: "[::1]:443". */
+static const char *
+target_text(const char *host, uint16_t port, char *buf, size_t cap)
+{
+	bool	bracket = strchr(host, ':') != NULL && host[0] != '[';
+
+	snprintf(buf, cap, bracket ? "[%s]:%u" : "%s:%u", host, port);
+	return buf;
+}
+
 static void
 connect_done(struct conn *conn)
 {
@@ -70,14 +83,16 @@ static void
 connect_fail(struct conn *conn, int code, const char *fmt, ...)
 {
 	char	message[PROTO_ERROR_MESSAGE_MAX + 1];
+	char	target[TARGET_TEXT_MAX];
 	va_list	ap;
 
 	va_start(ap, fmt);
 	vsnprintf(message, sizeof(message), fmt, ap);
 	va_end(ap);
-	log_debug("session %llu: connect to %s:%u failed: %s",
-	    (unsigned long long)session_id(conn->session), conn->dial->host,
-	    conn->dial->port, message);
+	log_debug("session %llu: connect to %s failed: %s",
+	    (unsigned long long)session_id(conn->session),
+	    target_text(conn->dial->host, conn->dial->port, target,
+	    sizeof(target)), message);
 	call_fail(conn->dial->connect, code, "%s", message);
 	conn->dial->connect = NULL;
 	conn_destroy(conn, true);
@@ -89,6 +104,7 @@ connect_next(struct conn *conn)
 	struct sockaddr_storage	 ss;
 	socklen_t		 sslen;
 	struct host_addr	*addr;
+	char			 target[TARGET_TEXT_MAX];
 	int			 fd, code;
 
 	while (conn->dial->next_addr < conn->dial->naddrs) {
@@ -124,8 +140,9 @@ connect_next(struct conn *conn)
 		return;		/* conn__event() sees the outcome */
 	}
 	code = conn->dial->last_error ? conn->dial->last_error : TB_EIO;
-	connect_fail(conn, code, "connect to %s:%u: %s", conn->dial->host,
-	    conn->dial->port, proto_err_text(code));
+	connect_fail(conn, code, "connect to %s: %s", target_text(
+	    conn->dial->host, conn->dial->port, target, sizeof(target)),
+	    proto_err_text(code));
 }
 
 void
@@ -184,12 +201,14 @@ static void
 connect_expire(struct call *call)
 {
 	struct conn	*conn = call->owner;
+	char		 target[TARGET_TEXT_MAX];
 
 	/* Still resolving: no address was decided, so nothing was logged. */
 	if (conn->dial->resolve_id != 0)
 		audit_unresolved(conn, "timeout");
-	connect_fail(conn, TB_ETIMEDOUT, "connect to %s:%u: no connection "
-	    "within the timeout", conn->dial->host, conn->dial->port);
+	connect_fail(conn, TB_ETIMEDOUT, "connect to %s: no connection "
+	    "within the timeout", target_text(conn->dial->host,
+	    conn->dial->port, target, sizeof(target)));
 }
 
 /*
@@ -298,6 +317,7 @@ start_connect(struct request *req, uint32_t timeout_ms)
 	char				 name[PROTO_HOST_NAME_MAX + 1];
 	char				 text[PROTO_STRING_MAX + 1], rule[POLICY_EXPLAIN_MAX];
 	char				 why_quota[BROKER_WHY_MAX];
+	char				 target[TARGET_TEXT_MAX];
 	const char			*p = (const char *)host->ptr, *why;
 	size_t				 len = host->len;
 	bool				 literal;
@@ -331,8 +351,9 @@ start_connect(struct request *req, uint32_t timeout_ms)
 	if (d.verdict == POLICY_DENY) {
 		audit_connect(s, tn, text, preq.port, NULL, &d, NULL);
 		policy_explain(broker.policy, &d, preq.addr, rule, sizeof(rule));
-		reply_error(s, req->msgid, TB_EPOLICY, "connect to %s:%u "
-		    "denied by %s", text, preq.port, rule);
+		reply_error(s, req->msgid, TB_EPOLICY, "connect to %s "
+		    "denied by %s", target_text(text, preq.port, target,
+		    sizeof(target)), rule);
 		return;
 	}
 

@@ -29,6 +29,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
+#include <limits.h>
 #include <linux/landlock.h>
 #include <pwd.h>
 #include <sched.h>
@@ -377,6 +378,54 @@ close_all_but(int a, int b)
 	return close_range(from, ~0U, 0);
 }
 
+/* The search path when PATH is unset or empty, as the shell's. */
+#define EXEC_DEFAULT_PATH	"/usr/local/bin:/usr/bin:/bin"
+
+/*
+ * execvp(3), but a command found in no directory of PATH is "not found"
+ * (status 127) even when some directory cannot be searched by the
+ * command's uid (root's PATH often holds such), where execvp would say
+ * EACCES.  A file that is there but cannot be run stays 126.
+ */
+static void __attribute__((noreturn))
+exec_command(char *argv[])
+{
+	char		 file[PATH_MAX];
+	const char	*path, *dir, *end;
+	struct stat	 st;
+	size_t		 len;
+	int		 error = ENOENT;
+
+	if (strchr(argv[0], '/') != NULL) {
+		execv(argv[0], argv);
+		error = errno;
+	} else {
+		if ((path = getenv("PATH")) == NULL || *path == '\0')
+			path = EXEC_DEFAULT_PATH;
+		for (dir = path; ; dir = end + 1) {
+			if ((end = strchr(dir, ':')) == NULL)
+				end = dir + strlen(dir);
+			len = (size_t)(end - dir);
+			if (snprintf(file, sizeof(file), "%.*s/%s",
+			    len > 0 ? (int)len : 1, len > 0 ? dir : ".",
+			    argv[0]) < (int)sizeof(file)) {
+				execv(file, argv);
+				/* Not there, or a directory we cannot enter. */
+				if (errno != ENOENT && errno != ENOTDIR &&
+				    !(errno == EACCES && stat(file, &st) == -1))
+					error = errno;
+			}
+			if (*end == '\0')
+				break;
+		}
+	}
+	if (error == ENOENT)
+		warn("%s: command not found", argv[0]);
+	else
+		warn("%s: %s", argv[0], strerror(error));
+	_exit(error == ENOENT ? 127 : 126);
+}
+
 /* PID 2: the command, confined layer by layer, then run. */
 static void __attribute__((noreturn))
 run_command(const struct isolate_spec *spec, char *argv[], int keep)
@@ -406,9 +455,7 @@ run_command(const struct isolate_spec *spec, char *argv[], int keep)
 		warn("cannot confine the command");
 		_exit(126);
 	}
-	execvp(argv[0], argv);
-	warn("%s: %s", argv[0], strerror(errno));
-	_exit(errno == ENOENT ? 127 : 126);
+	exec_command(argv);
 }
 
 static volatile sig_atomic_t	command_pid;

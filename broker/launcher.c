@@ -51,18 +51,38 @@ forward_signal(int sig, siginfo_t *info, void *ctx)
 }
 
 static void __attribute__((noreturn))
-launcher_usage(void)
+launcher_usage(FILE *f, int status)
 {
-	fprintf(stderr, "usage: tcpbroker run [--policy FILE] [--log FILE] "
-	    "[--decision-log FILE]\n"
-	    "                 [--log-level LEVEL] [--user USER] "
-	    "[--uid-range LO-HI]\n"
-	    "                 [--tenant NAME] [--bind-ro PATH] "
-	    "[--resolve-timeout MS]\n"
-	    "                 [--no-sandbox] [--sandbox-debug] "
-	    "[--explain-sandbox]\n"
-	    "                 -- COMMAND [ARG...]\n");
-	exit(2);
+	fprintf(f, "usage: tcpbroker run [options] -- COMMAND [ARG...]\n"
+	    "Runs COMMAND with a confined broker of its own; the exit status "
+	    "is COMMAND's.\n"
+	    "  --policy FILE          the policy (default " DEFAULT_POLICY
+	    ")\n"
+	    "  --log FILE             the broker's log lines go to FILE "
+	    "(level info unless\n"
+	    "                         --log-level says), and its decisions "
+	    "too without --decision-log\n"
+	    "  --decision-log FILE    the broker's decisions, one JSON object "
+	    "a line\n"
+	    "  --log-level LEVEL      debug, info, warn or error; without "
+	    "--log the lines go to\n"
+	    "                         stderr, and only errors by default\n"
+	    "  --user USER            run COMMAND as USER (root only; default "
+	    "a uid of its own)\n"
+	    "  --uid-range LO-HI      the uids root takes from (default "
+	    ISOLATE_UID_RANGE ")\n"
+	    "  --tenant NAME          the policy's tenant (root only; default "
+	    "the caller's)\n"
+	    "  --bind-ro PATH         show PATH to COMMAND, read-only "
+	    "(repeatable)\n"
+	    "  --resolve-timeout MS   the longest name lookup\n"
+	    "  --no-sandbox           no seccomp filters (tests only)\n"
+	    "  --sandbox-debug        name the system call a filter "
+	    "refused\n"
+	    "  --explain-sandbox      say which isolation layers this host "
+	    "gives, and exit\n"
+	    "  --help                 this text\n");
+	exit(status);
 }
 
 static int
@@ -138,11 +158,11 @@ launcher_main(int argc, char *argv[])
 		{ "no-sandbox",	no_argument,		NULL, 'N' },
 		{ "sandbox-debug", no_argument,		NULL, 'D' },
 		{ "explain-sandbox", no_argument,	NULL, 'E' },
+		{ "help",	no_argument,		NULL, 'h' },
 		{ NULL,		0,			NULL, 0 }
 	};
 	struct broker_options	 o = {
 		.policy_path = DEFAULT_POLICY,
-		.log_level = LOG_LEVEL_INFO,
 		.sandbox = true,
 	};
 	struct isolate_spec	 spec = { .seccomp = true, .lock_fd = -1 };
@@ -153,7 +173,7 @@ launcher_main(int argc, char *argv[])
 	pid_t			 broker_pid, pid;
 	int			 sv[2], ch, status, broker_status;
 	int			 broker_lock = -1, session;
-	bool			 explain = false;
+	bool			 explain = false, level_given = false;
 
 	/* Nothing started here may read or write the launcher's memory. */
 	sandbox_undumpable();
@@ -171,7 +191,8 @@ launcher_main(int argc, char *argv[])
 			break;
 		case 'l':
 			if (log_level_parse(optarg, &o.log_level) != 0)
-				launcher_usage();
+				launcher_usage(stderr, 2);
+			level_given = true;
 			break;
 		case 'u':
 			user = optarg;
@@ -208,10 +229,22 @@ launcher_main(int argc, char *argv[])
 		case 'E':
 			explain = true;
 			break;
+		case 'h':
+			launcher_usage(stdout, 0);
 		default:
-			launcher_usage();
+			launcher_usage(stderr, 2);
 		}
 	}
+	/*
+	 * The command's terminal is the script's: the broker writes there
+	 * only its errors, unless asked; its decisions go to a file or
+	 * nowhere.
+	 */
+	if (!level_given)
+		o.log_level = o.log_file != NULL ? LOG_LEVEL_INFO :
+		    LOG_LEVEL_ERROR;
+	if (o.decision_log == NULL && o.log_file == NULL)
+		o.decision_log = "/dev/null";
 	spec.root = geteuid() == 0;
 	if (isolate_parse_range(range_text, &range) != 0)
 		fatalx("tcpbroker run: --uid-range %s: expected LO-HI, non-root "
@@ -221,7 +254,7 @@ launcher_main(int argc, char *argv[])
 		return 0;
 	}
 	if (optind >= argc)
-		launcher_usage();
+		launcher_usage(stderr, 2);
 	if (access(o.policy_path, R_OK) == -1)
 		fatal("tcpbroker run: policy %s", o.policy_path);
 	if (o.tenant != NULL && getuid() != 0)

@@ -93,6 +93,8 @@ struct tb_client {
 	struct stream	 streams[STREAM_SLOTS];
 	uint8_t		*in;		/* the reader's, CLIENT_READ_BUFFER */
 	size_t		 inlen;
+	bool		(*interrupt)(void *);	/* a signal wants control */
+	void		*interrupt_arg;
 };
 
 /* A response: waited for, then kept while its result is read. */
@@ -233,6 +235,20 @@ stream_of(tb_client *c, tb_handle h)
 	struct stream	*e = &c->streams[STREAM_SLOT(h)];
 
 	return e->handle == h && e->open ? e : NULL;
+}
+
+/*
+ * Whether this session had h and closed it: its slot holds h closed,
+ * or a later handle (the broker issues the handles of one slot in
+ * increasing order, and a closed handle is never valid again).
+ */
+static bool
+closed_here(tb_client *c, tb_handle h)
+{
+	struct stream	*e = &c->streams[STREAM_SLOT(h)];
+
+	return h != 0 && e->handle != 0 &&
+	    (e->handle == h ? !e->open : h < e->handle);
 }
 
 /*
@@ -457,7 +473,7 @@ deliver(tb_client *c, const uint8_t *msg, size_t len)
  * The reader: waits for the session socket until deadline (0: no
  * deadline), reads what is there and handles every whole message in it.
  */
-static void
+static bool
 read_messages(tb_client *c, uint64_t deadline)
 {
 	struct pollfd	 pfd = { c->fd, POLLIN, 0 };
@@ -465,20 +481,30 @@ read_messages(tb_client *c, uint64_t deadline)
 	uint64_t	 now;
 	size_t		 len, off = 0;
 	ssize_t		 n;
-	int		 rc;
+	int		 rc, ms = -1;
 
-	if (deadline != 0) {
-		now = now_ms();
-		rc = poll(&pfd, 1, deadline > now ? (int)(deadline - now) : 0);
+	/* poll() returns on a signal even under SA_RESTART; recv() may not. */
+	if (deadline != 0 || c->interrupt != NULL) {
+		/* A signal that came just before the wait counts too. */
+		if (c->interrupt != NULL && c->interrupt(c->interrupt_arg))
+			return true;
+		if (deadline != 0) {
+			now = now_ms();
+			ms = deadline > now ? (int)(deadline - now) : 0;
+		}
+		rc = poll(&pfd, 1, ms);
+		if (rc == -1 && errno == EINTR)
+			return c->interrupt != NULL &&
+			    c->interrupt(c->interrupt_arg);
 		if (rc <= 0)
-			return;		/* the caller looks at the time */
+			return false;	/* the caller looks at the time */
 	}
 	n = recv(c->fd, c->in + c->inlen, CLIENT_READ_BUFFER - c->inlen, 0);
 	if (n == -1 && errno == EINTR)
-		return;
+		return c->interrupt != NULL && c->interrupt(c->interrupt_arg);
 	if (n <= 0) {
 		client_break(c, TB_EBROKER);
-		return;
+		return false;
 	}
 	c->inlen += (size_t)n;
 	pthread_mutex_lock(&c->lock);
@@ -498,35 +524,51 @@ read_messages(tb_client *c, uint64_t deadline)
 	pthread_mutex_unlock(&c->lock);
 	memmove(c->in, c->in + off, c->inlen - off);
 	c->inlen -= off;
+	return false;
 }
 
 /*
  * With the lock: waits until more messages were handled, deadline (0:
  * none) has passed, or the session broke.  The caller looks again.
+ * True when a signal that wants control interrupted the wait (only the
+ * thread reading for the session sees it).
  */
-static void
+static bool
 client_wait(tb_client *c, uint64_t deadline)
 {
 	struct timespec	ts;
+	bool		interrupted;
 
 	if (c->broken != 0)
-		return;
+		return false;
 	if (c->reading) {
 		if (deadline == 0) {
 			pthread_cond_wait(&c->cond, &c->lock);
-			return;
+			return false;
 		}
 		ts.tv_sec = (time_t)(deadline / 1000);
 		ts.tv_nsec = (long)(deadline % 1000) * 1000000;
 		pthread_cond_timedwait(&c->cond, &c->lock, &ts);
-		return;
+		return false;
 	}
 	c->reading = true;
 	pthread_mutex_unlock(&c->lock);
-	read_messages(c, deadline);
+	interrupted = read_messages(c, deadline);
 	pthread_mutex_lock(&c->lock);
 	c->reading = false;
 	pthread_cond_broadcast(&c->cond);
+	return interrupted;
+}
+
+#define INTERRUPTED_TEXT	"interrupted by a signal; the session is still usable"
+
+void
+tb_client_set_interrupt(tb_client *c, bool (*wanted)(void *), void *arg)
+{
+	pthread_mutex_lock(&c->lock);
+	c->interrupt = wanted;
+	c->interrupt_arg = arg;
+	pthread_mutex_unlock(&c->lock);
 }
 
 /* Requests. */
@@ -1056,8 +1098,15 @@ write_behind(tb_client *c, tb_handle h, const char *name, bool all,
 	do {
 		if (e->error != 0) {
 			e->error_reported = true;
-			rc = set_error(err, e->error, "%s: %s after %zu of %zu "
-			    "bytes", name, proto_err_text(e->error), done, len);
+			if (done == 0)
+				rc = set_error(err, e->error, "%s: %s (the broker "
+				    "met it on bytes written before); none of "
+				    "the %zu bytes of this call were sent", name,
+				    proto_err_text(e->error), len);
+			else
+				rc = set_error(err, e->error, "%s: %s after %zu "
+				    "of the %zu bytes of this call were sent",
+				    name, proto_err_text(e->error), done, len);
 			break;
 		}
 		if (e->write_shut) {
@@ -1079,7 +1128,12 @@ write_behind(tb_client *c, tb_handle h, const char *name, bool all,
 				    "after %zu of %zu bytes", name, done, len);
 				break;
 			}
-			client_wait(c, deadline);
+			if (client_wait(c, deadline)) {
+				rc = set_error(err, TB_EINTR, "%s: %s, after %zu "
+				    "of %zu bytes", name, INTERRUPTED_TEXT, done,
+				    len);
+				break;
+			}
 			if ((e = stream_of(c, h)) == NULL) {
 				rc = set_error(err, TB_ECLOSED, "%s: the "
 				    "connection was closed", name);
@@ -1102,7 +1156,8 @@ write_behind(tb_client *c, tb_handle h, const char *name, bool all,
 	} while (done < len);
 	pthread_mutex_unlock(&c->lock);
 	/* A short write is no error, as write(2) has, but for write_all. */
-	if (rc != 0 && done > 0 && !all && rc == TB_ETIMEDOUT)
+	if (rc != 0 && done > 0 && !all &&
+	    (rc == TB_ETIMEDOUT || rc == TB_EINTR))
 		rc = 0;
 	if (written != NULL)
 		*written = done;
@@ -1250,6 +1305,24 @@ read_serve(struct stream *e, const struct read_want *w, int *rc,
 	return 0;
 }
 
+/* The time-out of a read, saying what did come, which stays unread. */
+static int
+read_timed_out(const struct stream *e, const struct read_want *w,
+    struct tb_error *err)
+{
+	if (e->len == 0)
+		return set_error(err, TB_ETIMEDOUT, "%s: no data within the "
+		    "timeout; the connection is still usable", w->name);
+	if (w->op == READ_EXACT)
+		return set_error(err, TB_ETIMEDOUT, "%s: only %zu of %zu bytes "
+		    "came within the timeout; they are left unread and the "
+		    "connection is still usable", w->name, e->len, w->count);
+	return set_error(err, TB_ETIMEDOUT, "%s: no %s within the timeout, "
+	    "only %zu bytes without it, which are left unread; the "
+	    "connection is still usable", w->name, w->op == READ_LINE ?
+	    "complete line" : "delimiter", e->len);
+}
+
 /*
  * A read of the connection h: served from its buffer, waiting for the
  * broker's data only when it must, for at most the handle's time-out.
@@ -1279,13 +1352,16 @@ stream_read(tb_client *c, tb_handle h, const struct read_want *w,
 			break;
 		}
 		if (deadline != 0 && now_ms() >= deadline) {
-			rc = set_error(err, TB_ETIMEDOUT, "%s: no data within "
-			    "the timeout; the connection is still usable",
-			    w->name);
+			rc = read_timed_out(e, w, err);
 			break;
 		}
 		stream_grant(c, e, true);
-		client_wait(c, deadline);
+		if (client_wait(c, deadline)) {
+			rc = set_error(err, TB_EINTR, "%s: %s", w->name,
+			    INTERRUPTED_TEXT);
+			e = stream_of(c, h);
+			break;
+		}
 		if ((e = stream_of(c, h)) == NULL) {
 			rc = set_error(err, TB_ECLOSED, "%s: the connection "
 			    "was closed", w->name);
@@ -1348,6 +1424,46 @@ tb_read_exact(tb_client *c, tb_handle conn, void *buf, size_t n,
 }
 
 int
+tb_read_all(tb_client *c, tb_handle conn, void *buf, size_t cap,
+    size_t *len, struct tb_error *err)
+{
+	struct read_want w = { READ_SOME, "read_all", 0, 0, NULL, NULL };
+	uint8_t		 more;
+	size_t		 got;
+	int		 rc;
+
+	*len = 0;
+	if (buf == NULL && cap > 0)
+		return set_error(err, TB_EINVAL, "read_all: no buffer");
+	w.len = &got;
+	for (;;) {
+		w.count = cap - *len > TB_DATA_MAX ? TB_DATA_MAX : cap - *len;
+		w.buf = (uint8_t *)buf + *len;
+		if (w.count == 0) {
+			/* Full: the end must come next. */
+			w.op = READ_PEEK;
+			w.count = 1;
+			w.buf = &more;
+		}
+		if ((rc = stream_read(c, conn, &w, err)) != 0) {
+			if (*len > 0 && err != NULL) {
+				size_t n = strlen(err->message);
+				snprintf(err->message + n, sizeof(err->message) -
+				    n, " (after %zu bytes, which are in the "
+				    "buffer)", *len);
+			}
+			return rc;
+		}
+		if (got == 0)
+			return set_error(err, 0, "ok");
+		if (w.op == READ_PEEK)
+			return set_error(err, TB_ELIMIT, "read_all: the stream "
+			    "goes on past %zu bytes; the rest is unread", cap);
+		*len += got;
+	}
+}
+
+int
 tb_read_line(tb_client *c, tb_handle conn, char *buf, size_t cap,
     size_t *len, struct tb_error *err)
 {
@@ -1387,6 +1503,45 @@ simple_call(tb_client *c, struct request *req, struct tb_error *err)
 	if ((rc = request_call(c, req, &resp, err)) != 0)
 		return rc;
 	return result_nil(&resp, req->name, err);
+}
+
+int
+tb_addr_split(const char *addr, char *host, size_t cap, uint16_t *port,
+    struct tb_error *err)
+{
+	const char	*start, *end, *colon;
+	char		*stop;
+	unsigned long	 v;
+	size_t		 n;
+
+	if (addr == NULL || host == NULL || cap < 1 || port == NULL)
+		return set_error(err, TB_EINVAL, "addr_split: no buffer");
+	host[0] = '\0';
+	if ((colon = strrchr(addr, ':')) == NULL)
+		goto bad;
+	start = addr;
+	end = colon;
+	if (addr[0] == '[') {
+		if (colon == addr || colon[-1] != ']')
+			goto bad;
+		start = addr + 1;
+		end = colon - 1;
+	} else if (memchr(addr, ':', (size_t)(colon - addr)) != NULL)
+		goto bad;		/* IPv6 without brackets */
+	n = (size_t)(end - start);
+	if (n == 0 || n >= cap || colon[1] < '0' || colon[1] > '9')
+		goto bad;
+	errno = 0;
+	v = strtoul(colon + 1, &stop, 10);
+	if (errno != 0 || *stop != '\0' || v > 65535)
+		goto bad;
+	memcpy(host, start, n);
+	host[n] = '\0';
+	*port = (uint16_t)v;
+	return set_error(err, 0, "ok");
+ bad:
+	return set_error(err, TB_EINVAL, "addr_split: \"%.64s\" is not "
+	    "\"ip:port\" or \"[v6]:port\"", addr);
 }
 
 int
@@ -1473,6 +1628,10 @@ tb_close(tb_client *c, tb_handle h, struct tb_error *err)
 	int		 lost = 0, rc;
 
 	pthread_mutex_lock(&c->lock);
+	if (closed_here(c, h)) {
+		pthread_mutex_unlock(&c->lock);
+		return set_error(err, 0, "ok");
+	}
 	/* What was written behind reaches the socket first, as close(2). */
 	if ((e = stream_of(c, h)) != NULL) {
 		deadline = close_deadline(e);
@@ -1540,11 +1699,35 @@ tb_accept(tb_client *c, tb_handle listener, tb_handle *out,
 	struct request	 req;
 	struct response	 resp;
 	struct stream	*e;
-	uint64_t	 h = 0;
+	uint64_t	 h = 0, deadline;
 	int		 rc;
 
-	/* The broker says again when one more connection waits. */
 	pthread_mutex_lock(&c->lock);
+	/*
+	 * Interruptible: wait here until the broker says a connection is
+	 * there, so that the call below does not wait (but when a reloaded
+	 * policy refuses that peer meanwhile).
+	 */
+	if (c->interrupt != NULL && (e = stream_of(c, listener)) != NULL &&
+	    e->listener) {
+		deadline = deadline_in(e->timeout_ms);
+		while (!e->acceptable && c->broken == 0) {
+			if (deadline != 0 && now_ms() >= deadline) {
+				pthread_mutex_unlock(&c->lock);
+				return set_error(err, TB_ETIMEDOUT, "accept: no "
+				    "connection within the timeout; the "
+				    "listener is still usable");
+			}
+			if (client_wait(c, deadline)) {
+				pthread_mutex_unlock(&c->lock);
+				return set_error(err, TB_EINTR, "accept: %s",
+				    INTERRUPTED_TEXT);
+			}
+			if ((e = stream_of(c, listener)) == NULL)
+				break;
+		}
+	}
+	/* The broker says again when one more connection waits. */
 	if ((e = stream_of(c, listener)) != NULL)
 		e->acceptable = false;
 	pthread_mutex_unlock(&c->lock);
@@ -1637,7 +1820,11 @@ tb_select(tb_client *c, const tb_handle *handles, size_t n, bool *ready,
 			    "session failed: %s", proto_err_text(c->broken));
 			goto out;
 		}
-		client_wait(c, deadline);
+		if (client_wait(c, deadline)) {
+			rc = set_error(err, TB_EINTR, "select: %s",
+			    INTERRUPTED_TEXT);
+			goto out;
+		}
 	}
 	*nready = count;
 	set_error(err, 0, "ok");

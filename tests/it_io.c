@@ -12,6 +12,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -587,10 +588,224 @@ test_close(void **state)
 	assert_true(server_wait(&srv.eofs, 1, 5000));
 	assert_rc(tb_read(c, h, buf, sizeof(buf), &n, &err), TB_EBADHANDLE,
 	    &err);
-	assert_rc(tb_close(c, h, &err), TB_EBADHANDLE, &err);
+	/* Closing again does nothing, as in LuaSocket and Python. */
+	assert_ok(tb_close(c, h, &err), &err);
+	assert_ok(tb_close(c, h, &err), &err);
 	assert_rc(tb_write(c, h, "x", 1, &n, &err), TB_EBADHANDLE, &err);
 	tb_client_close(c);
 	server_stop(&srv);
+}
+
+/* A second close is a no-op even once the handle's slot is used again. */
+static void
+test_close_twice(void **state)
+{
+	struct test_server	 srv;
+	tb_client		*c = harness_client(&broker);
+	struct tb_error		 err;
+	tb_handle		 h, again;
+	char			 buf[16];
+	size_t			 n;
+
+	(void)state;
+	server_start(&srv, AF_INET, serve_echo, NULL, 0);
+	h = connect_to(c, &srv);
+	assert_ok(tb_close(c, h, &err), &err);
+	again = connect_to(c, &srv);
+	assert_int_equal(again & 0xff, h & 0xff);
+	assert_true(again > h);
+	assert_ok(tb_close(c, h, &err), &err);
+	/* The new one was not touched. */
+	assert_ok(tb_write_all(c, again, "ok", 2, &err), &err);
+	assert_ok(tb_read_exact(c, again, buf, 2, &err), &err);
+	assert_ok(tb_close(c, again, &err), &err);
+	assert_ok(tb_close(c, again, &err), &err);
+	/* Handles the session never had are still unknown. */
+	assert_rc(tb_close(c, again + 256, &err), TB_EBADHANDLE, &err);
+	assert_rc(tb_close(c, 0x3039, &err), TB_EBADHANDLE, &err);
+	assert_rc(tb_read(c, again, buf, sizeof(buf), &n, &err),
+	    TB_EBADHANDLE, &err);
+	tb_client_close(c);
+	server_stop(&srv);
+}
+
+static void
+test_read_all(void **state)
+{
+	static const char	 text[] = "line one\nline two\nno newline";
+	struct test_server	 srv, echo;
+	tb_client		*c = harness_client(&broker);
+	struct tb_error		 err;
+	tb_handle		 h;
+	char			 buf[64];
+	size_t			 n, len = strlen(text);
+
+	(void)state;
+	server_start(&srv, AF_INET, serve_send, text, len);
+	h = connect_to(c, &srv);
+	assert_ok(tb_read_all(c, h, buf, sizeof(buf), &n, &err), &err);
+	assert_int_equal(n, len);
+	assert_memory_equal(buf, text, len);
+	assert_ok(tb_read_all(c, h, buf, sizeof(buf), &n, &err), &err);
+	assert_int_equal(n, 0);
+	assert_ok(tb_close(c, h, &err), &err);
+
+	/* Exactly cap bytes fit; one more is ELIMIT, the rest unread. */
+	h = connect_to(c, &srv);
+	assert_ok(tb_read_all(c, h, buf, len, &n, &err), &err);
+	assert_int_equal(n, len);
+	assert_ok(tb_close(c, h, &err), &err);
+	h = connect_to(c, &srv);
+	assert_rc(tb_read_all(c, h, buf, 8, &n, &err), TB_ELIMIT, &err);
+	assert_int_equal(n, 8);
+	assert_memory_equal(buf, "line one", 8);
+	assert_ok(tb_read_all(c, h, buf, sizeof(buf), &n, &err), &err);
+	assert_int_equal(n, len - 8);
+	assert_memory_equal(buf, text + 8, len - 8);
+	assert_ok(tb_close(c, h, &err), &err);
+	server_stop(&srv);
+
+	/* A timeout part way keeps what came, and says how much. */
+	server_start(&echo, AF_INET, serve_echo, NULL, 0);
+	h = connect_to(c, &echo);
+	assert_ok(tb_set_timeout_ms(c, h, 200, &err), &err);
+	assert_ok(tb_write_all(c, h, "abc", 3, &err), &err);
+	assert_rc(tb_read_all(c, h, buf, sizeof(buf), &n, &err), TB_ETIMEDOUT,
+	    &err);
+	assert_int_equal(n, 3);
+	assert_memory_equal(buf, "abc", 3);
+	assert_non_null(strstr(err.message, "after 3 bytes"));
+	assert_ok(tb_close(c, h, &err), &err);
+	tb_client_close(c);
+	server_stop(&echo);
+}
+
+static volatile sig_atomic_t	signalled;
+
+static void
+on_usr1(int sig)
+{
+	(void)sig;
+	signalled = 1;
+}
+
+static bool
+wants_usr1(void *arg)
+{
+	(void)arg;
+	return signalled != 0;
+}
+
+/* Sends SIGUSR1 to a thread every 20 ms until told to stop, 10 s at most. */
+struct pester {
+	pthread_t	target, thread;
+	atomic_bool	stop;
+};
+
+static void *
+pester_main(void *p)
+{
+	struct pester	*ps = p;
+	int		 i;
+
+	for (i = 0; i < 500 && !atomic_load(&ps->stop); i++) {
+		pthread_kill(ps->target, SIGUSR1);
+		harness_sleep_ms(20);
+	}
+	return NULL;
+}
+
+/*
+ * A signal interrupts a waiting read with TB_EINTR when the session
+ * wants it, and the session goes on; without that, calls go on waiting.
+ */
+static void
+test_interrupt(void **state)
+{
+	struct test_server	 silent, echo;
+	tb_client		*c = harness_client(&broker);
+	struct sigaction	 sa, old;
+	struct pester		 ps;
+	struct tb_error		 err;
+	tb_handle		 h, e;
+	char			 buf[16];
+	size_t			 n;
+
+	(void)state;
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_usr1;
+	sigemptyset(&sa.sa_mask);
+	sa.sa_flags = SA_RESTART;
+	assert_int_equal(sigaction(SIGUSR1, &sa, &old), 0);
+	server_start(&silent, AF_INET, serve_silent, NULL, 0);
+	server_start(&echo, AF_INET, serve_echo, NULL, 0);
+	h = connect_to(c, &silent);
+	e = connect_to(c, &echo);
+
+	/* Not asked for: the signals change nothing, the timeout ends it. */
+	assert_ok(tb_set_timeout_ms(c, h, 300, &err), &err);
+	ps.target = pthread_self();
+	atomic_store(&ps.stop, false);
+	assert_int_equal(pthread_create(&ps.thread, NULL, pester_main, &ps), 0);
+	assert_rc(tb_read(c, h, buf, sizeof(buf), &n, &err), TB_ETIMEDOUT,
+	    &err);
+	atomic_store(&ps.stop, true);
+	pthread_join(ps.thread, NULL);
+	assert_true(signalled);
+
+	/* Asked for: a read with no timeout returns TB_EINTR. */
+	signalled = 0;
+	tb_client_set_interrupt(c, wants_usr1, NULL);
+	assert_ok(tb_set_timeout_ms(c, h, 0, &err), &err);
+	atomic_store(&ps.stop, false);
+	assert_int_equal(pthread_create(&ps.thread, NULL, pester_main, &ps), 0);
+	assert_rc(tb_read(c, h, buf, sizeof(buf), &n, &err), TB_EINTR, &err);
+	assert_non_null(strstr(err.message, "still usable"));
+	signalled = 0;
+	assert_rc(tb_select(c, &h, 1, (bool[1]){ false }, -1, &n, &err),
+	    TB_EINTR, &err);
+	atomic_store(&ps.stop, true);
+	pthread_join(ps.thread, NULL);
+
+	/* The session is still usable. */
+	signalled = 0;
+	assert_ok(tb_write_all(c, e, "ok", 2, &err), &err);
+	assert_ok(tb_read_exact(c, e, buf, 2, &err), &err);
+	assert_memory_equal(buf, "ok", 2);
+	tb_client_close(c);
+	server_stop(&silent);
+	server_stop(&echo);
+	sigaction(SIGUSR1, &old, NULL);
+}
+
+static void
+test_addr_split(void **state)
+{
+	struct tb_error	err;
+	char		host[TB_ADDR_STRLEN];
+	uint16_t	port;
+
+	(void)state;
+	assert_ok(tb_addr_split("127.0.0.1:9000", host, sizeof(host), &port,
+	    &err), &err);
+	assert_string_equal(host, "127.0.0.1");
+	assert_int_equal(port, 9000);
+	assert_ok(tb_addr_split("[::1]:65535", host, sizeof(host), &port,
+	    &err), &err);
+	assert_string_equal(host, "::1");
+	assert_int_equal(port, 65535);
+	assert_rc(tb_addr_split("::1:80", host, sizeof(host), &port, &err),
+	    TB_EINVAL, &err);
+	assert_rc(tb_addr_split("[::1]80", host, sizeof(host), &port, &err),
+	    TB_EINVAL, &err);
+	assert_rc(tb_addr_split("1.2.3.4:65536", host, sizeof(host), &port,
+	    &err), TB_EINVAL, &err);
+	assert_rc(tb_addr_split("1.2.3.4:", host, sizeof(host), &port, &err),
+	    TB_EINVAL, &err);
+	assert_rc(tb_addr_split(":80", host, sizeof(host), &port, &err),
+	    TB_EINVAL, &err);
+	assert_rc(tb_addr_split("1.2.3.4:80", host, 4, &port, &err),
+	    TB_EINVAL, &err);
 }
 
 static void
@@ -676,6 +891,10 @@ main(void)
 		cmocka_unit_test(test_shutdown_write),
 		cmocka_unit_test(test_shutdown_read_and_both),
 		cmocka_unit_test(test_close),
+		cmocka_unit_test(test_close_twice),
+		cmocka_unit_test(test_read_all),
+		cmocka_unit_test(test_addr_split),
+		cmocka_unit_test(test_interrupt),
 		cmocka_unit_test(test_connection_reset),
 		cmocka_unit_test(test_bad_handles),
 	};

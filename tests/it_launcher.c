@@ -325,6 +325,159 @@ test_tenant_is_the_launchers(void **state)
 	assert_int_not_equal(WEXITSTATUS(status), 0);
 }
 
+/* Runs argv with its stderr in file; returns the wait status. */
+static int
+run_to(char *const argv[], const char *file)
+{
+	int	saved, fd, status;
+
+	assert_true((fd = open(file, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
+	    0644)) != -1);
+	assert_true((saved = dup(STDERR_FILENO)) != -1);
+	assert_true(dup2(fd, STDERR_FILENO) != -1);
+	close(fd);
+	status = run(argv);
+	dup2(saved, STDERR_FILENO);
+	close(saved);
+	return status;
+}
+
+static bool
+file_has(const char *file, const char *needle)
+{
+	struct broker_proc	b;
+
+	memset(&b, 0, sizeof(b));
+	snprintf(b.log, sizeof(b.log), "%s", file);
+	return harness_log_contains(&b, needle);
+}
+
+/*
+ * The script's terminal is its own: by default the broker writes
+ * neither its info lines nor its decisions there; --log and
+ * --decision-log take them.
+ */
+static void
+test_broker_quiet_by_default(void **state)
+{
+	char		 errfile[96], decisions[96];
+	char *const	quiet[] = { TB_BROKER_BIN, "run", "--bind-ro", dir,
+			    "--policy", policy, "--", client, NULL };
+	char *const	asked[] = { TB_BROKER_BIN, "run", "--bind-ro", dir,
+			    "--policy", policy, "--log", logfile,
+			    "--decision-log", decisions, "--", client, NULL };
+	char *const	help[] = { TB_BROKER_BIN, "run", "--help", NULL };
+	int		status;
+
+	(void)state;
+	set_ports();
+	snprintf(errfile, sizeof(errfile), "%s/stderr", dir);
+	snprintf(decisions, sizeof(decisions), "%s/decisions.json", dir);
+	status = run_to(quiet, errfile);
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 0);
+	assert_false(file_has(errfile, "tcpbroker["));
+	assert_false(file_has(errfile, "verdict"));
+
+	unlink(logfile);
+	status = run_to(asked, errfile);
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 0);
+	assert_false(file_has(errfile, "tcpbroker["));
+	assert_false(file_has(errfile, "verdict"));
+	assert_true(file_has(logfile, "info: serving one command"));
+	assert_false(file_has(logfile, "\"verdict\""));
+	assert_true(file_has(decisions, "\"verdict\":\"deny\""));
+
+	/* The usage text names every option. */
+	status = run_to(help, errfile);
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 0);
+}
+
+/*
+ * A command in no directory of PATH is "not found" (127), also when a
+ * directory of PATH cannot be entered by the command's uid (/root, 0700,
+ * when the launcher runs as root).
+ */
+static void
+test_command_not_found(void **state)
+{
+	char *const	argv[] = { TB_BROKER_BIN, "run", "--bind-ro", dir,
+			    "--policy", policy, "--",
+			    "tcpbroker-no-such-command", NULL };
+	char		 errfile[96], *saved;
+	const char	*path = getenv("PATH");
+	int		 status;
+
+	(void)state;
+	saved = strdup(path != NULL ? path : "/usr/bin:/bin");
+	assert_non_null(saved);
+	snprintf(errfile, sizeof(errfile), "%s/stderr", dir);
+	setenv("PATH", "/root:/usr/bin:/bin", 1);
+	status = run_to(argv, errfile);
+	setenv("PATH", saved, 1);
+	free(saved);
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 127);
+	assert_true(file_has(errfile, "tcpbroker-no-such-command: command "
+	    "not found"));
+}
+
+/*
+ * A signal sent to the launcher reaches the command (through the PID 1
+ * of its namespace), which decides what it means.
+ */
+static void
+test_signals_are_forwarded(void **state)
+{
+	static const int	 sigs[] = { SIGTERM, SIGHUP, SIGINT };
+	char			 script[128], ready[8];
+	char *const		 argv[] = { TB_BROKER_BIN, "run", "--policy",
+				    policy, "--", "/bin/sh", "-c", script, NULL };
+	uint64_t		 deadline;
+	size_t			 i;
+	pid_t			 pid;
+	int			 p[2], in[2], status;
+
+	(void)state;
+	for (i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++) {
+		/* It says it is ready, then waits for the signal to end it. */
+		snprintf(script, sizeof(script), "trap 'exit %d' %d; echo "
+		    "ready; read x", 40 + (int)i, sigs[i]);
+		assert_int_equal(pipe(p), 0);
+		/* Its stdin stays open, empty: it waits in read. */
+		assert_int_equal(pipe(in), 0);
+		pid = fork();
+		assert_true(pid != -1);
+		if (pid == 0) {
+			dup2(p[1], 1);
+			dup2(in[0], 0);
+			close(p[0]);
+			close(in[1]);
+			execv(argv[0], argv);
+			_exit(125);
+		}
+		close(p[1]);
+		close(in[0]);
+		assert_int_equal(read(p[0], ready, 6), 6);
+		close(p[0]);
+		assert_int_equal(kill(pid, sigs[i]), 0);
+		deadline = harness_now_ms() + RUN_MS;
+		while (waitpid(pid, &status, WNOHANG) == 0) {
+			if (harness_now_ms() > deadline) {
+				kill(pid, SIGKILL);
+				waitpid(pid, &status, 0);
+				fail_msg("signal %d was not forwarded", sigs[i]);
+			}
+			harness_sleep_ms(10);
+		}
+		close(in[1]);
+		assert_true(WIFEXITED(status));
+		assert_int_equal(WEXITSTATUS(status), 40 + (int)i);
+	}
+}
+
 static void
 test_missing_policy(void **state)
 {
@@ -348,6 +501,9 @@ main(void)
 		cmocka_unit_test(test_command_user),
 		cmocka_unit_test(test_tenant_is_the_launchers),
 		cmocka_unit_test(test_missing_policy),
+		cmocka_unit_test(test_broker_quiet_by_default),
+		cmocka_unit_test(test_command_not_found),
+		cmocka_unit_test(test_signals_are_forwarded),
 	};
 
 	/*

@@ -10,7 +10,8 @@
  *	GREETING_PORT		sends "hello\r\nworld\n\nlast" and closes
  *	BINARY_PORT		sends the bytes 0..255 and closes
  *	SILENT_PORT		accepts, then neither reads nor writes
- *	HTTP_PORT		an HTTP/1.0 server with one page
+ *	HTTP_PORT		an HTTP/1.0 server: GET / a page, GET /large
+ *				1 MiB, other GETs 404, POST counts its body
  *	HOLD_PORT		holds connections; MONITOR_PORT tells
  *	MONITOR_PORT		"closed" once a HOLD_PORT connection ended
  *	FULL_PORT		its accept queue is full: connects hang
@@ -55,13 +56,37 @@ static const char	greeting_text[] = "hello\r\nworld\n\nlast";
 static uint8_t		binary_text[256];
 static const char	page[] = "hello from loopback\n";
 
+/* The body GET /large sends: bytes. */
+#define HTTP_LARGE_BYTES	(1024 * 1024)
+/* The largest body a POST may send: bytes. */
+#define HTTP_POST_MAX		(4 * 1024 * 1024)
+
+static bool
+send_all(int fd, const void *p, size_t len)
+{
+	const char	*c = p;
+	ssize_t		 n;
+
+	while (len > 0) {
+		if ((n = send(fd, c, len, MSG_NOSIGNAL)) <= 0)
+			return false;
+		c += n;
+		len -= (size_t)n;
+	}
+	return true;
+}
+
+/*
+ * GET / sends a page, GET /large 1 MiB of "0123456789", other GETs 404;
+ * POST reads its Content-Length body and says how many bytes came.
+ */
 static void
 serve_http(struct test_server *srv, int fd)
 {
-	char	req[4096], resp[256];
-	size_t	len = 0;
-	ssize_t	n;
-	int	i;
+	char		 req[4096], resp[256], chunk[65536], *end, *cl;
+	size_t		 len = 0, body = 0, want, sent, n2;
+	ssize_t		 n;
+	int		 i;
 
 	(void)srv;
 	/* Read the request head, up to its blank line. */
@@ -76,14 +101,47 @@ serve_http(struct test_server *srv, int fd)
 		if (strstr(req, "\r\n\r\n") != NULL)
 			break;
 	}
-	if (strncmp(req, "GET ", 4) == 0)
+	if ((end = strstr(req, "\r\n\r\n")) == NULL)
+		return;
+	if (strncmp(req, "GET / ", 6) == 0)
 		snprintf(resp, sizeof(resp), "HTTP/1.0 200 OK\r\n"
 		    "Content-Type: text/plain\r\nContent-Length: %zu\r\n\r\n%s",
 		    strlen(page), page);
-	else
+	else if (strncmp(req, "GET /large ", 11) == 0) {
+		snprintf(resp, sizeof(resp), "HTTP/1.0 200 OK\r\n"
+		    "Content-Length: %d\r\n\r\n", HTTP_LARGE_BYTES);
+		if (!send_all(fd, resp, strlen(resp)))
+			return;
+		for (i = 0; i < (int)sizeof(chunk); i++)
+			chunk[i] = (char)('0' + i % 10);
+		for (sent = 0; sent < HTTP_LARGE_BYTES; sent += sizeof(chunk))
+			if (!send_all(fd, chunk, sizeof(chunk)))
+				return;
+		return;
+	} else if (strncmp(req, "GET ", 4) == 0)
+		snprintf(resp, sizeof(resp), "HTTP/1.0 404 Not Found\r\n"
+		    "Content-Length: 0\r\n\r\n");
+	else if (strncmp(req, "POST ", 5) == 0 &&
+	    (cl = strcasestr(req, "\r\ncontent-length: ")) != NULL &&
+	    (want = strtoul(cl + 18, NULL, 10)) <= HTTP_POST_MAX) {
+		body = len - (size_t)(end + 4 - req);
+		for (i = 0; i < 100000 && body < want; i++) {
+			struct pollfd pfd = { fd, POLLIN, 0 };
+			if (poll(&pfd, 1, 5000) <= 0)
+				return;
+			n2 = want - body < sizeof(chunk) ? want - body :
+			    sizeof(chunk);
+			if ((n = recv(fd, chunk, n2, 0)) <= 0)
+				return;
+			body += (size_t)n;
+		}
+		snprintf(chunk, 64, "got %zu bytes\n", body);
+		snprintf(resp, sizeof(resp), "HTTP/1.0 200 OK\r\n"
+		    "Content-Length: %zu\r\n\r\n%.64s", strlen(chunk), chunk);
+	} else
 		snprintf(resp, sizeof(resp), "HTTP/1.0 400 Bad Request\r\n"
 		    "Content-Length: 0\r\n\r\n");
-	(void)!send(fd, resp, strlen(resp), MSG_NOSIGNAL);
+	send_all(fd, resp, strlen(resp));
 }
 
 /* Says whether a connection to HOLD_PORT has ended, within 5 s. */

@@ -10,6 +10,24 @@
  *
  * Every function returns 0 on success or a negative TB_E* code, and
  * fills *err (when err is not NULL) with that code and a message.
+ *
+ * Coming from POSIX sockets:
+ *	socket + connect	tb_connect, tb_connect_timeout (names too)
+ *	socket + bind + listen	tb_listen("ip:port")
+ *	accept			tb_accept
+ *	send / write		tb_write (a count), tb_write_all (every byte)
+ *	recv / read		tb_read (0 bytes: end of stream)
+ *	recv(MSG_PEEK)		tb_peek
+ *	recv(MSG_WAITALL)	tb_read_exact
+ *	read until EOF		tb_read_all
+ *	fgets on fdopen		tb_read_line, tb_read_until
+ *	SO_RCVTIMEO/SNDTIMEO	tb_set_timeout_ms (ETIMEDOUT, not EAGAIN)
+ *	TCP_NODELAY, SO_KEEPALIVE  tb_set_nodelay, tb_set_keepalive
+ *	shutdown		tb_shutdown
+ *	close			tb_close (twice: a no-op)
+ *	getsockname, getpeername  tb_local_addr, tb_peer_addr, tb_addr_split
+ *	poll / select (POLLIN)	tb_select; writes never wait for the peer
+ *	errno			the TB_E* code and err->message
  */
 #ifndef TCPBROKER_H
 #define TCPBROKER_H
@@ -55,7 +73,8 @@ extern "C" {
 	XX(ERESOLVE, "name resolution failed")				\
 	XX(EBROKER, "connection to the broker failed or was lost")	\
 	XX(ENOMEM, "out of memory")					\
-	XX(EIO, "input/output error")
+	XX(EIO, "input/output error")					\
+	XX(EINTR, "interrupted by a signal")
 
 enum tb__errno_index {
 	TB__ERRNO_NONE,
@@ -121,6 +140,18 @@ TB_EXTERN int tb_client_open_fd(tb_client **out, int fd,
  * timeout), until what was written behind is out of the broker.
  */
 TB_EXTERN void tb_client_close(tb_client *client);
+/*
+ * Lets signals interrupt this session's waits.  When a signal arrives
+ * while a call waits (in a read, a write waiting for the send window,
+ * tb_select, tb_accept) and wanted(arg) returns true, the call fails
+ * with TB_EINTR and the session stays usable: nothing is consumed, and
+ * a write says how many bytes went.  tb_connect is not interrupted; nor
+ * is an accept whose waiting peer a reloaded policy refused.  Only the
+ * thread that reads for the session at that moment sees the signal.
+ * Without it (wanted NULL, the default) calls go on waiting.
+ */
+TB_EXTERN void tb_client_set_interrupt(tb_client *client,
+    bool (*wanted)(void *arg), void *arg);
 /* The broker's name for this session, for logs. */
 TB_EXTERN uint64_t tb_client_session_id(const tb_client *client);
 
@@ -174,6 +205,15 @@ TB_EXTERN int tb_read_exact(tb_client *client, tb_handle conn, void *buf,
  */
 TB_EXTERN int tb_read_until(tb_client *client, tb_handle conn, uint8_t delim,
     void *buf, size_t cap, size_t *len, struct tb_error *err);
+/*
+ * read_all: every byte up to the end of the stream, into buf of cap
+ * bytes; *len gets the count.  Fails with TB_ELIMIT when the stream goes
+ * on past cap bytes.  The handle's timeout limits each wait for more
+ * data, not the whole call.  On any failure the *len bytes already in
+ * buf are consumed (they are the stream's next bytes), the rest unread.
+ */
+TB_EXTERN int tb_read_all(tb_client *client, tb_handle conn, void *buf,
+    size_t cap, size_t *len, struct tb_error *err);
 /* peek: as tb_read, but the next read sees the same bytes again. */
 TB_EXTERN int tb_peek(tb_client *client, tb_handle conn, void *buf,
     size_t max, size_t *len, struct tb_error *err);
@@ -189,6 +229,9 @@ TB_EXTERN int tb_shutdown(tb_client *client, tb_handle conn,
     tb_shutdown_how how, struct tb_error *err);
 /*
  * Closes a connection or listener; calls waiting on it fail TB_ECLOSED.
+ * Closing a handle this session has closed already does nothing and
+ * returns 0, as closing twice does in LuaSocket and Python; a handle the
+ * session never had is TB_EBADHANDLE.
  * First waits (within the handle's timeout, or 10 s without one) until
  * the broker has handed every byte written behind to the network; fails
  * with the error that lost some of them, or TB_ETIMEDOUT, but closes the
@@ -214,11 +257,20 @@ TB_EXTERN int tb_select(tb_client *client, const tb_handle *handles,
     size_t n, bool *ready, int timeout_ms, size_t *nready,
     struct tb_error *err);
 
-/* "ip:port" of either end, "[v6]:port" for IPv6; cap >= TB_ADDR_STRLEN. */
+/*
+ * "ip:port" of either end, "[v6]:port" for IPv6; cap >= TB_ADDR_STRLEN.
+ * tb_addr_split makes host and port of it, as getpeername(2) would.
+ */
 TB_EXTERN int tb_local_addr(tb_client *client, tb_handle h, char *buf,
     size_t cap, struct tb_error *err);
 TB_EXTERN int tb_peer_addr(tb_client *client, tb_handle conn, char *buf,
     size_t cap, struct tb_error *err);
+/*
+ * Splits "ip:port" or "[v6]:port" into the address without brackets
+ * (host, cap >= TB_ADDR_STRLEN) and the port.  No call to the broker.
+ */
+TB_EXTERN int tb_addr_split(const char *addr, char *host, size_t cap,
+    uint16_t *port, struct tb_error *err);
 
 #ifdef __cplusplus
 }

@@ -55,8 +55,8 @@ T.test("errors print well and work with pcall", function()
     local ok, err = pcall(tcp.TcpClient, "10.0.0.1", 80)
     assert(not ok)
     T.eq(err.code, "EPOLICY", "code")
-    assert(tostring(err):match "^EPOLICY: connect to 10%.0%.0%.1:80 denied",
-        tostring(err))
+    assert(tostring(err):match "test_connect%.lua:%d+: EPOLICY: connect to "
+        .. "10%.0%.0%.1:80 denied", tostring(err))
 end)
 
 T.finish()
