@@ -3,6 +3,7 @@
  * real broker with real connections open, and who may ask.
  */
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 
 #include <fcntl.h>
@@ -23,6 +24,8 @@
 static struct broker_proc	broker;
 static struct test_server	echo;
 static char			control[64];
+/* A copy of the broker that other users can run, wherever the build is. */
+static char			copy_dir[64], broker_copy[96];
 
 static int
 setup(void **state)
@@ -33,6 +36,11 @@ setup(void **state)
 	(void)state;
 	snprintf(control, sizeof(control), "/tmp/tcpbroker-ctl-%d.sock",
 	    (int)getpid());
+	snprintf(copy_dir, sizeof(copy_dir), "/tmp/tcpbroker-ctl-XXXXXX");
+	assert_non_null(mkdtemp(copy_dir));
+	assert_int_equal(chmod(copy_dir, 0755), 0);
+	snprintf(broker_copy, sizeof(broker_copy), "%s/tcpbroker", copy_dir);
+	harness_copy(TB_BROKER_BIN, broker_copy);
 	server_start(&echo, AF_INET, serve_echo, NULL, 0);
 	harness_broker_start_opts(&broker, HARNESS_POLICY, &opts);
 	return 0;
@@ -45,6 +53,8 @@ teardown(void **state)
 	harness_broker_stop(&broker);
 	server_stop(&echo);
 	unlink(control);
+	unlink(broker_copy);
+	rmdir(copy_dir);
 	return 0;
 }
 
@@ -53,7 +63,7 @@ static int
 ctl_as(uid_t uid, gid_t gid, char *out, size_t cap, const char *a1,
     const char *a2)
 {
-	const char	*argv[8] = { TB_BROKER_BIN, a1, "--control", control,
+	const char	*argv[8] = { broker_copy, a1, "--control", control,
 			    a2, NULL };
 	struct pollfd	 pfd;
 	uint64_t	 deadline = harness_now_ms() + 10000;

@@ -43,6 +43,16 @@ harness_sleep_ms(unsigned ms)
 		;
 }
 
+void
+harness_copy(const char *from, const char *to)
+{
+	char	cmd[512];
+
+	snprintf(cmd, sizeof(cmd), "cp '%s' '%s' && chmod 0755 '%s'", from,
+	    to, to);
+	assert_int_equal(system(cmd), 0);
+}
+
 static void
 write_file(const char *path, const char *text)
 {
@@ -129,6 +139,7 @@ harness_broker_start_opts(struct broker_proc *b, const char *policy,
     const struct harness_options *o)
 {
 	const char	*argv[24];
+	char		 binary[160];
 	struct passwd	*pw = NULL;
 	uint64_t	 deadline;
 	char		 hosts_path[128];
@@ -144,6 +155,15 @@ harness_broker_start_opts(struct broker_proc *b, const char *policy,
 		/* A broker started as a user binds its socket as that user. */
 		assert_non_null(pw = getpwnam(o->user));
 		assert_int_equal(chown(b->dir, pw->pw_uid, pw->pw_gid), 0);
+	}
+	/*
+	 * A broker started as a user runs a copy in its own directory: the
+	 * build's may be where that user cannot go (a clone under /root).
+	 */
+	snprintf(binary, sizeof(binary), "%s", TB_BROKER_BIN);
+	if (o->user != NULL) {
+		snprintf(binary, sizeof(binary), "%s/tcpbroker", b->dir);
+		harness_copy(TB_BROKER_BIN, binary);
 	}
 	snprintf(b->socket, sizeof(b->socket), "%s/broker.sock", b->dir);
 	snprintf(b->policy, sizeof(b->policy), "%s/policy.conf", b->dir);
@@ -200,7 +220,7 @@ harness_broker_start_opts(struct broker_proc *b, const char *policy,
 		 * symbolizer; reports come out with raw addresses instead.
 		 */
 		setenv("ASAN_OPTIONS", "symbolize=0", 0);
-		execv(TB_BROKER_BIN, (char *const *)argv);
+		execv(binary, (char *const *)argv);
 		_exit(127);
 	}
 	deadline = harness_now_ms() + BROKER_START_MS;

@@ -78,6 +78,8 @@ int	harness_children(pid_t pid, pid_t *pids, int max);
 long	harness_status_field(pid_t pid, const char *field);
 /* The same, once pid has want children (within 5 s, or the test fails). */
 int	harness_wait_children(pid_t pid, pid_t *pids, int max, int want);
+/* Copies an executable to to, mode 0755 (for other users to run). */
+void	harness_copy(const char *from, const char *to);
 /* Opens a session, failing the test if it cannot. */
 tb_client *harness_client(struct broker_proc *b);
 /*
