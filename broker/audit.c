@@ -3,6 +3,7 @@
  * and every closed connection, to stderr or the file of --decision-log.
  * Strings are escaped; every field is bounded by a limit elsewhere.
  */
+#include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -15,16 +16,34 @@
 /* Longest decision log line: bytes. */
 #define AUDIT_LINE_MAX	4096
 
-static int	audit_fd = STDERR_FILENO;
+static int		 audit_fd = STDERR_FILENO;
+static const char	*audit_path;	/* --decision-log, or NULL */
 
 void
 audit_open(const char *path)
 {
 	if (path == NULL)
 		return;
-	if ((audit_fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC,
-	    0640)) == -1)
+	if ((audit_fd = open(path, LOG_FILE_FLAGS, LOG_FILE_MODE)) == -1)
 		fatal("--decision-log %s", path);
+	audit_path = path;
+}
+
+int
+audit_reopen(void)
+{
+	int	fd;
+
+	if (audit_path == NULL || !log_file_moved(audit_fd, audit_path))
+		return 0;
+	if ((fd = open(audit_path, LOG_FILE_FLAGS, LOG_FILE_MODE)) == -1) {
+		log_warnx("cannot reopen the decision log %s, keeping the old "
+		    "file: %s", audit_path, strerror(errno));
+		return -1;
+	}
+	close(audit_fd);
+	audit_fd = fd;
+	return 1;
 }
 
 struct line {

@@ -14,6 +14,8 @@
 #include <sys/queue.h>
 #include <sys/types.h>
 
+#include <fcntl.h>
+
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -22,6 +24,14 @@
 #include "host.h"
 #include "policy.h"
 #include "proto.h"
+
+/*
+ * How --log and --decision-log are opened, at start and again on SIGHUP
+ * and SIGUSR1: appending, created with LOG_FILE_MODE.  The seccomp
+ * filter allows an open with exactly these flags and mode (sandbox.c).
+ */
+#define LOG_FILE_FLAGS	(O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC)
+#define LOG_FILE_MODE	0640
 
 /* log.c: one log for the daemon, on stderr. */
 enum log_level {
@@ -35,6 +45,20 @@ enum log_level {
 #define BROKER_LOG_LINE_MAX	1024
 
 void	log_init(enum log_level level);
+/* Makes path the log: it becomes stderr.  Fatal if it cannot. */
+void	log_open(const char *path);
+/*
+ * Opens the log's path again after rotation: 1 when it did, 0 when
+ * there was nothing to do (no --log, or the file was not moved), -1
+ * when it failed and the old file stays the log (logged).
+ */
+int	log_reopen(void);
+/*
+ * Whether path no longer names the file open at fd (rotated away), so
+ * that a file still in place is never reopened: the broker's user may
+ * not be allowed to open one that root created.
+ */
+bool	log_file_moved(int fd, const char *path);
 int	log_level_parse(const char *name, enum log_level *level);
 /* Whether a line of level would be written. */
 bool	log_enabled(enum log_level level);
@@ -138,6 +162,7 @@ struct broker_options {
 	const char	*user;		/* run as, when started as root */
 	const char	*log_file;	/* instead of stderr, or NULL */
 	const char	*decision_log;	/* instead of the log, or NULL */
+	bool		 socket_passed;	/* by systemd, at LISTEN_FD */
 	const char	*control_path;	/* --control, or NULL */
 	bool		 revoke;	/* --revoke-on-reload */
 	const char	*control_group;	/* --control-group, or NULL */
@@ -215,6 +240,20 @@ struct call {
 	size_t			 done;		/* bytes written so far */
 };
 TAILQ_HEAD(call_queue, call);
+
+/*
+ * systemd.c: the service manager's protocols, by hand.  A socket passed
+ * at fd (LISTEN_PID is ours and LISTEN_FDS is 1): its path for the log,
+ * or NULL when none was passed; fatal when what was passed is not one
+ * listening Unix stream socket.
+ */
+const char	*systemd_listen_fd(int fd);
+/* Connects to NOTIFY_SOCKET, if set; before confinement. */
+void		 systemd_notify_open(void);
+/* Sends a state ("READY=1") when NOTIFY_SOCKET was set. */
+void		 systemd_notify(const char *state);
+/* Creates the socket's directory when it is missing, mode 0755. */
+void		 systemd_runtime_dir(const char *socket_path);
 
 /*
  * What the control socket reports (control.c).  Each module fills the
@@ -318,6 +357,8 @@ struct audit {
 	const char			*failed;
 };
 void		 audit_open(const char *path);
+/* The same as log_reopen, for --decision-log. */
+int		 audit_reopen(void);
 void		 audit_decision(struct session *s, const struct audit *a);
 void		 audit_close(struct session *s, const char *tenant,
 		    uint32_t handle, const char *peer, uint64_t bytes_in,

@@ -1,5 +1,8 @@
 /* The daemon's log: levels, printf-checked formats, one fatal path. */
+#include <sys/stat.h>
+
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,6 +13,7 @@
 
 static enum log_level	log_level = LOG_LEVEL_INFO;
 static pid_t		log_pid;
+static const char	*log_path;	/* --log, or NULL for stderr */
 
 static const char *const level_names[] = {
 	[LOG_LEVEL_ERROR] = "error",
@@ -28,6 +32,53 @@ log_init(enum log_level level)
 	 * before the sandbox, which has no lseek for it.
 	 */
 	tzset();
+}
+
+void
+log_open(const char *path)
+{
+	int	fd;
+
+	if ((fd = open(path, LOG_FILE_FLAGS, LOG_FILE_MODE)) == -1)
+		fatal("--log %s", path);
+	if (dup3(fd, STDERR_FILENO, 0) == -1)
+		fatal("dup3");
+	close(fd);
+	log_path = path;
+}
+
+bool
+log_file_moved(int fd, const char *path)
+{
+	struct stat	open_st, path_st;
+
+	if (fstat(fd, &open_st) == -1 || stat(path, &path_st) == -1)
+		return true;
+	return open_st.st_dev != path_st.st_dev ||
+	    open_st.st_ino != path_st.st_ino;
+}
+
+int
+log_reopen(void)
+{
+	int	fd;
+
+	if (log_path == NULL || !log_file_moved(STDERR_FILENO, log_path))
+		return 0;
+	if ((fd = open(log_path, LOG_FILE_FLAGS, LOG_FILE_MODE)) == -1) {
+		log_warnx("cannot reopen the log %s, keeping the old file: %s",
+		    log_path, strerror(errno));
+		return -1;
+	}
+	/* The same descriptor: whatever writes to stderr follows. */
+	if (dup3(fd, STDERR_FILENO, 0) == -1) {
+		log_warnx("cannot reopen the log %s: dup3: %s", log_path,
+		    strerror(errno));
+		close(fd);
+		return -1;
+	}
+	close(fd);
+	return 1;
 }
 
 int

@@ -71,7 +71,8 @@ usage(int status)
 	    "       tcpbroker metrics [--control PATH]\n"
 	    "       tcpbroker --explain FILE [--uid N] [--gid N] "
 	    "connect|listen|accept HOST:PORT\n"
-	    "       tcpbroker --print-filter --policy FILE\n"
+	    "       tcpbroker --print-filter --policy FILE [--log FILE] "
+	    "[--decision-log FILE]\n"
 	    "       tcpbroker --list-syscalls\n"
 	    "       tcpbroker --version\n");
 	exit(status);
@@ -193,39 +194,99 @@ reload_policy(void)
 		    broker.policy_path, policy->ntenants, policy->nrules);
 }
 
+/* After rotation: both log files are opened again by their paths. */
+static void
+reopen_logs(void)
+{
+	int	log = log_reopen(), decisions = audit_reopen();
+
+	if (log >= 0 && decisions >= 0 && log + decisions > 0)
+		log_info("log files reopened");
+}
+
+/* "HUP", "RTMIN+1": as kill -l names them. */
+static const char *
+signal_name(int signo, char *buf, size_t cap)
+{
+	const char	*name;
+
+	if ((name = sigabbrev_np(signo)) != NULL)
+		return name;
+	if (signo >= SIGRTMIN && signo <= SIGRTMAX)
+		snprintf(buf, cap, "RTMIN+%d", signo - SIGRTMIN);
+	else
+		snprintf(buf, cap, "%d", signo);
+	return buf;
+}
+
 static void
 signal_event(struct loop_io *io, uint32_t events)
 {
 	struct signalfd_siginfo	info;
+	const char		*name;
+	char			 number[16];
 
 	(void)events;
 	while (read(io->fd, &info, sizeof(info)) == (ssize_t)sizeof(info)) {
+		name = signal_name((int)info.ssi_signo, number,
+		    sizeof(number));
 		switch (info.ssi_signo) {
 		case SIGHUP:
+			systemd_notify("RELOADING=1");
+			reopen_logs();
 			reload_policy();
+			systemd_notify("READY=1");
+			break;
+		case SIGUSR1:
+			reopen_logs();
+			break;
+		case SIGTERM:
+		case SIGINT:
+		case SIGQUIT:
+		case SIGXCPU:
+			log_info("signal %s from pid %u: shutting down", name,
+			    info.ssi_pid);
+			systemd_notify("STOPPING=1");
+			loop_stop();
 			break;
 		default:
-			log_info("signal %u: shutting down", info.ssi_signo);
-			loop_stop();
+			log_info("signal %s from pid %u ignored", name,
+			    info.ssi_pid);
 			break;
 		}
 	}
 }
 
 /*
- * A launcher's broker ignores SIGINT: a Ctrl-C goes to the command, and
- * the broker ends with its session.
+ * No signal ends the broker silently.  Those it acts on, and those whose
+ * default would end it, are read from a signalfd and handled or logged;
+ * a few are ignored outright.  Faults (SIGSEGV, SIGBUS, SIGFPE, SIGILL,
+ * SIGTRAP, SIGSYS) and SIGABRT keep their default: they are bugs, and a
+ * crash must show.  SIGTSTP stops a broker in a terminal, as the user
+ * asked.  A launcher's broker ignores SIGINT: a Ctrl-C goes to the
+ * command, and the broker ends with its session.
  */
 static void
 setup_signals(bool launched)
 {
-	sigset_t	set;
-	int		fd;
+	static const int	handled[] = {
+		SIGHUP, SIGTERM, SIGQUIT, SIGUSR1, SIGXCPU,
+		/* Logged and ignored. */
+		SIGUSR2, SIGALRM, SIGVTALRM, SIGPROF, SIGIO, SIGPWR, SIGSTKFLT,
+	};
+	/* Ignored without a word: a log line could raise them again. */
+	static const int	ignored[] = { SIGPIPE, SIGXFSZ, SIGTTIN, SIGTTOU };
+	sigset_t		set;
+	size_t			i;
+	int			fd, sig;
 
-	signal(SIGPIPE, SIG_IGN);
+	for (i = 0; i < sizeof(ignored) / sizeof(ignored[0]); i++)
+		signal(ignored[i], SIG_IGN);
 	sigemptyset(&set);
-	sigaddset(&set, SIGTERM);
-	sigaddset(&set, SIGHUP);
+	for (i = 0; i < sizeof(handled) / sizeof(handled[0]); i++)
+		sigaddset(&set, handled[i]);
+	for (sig = SIGRTMIN; sig <= SIGRTMAX; sig++)
+		sigaddset(&set, sig);
 	if (launched)
 		signal(SIGINT, SIG_IGN);
 	else
@@ -419,19 +480,6 @@ ensure_default_user(void)
 		    WIFEXITED(status) ? WEXITSTATUS(status) : -1);
 }
 
-static void
-open_log(const char *path)
-{
-	int	fd;
-
-	if ((fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC,
-	    0640)) == -1)
-		fatal("--log %s", path);
-	if (dup2(fd, STDERR_FILENO) == -1)
-		fatal("dup2");
-	close(fd);
-}
-
 /*
  * Descriptors 0 to 2 must be open, or the first socket would become
  * stderr and the log would go into it.
@@ -467,7 +515,8 @@ broker_parse_ms(const char *text, uint32_t max, uint32_t *ms)
 void
 broker_serve(const struct broker_options *o, int session_fd)
 {
-	struct sandbox_broker	sb = { false, -1, o->sandbox_debug, -1 };
+	struct sandbox_broker	sb = { .session_fd = -1,
+				    .debug = o->sandbox_debug, .control_fd = -1 };
 	gid_t			control_gid = 0;
 	struct policy_error	err;
 
@@ -480,7 +529,7 @@ broker_serve(const struct broker_options *o, int session_fd)
 
 	log_init(o->log_level);
 	if (o->log_file != NULL)
-		open_log(o->log_file);
+		log_open(o->log_file);
 	broker.policy_path = o->policy_path;
 	broker.resolve_ms = o->resolve_ms ? o->resolve_ms : LIMIT_RESOLVE_MS;
 	broker.tenant = o->tenant;
@@ -491,8 +540,11 @@ broker_serve(const struct broker_options *o, int session_fd)
 	if (policy_load(broker.policy_path, &broker.policy, &err) != 0)
 		fatalx("%s", err.message);
 	if (session_fd == -1) {
-		bind_socket(o->socket_path, o->socket_mode, o->socket_owner,
-		    LISTEN_FD);
+		if (!o->socket_passed) {
+			systemd_runtime_dir(o->socket_path);
+			bind_socket(o->socket_path, o->socket_mode,
+			    o->socket_owner, LISTEN_FD);
+		}
 		if (o->control_path != NULL)
 			control_gid = bind_control(o->control_path,
 			    o->control_group);
@@ -512,6 +564,8 @@ broker_serve(const struct broker_options *o, int session_fd)
 	setup_signals(session_fd != -1);
 	limit_descriptors();
 	broker_read_own_addresses();
+	if (session_fd == -1)
+		systemd_notify_open();
 	if (o->launched) {
 		sandbox_drop_to(o->run_uid, o->run_gid);
 		/* The switch cleared it: end with the launcher. */
@@ -532,6 +586,7 @@ broker_serve(const struct broker_options *o, int session_fd)
 	if (o->sandbox) {
 		sb.listen = broker.may_listen;
 		sb.session_fd = session_fd == -1 ? LISTEN_FD : -1;
+		sb.log_files = o->log_file != NULL || o->decision_log != NULL;
 		sb.control_fd = session_fd == -1 && o->control_path != NULL ?
 		    CONTROL_FD : -1;
 		sandbox_broker(&sb);
@@ -545,6 +600,7 @@ broker_serve(const struct broker_options *o, int session_fd)
 			control_listen(CONTROL_FD, control_gid);
 		log_info("serving %s with policy %s (%zu rules)",
 		    o->socket_path, broker.policy_path, broker.policy->nrules);
+		systemd_notify("READY=1");
 	} else {
 		broker.private = true;
 		struct ucred cred = { o->peer_pid, o->peer_uid, o->peer_gid };
@@ -595,6 +651,7 @@ main(int argc, char *argv[])
 		.sandbox = true,
 	};
 	bool			 print_filter = false;
+	const char		*passed;
 	char			*end;
 	long			 value;
 	int			 ch;
@@ -693,16 +750,26 @@ main(int argc, char *argv[])
 	if (print_filter) {
 		struct policy		*policy;
 		struct policy_error	 err;
-		struct sandbox_broker	 sb = { false, LISTEN_FD, false, -1 };
+		struct sandbox_broker	 sb = { .session_fd = LISTEN_FD,
+					    .control_fd = -1 };
 
 		if (policy_load(o.policy_path, &policy, &err) != 0)
 			fatalx("%s", err.message);
 		sb.listen = policy_may_listen(policy);
+		sb.log_files = o.log_file != NULL || o.decision_log != NULL;
 		policy_free(policy);
 		return sandbox_print_broker(&sb, STDOUT_FILENO) == 0 ? 0 : 1;
 	}
-	/* Nothing inherited stays open: the broker holds what it opens. */
-	if (close_range(LISTEN_FD, ~0U, 0) == -1)
+	/*
+	 * Nothing inherited stays open but a socket systemd passed: the
+	 * broker holds what it opens.
+	 */
+	if ((passed = systemd_listen_fd(LISTEN_FD)) != NULL) {
+		o.socket_path = passed;
+		o.socket_passed = true;
+	}
+	if (close_range(o.socket_passed ? LISTEN_FD + 1 : LISTEN_FD, ~0U,
+	    0) == -1)
 		fatal("close_range");
 	broker_stdio();
 	broker_serve(&o, -1);

@@ -318,6 +318,9 @@ resolver_start(bool sandbox)
 		signal(SIGINT, SIG_IGN);
 		signal(SIGTERM, SIG_IGN);
 		signal(SIGHUP, SIG_IGN);
+		signal(SIGQUIT, SIG_IGN);
+		signal(SIGUSR1, SIG_IGN);
+		signal(SIGUSR2, SIG_IGN);
 		keeper_main(broker_pid);
 	}
 	for (i = 0; i < LIMIT_RESOLVER_WORKERS; i++) {

@@ -36,6 +36,7 @@
 #define W_LISTEN	0x2	/* only if the policy lets someone listen */
 #define W_SESSIONS	0x4	/* only if there is a Unix socket to accept on */
 #define W_CONTROL	0x8	/* only with a control socket (--control) */
+#define W_LOGS		0x20	/* only with --log or --decision-log */
 
 /* What a rule does. */
 #define R_ALLOW		0
@@ -144,6 +145,16 @@ static const struct rule broker_rules[] = {
 	/* The policy file, read again on SIGHUP: read-only opens only. */
 	{ "openat",	W_ALWAYS, R_ALLOW, 1, { MASKED(2, OPEN_WRITES, 0) },
 	    "reading the policy file on SIGHUP; never for writing" },
+	/*
+	 * The log files, opened again by their paths after rotation.  Only
+	 * the flags and the mode can be checked, not the path: appending to
+	 * or creating a file the broker's user may write.
+	 */
+	{ "openat",	W_LOGS, R_ALLOW, 2, { EQ(2, LOG_FILE_FLAGS),
+	    EQ(3, LOG_FILE_MODE) },
+	    "reopening the log files on SIGHUP and SIGUSR1: append only" },
+	{ "dup3",	W_LOGS, R_ALLOW, 2, { EQ(1, STDERR_FILENO), EQ(2, 0) },
+	    "the reopened log takes the place of stderr" },
 	{ "newfstatat",	W_ALWAYS, R_ALLOW, 0, { { 0 } },
 	    "the policy file must be a regular file" },
 	{ "fstat",	W_ALWAYS, R_ALLOW, 0, { { 0 } },
@@ -518,6 +529,8 @@ broker_when(const struct sandbox_broker *sb)
 		when |= W_SESSIONS;
 	if (sb->control_fd != -1)
 		when |= W_CONTROL;
+	if (sb->log_files)
+		when |= W_LOGS;
 	return when;
 }
 
@@ -616,6 +629,7 @@ list_table(FILE *out, const char *title, const struct rule *rules, size_t n)
 		    rules[i].when & W_LISTEN ? "[if the policy allows listening] " :
 		    rules[i].when & W_SESSIONS ? "[with a Unix socket] " :
 		    rules[i].when & W_CONTROL ? "[with a control socket] " :
+		    rules[i].when & W_LOGS ? "[with log files] " :
 		    rules[i].when & W_KEEPER ? "[keeper only] " : "",
 		    rules[i].reason);
 }

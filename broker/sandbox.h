@@ -18,6 +18,7 @@ struct sandbox_broker {
 	int	session_fd;	/* the Unix socket accepted on, or -1 */
 	bool	debug;		/* name a refused call instead of dying */
 	int	control_fd;	/* the control socket, or -1 */
+	bool	log_files;	/* --log or --decision-log: reopened */
 };
 
 /* Installs the broker's filter; fatal if it cannot. */

@@ -710,9 +710,9 @@ result_uint(struct response *resp, const char *name, uint64_t max,
 	uint64_t	v;
 	int		ok;
 
+	/* Always written, so that no caller reads an unset value. */
 	ok = proto_get_uint(&resp->result, &v) == 0 && v <= max;
-	if (ok)
-		*out = v;
+	*out = ok ? v : 0;
 	response_free(resp);
 	return ok ? set_error(err, 0, "ok") :
 	    set_error(err, TB_EPROTO, "%s: expected an integer result", name);

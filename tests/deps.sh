@@ -2,14 +2,18 @@
 # Sourced by tests/run.sh, bench/run.sh and examples/demo.sh.  The last
 # line is what the benchmark compares against; the tests run its
 # --quick pass.
+#   tb_install_deps [EXTRA_PACKAGE...]
 
 TB_PACKAGES="cmake make gcc libc6-dev pkg-config libmsgpack-dev
 libcmocka-dev libseccomp-dev liblua5.4-dev lua5.4 python3 python3-msgpack
 dante-server microsocks lua-socket"
+# What the test suite needs besides: mandoc lints the man pages, man-db
+# renders them.
+TB_TEST_PACKAGES="mandoc man-db"
 
 tb_install_deps() {
 	missing=
-	for p in $TB_PACKAGES; do
+	for p in $TB_PACKAGES "$@"; do
 		dpkg-query -W -f='${Status}\n' "$p" 2>/dev/null |
 		    grep -q '^install ok installed$' || missing="$missing $p"
 	done

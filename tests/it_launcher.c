@@ -24,7 +24,10 @@
 static struct test_server	echo;
 static char			dir[64], policy[128], logfile[128];
 /* Copies in dir, which a launcher started as root runs as nobody. */
-static char			client[128], luadir[128];
+static char			client[128];
+#ifdef TB_LUA_MODULE
+static char			luadir[128];
+#endif
 
 static void
 copy(const char *from, const char *to)
@@ -48,9 +51,11 @@ setup(void **state)
 	assert_int_equal(chmod(dir, 0755), 0);
 	snprintf(client, sizeof(client), "%s/launched_client", dir);
 	copy(TB_LAUNCHED_CLIENT, client);
+#ifdef TB_LUA_MODULE
 	snprintf(luadir, sizeof(luadir), "%s/tcp.so", dir);
 	copy(TB_LUA_MODULE, luadir);
 	snprintf(luadir, sizeof(luadir), "%s/?.so", dir);
+#endif
 	snprintf(policy, sizeof(policy), "%s/policy.conf", dir);
 	snprintf(logfile, sizeof(logfile), "%s/broker.log", dir);
 	assert_non_null(f = fopen(policy, "w"));
@@ -136,6 +141,7 @@ test_command_has_only_the_plugin(void **state)
 	assert_true(log_has("\"verdict\":\"deny\""));
 }
 
+#ifdef TB_LUA_MODULE
 static void
 test_lua_under_the_launcher(void **state)
 {
@@ -164,6 +170,14 @@ test_lua_under_the_launcher(void **state)
 	assert_true(WIFEXITED(status));
 	assert_int_equal(WEXITSTATUS(status), 0);
 }
+#else
+static void
+test_lua_under_the_launcher(void **state)
+{
+	(void)state;
+	skip();		/* built without Lua */
+}
+#endif
 
 static void
 test_exit_status_is_the_commands(void **state)

@@ -1,24 +1,39 @@
 #!/bin/sh
 # Runs the whole test suite: unit, integration and wire tests, first in
-# a normal build and then under AddressSanitizer and UBSan.
-#   tests/run.sh            both builds
+# a normal build and then under AddressSanitizer and UBSan; then builds
+# (without running) a Release build with gcc and a build with clang,
+# where optimisers and another compiler find other warnings.  Every
+# build treats warnings as errors.
+#   tests/run.sh            all of that
 #   tests/run.sh --fast     the normal build only
 set -eu
 top=$(cd "$(dirname "$0")/.." && pwd)
 . "$top/tests/deps.sh"
-tb_install_deps
+fast=false
+[ "${1:-}" = --fast ] && fast=true
+if $fast; then
+	tb_install_deps $TB_TEST_PACKAGES
+else
+	tb_install_deps $TB_TEST_PACKAGES clang
+fi
 
-suite() {
+configure() {
 	build=$1
 	shift
 	echo "== $build $*"
-	cmake -S "$top" -B "$top/$build" "$@" >/dev/null
-	cmake --build "$top/$build" -j"$(nproc)"
-	(cd "$top/$build" && ctest --output-on-failure -j2 --timeout 300)
+	cmake -S "$top" -B "$top/$build" -DTB_WERROR=ON "$@" >/dev/null
+	cmake --build "$top/$build" -j2
+}
+
+suite() {
+	configure "$@"
+	(cd "$top/$1" && ctest --output-on-failure -j2 --timeout 300)
 }
 
 suite build -DCMAKE_BUILD_TYPE=RelWithDebInfo
-if [ "${1:-}" != --fast ]; then
+if ! $fast; then
 	suite build-asan -DCMAKE_BUILD_TYPE=Debug -DTB_SANITIZE=ON
+	configure build-release -DCMAKE_BUILD_TYPE=Release
+	(CC=clang && export CC && configure build-clang -DCMAKE_BUILD_TYPE=Release)
 fi
 echo "== all tests passed"

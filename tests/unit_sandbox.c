@@ -37,6 +37,9 @@
 
 typedef int (*probe_fn)(void);
 
+/* Whether the filter has the log files' rules (--log, --decision-log). */
+static bool	with_logs;
+
 /*
  * Runs probe in a child under the broker's filter (with listening
  * allowed or not) and returns the child's wait status.  The probe's
@@ -45,7 +48,7 @@ typedef int (*probe_fn)(void);
 static int
 run_filtered(probe_fn probe, bool listen, bool debug, int errfd)
 {
-	struct sandbox_broker	sb = { listen, -1, debug, -1 };
+	struct sandbox_broker	sb = { listen, -1, debug, -1, with_logs };
 	pid_t			pid;
 	int			status = 0, i;
 
@@ -176,6 +179,44 @@ DEATH_RELEASE(open_write, true)
 DEATH_RELEASE(open_append, true)
 DEATH_RELEASE(exec_memory, true)
 DEATH_RELEASE(mprotect_exec, true)
+
+/*
+ * With log files, exactly the log's append-only open and the dup3 onto
+ * stderr are allowed; any other flags, mode or target still kill.
+ */
+#define LOG_TEST_PATH	"/tmp/tcpbroker-sandbox-test"
+static int p_log_reopen(void) {
+	int fd = open(LOG_TEST_PATH, LOG_FILE_FLAGS, LOG_FILE_MODE);
+	return fd == -1 || dup3(fd, STDERR_FILENO, 0) == -1; }
+#ifndef TB_SANITIZER_BUILD	/* which allows every openat */
+static int p_log_truncate(void) {
+	return open(LOG_TEST_PATH, LOG_FILE_FLAGS | O_TRUNC, LOG_FILE_MODE); }
+static int p_log_mode(void) {
+	return open(LOG_TEST_PATH, LOG_FILE_FLAGS, 0666); }
+static int p_log_read(void) {
+	return open(LOG_TEST_PATH, (LOG_FILE_FLAGS & ~O_WRONLY) | O_RDWR,
+	    LOG_FILE_MODE); }
+static int p_log_dup_elsewhere(void) { return dup3(0, 5, 0); }
+#endif
+
+static void
+test_log_reopen(void **state)
+{
+	(void)state;
+	unlink(LOG_TEST_PATH);
+	with_logs = true;
+	assert_works(p_log_reopen, false, "log reopen");
+	unlink(LOG_TEST_PATH);
+#ifndef TB_SANITIZER_BUILD
+	assert_killed(p_log_truncate, false, "log open with O_TRUNC");
+	assert_killed(p_log_mode, false, "log open with another mode");
+	assert_killed(p_log_read, false, "log open for reading");
+	assert_killed(p_log_dup_elsewhere, false, "dup3 onto another fd");
+	with_logs = false;
+	assert_killed(p_log_reopen, false, "log reopen without log files");
+#endif
+	with_logs = false;
+}
 
 /* clone3 is refused with ENOSYS, so that libc falls back, and lives. */
 static int p_clone3(void) {
@@ -384,6 +425,7 @@ main(void)
 		cmocka_unit_test(test_kills_listen),
 		cmocka_unit_test(test_kills_accept),
 		cmocka_unit_test(test_clone3_is_enosys),
+		cmocka_unit_test(test_log_reopen),
 		cmocka_unit_test(test_loop_calls_work),
 		cmocka_unit_test(test_listen_calls_work_when_allowed),
 		cmocka_unit_test(test_debug_names_the_call),

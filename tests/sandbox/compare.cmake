@@ -1,7 +1,9 @@
 # Compares the broker's printed filter with the golden copy, so that any
 # change to the allowed calls shows up in review.  To accept a change:
 #   tcpbroker --print-filter --policy tests/sandbox/X.conf > tests/sandbox/broker-X.pfc
-execute_process(COMMAND ${BROKER} --print-filter --policy ${POLICY}
+# (broker-logs.pfc: with --log and --decision-log after the policy).
+separate_arguments(ARGS)
+execute_process(COMMAND ${BROKER} --print-filter --policy ${POLICY} ${ARGS}
   OUTPUT_VARIABLE got RESULT_VARIABLE rc)
 if(NOT rc EQUAL 0)
   message(FATAL_ERROR "tcpbroker --print-filter failed: ${rc}")

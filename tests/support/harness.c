@@ -182,8 +182,12 @@ harness_broker_start_opts(struct broker_proc *b, const char *policy,
 	argv[n++] = "debug";
 	for (i = 0; i < 8 && o->args[i] != NULL; i++) {
 		argv[n++] = o->args[i];
-		/* A quieter log has no readiness line to wait for. */
-		if (strcmp(o->args[i], "--log-level") == 0)
+		/*
+		 * A quieter log, or one in a file of its own, has no
+		 * readiness line to wait for.
+		 */
+		if (strcmp(o->args[i], "--log-level") == 0 ||
+		    strcmp(o->args[i], "--log") == 0)
 			quiet = true;
 	}
 	argv[n] = NULL;
