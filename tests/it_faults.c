@@ -28,6 +28,8 @@ static struct broker_proc	broker;
 static struct test_server	silent;
 static int			full_fd = -1, filler = -1;
 static uint16_t			full_port;
+/* The broker's descriptors with no client at all, once it has settled. */
+static int			steady;
 
 static int
 count_fds(pid_t pid)
@@ -84,6 +86,17 @@ settle(void)
 	    "session 1 closed"); i++)
 		harness_sleep_ms(10);
 	assert_true(harness_log_contains(&broker, "session 1 closed"));
+	steady = count_fds(broker.pid);
+}
+
+/* A test starts once the clients of the one before are gone. */
+static int
+quiet_broker(void)
+{
+	if (!wait_fds(steady))
+		fail_msg("the broker holds %d descriptors, not %d",
+		    count_fds(broker.pid), steady);
+	return steady;
 }
 
 enum fault { F_CONNECT, F_READ, F_READ_LINE, F_READ_EXACT, F_ACCEPT,
@@ -140,7 +153,7 @@ blocked_child(enum fault f, int ready)
 static void
 kill_in_call(enum fault f, int extra_fds)
 {
-	int	base = count_fds(broker.pid), p[2], status;
+	int	base = quiet_broker(), p[2], status;
 	long	rss = harness_status_field(broker.pid, "VmRSS:");
 	char	byte;
 	pid_t	pid;
@@ -201,7 +214,7 @@ test_never_reads_and_half_message(void **state)
 				    0x01 };
 	uint8_t			hello[] = { 0x94, 0x00, 0x01, 0xa5, 'h', 'e',
 				    'l', 'l', 'o', 0x91, 1 };
-	int			base = count_fds(broker.pid), a, b, i;
+	int			base = quiet_broker(), a, b, i;
 	long			rss = harness_status_field(broker.pid, "VmRSS:");
 
 	(void)state;
@@ -210,9 +223,14 @@ test_never_reads_and_half_message(void **state)
 	for (i = 0; i < 200000; i++)
 		if (send(a, req, sizeof(req), MSG_DONTWAIT | MSG_NOSIGNAL) < 0)
 			break;
+	if (!wait_fds_cmp(base + 1, true))
+		fail_msg("the session that never reads is gone: %d descriptors, "
+		    "base %d", count_fds(broker.pid), base);
 	assert_true((b = harness_connect_as(&broker, 0)) != -1);
 	assert_int_equal(send(b, hello, 5, 0), 5);	/* half of hello */
-	assert_true(wait_fds_cmp(base + 2, true));
+	if (!wait_fds_cmp(base + 2, true))
+		fail_msg("the stalled session is gone: %d descriptors, base %d",
+		    count_fds(broker.pid), base);
 	print_message("a client that never reads (%d requests sent) and one "
 	    "half way through a message: RSS %ld -> %ld KiB\n", i, rss,
 	    harness_status_field(broker.pid, "VmRSS:"));
