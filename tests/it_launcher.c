@@ -76,17 +76,27 @@ teardown(void **state)
 	return system(cmd) == 0 ? 0 : -1;
 }
 
-/* Runs argv, returns its wait status; kills it (by PID) if it hangs. */
+/*
+ * Runs argv (as user, unless it is NULL), returns its wait status; kills
+ * it (by PID) if it hangs.
+ */
 static int
-run(char *const argv[])
+run_as(const char *user, char *const argv[])
 {
-	uint64_t	deadline = harness_now_ms() + RUN_MS;
-	pid_t		pid;
-	int		status;
+	uint64_t	 deadline = harness_now_ms() + RUN_MS;
+	struct passwd	*pw = NULL;
+	pid_t		 pid;
+	int		 status;
 
+	if (user != NULL)
+		assert_non_null(pw = getpwnam(user));
 	pid = fork();
 	assert_true(pid != -1);
 	if (pid == 0) {
+		if (pw != NULL && (setgroups(0, NULL) == -1 ||
+		    setresgid(pw->pw_gid, pw->pw_gid, pw->pw_gid) == -1 ||
+		    setresuid(pw->pw_uid, pw->pw_uid, pw->pw_uid) == -1))
+			_exit(125);
 		execv(argv[0], argv);
 		_exit(125);
 	}
@@ -99,6 +109,12 @@ run(char *const argv[])
 		harness_sleep_ms(10);
 	}
 	return status;
+}
+
+static int
+run(char *const argv[])
+{
+	return run_as(NULL, argv);
 }
 
 static void
@@ -237,37 +253,6 @@ test_command_user(void **state)
 	assert_int_not_equal(WEXITSTATUS(status), 0);
 }
 
-/* Runs argv as nobody, as a user who is not root would. */
-static int
-run_as_nobody(char *const argv[])
-{
-	struct passwd	*pw;
-	uint64_t	 deadline = harness_now_ms() + RUN_MS;
-	pid_t		 pid;
-	int		 status;
-
-	assert_non_null(pw = getpwnam("nobody"));
-	pid = fork();
-	assert_true(pid != -1);
-	if (pid == 0) {
-		if (setgroups(0, NULL) == -1 ||
-		    setresgid(pw->pw_gid, pw->pw_gid, pw->pw_gid) == -1 ||
-		    setresuid(pw->pw_uid, pw->pw_uid, pw->pw_uid) == -1)
-			_exit(125);
-		execv(argv[0], argv);
-		_exit(125);
-	}
-	while (waitpid(pid, &status, WNOHANG) == 0) {
-		if (harness_now_ms() > deadline) {
-			kill(pid, SIGKILL);
-			waitpid(pid, &status, 0);
-			fail_msg("%s did not finish", argv[0]);
-		}
-		harness_sleep_ms(10);
-	}
-	return status;
-}
-
 /*
  * The tenant is the launching user's, never that of the uid the command
  * runs as; root may name another with --tenant, nobody else may.
@@ -320,7 +305,7 @@ test_tenant_is_the_launchers(void **state)
 	/* Only root may name one. */
 	snprintf(broker_copy, sizeof(broker_copy), "%s/tcpbroker", dir);
 	copy(TB_BROKER_BIN, broker_copy);
-	status = run_as_nobody(by_user);
+	status = run_as("nobody", by_user);
 	assert_true(WIFEXITED(status));
 	assert_int_not_equal(WEXITSTATUS(status), 0);
 }
