@@ -538,7 +538,7 @@ isolate_spawn(const struct isolate_spec *spec, char *argv[], int keep)
 	    NULL);
 	if (pid != 0)
 		return pid;
-	/* It holds the uid's lock while it lives, and the session. */
+	/* It holds the uid's lock while it lives, and the session source. */
 	if (prctl(PR_SET_PDEATHSIG, SIGKILL) == -1 ||
 	    close_all_but(keep, spec->lock_fd) == -1)
 		_exit(126);

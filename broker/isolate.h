@@ -50,8 +50,8 @@ struct isolate_spec {
 /*
  * Starts the command in new namespaces: a process that is PID 1 there
  * starts the command as PID 2, forwards the signals a process sends it,
- * and ends with the command's status.  keep is the one descriptor (its
- * session) the command inherits besides stdio.  Returns the pid of
+ * and ends with the command's status.  keep is the one descriptor (the
+ * session source) the command inherits besides stdio.  Returns the pid of
  * that first process, or -1.
  */
 pid_t	isolate_spawn(const struct isolate_spec *spec, char *argv[],

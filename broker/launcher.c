@@ -2,8 +2,10 @@
  * tcpbroker run [options] -- COMMAND ...
  *
  * Runs COMMAND with a broker of its own.  The broker and the command
- * share a socketpair: the command inherits its end as the descriptor
- * named by TCPBROKER_FD, which the client stub reads.  The command is
+ * share a SOCK_SEQPACKET pair, the session source (source.c): the
+ * command inherits its end as the descriptor named by TCPBROKER_FD, and
+ * the client stub of each of its processes asks there for a session of
+ * its own.  The command is
  * isolated in layers (isolate.c): a uid of its own, new namespaces,
  * no host Unix sockets, Landlock and a seccomp filter in which socket()
  * fails with EACCES for every family.  The plugin works; a socket of
@@ -172,7 +174,7 @@ launcher_main(int argc, char *argv[])
 	const char		*user = NULL;
 	pid_t			 broker_pid, pid;
 	int			 sv[2], ch, status, broker_status;
-	int			 broker_lock = -1, session;
+	int			 broker_lock = -1, source;
 	bool			 explain = false, level_given = false;
 
 	/* Nothing started here may read or write the launcher's memory. */
@@ -286,7 +288,7 @@ launcher_main(int argc, char *argv[])
 			fatalx("tcpbroker run: %s", why);
 		o.run_gid = (gid_t)o.run_uid;
 	}
-	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == -1)
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) == -1)
 		fatal("socketpair");
 	if ((pid = isolate_spawn(&spec, argv + optind, sv[1])) == -1)
 		fatal("tcpbroker run: cannot start the command in namespaces "
@@ -299,15 +301,15 @@ launcher_main(int argc, char *argv[])
 		/* The broker ends with its launcher, whatever way it goes. */
 		if (prctl(PR_SET_PDEATHSIG, SIGTERM) == -1)
 			_exit(1);
-		/* Its session at 3, its uid's lock at 4, nothing else. */
-		if ((session = fcntl(sv[0], F_DUPFD_CLOEXEC, 10)) == -1 ||
+		/* Its source at 3, its uid's lock at 4, nothing else. */
+		if ((source = fcntl(sv[0], F_DUPFD_CLOEXEC, 10)) == -1 ||
 		    (broker_lock != -1 && (broker_lock = fcntl(broker_lock,
 		    F_DUPFD_CLOEXEC, 10)) == -1) ||
-		    dup3(session, 3, O_CLOEXEC) == -1 ||
+		    dup3(source, BROKER_SOURCE_FD, O_CLOEXEC) == -1 ||
 		    (broker_lock != -1 && dup3(broker_lock, 4, O_CLOEXEC) ==
 		    -1) || close_range(broker_lock != -1 ? 5 : 4, ~0U, 0) == -1)
 			_exit(1);
-		broker_serve(&o, 3);
+		broker_serve(&o, BROKER_SOURCE_FD);
 		_exit(0);
 	}
 	close(sv[0]);
@@ -331,7 +333,7 @@ launcher_main(int argc, char *argv[])
 		if (errno != EINTR)
 			fatal("waitpid");
 	child_pid = 0;
-	/* The session ended with the command's namespace. */
+	/* The source and the sessions ended with the command's namespace. */
 	kill(broker_pid, SIGTERM);
 	while (waitpid(broker_pid, &broker_status, 0) == -1)
 		if (errno != EINTR)

@@ -19,6 +19,7 @@ struct sandbox_broker {
 	bool	debug;		/* name a refused call instead of dying */
 	int	control_fd;	/* the control socket, or -1 */
 	bool	log_files;	/* --log or --decision-log: reopened */
+	bool	source;		/* a launcher's: hands out sessions on fd 3 */
 };
 
 /* Installs the broker's filter; fatal if it cannot. */
