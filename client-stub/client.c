@@ -857,8 +857,13 @@ tb_client_open_fd(tb_client **out, int fd, struct tb_error *err)
 		return set_error(err, TB_EBROKER, "descriptor %d is not a "
 		    "stream socket", fd);
 	}
-	/* The session is this process's: a command it runs opens its own. */
+	/*
+	 * The session is this process's: a command it runs opens its own.
+	 * Its calls wait on the socket, which may come non-blocking (from
+	 * the session source).
+	 */
 	fcntl(fd, F_SETFD, FD_CLOEXEC);
+	fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
 	if ((c = calloc(1, sizeof(*c))) == NULL ||
 	    (c->in = malloc(CLIENT_READ_BUFFER)) == NULL) {
 		free(c);

@@ -10,7 +10,6 @@
 #include <sys/socket.h>
 
 #include <errno.h>
-#include <fcntl.h>
 #include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -93,13 +92,6 @@ source_answer(int source, int *fd, struct tb_error *err)
 	if (nfds == 1 && (size_t)n == strlen(PROTO_SOURCE_OK) &&
 	    memcmp(text, PROTO_SOURCE_OK, (size_t)n) == 0 &&
 	    (msg.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) == 0) {
-		/* The broker made the pair non-blocking; the client waits. */
-		if (fcntl(fds[0], F_SETFL, fcntl(fds[0], F_GETFL) &
-		    ~O_NONBLOCK) == -1) {
-			close(fds[0]);
-			return source_error(err, TB_EBROKER, "the session "
-			    "source: fcntl: %s", strerror(errno));
-		}
 		*fd = fds[0];
 		return 0;
 	}

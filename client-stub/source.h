@@ -10,8 +10,8 @@
 /*
  * Asks the source (a SOCK_SEQPACKET socket shared by every process of
  * the command) for a session of this process's own: 0 with *fd set to
- * its socket, blocking and close-on-exec, or a TB_E* code with err
- * filled.  Waits at most CLIENT_SOURCE_MS.
+ * its socket (close-on-exec, and non-blocking as the broker made it),
+ * or a TB_E* code with err filled.  Waits at most CLIENT_SOURCE_MS.
  */
 int	tb__source_session(int source, int *fd, struct tb_error *err);
 
