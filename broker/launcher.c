@@ -83,6 +83,8 @@ launcher_usage(FILE *f, int status)
 	    "refused\n"
 	    "  --explain-sandbox      say which isolation layers this host "
 	    "gives, and exit\n"
+	    "  --print-filter         print the broker's seccomp filter for "
+	    "this policy, and exit\n"
 	    "  --help                 this text\n");
 	exit(status);
 }
@@ -144,6 +146,23 @@ named_user(const char *user, uid_t *uid, gid_t *gid)
 	*gid = pw->pw_gid;
 }
 
+/* --print-filter: the filter the launch's broker would install. */
+static int
+print_launched_filter(const struct broker_options *o)
+{
+	struct sandbox_broker	 sb = { .session_fd = -1, .control_fd = -1,
+				    .source = true };
+	struct policy		*policy;
+	struct policy_error	 err;
+
+	if (policy_load(o->policy_path, &policy, &err) != 0)
+		fatalx("%s", err.message);
+	sb.listen = policy_may_listen(policy);
+	sb.log_files = o->log_file != NULL || o->decision_log != NULL;
+	policy_free(policy);
+	return sandbox_print_broker(&sb, STDOUT_FILENO) == 0 ? 0 : 1;
+}
+
 int
 launcher_main(int argc, char *argv[])
 {
@@ -160,6 +179,7 @@ launcher_main(int argc, char *argv[])
 		{ "no-sandbox",	no_argument,		NULL, 'N' },
 		{ "sandbox-debug", no_argument,		NULL, 'D' },
 		{ "explain-sandbox", no_argument,	NULL, 'E' },
+		{ "print-filter", no_argument,		NULL, 'P' },
 		{ "help",	no_argument,		NULL, 'h' },
 		{ NULL,		0,			NULL, 0 }
 	};
@@ -176,6 +196,7 @@ launcher_main(int argc, char *argv[])
 	int			 sv[2], ch, status, broker_status;
 	int			 broker_lock = -1, source;
 	bool			 explain = false, level_given = false;
+	bool			 print_filter = false;
 
 	/* Nothing started here may read or write the launcher's memory. */
 	sandbox_undumpable();
@@ -231,6 +252,9 @@ launcher_main(int argc, char *argv[])
 		case 'E':
 			explain = true;
 			break;
+		case 'P':
+			print_filter = true;
+			break;
 		case 'h':
 			launcher_usage(stdout, 0);
 		default:
@@ -255,6 +279,8 @@ launcher_main(int argc, char *argv[])
 		isolate_explain(stdout, &spec, range_text);
 		return 0;
 	}
+	if (print_filter)
+		return print_launched_filter(&o);
 	if (optind >= argc)
 		launcher_usage(stderr, 2);
 	if (access(o.policy_path, R_OK) == -1)
