@@ -48,27 +48,23 @@ log_open(const char *path)
 }
 
 bool
-log_file_moved(int fd, const char *path)
+log_file_moved(int old_fd, int fd)
 {
-	struct stat	open_st, path_st;
+	struct stat	old_st, st;
 
-	if (fstat(fd, &open_st) == -1 || stat(path, &path_st) == -1)
+	if (fstat(old_fd, &old_st) == -1 || fstat(fd, &st) == -1)
 		return true;
-	return open_st.st_dev != path_st.st_dev ||
-	    open_st.st_ino != path_st.st_ino;
+	return old_st.st_dev != st.st_dev || old_st.st_ino != st.st_ino;
 }
 
 int
-log_reopen(void)
+log_reopen(int fd)
 {
-	int	fd;
-
-	if (log_path == NULL || !log_file_moved(STDERR_FILENO, log_path))
+	if (fd == -1)
 		return 0;
-	if ((fd = open(log_path, LOG_FILE_FLAGS, LOG_FILE_MODE)) == -1) {
-		log_warnx("cannot reopen the log %s, keeping the old file: %s",
-		    log_path, strerror(errno));
-		return -1;
+	if (log_path == NULL || !log_file_moved(STDERR_FILENO, fd)) {
+		close(fd);
+		return 0;
 	}
 	/* The same descriptor: whatever writes to stderr follows. */
 	if (dup3(fd, STDERR_FILENO, 0) == -1) {

@@ -172,8 +172,8 @@ test_logs_reopen_after_rotation(void **state)
 	wait_for_line(decisions, "\"verdict\":\"allow\"");
 
 	/*
-	 * Files still in place are kept, although the broker's user could
-	 * not open them again: root made them.
+	 * Files still in place are kept: the reader opens them again, and
+	 * the broker sees the same files and closes the new descriptors.
 	 */
 	assert_int_equal(kill(broker.pid, SIGHUP), 0);
 	wait_for_line(log, "policy reloaded");
