@@ -14,6 +14,11 @@
  *				1 MiB, other GETs 404, POST counts its body
  *	HOLD_PORT		holds connections; MONITOR_PORT tells
  *	MONITOR_PORT		"closed" once a HOLD_PORT connection ended
+ *	SMTP_PORT		a minimal SMTP server: EHLO, MAIL, RCPT (550 for
+ *				<nobody@...>), DATA, RSET, NOOP, QUIT
+ *	MAILBOX_PORT		sends the last mail SMTP_PORT took, as
+ *				"MAIL FROM:...\nRCPT TO:...\n\n" and its
+ *				un-dot-stuffed data, and closes
  *	FULL_PORT		its accept queue is full: connects hang
  *	CLOSED_PORT		nothing listens there: connects are refused
  *
@@ -30,10 +35,12 @@
 #include <errno.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 #include "harness.h"
@@ -50,7 +57,15 @@ static bool		 visiting;
 static char	       **command;
 
 static struct test_server	echo, greeting, binary, silent, http, hold;
-static struct test_server	monitor;
+static struct test_server	monitor, smtp, mailbox;
+
+/* The last mail SMTP_PORT took: envelope lines, a blank line, data. */
+#define MAIL_MAX		(1024 * 1024)
+/* Longest SMTP command line the server reads: bytes. */
+#define SMTP_LINE_MAX		1024
+static pthread_mutex_t	 mail_lock = PTHREAD_MUTEX_INITIALIZER;
+static char		*mail;
+static size_t		 mail_len;
 
 static const char	greeting_text[] = "hello\r\nworld\n\nlast";
 static uint8_t		binary_text[256];
@@ -142,6 +157,119 @@ serve_http(struct test_server *srv, int fd)
 		snprintf(resp, sizeof(resp), "HTTP/1.0 400 Bad Request\r\n"
 		    "Content-Length: 0\r\n\r\n");
 	send_all(fd, resp, strlen(resp));
+}
+
+/* Reads one CRLF line (without it) within 5 s; false at end or error. */
+static bool
+smtp_line(int fd, char *line, size_t cap, size_t *len)
+{
+	struct pollfd	pfd = { fd, POLLIN, 0 };
+	char		c;
+
+	*len = 0;
+	for (;;) {
+		if (poll(&pfd, 1, 5000) != 1 || recv(fd, &c, 1, 0) != 1)
+			return false;
+		if (c == '\n') {
+			if (*len > 0 && line[*len - 1] == '\r')
+				(*len)--;
+			line[*len] = '\0';
+			return true;
+		}
+		if (*len + 1 < cap)
+			line[(*len)++] = c;
+	}
+}
+
+static bool
+smtp_reply(int fd, const char *text)
+{
+	return send_all(fd, text, strlen(text));
+}
+
+/* Adds len bytes to the mail being taken, within MAIL_MAX. */
+static void
+mail_add(char *buf, size_t *len, const char *p, size_t n)
+{
+	if (*len + n <= MAIL_MAX) {
+		memcpy(buf + *len, p, n);
+		*len += n;
+	}
+}
+
+/*
+ * SMTP, as much as LuaSocket's socket.smtp speaks: one mail per
+ * connection is kept, envelope and data, for MAILBOX_PORT to show.
+ */
+static void
+serve_smtp(struct test_server *srv, int fd)
+{
+	char	line[SMTP_LINE_MAX], *buf;
+	size_t	len, n = 0;
+	int	i;
+
+	(void)srv;
+	if ((buf = malloc(MAIL_MAX)) == NULL ||
+	    !smtp_reply(fd, "220 loopback ESMTP ready\r\n"))
+		goto done;
+	for (i = 0; i < 1000 && smtp_line(fd, line, sizeof(line), &len); i++) {
+		if (strncasecmp(line, "EHLO ", 5) == 0 ||
+		    strncasecmp(line, "HELO ", 5) == 0)
+			smtp_reply(fd, "250-loopback\r\n250 8BITMIME\r\n");
+		else if (strncasecmp(line, "MAIL FROM:", 10) == 0) {
+			n = 0;
+			mail_add(buf, &n, line, len);
+			mail_add(buf, &n, "\n", 1);
+			smtp_reply(fd, "250 sender ok\r\n");
+		} else if (strncasecmp(line, "RCPT TO:", 8) == 0) {
+			if (strstr(line, "<nobody@") != NULL) {
+				smtp_reply(fd, "550 no such user here\r\n");
+				continue;
+			}
+			mail_add(buf, &n, line, len);
+			mail_add(buf, &n, "\n", 1);
+			smtp_reply(fd, "250 recipient ok\r\n");
+		} else if (strcasecmp(line, "DATA") == 0) {
+			smtp_reply(fd, "354 end with <CRLF>.<CRLF>\r\n");
+			mail_add(buf, &n, "\n", 1);
+			while (smtp_line(fd, line, sizeof(line), &len) &&
+			    strcmp(line, ".") != 0) {
+				/* RFC 5321 4.5.2: a leading dot was doubled. */
+				mail_add(buf, &n, line + (line[0] == '.'),
+				    len - (line[0] == '.'));
+				mail_add(buf, &n, "\r\n", 2);
+			}
+			pthread_mutex_lock(&mail_lock);
+			free(mail);
+			mail = buf;
+			mail_len = n;
+			pthread_mutex_unlock(&mail_lock);
+			if ((buf = malloc(MAIL_MAX)) == NULL)
+				goto done;
+			n = 0;
+			smtp_reply(fd, "250 queued\r\n");
+		} else if (strcasecmp(line, "RSET") == 0 ||
+		    strcasecmp(line, "NOOP") == 0) {
+			n = 0;
+			smtp_reply(fd, "250 ok\r\n");
+		} else if (strcasecmp(line, "QUIT") == 0) {
+			smtp_reply(fd, "221 bye\r\n");
+			break;
+		} else
+			smtp_reply(fd, "502 not implemented\r\n");
+	}
+ done:
+	free(buf);
+}
+
+static void
+serve_mailbox(struct test_server *srv, int fd)
+{
+	(void)srv;
+	pthread_mutex_lock(&mail_lock);
+	if (mail != NULL)
+		send_all(fd, mail, mail_len);
+	pthread_mutex_unlock(&mail_lock);
 }
 
 /* Says whether a connection to HOLD_PORT has ended, within 5 s. */
@@ -284,6 +412,8 @@ test_script(void **state)
 	server_start(&http, AF_INET, serve_http, NULL, 0);
 	server_start(&hold, AF_INET, serve_hold, NULL, 0);
 	server_start(&monitor, AF_INET, serve_monitor, NULL, 0);
+	server_start(&smtp, AF_INET, serve_smtp, NULL, 0);
+	server_start(&mailbox, AF_INET, serve_mailbox, NULL, 0);
 
 	/* A listener whose accept queue is full drops new SYNs. */
 	full = loopback_socket();
@@ -306,6 +436,8 @@ test_script(void **state)
 	set_port("HTTP_PORT", http.port);
 	set_port("HOLD_PORT", hold.port);
 	set_port("MONITOR_PORT", monitor.port);
+	set_port("SMTP_PORT", smtp.port);
+	set_port("MAILBOX_PORT", mailbox.port);
 	set_port("FULL_PORT", listen_port(full));
 	set_port("CLOSED_PORT", listen_port(closed));
 	close(closed);
@@ -346,6 +478,9 @@ test_script(void **state)
 	server_stop(&http);
 	server_stop(&hold);
 	server_stop(&monitor);
+	server_stop(&smtp);
+	server_stop(&mailbox);
+	free(mail);
 	assert_int_equal(harness_broker_stop(&broker), 0);
 	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
 		fail_msg("%s exited with status %d", command[0],
