@@ -1,5 +1,5 @@
 /*
- * run_example [--policy FILE] [--visit] -- COMMAND ARGS...
+ * run_example [--policy FILE] [--visit | --launch] -- COMMAND ARGS...
  *
  * Runs a script (a Lua test, an example) against a real broker and
  * real loopback servers, and fails unless it exits 0 in time.  The
@@ -26,8 +26,15 @@
  * once by a "visitor" that sends "hello from the runner\n" and reads one
  * line, so that examples blocked in accept are served as a real client
  * would serve them.
+ *
+ * With --launch, the command runs under `tcpbroker run` with the same
+ * policy, as a uid of its own when the runner is root.  So that such a
+ * uid can read them wherever the clone is, the arguments that are files
+ * and the directories of LUA_PATH and LUA_CPATH are copied to a
+ * directory of /tmp shown to the command (--bind-ro), and named there.
  */
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/time.h>
 #include <sys/wait.h>
 
@@ -53,7 +60,11 @@
 #define POLICY_TEXT_MAX		65536
 
 static const char	*policy_file;
-static bool		 visiting;
+static bool		 visiting, launching;
+/* Where --launch copies what the command reads. */
+static char		 launch_dir[64];
+/* Most arguments and path entries --launch rewrites: entries. */
+#define LAUNCH_ENTRIES_MAX	32
 static char	       **command;
 
 static struct test_server	echo, greeting, binary, silent, http, hold;
@@ -376,6 +387,99 @@ visitor_main(void *p)
 	return NULL;
 }
 
+static void
+launch_copy(const char *from, const char *to)
+{
+	char	cmd[1024];
+
+	snprintf(cmd, sizeof(cmd), "mkdir -p '%s' && cp -R '%s' '%s' && "
+	    "chmod -R a+rX '%s'", to, from, to, to);
+	assert_int_equal(system(cmd), 0);
+}
+
+/*
+ * A Lua path ("DIR/?.lua;DIR2/?.so;;") with each directory's files of
+ * the template's extension copied into launch_dir, and named there.
+ */
+static void
+launch_lua_path(const char *name, unsigned *copies)
+{
+	static char	 out[2][4096];
+	const char	*path = getenv(name), *entry, *end, *mark;
+	char		 dir[1024], sub[128], files[1100];
+	char		*o = out[strcmp(name, "LUA_PATH") == 0];
+	size_t		 len = 0;
+
+	if (path == NULL)
+		return;
+	o[0] = '\0';
+	for (entry = path; ; entry = end + 1) {
+		if ((end = strchr(entry, ';')) == NULL)
+			end = entry + strlen(entry);
+		mark = memchr(entry, '?', (size_t)(end - entry));
+		if (mark != NULL && mark > entry && mark[-1] == '/' &&
+		    *copies < LAUNCH_ENTRIES_MAX) {
+			snprintf(dir, sizeof(dir), "%.*s", (int)(mark - entry - 1),
+			    entry);
+			snprintf(sub, sizeof(sub), "%s/%u", launch_dir,
+			    (*copies)++);
+			snprintf(files, sizeof(files), "%s/.", dir);
+			launch_copy(files, sub);
+			len += (size_t)snprintf(o + len, sizeof(out[0]) - len,
+			    "%s/%.*s", sub, (int)(end - mark), mark);
+		} else
+			len += (size_t)snprintf(o + len, sizeof(out[0]) - len,
+			    "%.*s", (int)(end - entry), entry);
+		assert_true(len < sizeof(out[0]) - 1);
+		if (*end == '\0')
+			break;
+		o[len++] = ';';
+		o[len] = '\0';
+	}
+	setenv(name, o, 1);
+}
+
+/* In the child: runs the command under tcpbroker run. */
+static void __attribute__((noreturn))
+launch(const struct broker_proc *b)
+{
+	static char	 copies[LAUNCH_ENTRIES_MAX][256];
+	char		*argv[LAUNCH_ENTRIES_MAX + 16], sub[128];
+	const char	*base;
+	struct stat	 st;
+	unsigned	 n = 0, c = 0, i;
+
+	argv[n++] = TB_BROKER_BIN;
+	argv[n++] = "run";
+	argv[n++] = "--policy";
+	argv[n++] = (char *)b->policy;
+	argv[n++] = "--bind-ro";
+	argv[n++] = launch_dir;
+	argv[n++] = "--";
+	launch_lua_path("LUA_PATH", &c);
+	launch_lua_path("LUA_CPATH", &c);
+	for (i = 0; command[i] != NULL; i++) {
+		assert_true(n < LAUNCH_ENTRIES_MAX + 15);
+		if (i == 0 || stat(command[i], &st) != 0 ||
+		    !S_ISREG(st.st_mode) || c >= LAUNCH_ENTRIES_MAX) {
+			argv[n++] = command[i];
+			continue;
+		}
+		snprintf(sub, sizeof(sub), "%s/%u", launch_dir, c);
+		launch_copy(command[i], sub);
+		base = strrchr(command[i], '/');
+		snprintf(copies[c], sizeof(copies[c]), "%s/%s", sub,
+		    base != NULL ? base + 1 : command[i]);
+		argv[n++] = copies[c++];
+	}
+	argv[n] = NULL;
+	/* A confined command cannot be ptraced: no LeakSanitizer there. */
+	setenv("ASAN_OPTIONS", "detect_leaks=0", 1);
+	execv(argv[0], argv);
+	fprintf(stderr, "run_example: %s: %s\n", argv[0], strerror(errno));
+	_exit(127);
+}
+
 static char *
 read_policy(const char *path)
 {
@@ -445,8 +549,16 @@ test_script(void **state)
 		assert_int_equal(pthread_create(&v.thread, NULL, visitor_main,
 		    &v), 0);
 
+	if (launching) {
+		snprintf(launch_dir, sizeof(launch_dir),
+		    "/tmp/tcpbroker-launch-XXXXXX");
+		assert_non_null(mkdtemp(launch_dir));
+		assert_int_equal(chmod(launch_dir, 0755), 0);
+	}
 	pid = fork();
 	assert_true(pid != -1);
+	if (pid == 0 && launching)
+		launch(&broker);
 	if (pid == 0) {
 		execvp(command[0], command);
 		fprintf(stderr, "run_example: %s: %s\n", command[0],
@@ -482,6 +594,12 @@ test_script(void **state)
 	server_stop(&mailbox);
 	free(mail);
 	assert_int_equal(harness_broker_stop(&broker), 0);
+	if (launching) {
+		char	cmd[128];
+
+		snprintf(cmd, sizeof(cmd), "rm -rf '%s'", launch_dir);
+		assert_int_equal(system(cmd), 0);
+	}
 	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
 		fail_msg("%s exited with status %d", command[0],
 		    WIFEXITED(status) ? WEXITSTATUS(status) : -1);
@@ -500,14 +618,16 @@ main(int argc, char *argv[])
 			policy_file = argv[++i];
 		else if (strcmp(argv[i], "--visit") == 0)
 			visiting = true;
+		else if (strcmp(argv[i], "--launch") == 0)
+			launching = true;
 		else
 			break;
 	}
 	if (i < argc && strcmp(argv[i], "--") == 0)
 		i++;
-	if (i >= argc) {
-		fprintf(stderr, "usage: run_example [--policy FILE] [--visit] "
-		    "-- COMMAND ARGS...\n");
+	if (i >= argc || (visiting && launching)) {
+		fprintf(stderr, "usage: run_example [--policy FILE] "
+		    "[--visit | --launch] -- COMMAND ARGS...\n");
 		return 2;
 	}
 	command = argv + i;
