@@ -162,7 +162,7 @@ struct broker {
 	uid_t		 uid;		/* its own, after the switch */
 	bool		 sandboxed;	/* the filter is installed */
 	bool		 may_listen;	/* the filter allows listening */
-	bool		 private;	/* one session, from the launcher */
+	bool		 private;	/* one command's, from the launcher's source */
 	bool		 revoke;	/* a reload closes what it denies */
 	/* A launched session's tenant by name (--tenant), or NULL. */
 	const char	*tenant;
