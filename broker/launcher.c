@@ -190,6 +190,7 @@ launcher_main(int argc, char *argv[])
 	struct isolate_spec	 spec = { .seccomp = true, .lock_fd = -1 };
 	struct isolate_uid_range range;
 	struct sigaction	 sa;
+	sigset_t		 forwarded, unblocked;
 	const char		*range_text = ISOLATE_UID_RANGE, *why;
 	const char		*user = NULL;
 	pid_t			 broker_pid, pid;
@@ -314,6 +315,17 @@ launcher_main(int argc, char *argv[])
 			fatalx("tcpbroker run: %s", why);
 		o.run_gid = (gid_t)o.run_uid;
 	}
+	/*
+	 * A signal sent before the command has a pid to forward it to waits
+	 * until it has one, instead of ending the launcher alone.
+	 */
+	sigemptyset(&forwarded);
+	sigaddset(&forwarded, SIGTERM);
+	sigaddset(&forwarded, SIGHUP);
+	sigaddset(&forwarded, SIGINT);
+	sigaddset(&forwarded, SIGQUIT);
+	if (sigprocmask(SIG_BLOCK, &forwarded, &unblocked) == -1)
+		fatal("sigprocmask");
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) == -1)
 		fatal("socketpair");
 	if ((pid = isolate_spawn(&spec, argv + optind, sv[1])) == -1)
@@ -325,7 +337,8 @@ launcher_main(int argc, char *argv[])
 		fatal("fork");
 	case 0:
 		/* The broker ends with its launcher, whatever way it goes. */
-		if (prctl(PR_SET_PDEATHSIG, SIGTERM) == -1)
+		if (sigprocmask(SIG_SETMASK, &unblocked, NULL) == -1 ||
+		    prctl(PR_SET_PDEATHSIG, SIGTERM) == -1)
 			_exit(1);
 		/* Its source at 3, its uid's lock at 4, nothing else. */
 		if ((source = fcntl(sv[0], F_DUPFD_CLOEXEC, 10)) == -1 ||
@@ -354,6 +367,8 @@ launcher_main(int argc, char *argv[])
 	sigaction(SIGHUP, &sa, NULL);
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGQUIT, &sa, NULL);
+	if (sigprocmask(SIG_SETMASK, &unblocked, NULL) == -1)
+		fatal("sigprocmask");
 
 	while (waitpid(pid, &status, 0) == -1)
 		if (errno != EINTR)
