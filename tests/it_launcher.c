@@ -258,12 +258,12 @@ test_lua_children(void **state)
 	setenv("LUA_CPATH", luadir, 1);
 	setenv("LUA_PATH", lua_path, 1);
 	setenv("LUA", TB_LUA, 1);
-	setenv("SPAWN_DIR", dir, 1);
 #ifdef TB_LIBASAN
 	setenv("LD_PRELOAD", TB_LIBASAN, 1);
 #endif
 	status = run(argv);
 	unsetenv("LD_PRELOAD");
+	unsetenv("LUA_PATH");
 	assert_true(WIFEXITED(status));
 	assert_int_equal(WEXITSTATUS(status), 0);
 }

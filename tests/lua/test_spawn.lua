@@ -1,14 +1,17 @@
--- Under `tcpbroker run`: processes the script starts use the plugin,
--- each with a session of its own, at the same time as the script.
--- Started by tests/it_launcher.c with ECHO_PORT, DENIED_PORT, LUA (the
--- interpreter) and SPAWN_DIR (where spawn_child.lua is).
+-- Processes the script starts use the plugin, each with a session of
+-- its own, at the same time as the script: under `tcpbroker run` from
+-- the session source they inherit, under the daemon by its socket path.
+-- Run by tests/it_launcher.c and by tests/run_example (with and without
+-- --launch).  LUA names the interpreter (default: this one's); the
+-- child's script is found in LUA_PATH; DENIED_PORT is a port the policy
+-- denies (default 1, outside the ports the runner's policy allows).
 local tcp = require "tcp"
 local T = require "testlib"
 
-local lua = assert(os.getenv "LUA")
-local child = os.getenv "SPAWN_DIR" .. "/spawn_child.lua"
+local lua = os.getenv "LUA" or arg[-1]
+local child = assert(package.searchpath("spawn_child", package.path))
 local echo = T.port "ECHO_PORT"
-local denied = T.port "DENIED_PORT"
+local denied = tonumber(os.getenv "DENIED_PORT") or 1
 
 local function echo_line(conn, line)
     conn:write(line .. "\n")
