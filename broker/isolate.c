@@ -529,7 +529,6 @@ isolate_spawn(const struct isolate_spec *spec, char *argv[], int keep)
 			    CLONE_NEWIPC | CLONE_NEWUTS;
 	uid_t		uid = geteuid();
 	gid_t		gid = getegid();
-	sigset_t	none;
 	pid_t		pid;
 
 	if (!spec->root)
@@ -539,10 +538,12 @@ isolate_spawn(const struct isolate_spec *spec, char *argv[], int keep)
 	    NULL);
 	if (pid != 0)
 		return pid;
-	/* The launcher blocks the signals it forwards until it can. */
-	sigemptyset(&none);
-	/* It holds the uid's lock while it lives, and the session source. */
-	if (sigprocmask(SIG_SETMASK, &none, NULL) == -1 ||
+	/*
+	 * The signal mask the launcher had (it blocks what it forwards until
+	 * the command has a pid); the uid's lock while it lives, and the
+	 * session source.
+	 */
+	if (sigprocmask(SIG_SETMASK, &spec->sigmask, NULL) == -1 ||
 	    prctl(PR_SET_PDEATHSIG, SIGKILL) == -1 ||
 	    close_all_but(keep, spec->lock_fd) == -1)
 		_exit(126);

@@ -10,6 +10,7 @@
 
 #include <sys/types.h>
 
+#include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
 
@@ -45,6 +46,7 @@ struct isolate_spec {
 	unsigned	 nbinds;
 	bool		 seccomp;	/* false only with --no-sandbox */
 	int		 lock_fd;	/* the uid's lock, or -1 */
+	sigset_t	 sigmask;	/* the command's, unlike the launcher's */
 };
 
 /*

@@ -190,7 +190,7 @@ launcher_main(int argc, char *argv[])
 	struct isolate_spec	 spec = { .seccomp = true, .lock_fd = -1 };
 	struct isolate_uid_range range;
 	struct sigaction	 sa;
-	sigset_t		 forwarded, unblocked;
+	sigset_t		 forwarded;
 	const char		*range_text = ISOLATE_UID_RANGE, *why;
 	const char		*user = NULL;
 	pid_t			 broker_pid, pid;
@@ -324,7 +324,7 @@ launcher_main(int argc, char *argv[])
 	sigaddset(&forwarded, SIGHUP);
 	sigaddset(&forwarded, SIGINT);
 	sigaddset(&forwarded, SIGQUIT);
-	if (sigprocmask(SIG_BLOCK, &forwarded, &unblocked) == -1)
+	if (sigprocmask(SIG_BLOCK, &forwarded, &spec.sigmask) == -1)
 		fatal("sigprocmask");
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) == -1)
 		fatal("socketpair");
@@ -337,7 +337,7 @@ launcher_main(int argc, char *argv[])
 		fatal("fork");
 	case 0:
 		/* The broker ends with its launcher, whatever way it goes. */
-		if (sigprocmask(SIG_SETMASK, &unblocked, NULL) == -1 ||
+		if (sigprocmask(SIG_SETMASK, &spec.sigmask, NULL) == -1 ||
 		    prctl(PR_SET_PDEATHSIG, SIGTERM) == -1)
 			_exit(1);
 		/* Its source at 3, its uid's lock at 4, nothing else. */
@@ -367,7 +367,7 @@ launcher_main(int argc, char *argv[])
 	sigaction(SIGHUP, &sa, NULL);
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGQUIT, &sa, NULL);
-	if (sigprocmask(SIG_SETMASK, &unblocked, NULL) == -1)
+	if (sigprocmask(SIG_SETMASK, &spec.sigmask, NULL) == -1)
 		fatal("sigprocmask");
 
 	while (waitpid(pid, &status, 0) == -1)
