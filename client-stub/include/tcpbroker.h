@@ -128,7 +128,8 @@ TB_EXTERN const char *tb_strerror(int code);
  * own (docs/protocol.md); else a session handed over, which serves this
  * process only.  Else the socket path in TCPBROKER_SOCKET, else
  * TB_DEFAULT_SOCKET.  The session's socket is close-on-exec: a program
- * this process runs opens a session of its own.
+ * this process runs opens a session of its own, and so must a child
+ * that fork() made (never calling through its parent's tb_client).
  */
 #define TB_DEFAULT_SOCKET	"/run/tcpbroker/tcpbroker.sock"
 TB_EXTERN int tb_client_open(tb_client **out, struct tb_error *err);
