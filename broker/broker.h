@@ -437,6 +437,8 @@ enum quota_kind {
 struct quota;
 /* The quota of a tenant (NULL for none), with the current limits. */
 struct quota	*quota_of(const struct policy_tenant *tn);
+/* The name of the tenant whose quota q is; "-" for none. */
+const char	*quota_name(const struct quota *q);
 /* Takes one of kind; TB_EQUOTA with why filled when over the limit. */
 int		 quota_acquire(struct quota *q, enum quota_kind kind, char *why,
 		    size_t len);
@@ -564,12 +566,11 @@ PROTO_CLIENT_NOTES(BROKER__NOTE_PROTO)
 
 /* connection.c */
 /*
- * Adopts an accepted socket that the caller counted as a connection of
- * tenant in q; on failure it closes the socket and returns NULL, and the
- * count is the caller's to release.
+ * Adopts an accepted socket that the caller counted as a connection in
+ * q, its tenant's quota; on failure it closes the socket and returns
+ * NULL, and the count is the caller's to release.
  */
-struct conn	*conn_accepted(struct session *s, int fd, struct quota *q,
-		    const char *tenant);
+struct conn	*conn_accepted(struct session *s, int fd, struct quota *q);
 void		 conn_destroy(struct conn *conn, bool reply);
 /* Starts pushing a streaming session's connection, once it is known. */
 void		 conn_stream_start(struct conn *conn);
