@@ -27,11 +27,13 @@
 
 /*
  * How --log and --decision-log are opened, at start and, by the reader,
- * again on SIGHUP and SIGUSR1: appending, created with LOG_FILE_MODE.
- * The reader's filter allows an open with exactly these flags and mode
+ * again on SIGHUP and SIGUSR1: appending, created with LOG_FILE_MODE,
+ * never through a symbolic link (the reader keeps root's uid: a link
+ * put in the log directory must not hand the broker another file).  The
+ * reader's filter allows an open with exactly these flags and mode
  * (sandbox.c).
  */
-#define LOG_FILE_FLAGS	(O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC)
+#define LOG_FILE_FLAGS	(O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW)
 #define LOG_FILE_MODE	0640
 
 /* log.c: one log for the daemon, on stderr. */
