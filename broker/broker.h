@@ -34,6 +34,8 @@
  * (sandbox.c).
  */
 #define LOG_FILE_FLAGS	(O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW)
+/* The same as the reader opens them: never waiting (a FIFO in place). */
+#define READER_LOG_FLAGS	(LOG_FILE_FLAGS)
 #define LOG_FILE_MODE	0640
 
 /* log.c: one log for the daemon, on stderr. */
@@ -88,6 +90,8 @@ void	reader_start(const char *policy, const char *log,
 	    const char *decisions);
 /* The broker's end of the reader's socket, or -1 (for the filter). */
 int	reader_socket(void);
+/* Logs, once the event loop runs, when the reader is gone. */
+void	reader_watch(void);
 /* Reads and parses the policy again through the reader.  0 or -1. */
 int	reader_policy(const char *path, struct policy **out,
 	    struct policy_error *err);

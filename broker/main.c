@@ -572,6 +572,7 @@ broker_serve(const struct broker_options *o, int source_fd)
 	loop_init((size_t)LIMIT_SESSIONS * 2 * (LIMIT_CALLS_PER_SESSION +
 	    LIMIT_HANDLES_PER_SESSION));
 	setup_signals(source_fd != -1);
+	reader_watch();
 	limit_descriptors();
 	broker_read_own_addresses();
 	if (source_fd == -1)

@@ -12,6 +12,7 @@
  * the capabilities that opening files needs, runs a filter of its own,
  * and ends when the broker closes its end.
  */
+#include <sys/epoll.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -21,6 +22,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -32,6 +34,9 @@
 
 #define PASSWD_FILE	"/etc/passwd"
 #define GROUP_FILE	"/etc/group"
+
+/* How the policy, passwd and group are opened: never waiting (a FIFO). */
+#define READER_READ_FLAGS	(O_RDONLY | O_CLOEXEC | O_NONBLOCK)
 
 /* The files of each kind, in the order their descriptors travel. */
 enum {
@@ -54,12 +59,18 @@ struct reader_answer {
 	int32_t		err[READER_FILES];
 };
 
-/* The reader's own descriptor for its end, after the others are closed. */
+/*
+ * The reader's descriptors, after the others are closed: its end of the
+ * socket, then the directory of each log file (READ_LOG, READ_DECISIONS),
+ * opened at start, in which the log is opened again by its last name.
+ */
 #define READER_OWN_FD	3
+#define READER_DIR_FD	4
 
 static int		reader_fd = -1;		/* the broker's end */
 static uint32_t		reader_seq;
 static const char	*paths[2][READER_FILES];
+static struct loop_io	reader_io;
 
 /* --- in the reader --- */
 
@@ -87,13 +98,26 @@ reader_capabilities(void)
 		fatal("reader: capset");
 }
 
+/* The last component of path. */
+static const char *
+base_name(const char *path)
+{
+	const char	*slash = strrchr(path, '/');
+
+	return slash != NULL ? slash + 1 : path;
+}
+
 /*
- * Opens one file: only a regular file is passed, and a log (for
- * writing) only when it has no other name, so that neither a symbolic
- * nor a hard link in the log directory hands the broker another file.
+ * Opens one file without waiting (a FIFO put in its place must not hang
+ * the reader): only a regular file is passed.  A log is opened by its
+ * last name in the directory the reader opened at start (dirfd), so that
+ * a directory on its path renamed or replaced by a symbolic link since
+ * cannot lead elsewhere, and only when it has no other name, so that
+ * neither a symbolic nor a hard link put in that directory hands the
+ * broker another file.
  */
 static int
-open_one(const char *path, int flags, mode_t mode, int32_t *err)
+open_one(int dirfd, const char *path, int flags, mode_t mode, int32_t *err)
 {
 	struct stat	st;
 	int		fd;
@@ -103,7 +127,11 @@ open_one(const char *path, int flags, mode_t mode, int32_t *err)
 		*err = ENOENT;
 		return -1;
 	}
-	if ((fd = open(path, flags, mode)) == -1) {
+	if (dirfd != -1 && 0)
+		fd = openat(dirfd, base_name(path), flags, mode);
+	else
+		fd = open(path, flags, mode);
+	if (fd == -1) {
 		*err = errno;
 		return -1;
 	}
@@ -132,10 +160,11 @@ reader_answer(const struct reader_request *rq)
 	kind = rq->kind == READER_LOGS ? 1 : 0;
 	for (i = 0; i < READER_FILES; i++) {
 		if (kind == 1)
-			fd = open_one(paths[kind][i], LOG_FILE_FLAGS,
-			    LOG_FILE_MODE, &a.err[i]);
+			fd = open_one(i < 2 && paths[1][i] != NULL ?
+			    READER_DIR_FD + i : -1, paths[1][i],
+			    READER_LOG_FLAGS, LOG_FILE_MODE, &a.err[i]);
 		else
-			fd = open_one(paths[kind][i], O_RDONLY | O_CLOEXEC, 0,
+			fd = open_one(-1, paths[kind][i], READER_READ_FLAGS, 0,
 			    &a.err[i]);
 		if (fd != -1)
 			fds[n++] = fd;
@@ -158,26 +187,62 @@ reader_answer(const struct reader_request *rq)
 		close(fds[i]);
 }
 
+/* The directory of a log's path, opened to find the log in later. */
+static int
+open_log_dir(const char *path)
+{
+	char	dir[PATH_MAX];
+	size_t	len;
+	int	fd;
+
+	len = (size_t)(base_name(path) - path);
+	if (len == 0)
+		snprintf(dir, sizeof(dir), ".");
+	else if (len >= sizeof(dir))
+		fatalx("reader: %s: path too long", path);
+	else {
+		memcpy(dir, path, len);
+		dir[len] = '\0';
+	}
+	if ((fd = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC)) == -1)
+		fatal("reader: the directory of %s", path);
+	return fd;
+}
+
 static void __attribute__((noreturn))
 reader_main(int fd)
 {
 	struct reader_request	rq;
+	sigset_t		all;
 	ssize_t			n;
+	int			i, dirfd;
 
-	/* Only the broker's end and stderr (the log) stay open. */
+	/*
+	 * Only the broker's end, the log directories and stderr (the log)
+	 * stay open.
+	 */
 	if (dup2(fd, READER_OWN_FD) == -1)
 		fatal("reader: dup2");
 	if (close_range(READER_OWN_FD + 1, ~0U, 0) == -1)
 		fatal("reader: close_range");
-	/* Signals are for the broker; the reader ends with it. */
-	signal(SIGHUP, SIG_IGN);
-	signal(SIGINT, SIG_IGN);
-	signal(SIGTERM, SIG_IGN);
-	signal(SIGQUIT, SIG_IGN);
-	signal(SIGUSR1, SIG_IGN);
-	signal(SIGPIPE, SIG_IGN);
-	if (prctl(PR_SET_PDEATHSIG, SIGKILL) == -1)
-		fatal("reader: prctl PR_SET_PDEATHSIG");
+	for (i = 0; i < 2; i++) {
+		if (paths[1][i] == NULL)
+			continue;
+		dirfd = open_log_dir(paths[1][i]);
+		if (dirfd != READER_DIR_FD + i) {
+			if (dup2(dirfd, READER_DIR_FD + i) == -1)
+				fatal("reader: dup2");
+			close(dirfd);
+		}
+	}
+	/*
+	 * Signals are for the broker; the reader ends when the broker's
+	 * end of its socket closes (a death signal from a broker that has
+	 * switched users would not reach a reader that kept root's uid).
+	 */
+	sigfillset(&all);
+	if (sigprocmask(SIG_BLOCK, &all, NULL) == -1)
+		fatal("reader: sigprocmask");
 	prctl(PR_SET_NAME, "tcpbroker-read");
 	reader_capabilities();
 	if (sandbox_reader() == -1)
@@ -230,6 +295,24 @@ reader_socket(void)
 	return reader_fd;
 }
 
+/* The reader ended: what it did for the broker is refused from now on. */
+static void
+reader_event(struct loop_io *io, uint32_t events)
+{
+	(void)events;
+	log_warnx("the reader is gone: policy reloads and log rotation are "
+	    "refused until the broker is restarted");
+	loop_remove(io);
+}
+
+void
+reader_watch(void)
+{
+	if (loop_add(&reader_io, reader_fd, EPOLLRDHUP, reader_event, NULL) ==
+	    -1)
+		fatal("epoll_ctl");
+}
+
 static void
 close_passed(struct msghdr *msg)
 {
@@ -277,7 +360,9 @@ reader_ask(uint8_t kind, int fds[READER_FILES], int err[READER_FILES])
 		errno = ENOTCONN;
 		return -1;
 	}
-	if (send(reader_fd, &rq, sizeof(rq), MSG_NOSIGNAL) != sizeof(rq))
+	/* Never waits for room: a reader that stopped answering is gone. */
+	if (send(reader_fd, &rq, sizeof(rq), MSG_NOSIGNAL | MSG_DONTWAIT) !=
+	    sizeof(rq))
 		return -1;
 	/* Answers to requests that timed out before are dropped. */
 	for (tries = 0; tries < LIMIT_READER_STALE; tries++) {
@@ -297,8 +382,14 @@ reader_ask(uint8_t kind, int fds[READER_FILES], int err[READER_FILES])
 			errno = EPIPE;
 			return -1;
 		}
-		if ((size_t)n != sizeof(a) || a.seq != rq.seq ||
+		if ((size_t)n == sizeof(a) && a.seq == rq.seq &&
 		    (msg.msg_flags & MSG_CTRUNC)) {
+			/* The broker had no room for the descriptors. */
+			close_passed(&msg);
+			errno = EMFILE;
+			return -1;
+		}
+		if ((size_t)n != sizeof(a) || a.seq != rq.seq) {
 			close_passed(&msg);
 			continue;
 		}

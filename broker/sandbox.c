@@ -374,7 +374,7 @@ static const struct rule reader_rules[] = {
 	    "the descriptors, to the broker" },
 	{ "openat",	W_ALWAYS, R_ALLOW, 1, { MASKED(2, OPEN_WRITES, 0) },
 	    "the policy file, /etc/passwd and /etc/group: read only" },
-	{ "openat",	W_ALWAYS, R_ALLOW, 2, { EQ(2, LOG_FILE_FLAGS),
+	{ "openat",	W_ALWAYS, R_ALLOW, 2, { EQ(2, READER_LOG_FLAGS),
 	    EQ(3, LOG_FILE_MODE) }, "the log files: append only" },
 	{ "newfstatat",	W_ALWAYS, R_ALLOW, 1, { MASKED(3, AT_EMPTY_PATH,
 	    AT_EMPTY_PATH) }, "only regular files are passed" },

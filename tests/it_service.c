@@ -89,6 +89,23 @@ file_size(const char *path)
 	return st.st_size;
 }
 
+/* How many lines of path hold needle. */
+static int
+count_lines(const char *path, const char *needle)
+{
+	FILE	*f = fopen(path, "r");
+	char	 line[2048];
+	int	 n = 0;
+
+	if (f == NULL)
+		return 0;
+	while (fgets(line, sizeof(line), f) != NULL)
+		if (strstr(line, needle) != NULL)
+			n++;
+	fclose(f);
+	return n;
+}
+
 /* Waits until path holds needle; fails the test after WAIT_MS. */
 static void
 wait_for_line(const char *path, const char *needle)
@@ -161,6 +178,7 @@ test_logs_reopen_after_rotation(void **state)
 	char			 dir[64], log[128], decisions[128];
 	char			 old_log[160], old_decisions[160];
 	char			 victim[128], victim2[128];
+	int			 reloads, i;
 
 	(void)state;
 	make_log_dir(dir, sizeof(dir));
@@ -235,9 +253,69 @@ test_logs_reopen_after_rotation(void **state)
 	unlink(log);
 	unlink(decisions);
 
+	/*
+	 * A FIFO where the log was: the reader opens without waiting, so
+	 * it fails at once, and the next reload is answered.
+	 */
+	reloads = count_lines(old_log, "policy reloaded");
+	assert_int_equal(mkfifo(log, 0600), 0);
+	assert_int_equal(kill(broker.pid, SIGUSR1), 0);
+	assert_int_equal(kill(broker.pid, SIGHUP), 0);
+	for (i = 0; i < WAIT_MS / 10 &&
+	    count_lines(old_log, "policy reloaded") == reloads; i++)
+		harness_sleep_ms(10);
+	assert_int_equal(count_lines(old_log, "policy reloaded"), reloads + 1);
+	assert_false(file_contains(old_log, "did not answer"));
+	unlink(log);
+
 	tb_client_close(c);
 	assert_int_equal(harness_broker_stop(&broker), 0);
 	wait_for_line(old_log, "shutting down");
+	remove_dir(dir);
+}
+
+/*
+ * A directory on the log's path replaced by a symbolic link after
+ * start: the reader opens the log in the directory it opened at start,
+ * never where the link leads.
+ */
+static void
+test_log_directory_replaced(void **state)
+{
+	struct harness_options	 o = { 0 };
+	struct stat		 st;
+	char			 dir[64], sub[96], log[128], moved[128];
+	char			 target[96], planted[128];
+
+	(void)state;
+	make_log_dir(dir, sizeof(dir));
+	snprintf(sub, sizeof(sub), "%s/sub", dir);
+	snprintf(log, sizeof(log), "%s/broker.log", sub);
+	snprintf(moved, sizeof(moved), "%s/sub.old/broker.log", dir);
+	snprintf(target, sizeof(target), "%s/target", dir);
+	snprintf(planted, sizeof(planted), "%s/broker.log", target);
+	assert_int_equal(mkdir(sub, 0755), 0);
+	assert_int_equal(mkdir(target, 0700), 0);
+	o.args[0] = "--log";
+	o.args[1] = log;
+	o.args[2] = "--user";
+	o.args[3] = "nobody";
+	harness_broker_start_opts(&broker, HARNESS_POLICY, &o);
+	live_broker = true;
+	wait_for_line(log, "serving");
+
+	snprintf(moved, sizeof(moved), "%s/sub.old", dir);
+	assert_int_equal(rename(sub, moved), 0);
+	assert_int_equal(symlink(target, sub), 0);
+	snprintf(moved, sizeof(moved), "%s/sub.old/broker.log", dir);
+	assert_int_equal(kill(broker.pid, SIGUSR1), 0);
+	assert_int_equal(kill(broker.pid, SIGHUP), 0);
+	wait_for_line(moved, "policy reloaded");
+	assert_int_equal(lstat(planted, &st), -1);
+
+	assert_int_equal(harness_broker_stop(&broker), 0);
+	live_broker = false;
+	unlink(sub);
 	remove_dir(dir);
 }
 
@@ -516,6 +594,7 @@ main(void)
 {
 	const struct CMUnitTest	tests[] = {
 		cmocka_unit_test_teardown(test_logs_reopen_after_rotation, stop_live),
+		cmocka_unit_test_teardown(test_log_directory_replaced, stop_live),
 		cmocka_unit_test_teardown(test_signals_do_not_end_the_broker, stop_live),
 		cmocka_unit_test_teardown(test_socket_activation_and_readiness, stop_live),
 		cmocka_unit_test_teardown(test_listen_pid_of_another_process, stop_live),

@@ -93,7 +93,7 @@ take_file(int fd)
 	msg.msg_iovlen = 1;
 	msg.msg_control = cm.buf;
 	msg.msg_controllen = sizeof(cm.buf);
-	if (recvmsg(fd, &msg, MSG_CMSG_CLOEXEC) != 1)
+	if (recvmsg(fd, &msg, MSG_CMSG_CLOEXEC | MSG_DONTWAIT) != 1)
 		return -1;
 	if ((c = CMSG_FIRSTHDR(&msg)) == NULL || c->cmsg_type != SCM_RIGHTS)
 		return -1;
@@ -313,7 +313,7 @@ test_reader_filter(void **state)
 			_exit(10);
 		if (open("/etc/hostname", O_RDONLY | O_CLOEXEC) == -1)
 			_exit(11);
-		if (open(LOG_TEST_PATH, LOG_FILE_FLAGS, LOG_FILE_MODE) == -1)
+		if (open(LOG_TEST_PATH, READER_LOG_FLAGS, LOG_FILE_MODE) == -1)
 			_exit(12);
 		pass_file(sv[1], "/etc/hostname");
 #ifndef TB_SANITIZER_BUILD
