@@ -731,7 +731,8 @@ tb_tls_alpn(tb_client *c, tb_handle conn, char *buf, size_t cap,
 		    "TLS");
 	else {
 		SSL_get0_alpn_selected(e->tls->ssl, &p, &n);
-		memcpy(buf, p, n);
+		if (n > 0)
+			memcpy(buf, p, n);
 		buf[n] = '\0';
 	}
 	pthread_mutex_unlock(&c->lock);
