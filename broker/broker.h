@@ -26,9 +26,10 @@
 #include "proto.h"
 
 /*
- * How --log and --decision-log are opened, at start and again on SIGHUP
- * and SIGUSR1: appending, created with LOG_FILE_MODE.  The seccomp
- * filter allows an open with exactly these flags and mode (sandbox.c).
+ * How --log and --decision-log are opened, at start and, by the reader,
+ * again on SIGHUP and SIGUSR1: appending, created with LOG_FILE_MODE.
+ * The reader's filter allows an open with exactly these flags and mode
+ * (sandbox.c).
  */
 #define LOG_FILE_FLAGS	(O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC)
 #define LOG_FILE_MODE	0640
@@ -48,17 +49,14 @@ void	log_init(enum log_level level);
 /* Makes path the log: it becomes stderr.  Fatal if it cannot. */
 void	log_open(const char *path);
 /*
- * Opens the log's path again after rotation: 1 when it did, 0 when
- * there was nothing to do (no --log, or the file was not moved), -1
- * when it failed and the old file stays the log (logged).
+ * Takes fd, the log's path opened again by the reader, as the log when
+ * it is another file than the one open (rotated away): 1 when it did,
+ * 0 when there was nothing to do (no --log, or the same file); fd is
+ * consumed either way.  A file still in place is never replaced.
  */
-int	log_reopen(void);
-/*
- * Whether path no longer names the file open at fd (rotated away), so
- * that a file still in place is never reopened: the broker's user may
- * not be allowed to open one that root created.
- */
-bool	log_file_moved(int fd, const char *path);
+int	log_reopen(int fd);
+/* Whether fd is another file than the one open at old_fd. */
+bool	log_file_moved(int old_fd, int fd);
 int	log_level_parse(const char *name, enum log_level *level);
 /* Whether a line of level would be written. */
 bool	log_enabled(enum log_level level);
@@ -75,6 +73,27 @@ void	fatal(const char *fmt, ...)
 	    __attribute__((format(printf, 1, 2), noreturn));
 void	fatalx(const char *fmt, ...)
 	    __attribute__((format(printf, 1, 2), noreturn));
+
+/*
+ * reader.c: the process that keeps the start-up privileges to open the
+ * policy file (with /etc/passwd and /etc/group) and the log files again.
+ * Request kinds:
+ */
+#define READER_POLICY	'p'
+#define READER_LOGS	'l'
+/* Forks the reader, before privileges are dropped.  Paths may be NULL. */
+void	reader_start(const char *policy, const char *log,
+	    const char *decisions);
+/* The broker's end of the reader's socket, or -1 (for the filter). */
+int	reader_socket(void);
+/* Reads and parses the policy again through the reader.  0 or -1. */
+int	reader_policy(const char *path, struct policy **out,
+	    struct policy_error *err);
+/*
+ * The log files opened again: descriptors or -1 each (failures are
+ * logged).  -1 if the reader did not answer.
+ */
+int	reader_logs(int *log, int *decisions);
 
 /* loop.c: one epoll loop, edge-triggered, with a timer heap. */
 struct loop_io {
@@ -358,7 +377,7 @@ struct audit {
 };
 void		 audit_open(const char *path);
 /* The same as log_reopen, for --decision-log. */
-int		 audit_reopen(void);
+int		 audit_reopen(int fd);
 void		 audit_decision(struct session *s, const struct audit *a);
 void		 audit_close(struct session *s, const char *tenant,
 		    uint32_t handle, const char *peer, uint64_t bytes_in,
@@ -403,6 +422,8 @@ enum quota_kind {
 struct quota;
 /* The quota of a tenant (NULL for none), with the current limits. */
 struct quota	*quota_of(const struct policy_tenant *tn);
+/* The name of the tenant whose quota q is; "-" for none. */
+const char	*quota_name(const struct quota *q);
 /* Takes one of kind; TB_EQUOTA with why filled when over the limit. */
 int		 quota_acquire(struct quota *q, enum quota_kind kind, char *why,
 		    size_t len);
@@ -527,12 +548,11 @@ PROTO_CLIENT_NOTES(BROKER__NOTE_PROTO)
 
 /* connection.c */
 /*
- * Adopts an accepted socket that the caller counted as a connection of
- * tenant in q; on failure it closes the socket and returns NULL, and the
- * count is the caller's to release.
+ * Adopts an accepted socket that the caller counted as a connection in
+ * q, its tenant's quota; on failure it closes the socket and returns
+ * NULL, and the count is the caller's to release.
  */
-struct conn	*conn_accepted(struct session *s, int fd, struct quota *q,
-		    const char *tenant);
+struct conn	*conn_accepted(struct session *s, int fd, struct quota *q);
 void		 conn_destroy(struct conn *conn, bool reply);
 /* Starts pushing a streaming session's connection, once it is known. */
 void		 conn_stream_start(struct conn *conn);

@@ -166,7 +166,7 @@ reload_policy(void)
 	struct policy_error	 err;
 	unsigned		 revoked;
 
-	if (policy_load(broker.policy_path, &policy, &err) != 0) {
+	if (reader_policy(broker.policy_path, &policy, &err) != 0) {
 		log_warnx("reload refused, keeping the current policy: %s",
 		    err.message);
 		return;
@@ -198,8 +198,12 @@ reload_policy(void)
 static void
 reopen_logs(void)
 {
-	int	log = log_reopen(), decisions = audit_reopen();
+	int	log_fd, decisions_fd, log, decisions;
 
+	if (reader_logs(&log_fd, &decisions_fd) == -1)
+		return;
+	log = log_reopen(log_fd);
+	decisions = audit_reopen(decisions_fd);
 	if (log >= 0 && decisions >= 0 && log + decisions > 0)
 		log_info("log files reopened");
 }
@@ -516,7 +520,8 @@ void
 broker_serve(const struct broker_options *o, int session_fd)
 {
 	struct sandbox_broker	sb = { .session_fd = -1,
-				    .debug = o->sandbox_debug, .control_fd = -1 };
+				    .debug = o->sandbox_debug, .control_fd = -1,
+				    .reader_fd = -1 };
 	gid_t			control_gid = 0;
 	struct policy_error	err;
 
@@ -553,6 +558,8 @@ broker_serve(const struct broker_options *o, int session_fd)
 		fatal("the launcher's session");
 	/* After the sockets, which must be LISTEN_FD and CONTROL_FD. */
 	audit_open(o->decision_log);
+	/* Before privileges go: the policy may be readable by root only. */
+	reader_start(broker.policy_path, o->log_file, o->decision_log);
 
 	/*
 	 * A timer per waiting call, one per connection resolving (which
@@ -587,6 +594,7 @@ broker_serve(const struct broker_options *o, int session_fd)
 		sb.listen = broker.may_listen;
 		sb.session_fd = session_fd == -1 ? LISTEN_FD : -1;
 		sb.log_files = o->log_file != NULL || o->decision_log != NULL;
+		sb.reader_fd = reader_socket();
 		sb.control_fd = session_fd == -1 && o->control_path != NULL ?
 		    CONTROL_FD : -1;
 		sandbox_broker(&sb);
@@ -750,8 +758,10 @@ main(int argc, char *argv[])
 	if (print_filter) {
 		struct policy		*policy;
 		struct policy_error	 err;
+		/* The reader's descriptor as it would be; any number does. */
 		struct sandbox_broker	 sb = { .session_fd = LISTEN_FD,
-					    .control_fd = -1 };
+					    .control_fd = -1,
+					    .reader_fd = LISTEN_FD + 2 };
 
 		if (policy_load(o.policy_path, &policy, &err) != 0)
 			fatalx("%s", err.message);

@@ -53,7 +53,13 @@ struct session {
 	const char		*doom_reason;
 	uint8_t			*in;
 	size_t			 inlen;
+	/*
+	 * Output: out.data[out_head .. out.len) is still to send.  What was
+	 * sent is dropped by moving the rest down only when that costs no
+	 * more than what was sent, or room is needed (session_out_room).
+	 */
 	struct proto_buf	 out;
+	size_t			 out_head;
 	msgpack_packer		 pk;
 	msgpack_unpacked	 unpacked;
 	unsigned		 ncalls;
@@ -84,6 +90,32 @@ static int			 reserve_fd = -1;
 
 static void	session_input(struct session *s);
 static void	session_flush(struct session *s);
+
+/* Output not sent yet: bytes. */
+static size_t
+session_pending(const struct session *s)
+{
+	return s->out.len - s->out_head;
+}
+
+/* Drops what was sent, moving the rest to the start. */
+static void
+session_out_compact(struct session *s)
+{
+	if (s->out_head == 0)
+		return;
+	memmove(s->out.data, s->out.data + s->out_head, session_pending(s));
+	s->out.len -= s->out_head;
+	s->out_head = 0;
+}
+
+/* Makes room at the end of the output for need bytes, if it can. */
+static void
+session_out_room(struct session *s, size_t need)
+{
+	if (s->out_head > 0 && need > s->out.max - s->out.len)
+		session_out_compact(s);
+}
 
 static void
 session_ready(struct session *s)
@@ -311,9 +343,9 @@ session_recv_window(const struct session *s)
 size_t
 session_push_room(const struct session *s)
 {
-	if (s->doomed || s->out.len >= LIMIT_SESSION_OUTPUT)
+	if (s->doomed || session_pending(s) >= LIMIT_SESSION_OUTPUT)
 		return 0;
-	return LIMIT_SESSION_OUTPUT - s->out.len;
+	return LIMIT_SESSION_OUTPUT - session_pending(s);
 }
 
 uint8_t *
@@ -324,6 +356,7 @@ session_push_reserve(struct session *s, size_t len)
 	if (len > session_push_room(s))
 		fatalx("session %llu: pushing %zu bytes past the output limit",
 		    (unsigned long long)s->id, len);
+	session_out_room(s, len);
 	if ((p = proto_buf_reserve(&s->out, len)) == NULL) {
 		log_warnx("session %llu: out of memory for output",
 		    (unsigned long long)s->id);
@@ -348,6 +381,7 @@ note_begin(struct session *s, enum proto_broker_note note, uint32_t nparams)
 	if (session_push_room(s) < NOTE_SMALL_MAX)
 		fatalx("session %llu: notification without room",
 		    (unsigned long long)s->id);
+	session_out_room(s, PROTO_MESSAGE_MAX);
 	proto_pack_note(&s->pk, proto_broker_notes[note].name, nparams);
 	return &s->pk;
 }
@@ -389,7 +423,7 @@ session_push_resume(struct session *s)
 	struct push_waiters	 now = TAILQ_HEAD_INITIALIZER(now);
 	struct push_waiter	*w;
 
-	if (s->doomed || s->out.len > LIMIT_SESSION_OUTPUT / 2)
+	if (s->doomed || session_pending(s) > LIMIT_SESSION_OUTPUT / 2)
 		return;
 	TAILQ_CONCAT(&now, &s->push_waiters, entry);
 	while ((w = TAILQ_FIRST(&now)) != NULL) {
@@ -542,6 +576,7 @@ reply_error(struct session *s, uint32_t msgid, int code, const char *fmt, ...)
 	    (unsigned long long)s->id, msgid, proto_err_name(code), message);
 	if (code < 0 && -code < TB__ERRNO_COUNT)
 		counters.errors[-code]++;
+	session_out_room(s, PROTO_MESSAGE_MAX);
 	proto_pack_error(&s->pk, msgid, code, message);
 	reply_end(s);
 }
@@ -549,6 +584,7 @@ reply_error(struct session *s, uint32_t msgid, int code, const char *fmt, ...)
 msgpack_packer *
 reply_begin(struct session *s, uint32_t msgid)
 {
+	session_out_room(s, PROTO_MESSAGE_MAX);
 	proto_pack_result(&s->pk, msgid);
 	return &s->pk;
 }
@@ -938,7 +974,7 @@ session_process(struct session *s, unsigned *budget)
 	const char		*why;
 
 	while (off < s->inlen && !s->doomed && !s->ending && *budget > 0 &&
-	    s->out.len <= LIMIT_SESSION_OUTPUT) {
+	    session_pending(s) <= LIMIT_SESSION_OUTPUT) {
 		switch (proto_scan(s->in + off, s->inlen - off, &len, &why)) {
 		case PROTO_SCAN_MORE:
 			return off;
@@ -974,10 +1010,11 @@ session_send(struct session *s)
 {
 	ssize_t	n;
 
-	while (s->out.len > 0 && !s->doomed) {
-		n = send(s->io.fd, s->out.data, s->out.len, MSG_NOSIGNAL);
+	while (session_pending(s) > 0 && !s->doomed) {
+		n = send(s->io.fd, s->out.data + s->out_head, session_pending(s),
+		    MSG_NOSIGNAL);
 		if (n > 0) {
-			proto_buf_consume(&s->out, (size_t)n);
+			s->out_head += (size_t)n;
 			continue;
 		}
 		if (n == -1 && errno == EINTR)
@@ -986,10 +1023,14 @@ session_send(struct session *s)
 			session_doom(s, "write error on the session");
 		break;
 	}
+	if (session_pending(s) == 0)
+		s->out.len = s->out_head = 0;
+	else if (s->out_head >= session_pending(s))
+		session_out_compact(s);
 	/* A client that shut down its side gets its answers, then the end. */
-	if (s->read_eof && s->out.len == 0)
+	if (s->read_eof && session_pending(s) == 0)
 		session_doom(s, "client closed the session");
-	if (s->ending && s->out.len == 0)
+	if (s->ending && session_pending(s) == 0)
 		session_doom(s, "no tenant of the policy matches it");
 }
 
@@ -1020,10 +1061,10 @@ session_input(struct session *s)
 			session_ready(s);
 			break;
 		}
-		if (s->out.len > LIMIT_SESSION_OUTPUT) {
+		if (session_pending(s) > LIMIT_SESSION_OUTPUT) {
 			/* A slow reader: stop taking requests until it reads. */
 			session_send(s);
-			if (s->out.len > LIMIT_SESSION_OUTPUT) {
+			if (session_pending(s) > LIMIT_SESSION_OUTPUT) {
 				s->paused = true;	/* see session_flush() */
 				break;
 			}
@@ -1057,7 +1098,8 @@ session_flush(struct session *s)
 	session_send(s);
 	if (!TAILQ_EMPTY(&s->push_waiters))
 		session_push_resume(s);
-	if (s->paused && s->out.len <= LIMIT_SESSION_OUTPUT && !s->doomed) {
+	if (s->paused && session_pending(s) <= LIMIT_SESSION_OUTPUT &&
+	    !s->doomed) {
 		s->paused = false;
 		session_ready(s);
 	}

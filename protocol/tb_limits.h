@@ -165,5 +165,14 @@
 #define LIMIT_POLICY_ERRORS		20
 /* Longest single token in a policy file: bytes. */
 #define LIMIT_POLICY_TOKEN		512
+/*
+ * Longest the broker waits for its reader to open the policy or the
+ * log files again (reload, rotation): milliseconds.
+ */
+#define LIMIT_READER_MS			2000
+/* Late answers of the reader dropped before a reload gives up: answers. */
+#define LIMIT_READER_STALE		4
+/* Most of /etc/passwd or /etc/group read for the names in a policy: bytes. */
+#define LIMIT_ID_FILE			(4 * 1024 * 1024)
 
 #endif

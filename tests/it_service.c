@@ -172,8 +172,8 @@ test_logs_reopen_after_rotation(void **state)
 	wait_for_line(decisions, "\"verdict\":\"allow\"");
 
 	/*
-	 * Files still in place are kept, although the broker's user could
-	 * not open them again: root made them.
+	 * Files still in place are kept: the reader opens them again, and
+	 * the broker sees the same files and closes the new descriptors.
 	 */
 	assert_int_equal(kill(broker.pid, SIGHUP), 0);
 	wait_for_line(log, "policy reloaded");
@@ -287,8 +287,9 @@ static pid_t
 spawn_activated(const char *dir, int listen_fd, const char *notify,
     const char *log)
 {
-	char		 policy[128], pid[16];
+	char		 policy[128], pid[16], stream[64];
 	char		 unused[128];
+	struct stat	 st;
 	/*
 	 * A --socket of its own, so that a broker that ignored the passed
 	 * socket would serve there, never at the default path.
@@ -316,6 +317,13 @@ spawn_activated(const char *dir, int listen_fd, const char *notify,
 		setenv("LISTEN_FDS", "1", 1);
 		setenv("LISTEN_FDNAMES", "tcpbroker.socket", 1);
 		setenv("NOTIFY_SOCKET", notify, 1);
+		/* StandardError=journal: the stream's device and inode. */
+		if (fstat(fd, &st) == -1)
+			_exit(127);
+		snprintf(stream, sizeof(stream), "%llu:%llu",
+		    (unsigned long long)st.st_dev,
+		    (unsigned long long)st.st_ino);
+		setenv("JOURNAL_STREAM", stream, 1);
 		setenv("ASAN_OPTIONS", "symbolize=0", 0);
 		execv(argv[0], (char *const *)argv);
 		_exit(127);
@@ -366,6 +374,15 @@ test_socket_activation_and_readiness(void **state)
 	snprintf(line, sizeof(line), "serving %s with policy", sock);
 	assert_true(file_contains(log, line));
 	assert_true(file_contains(log, "sandbox: filter installed"));
+	/*
+	 * To the journal: the priority as sd-daemon(3) prefixes it, and no
+	 * time stamp or pid, which the journal records itself.
+	 */
+	snprintf(line, sizeof(line), "<6>info: serving %s with policy",
+	    sock);
+	assert_true(file_contains(log, line));
+	assert_true(file_contains(log, "<7>debug: "));
+	assert_false(file_contains(log, "Z tcpbroker["));
 
 	/* A session on the passed socket works, under the filter. */
 	assert_ok(tb_client_open_path(&c, sock, &err), &err);
