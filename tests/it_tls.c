@@ -103,8 +103,8 @@ test_server_name_and_alpn(void **state)
 {
 	tb_client		*c = harness_client(&broker);
 	const char		*protocols[] = { "h2", "x-echo", NULL };
-	struct tb_tls_options	 o = { .ca_file = ca, .server_name = "localhost",
-				    .alpn = protocols };
+	struct tb_tls_options	 o = { .ca_file = ca,
+				    .server_name = "localhost", .alpn = protocols };
 	struct tb_error		 err;
 	char			 alpn[TB_TLS_ALPN_STRLEN], buf[16];
 	bool			 ready;
@@ -301,6 +301,71 @@ test_listener(void **state)
 	tb_client_close(c);
 }
 
+/* Both ends ours: a TLS listener echoing, in a thread of its own session. */
+struct echo_server {
+	tb_client			*c;
+	tb_handle			 l;
+	const struct tb_tls_options	*o;
+	struct tb_error			 err;
+	int				 rc;
+};
+
+static void *
+tls_echo_server(void *arg)
+{
+	struct echo_server	*s = arg;
+	uint8_t			 buf[8192];
+	size_t			 n;
+	tb_handle		 h;
+
+	if ((s->rc = tb_tls_accept(s->c, s->l, s->o, &h, &s->err)) != 0)
+		return NULL;
+	while ((s->rc = tb_read(s->c, h, buf, sizeof(buf), &n,
+	    &s->err)) == 0 && n > 0)
+		if ((s->rc = tb_write_all(s->c, h, buf, n, &s->err)) != 0)
+			break;
+	if (s->rc == 0)
+		s->rc = tb_close(s->c, h, &s->err);
+	return NULL;
+}
+
+static void
+test_both_ends_ours(void **state)
+{
+	tb_client		*c = harness_client(&broker);
+	struct tb_tls_options	 so = { .server = true, .certificate = cert,
+				    .key = key };
+	struct tb_tls_options	 co = { .ca_file = ca,
+				    .server_name = "localhost" };
+	struct echo_server	 s = { harness_client(&broker), 0, &so,
+				    { 0, "" }, -1 };
+	struct tb_error		 err;
+	char			 addr[TB_ADDR_STRLEN], host[TB_ADDR_STRLEN];
+	uint8_t			 buf[4];
+	uint16_t		 port;
+	pthread_t		 t;
+	size_t			 n;
+	tb_handle		 h;
+
+	(void)state;
+	assert_ok(tb_listen(s.c, "127.0.0.1:0", &s.l, &err), &err);
+	assert_ok(tb_local_addr(s.c, s.l, addr, sizeof(addr), &err), &err);
+	assert_ok(tb_addr_split(addr, host, sizeof(host), &port, &err), &err);
+	assert_int_equal(pthread_create(&t, NULL, tls_echo_server, &s), 0);
+	assert_ok(tb_tls_connect(c, "127.0.0.1", port, &co, &h, &err), &err);
+	check_echo(c, h);
+	/* close_notify ends the server's reads; it closes, we see the end. */
+	assert_ok(tb_shutdown(c, h, TB_SHUTDOWN_WRITE, &err), &err);
+	assert_ok(tb_read_all(c, h, buf, sizeof(buf), &n, &err), &err);
+	assert_int_equal(n, 0);
+	assert_int_equal(pthread_join(t, NULL), 0);
+	assert_rc(s.rc, 0, &s.err);
+	assert_ok(tb_close(c, h, &err), &err);
+	assert_ok(tb_close(s.c, s.l, &err), &err);
+	tb_client_close(s.c);
+	tb_client_close(c);
+}
+
 static void
 test_client_certificate(void **state)
 {
@@ -378,6 +443,7 @@ main(void)
 		cmocka_unit_test(test_peer_closes_mid_handshake),
 		cmocka_unit_test(test_starttls),
 		cmocka_unit_test(test_listener),
+		cmocka_unit_test(test_both_ends_ours),
 		cmocka_unit_test(test_client_certificate),
 		cmocka_unit_test(test_bad_options),
 	};
