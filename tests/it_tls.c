@@ -104,7 +104,8 @@ test_server_name_and_alpn(void **state)
 	tb_client		*c = harness_client(&broker);
 	const char		*protocols[] = { "h2", "x-echo", NULL };
 	struct tb_tls_options	 o = { .ca_file = ca,
-				    .server_name = "localhost", .alpn = protocols };
+				    .server_name = "localhost",
+				    .alpn = protocols };
 	struct tb_error		 err;
 	char			 alpn[TB_TLS_ALPN_STRLEN], buf[16];
 	bool			 ready;
@@ -366,6 +367,61 @@ test_both_ends_ours(void **state)
 	tb_client_close(c);
 }
 
+struct writer {
+	tb_client	*c;
+	tb_handle	 h;
+	char		 byte;
+	int		 rc;
+};
+
+static void *
+write_many(void *arg)
+{
+	struct writer	*w = arg;
+	struct tb_error	 err;
+	char		 buf[1000];
+	int		 i;
+
+	memset(buf, w->byte, sizeof(buf));
+	for (i = 0; i < 100 && w->rc == 0; i++)
+		w->rc = tb_write_all(w->c, w->h, buf, sizeof(buf), &err);
+	return NULL;
+}
+
+/* Two threads write one TLS connection: records still go out in order. */
+static void
+test_threads_write(void **state)
+{
+	tb_client		*c = harness_client(&broker);
+	struct tb_tls_options	 o = { .ca_file = ca };
+	struct tb_error		 err;
+	struct writer		 w[2];
+	pthread_t		 t[2];
+	char			*in = malloc(200000);
+	size_t			 i, a = 0;
+	tb_handle		 h;
+
+	(void)state;
+	assert_ok(tb_tls_connect(c, "127.0.0.1", port_of("TLS_ECHO_PORT"), &o,
+	    &h, &err), &err);
+	for (i = 0; i < 2; i++) {
+		w[i] = (struct writer){ c, h, i == 0 ? 'a' : 'b', 0 };
+		assert_int_equal(pthread_create(&t[i], NULL, write_many, &w[i]),
+		    0);
+	}
+	assert_ok(tb_read_exact(c, h, in, 200000, &err), &err);
+	for (i = 0; i < 2; i++) {
+		assert_int_equal(pthread_join(t[i], NULL), 0);
+		assert_int_equal(w[i].rc, 0);
+	}
+	for (i = 0; i < 200000; i++)
+		a += in[i] == 'a';
+	assert_int_equal(a, 100000);
+	free(in);
+	assert_ok(tb_close(c, h, &err), &err);
+	tb_client_close(c);
+}
+
 static void
 test_client_certificate(void **state)
 {
@@ -444,6 +500,7 @@ main(void)
 		cmocka_unit_test(test_starttls),
 		cmocka_unit_test(test_listener),
 		cmocka_unit_test(test_both_ends_ours),
+		cmocka_unit_test(test_threads_write),
 		cmocka_unit_test(test_client_certificate),
 		cmocka_unit_test(test_bad_options),
 	};
