@@ -27,11 +27,13 @@
 
 /*
  * How --log and --decision-log are opened, at start and, by the reader,
- * again on SIGHUP and SIGUSR1: appending, created with LOG_FILE_MODE.
- * The reader's filter allows an open with exactly these flags and mode
+ * again on SIGHUP and SIGUSR1: appending, created with LOG_FILE_MODE,
+ * never through a symbolic link (the reader keeps root's uid: a link
+ * put in the log directory must not hand the broker another file).  The
+ * reader's filter allows an open with exactly these flags and mode
  * (sandbox.c).
  */
-#define LOG_FILE_FLAGS	(O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC)
+#define LOG_FILE_FLAGS	(O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW)
 #define LOG_FILE_MODE	0640
 
 /* log.c: one log for the daemon, on stderr. */
@@ -162,7 +164,7 @@ struct broker {
 	uid_t		 uid;		/* its own, after the switch */
 	bool		 sandboxed;	/* the filter is installed */
 	bool		 may_listen;	/* the filter allows listening */
-	bool		 private;	/* one session, from the launcher */
+	bool		 private;	/* one command's, from the launcher's source */
 	bool		 revoke;	/* a reload closes what it denies */
 	/* A launched session's tenant by name (--tenant), or NULL. */
 	const char	*tenant;
@@ -203,10 +205,13 @@ struct broker_options {
 
 /*
  * main.c: sets up and runs a broker until it is told to stop.  With
- * session_fd -1 it serves a Unix socket; else that one session, and it
- * stops when the session ends.
+ * source_fd -1 it serves a Unix socket; else the session source of a
+ * launched command (source.c), and it stops when the source and every
+ * session from it have ended.
  */
-void	broker_serve(const struct broker_options *o, int session_fd);
+void	broker_serve(const struct broker_options *o, int source_fd);
+/* The descriptor of a launcher's broker's session source. */
+#define BROKER_SOURCE_FD	3
 
 /* Reads 1 to max milliseconds; 0, or -1 when text is not that. */
 int	broker_parse_ms(const char *text, uint32_t max, uint32_t *ms);
@@ -216,6 +221,18 @@ void	broker_stdio(void);
 
 /* Reads the host's own addresses into broker.ctx (they are internal). */
 void	broker_read_own_addresses(void);
+
+/*
+ * source.c: the session source of `tcpbroker run`.  Serves requests on
+ * fd (the broker's end of the command's SOCK_SEQPACKET pair) with new
+ * sessions of cred.
+ */
+struct ucred;
+void	source_serve(int fd, const struct ucred *cred);
+/* Whether some process of the command may still ask. */
+bool	source_alive(void);
+/* A session the source handed out said hello, or closed before it. */
+void	source_settled(void);
 
 /* launcher.c: tcpbroker run [options] -- command [args] */
 int	launcher_main(int argc, char *argv[]);
@@ -458,10 +475,13 @@ TAILQ_HEAD(push_waiters, push_waiter);
 /* session.c */
 void		 session_listen_socket(int fd);
 /*
- * Serves an already connected socket as a session, of the peer cred
- * names (the launcher's command); -1 if it cannot.
+ * Serves an already connected socket as a session of the launch (cred);
+ * -1 with fd closed and *why set if it cannot.
  */
-int		 session_open(int fd, const struct ucred *cred);
+int		 session_open(int fd, const struct ucred *cred,
+		    const char **why);
+/* Sessions open now. */
+unsigned	 session_count(void);
 bool		 session_reap(void);
 void		 session_close_all(void);
 struct conn	*session_conn(struct request *req, uint32_t handle);

@@ -87,6 +87,11 @@ reader_capabilities(void)
 		fatal("reader: capset");
 }
 
+/*
+ * Opens one file: only a regular file is passed, and a log (for
+ * writing) only when it has no other name, so that neither a symbolic
+ * nor a hard link in the log directory hands the broker another file.
+ */
 static int
 open_one(const char *path, int flags, mode_t mode, int32_t *err)
 {
@@ -102,7 +107,8 @@ open_one(const char *path, int flags, mode_t mode, int32_t *err)
 		*err = errno;
 		return -1;
 	}
-	if (fstat(fd, &st) == -1 || !S_ISREG(st.st_mode)) {
+	if (fstat(fd, &st) == -1 || !S_ISREG(st.st_mode) ||
+	    ((flags & O_ACCMODE) != O_RDONLY && st.st_nlink != 1)) {
 		*err = EINVAL;
 		close(fd);
 		return -1;

@@ -37,6 +37,7 @@
 #define W_SESSIONS	0x4	/* only if there is a Unix socket to accept on */
 #define W_CONTROL	0x8	/* only with a control socket (--control) */
 #define W_LOGS		0x20	/* only with --log or --decision-log */
+#define W_SOURCE	0x40	/* only a launcher's, with its session source */
 
 /* What a rule does. */
 #define R_ALLOW		0
@@ -144,6 +145,11 @@ static const struct rule broker_rules[] = {
 	    CONTROL_FD_PLACEHOLDER) }, "administrators on the control socket" },
 	{ "eventfd2",	W_SESSIONS, R_ALLOW, 0, { { 0 } },
 	    "the reserve descriptor, renewed after refusing a client" },
+	{ "socketpair",	W_SOURCE, R_ALLOW, 3, { EQ(0, AF_UNIX),
+	    MASKED(1, ~(scmp_datum_t)SOCK_FLAGS, SOCK_STREAM), EQ(2, 0) },
+	    "a new session for a process of the launched command" },
+	{ "sendmsg",	W_SOURCE, R_ALLOW, 1, { EQ(0, BROKER_SOURCE_FD) },
+	    "handing that session over on the session source (SCM_RIGHTS)" },
 	/*
 	 * No open(): the reader (reader.c) opens the policy file, the user
 	 * and group files and the log files, and passes them.
@@ -563,6 +569,8 @@ broker_when(const struct sandbox_broker *sb)
 		when |= W_CONTROL;
 	if (sb->log_files)
 		when |= W_LOGS;
+	if (sb->source)
+		when |= W_SOURCE;
 	return when;
 }
 
@@ -661,6 +669,7 @@ list_table(FILE *out, const char *title, const struct rule *rules, size_t n)
 		    rules[i].when & W_SESSIONS ? "[with a Unix socket] " :
 		    rules[i].when & W_CONTROL ? "[with a control socket] " :
 		    rules[i].when & W_LOGS ? "[with log files] " :
+		    rules[i].when & W_SOURCE ? "[under tcpbroker run] " :
 		    rules[i].when & W_KEEPER ? "[keeper only] " : "",
 		    rules[i].reason);
 }

@@ -20,6 +20,7 @@ struct sandbox_broker {
 	int	control_fd;	/* the control socket, or -1 */
 	bool	log_files;	/* --log or --decision-log: reopened */
 	int	reader_fd;	/* the reader's socket (reader.c), or -1 */
+	bool	source;		/* a launcher's: hands out sessions on fd 3 */
 };
 
 /* Installs the broker's filter; fatal if it cannot. */

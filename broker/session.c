@@ -38,6 +38,8 @@ struct session {
 	struct timer		 hello_timer;
 	uint64_t		 opened_ms;
 	bool			 hello;
+	bool			 from_source;	/* of tcpbroker run's source */
+	bool			 settled;	/* said hello, or never will */
 	unsigned		 version;	/* the client's, from hello */
 	bool			 ending;	/* answer what came, then end */
 	bool			 doomed;
@@ -174,8 +176,10 @@ session_destroy(struct session *s)
 	TAILQ_REMOVE(&sessions, s, entry);
 	nsessions--;
 	loop_release(&s->io);
-	/* A broker of the launcher lives as long as its one session. */
-	if (broker.private && nsessions == 0)
+	if (s->from_source && !s->settled)
+		source_settled();
+	/* A broker of the launcher lives while the command may use it. */
+	if (broker.private && nsessions == 0 && !source_alive())
 		loop_stop();
 }
 
@@ -221,6 +225,12 @@ session_close_all(void)
 	TAILQ_FOREACH(s, &sessions, entry)
 		session_doom(s, "broker shutting down");
 	session_reap();
+}
+
+unsigned
+session_count(void)
+{
+	return nsessions;
 }
 
 uint64_t
@@ -753,6 +763,10 @@ method_hello(struct request *req)
 	s->hello = true;
 	s->version = (unsigned)req->args[0].u;
 	timer_cancel(&s->hello_timer);
+	if (s->from_source && !s->settled) {
+		s->settled = true;
+		source_settled();
+	}
 	pk = reply_begin(s, req->msgid);
 	msgpack_pack_map(pk, 8);
 	msgpack_pack_str_with_body(pk, "tenant", 6);
@@ -1166,7 +1180,7 @@ session_peer_groups(struct session *s, int fd)
 	s->ngroups = (unsigned)n;
 }
 
-/* The launcher's session: the groups of whoever launched the command. */
+/* A session of the launch: the groups of whoever launched the command. */
 static void
 session_given_groups(struct session *s)
 {
@@ -1211,28 +1225,32 @@ session_refusal(const struct ucred *cred, struct account *acct)
 	return NULL;
 }
 
+/*
+ * A new session on fd, of the peer SO_PEERCRED names or, given, of the
+ * launch.  Returns 0, or -1 with fd closed and *why set.
+ */
 static int
-session_new(int fd, const struct ucred *given)
+session_new(int fd, const struct ucred *given, const char **why)
 {
 	struct session	*s;
 	struct account	*acct;
 	struct ucred	 cred;
 	socklen_t	 len = sizeof(cred);
-	const char	*why;
 
 	if (given != NULL)
 		cred = *given;
 	else if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) == -1) {
 		log_warnx("session refused: SO_PEERCRED: %s", strerror(errno));
 		close(fd);
+		*why = "its credentials are unknown";
 		return -1;
 	}
 	acct = account_get(cred.uid);
-	if ((why = session_refusal(&cred, acct)) != NULL) {
+	if ((*why = session_refusal(&cred, acct)) != NULL) {
 		counters.sessions_refused++;
 		account_log(acct, LOG_LEVEL_WARN, "session of uid %u pid %d "
 		    "refused: %s (%u open, %u of this uid)", (unsigned)cred.uid,
-		    (int)cred.pid, why, nsessions,
+		    (int)cred.pid, *why, nsessions,
 		    acct != NULL ? account_sessions(acct) : 0);
 		close(fd);
 		return -1;
@@ -1243,6 +1261,7 @@ session_new(int fd, const struct ucred *given)
 		if (s != NULL)
 			free(s);
 		close(fd);
+		*why = "the broker is out of memory";
 		return -1;
 	}
 	s->id = ++broker.next_session_id;
@@ -1252,9 +1271,10 @@ session_new(int fd, const struct ucred *given)
 	s->acct = acct;
 	s->opened_ms = loop_now();
 	counters.sessions_opened++;
-	if (given != NULL)
+	if (given != NULL) {
+		s->from_source = true;
 		session_given_groups(s);
-	else
+	} else
 		session_peer_groups(s, fd);
 	TAILQ_INIT(&s->push_waiters);
 	s->acct = acct;
@@ -1267,12 +1287,16 @@ session_new(int fd, const struct ucred *given)
 		free(s->in);
 		free(s);
 		close(fd);
+		*why = "the broker cannot watch it";
 		return -1;
 	}
 	TAILQ_INSERT_TAIL(&sessions, s, entry);
 	nsessions++;
 	account_add(acct, 1, 0);
-	/* The launcher's command may start the plugin whenever it likes. */
+	/*
+	 * The launched command's may wait in the source's queue until a
+	 * process takes it (source.c).
+	 */
 	if (given == NULL)
 		timer_set(&s->hello_timer, loop_now() + LIMIT_HELLO_MS,
 		    hello_expire);
@@ -1286,13 +1310,14 @@ session_new(int fd, const struct ucred *given)
 static void
 listen_event(struct loop_io *io, uint32_t events)
 {
-	int	fd;
+	const char	*why;
+	int		 fd;
 
 	(void)events;
 	for (;;) {
 		fd = accept4(io->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 		if (fd != -1) {
-			session_new(fd, NULL);
+			session_new(fd, NULL, &why);
 			continue;
 		}
 		if (errno == EINTR || errno == ECONNABORTED)
@@ -1311,9 +1336,9 @@ listen_event(struct loop_io *io, uint32_t events)
 }
 
 int
-session_open(int fd, const struct ucred *cred)
+session_open(int fd, const struct ucred *cred, const char **why)
 {
-	return session_new(fd, cred);
+	return session_new(fd, cred, why);
 }
 
 void

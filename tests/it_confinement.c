@@ -53,7 +53,10 @@ status_field(pid_t pid, const char *field, char *out, size_t cap)
 	out[0] = '\0';
 	while (fgets(line, sizeof(line), f) != NULL) {
 		if (strncmp(line, field, len) == 0 && line[len] == ':') {
-			snprintf(out, cap, "%s", line + len + 1);
+			if (snprintf(out, cap, "%s", line + len + 1) >=
+			    (int)cap)
+				fail_msg("%s of pid %d: longer than %zu bytes",
+				    field, (int)pid, cap);
 			break;
 		}
 	}

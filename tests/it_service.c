@@ -80,6 +80,15 @@ file_contains(const char *path, const char *needle)
 	return found;
 }
 
+static off_t
+file_size(const char *path)
+{
+	struct stat	st;
+
+	assert_int_equal(stat(path, &st), 0);
+	return st.st_size;
+}
+
 /* Waits until path holds needle; fails the test after WAIT_MS. */
 static void
 wait_for_line(const char *path, const char *needle)
@@ -110,8 +119,8 @@ round_trip(tb_client *c)
 
 /*
  * A directory for log files, writable by the user the broker switches
- * to (--user nobody), as the unit's LogsDirectory= is: after rotation
- * the broker creates the new files itself.
+ * to (--user nobody): the reader creates the new files after rotation
+ * whoever owns it, and a broker taken over could put links in it.
  */
 static void
 make_log_dir(char *dir, size_t cap)
@@ -151,6 +160,7 @@ test_logs_reopen_after_rotation(void **state)
 	tb_client		*c;
 	char			 dir[64], log[128], decisions[128];
 	char			 old_log[160], old_decisions[160];
+	char			 victim[128], victim2[128];
 
 	(void)state;
 	make_log_dir(dir, sizeof(dir));
@@ -202,9 +212,32 @@ test_logs_reopen_after_rotation(void **state)
 	round_trip(c);
 	wait_for_line(decisions, "\"verdict\":\"allow\"");
 
+	/*
+	 * A link put where a log was is never followed: the reader keeps
+	 * root's uid, and must not hand the broker another file to append
+	 * to.  A symbolic link for the log, a hard link for the decisions.
+	 */
+	snprintf(old_log, sizeof(old_log), "%s.3", log);
+	snprintf(victim, sizeof(victim), "%s/victim", dir);
+	snprintf(victim2, sizeof(victim2), "%s/victim2", dir);
+	assert_int_equal(close(open(victim, O_WRONLY | O_CREAT, 0600)), 0);
+	assert_int_equal(close(open(victim2, O_WRONLY | O_CREAT, 0600)), 0);
+	rename_aside(log, ".3");
+	rename_aside(decisions, ".3");
+	assert_int_equal(symlink(victim, log), 0);
+	assert_int_equal(link(victim2, decisions), 0);
+	assert_int_equal(kill(broker.pid, SIGUSR1), 0);
+	wait_for_line(old_log, "cannot reopen the decision log");
+	assert_true(file_contains(old_log, "cannot reopen the log"));
+	round_trip(c);
+	assert_int_equal(file_size(victim), 0);
+	assert_int_equal(file_size(victim2), 0);
+	unlink(log);
+	unlink(decisions);
+
 	tb_client_close(c);
 	assert_int_equal(harness_broker_stop(&broker), 0);
-	wait_for_line(log, "shutting down");
+	wait_for_line(old_log, "shutting down");
 	remove_dir(dir);
 }
 

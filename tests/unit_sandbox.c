@@ -39,6 +39,8 @@ typedef int (*probe_fn)(void);
 
 /* Whether the filter has the log files' rules (--log, --decision-log). */
 static bool	with_logs;
+/* Whether it has the session source's (a launcher's broker). */
+static bool	with_source;
 /*
  * The probe's end of a reader's socket, on which a descriptor of
  * /etc/hostname waits, as the reader (reader.c) passes files.
@@ -107,7 +109,10 @@ take_file(int fd)
 static int
 run_filtered(probe_fn probe, bool listen, bool debug, int errfd)
 {
-	struct sandbox_broker	sb = { listen, -1, debug, -1, with_logs, -1 };
+	struct sandbox_broker	sb = { .listen = listen, .session_fd = -1,
+				    .debug = debug, .control_fd = -1,
+				    .log_files = with_logs, .reader_fd = -1,
+				    .source = with_source };
 	pid_t			pid;
 	int			status = 0, i, sv[2];
 
@@ -331,6 +336,68 @@ test_reader_filter(void **state)
 #endif
 }
 
+/*
+ * Under tcpbroker run: a stream pair for a new session, and sendmsg on
+ * the source (fd 3) to hand one end over; no other pair, no sendmsg on
+ * any other descriptor.
+ */
+static int
+send_fd(int on, int fd)
+{
+	union {
+		struct cmsghdr	hdr;
+		char		buf[CMSG_SPACE(sizeof(int))];
+	} control;
+	struct iovec	 iov = { "ok", 2 };
+	struct msghdr	 msg = { .msg_iov = &iov, .msg_iovlen = 1,
+			    .msg_control = control.buf,
+			    .msg_controllen = sizeof(control.buf) };
+	struct cmsghdr	*cmsg;
+
+	memset(&control, 0, sizeof(control));
+	cmsg = CMSG_FIRSTHDR(&msg);
+	cmsg->cmsg_level = SOL_SOCKET;
+	cmsg->cmsg_type = SCM_RIGHTS;
+	cmsg->cmsg_len = CMSG_LEN(sizeof(int));
+	memcpy(CMSG_DATA(cmsg), &fd, sizeof(int));
+	return sendmsg(on, &msg, MSG_NOSIGNAL) == 2 ? 0 : 1;
+}
+static int p_source_hands_over(void) { int sv[2];
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0,
+	    sv) != 0)
+		return 2;
+	return send_fd(3, sv[1]); }
+static int p_source_sendmsg_elsewhere(void) { int sv[2];
+	if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv) != 0)
+		return 2;
+	return send_fd(sv[0], sv[1]); }
+static int p_source_dgram_pair(void) { int sv[2];
+	return socketpair(AF_UNIX, SOCK_DGRAM, 0, sv); }
+
+static void
+test_source_calls(void **state)
+{
+	int	sv[2];
+
+	(void)state;
+	/* The source at 3, as the launcher's broker has it. */
+	close(3);
+	assert_int_equal(socketpair(AF_UNIX, SOCK_SEQPACKET, 0, sv), 0);
+	if (sv[0] != 3) {
+		assert_int_equal(dup2(sv[0], 3), 3);
+		close(sv[0]);
+	}
+	with_source = true;
+	assert_works(p_source_hands_over, false, "handing a session over");
+	assert_killed(p_source_sendmsg_elsewhere, false,
+	    "sendmsg on another descriptor");
+	assert_killed(p_source_dgram_pair, false, "a datagram pair");
+	with_source = false;
+	assert_killed(p_source_hands_over, false, "a pair without a source");
+	close(3);
+	close(sv[1]);
+}
+
 /* clone3 is refused with ENOSYS, so that libc falls back, and lives. */
 static int p_clone3(void) {
 	return syscall(SYS_clone3, NULL, 0) == -1 && errno == ENOSYS ? 0 : 1; }
@@ -516,6 +583,7 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_kills_execve),
+		cmocka_unit_test(test_source_calls),
 		cmocka_unit_test(test_kills_open_write),
 		cmocka_unit_test(test_kills_open_append),
 		cmocka_unit_test(test_kills_open_read),
