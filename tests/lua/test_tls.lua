@@ -116,6 +116,26 @@ T.test("conn:tls as a server on an accepted connection", function()
     l:close()
 end)
 
+T.test("1 MiB over HTTPS, read in pieces", function()
+    local conn = tcp.TlsClient("127.0.0.1", T.port "TLS_HTTPS_PORT",
+        { ca_file = ca, server_name = "localhost" })
+    conn:write_all "GET /large HTTP/1.0\r\n\r\n"
+    T.eq(conn:read_line(), "HTTP/1.0 200 OK", "status")
+    local length
+    for line in conn:lines() do
+        if line == "" then break end
+        length = length or tonumber(line:match "^Content%-Length: (%d+)")
+    end
+    T.eq(length, 1048576, "length")
+    local block = ""
+    for i = 0, 255 do block = block .. string.char(i) end
+    for _ = 1, 64 do
+        T.eq(conn:read_exact(16384), block:rep(64), "a piece of the body")
+    end
+    T.eq(conn:read_all(), "", "then the end")
+    conn:close()
+end)
+
 T.test("bad options are EINVAL", function()
     local port = T.port "TLS_ECHO_PORT"
     T.raises("EINVAL", tcp.TlsClient, "127.0.0.1", port, { insecure = true })

@@ -16,7 +16,8 @@ what follows in its environment, and exits with its status.
   TLS_STARTTLS_PORT  sends "220 ready\\r\\n", wants "STARTTLS\\r\\n",
                      sends "220 go ahead\\r\\n", then TLS and echoes
   TLS_HALFWAY_PORT   reads the ClientHello, then closes
-  TLS_HTTPS_PORT     HTTPS/1.0: GET / is a small page, else 404
+  TLS_HTTPS_PORT     HTTPS/1.0: GET / is a small page, GET /large 1 MiB
+                     of the bytes 0..255 over and over, else 404
   TLS_MTLS_PORT      as TLS_ECHO_PORT, but wants a client certificate
                      of the CA
   TLS_DIAL_PORT      takes "PORT [ALPN]\\n", dials 127.0.0.1:PORT with
@@ -172,6 +173,10 @@ PAGE = (b"<html><head><title>tcpbroker</title></head>"
         b"<body><p>Hello over TLS through the broker.</p></body></html>\n")
 
 
+# 1 MiB: many records, past the receive window and the plaintext room.
+LARGE = bytes(range(256)) * 4096
+
+
 def serve_https(ctx):
     def handle(sock):
         with ctx.wrap_socket(sock, server_side=True) as conn:
@@ -182,6 +187,10 @@ def serve_https(ctx):
                     request[1] == b"/":
                 head = b"HTTP/1.0 200 OK\r\nContent-Type: text/html\r\n"
                 body = PAGE
+            elif len(request) >= 2 and request[0] == b"GET" and \
+                    request[1] == b"/large":
+                head = b"HTTP/1.0 200 OK\r\n"
+                body = LARGE
             else:
                 head = b"HTTP/1.0 404 Not Found\r\n"
                 body = b"not found\n"
