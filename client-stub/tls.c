@@ -92,14 +92,24 @@ tls_failed(struct tls *t, const char *fmt, ...)
 	va_end(ap);
 }
 
-/* OpenSSL's reason for the last error on this thread, then none. */
+/*
+ * OpenSSL's reason for the last error on this thread, or the system's
+ * when a call failed on a file; then none is left.
+ */
 static const char *
 ssl_reason(void)
 {
-	unsigned long	 e = ERR_peek_last_error();
-	const char	*r = e != 0 ? ERR_reason_error_string(e) : NULL;
+	unsigned long	 e, last = 0, sys = 0;
+	const char	*r;
 
-	ERR_clear_error();
+	while ((e = ERR_get_error()) != 0) {
+		if (ERR_SYSTEM_ERROR(e))
+			sys = e;
+		last = e;
+	}
+	if (sys != 0)
+		return strerror(ERR_GET_REASON(sys));
+	r = last != 0 ? ERR_reason_error_string(last) : NULL;
 	return r != NULL ? r : "unknown error";
 }
 

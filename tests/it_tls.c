@@ -474,6 +474,8 @@ test_bad_options(void **state)
 	(void)state;
 	assert_rc(tb_tls_connect(c, "127.0.0.1", port, &missing, &h, &err),
 	    TB_EINVAL, &err);
+	if (strstr(err.message, "No such file or directory") == NULL)
+		fail_msg("\"%s\" does not say why", err.message);
 	assert_rc(tb_tls_connect(c, "127.0.0.1", port, &nokey, &h, &err),
 	    TB_EINVAL, &err);
 	assert_rc(tb_tls_connect(c, "127.0.0.1", port, &noname, &h, &err),
