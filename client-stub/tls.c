@@ -254,6 +254,7 @@ static int
 tls_new(const struct tb_tls_options *o, const char *host, struct tls **out,
     struct tb_error *err)
 {
+	static const struct tb_tls_options defaults;
 	struct tls	*t;
 	SSL_CTX		*ctx;
 	unsigned char	 ip[16];
@@ -262,7 +263,7 @@ tls_new(const struct tb_tls_options *o, const char *host, struct tls **out,
 
 	*out = NULL;
 	if (o == NULL)
-		return set_error(err, TB_EINVAL, "tls: no options");
+		o = &defaults;		/* a client, verifying */
 	name = o->server_name != NULL ? o->server_name : host;
 	if ((t = calloc(1, sizeof(*t))) == NULL)
 		return set_error(err, TB_ENOMEM, "tls: out of memory");

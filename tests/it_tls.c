@@ -482,8 +482,10 @@ test_bad_options(void **state)
 	    TB_EINVAL, &err);
 	assert_rc(tb_tls_connect(c, "127.0.0.1", port, &badalpn, &h, &err),
 	    TB_EINVAL, &err);
+	/* No options: the defaults, which verify (with the system's CAs). */
 	assert_rc(tb_tls_connect(c, "127.0.0.1", port, NULL, &h, &err),
-	    TB_EINVAL, &err);
+	    TB_ETLS, &err);
+	assert_rc(tb_tls_accept(c, 1, NULL, &h, &err), TB_EINVAL, &err);
 	assert_string_equal(tb_err_name(TB_ETLS), "ETLS");
 	tb_client_close(c);
 }

@@ -329,7 +329,8 @@ struct tb_tls_options {
 
 /*
  * Connects as tb_connect, then runs the client handshake.  On failure
- * the connection is closed and *out left alone.
+ * the connection is closed and *out left alone.  opts NULL: the
+ * defaults (verified for host, against the system store).
  */
 TB_EXTERN int tb_tls_connect(tb_client *client, const char *host,
     uint16_t port, const struct tb_tls_options *opts, tb_handle *out,
