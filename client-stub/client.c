@@ -29,9 +29,11 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "client.h"
 #include "proto.h"
 #include "source.h"
 #include "tcpbroker.h"
+#include "tls.h"
 
 _Static_assert(TB_DATA_MAX == PROTO_DATA_MAX, "data limit");
 _Static_assert(TB_LINE_MAX == PROTO_LINE_MAX, "line limit");
@@ -41,14 +43,6 @@ _Static_assert(CLIENT_RECV_WINDOW >= PROTO_RECV_WINDOW_MIN &&
     CLIENT_RECV_WINDOW <= PROTO_RECV_WINDOW_MAX, "receive window");
 _Static_assert(CLIENT_READ_BUFFER >= PROTO_MESSAGE_MAX, "read buffer");
 
-/*
- * Streams are found by a handle's low 8 bits: the broker promises that
- * no two open handles of a session share them (docs/protocol.md).
- */
-#define STREAM_SLOTS	256
-#define STREAM_SLOT(h)	((h) & (STREAM_SLOTS - 1))
-/* First size of a connection's receive buffer, which grows to the window. */
-#define STREAM_BUFFER_MIN	4096
 
 struct waiter {
 	uint32_t	 msgid;
@@ -57,45 +51,6 @@ struct waiter {
 	uint8_t		*response;	/* the whole response message */
 	size_t		 len;
 	struct waiter	*next;
-};
-
-/* What the broker pushed for one connection, or a listener's readiness. */
-struct stream {
-	tb_handle	 handle;	/* 0: never used */
-	bool		 open;		/* false once closed here */
-	bool		 listener;
-	bool		 acceptable;	/* a connection waits to be accepted */
-	bool		 eof;		/* end pushed */
-	bool		 read_shut;
-	int		 error;		/* error pushed, a TB_E* code */
-	bool		 error_reported; /* a call has returned it */
-	bool		 write_lost;	/* it came with writes behind */
-	bool		 write_shut;
-	size_t		 wout;		/* written behind, not acked */
-	uint32_t	 timeout_ms;
-	uint8_t		*buf;		/* received and unread: buf[off, len) */
-	size_t		 off;
-	size_t		 len;
-	size_t		 cap;
-	size_t		 owed;		/* read, not yet granted back */
-};
-
-struct tb_client {
-	int		 fd;
-	uint64_t	 session;
-	pthread_mutex_t	 lock;		/* guards all below but in/inlen */
-	pthread_cond_t	 cond;
-	pthread_mutex_t	 send_lock;
-	bool		 reading;
-	int		 broken;	/* 0, or why the session is unusable */
-	uint32_t	 next_msgid;
-	struct waiter	*waiters;
-	size_t		 send_window;	/* the broker's, per connection */
-	struct stream	 streams[STREAM_SLOTS];
-	uint8_t		*in;		/* the reader's, CLIENT_READ_BUFFER */
-	size_t		 inlen;
-	bool		(*interrupt)(void *);	/* a signal wants control */
-	void		*interrupt_arg;
 };
 
 /* A response: waited for, then kept while its result is read. */
@@ -230,7 +185,7 @@ send_message(tb_client *c, const uint8_t *head, size_t headlen,
 /* Streams. */
 
 /* The open connection (or listener) h, or NULL. */
-static struct stream *
+struct stream *
 stream_of(tb_client *c, tb_handle h)
 {
 	struct stream	*e = &c->streams[STREAM_SLOT(h)];
@@ -270,6 +225,7 @@ stream_claim(tb_client *c, tb_handle h, bool *bad)
 		return NULL;
 	}
 	free(e->buf);
+	tls_free(e->tls);
 	memset(e, 0, sizeof(*e));
 	e->handle = h;
 	e->open = true;
@@ -281,19 +237,18 @@ stream_drop(struct stream *e)
 {
 	free(e->buf);
 	e->buf = NULL;
+	tls_free(e->tls);
+	e->tls = NULL;
 	e->off = e->len = e->cap = 0;
 }
 
-/* Takes n received bytes; -1 when they are past the window. */
-static int
-stream_append(struct stream *e, const uint8_t *data, size_t n)
+int
+stream_reserve(struct stream *e, size_t n)
 {
 	size_t	 cap;
 	uint8_t	*p;
 
-	if (e->read_shut || e->listener)
-		return e->listener ? -1 : 0;	/* dropped, as shut down */
-	if (e->len + e->owed + n > CLIENT_RECV_WINDOW)
+	if (e->len + n > CLIENT_RECV_WINDOW)
 		return -1;
 	if (e->off + e->len + n > e->cap && e->off > 0) {
 		memmove(e->buf, e->buf + e->off, e->len);
@@ -310,6 +265,18 @@ stream_append(struct stream *e, const uint8_t *data, size_t n)
 		e->buf = p;
 		e->cap = cap;
 	}
+	return 0;
+}
+
+/* Takes n received bytes; -1 when they are past the window. */
+static int
+stream_append(struct stream *e, const uint8_t *data, size_t n)
+{
+	if (e->read_shut || e->listener)
+		return e->listener ? -1 : 0;	/* dropped, as shut down */
+	if (e->len + e->owed + n > CLIENT_RECV_WINDOW ||
+	    stream_reserve(e, n) != 0)
+		return -1;
 	memcpy(e->buf + e->off + e->len, data, n);
 	e->len += n;
 	return 0;
@@ -320,7 +287,8 @@ stream_consume(struct stream *e, size_t n)
 {
 	e->off += n;
 	e->len -= n;
-	e->owed += n;
+	if (e->tls == NULL)	/* else credit counts the TLS records */
+		e->owed += n;
 	if (e->len == 0)
 		e->off = 0;
 }
@@ -346,7 +314,7 @@ send_credit(tb_client *c, tb_handle h, size_t n)
  * the window, or all of it (force) before waiting for more.  The lock
  * is let go while sending.
  */
-static void
+void
 stream_grant(tb_client *c, struct stream *e, bool force)
 {
 	tb_handle	h = e->handle;
@@ -418,11 +386,14 @@ deliver_note(tb_client *c, struct proto_cursor *cur)
 	case PROTO_BNOTE_DATA:
 		if (proto_get_bin(cur, &data, &len) != 0)
 			return -1;
-		if (e != NULL && stream_append(e, data, len) != 0)
+		if (e != NULL && (e->tls != NULL ? tls_recv(e, data, len) :
+		    stream_append(e, data, len)) != 0)
 			return -1;
 		return 0;
 	case PROTO_BNOTE_END:
-		if (e != NULL)
+		if (e != NULL && e->tls != NULL)
+			tls_end(e);
+		else if (e != NULL)
 			e->eof = true;
 		return 0;
 	case PROTO_BNOTE_ERROR:
@@ -534,7 +505,7 @@ read_messages(tb_client *c, uint64_t deadline)
  * True when a signal that wants control interrupted the wait (only the
  * thread reading for the session sees it).
  */
-static bool
+bool
 client_wait(tb_client *c, uint64_t deadline)
 {
 	struct timespec	ts;
@@ -1011,7 +982,7 @@ tb_client_close(tb_client *c)
 	client_flush(c);
 	close(c->fd);
 	for (i = 0; i < STREAM_SLOTS; i++)
-		free(c->streams[i].buf);
+		stream_drop(&c->streams[i]);
 	pthread_cond_destroy(&c->cond);
 	pthread_mutex_destroy(&c->send_lock);
 	pthread_mutex_destroy(&c->lock);
@@ -1092,7 +1063,7 @@ tb_connect_timeout(tb_client *c, const char *host, uint16_t port,
 }
 
 /* Sends [2, "send", [h, data]]. */
-static int
+int
 send_behind(tb_client *c, tb_handle h, const uint8_t *data, size_t len)
 {
 	uint8_t			head[64];
@@ -1118,11 +1089,13 @@ static int
 write_behind(tb_client *c, tb_handle h, const char *name, bool all,
     const void *data, size_t len, size_t *written, struct tb_error *err)
 {
-	const uint8_t	*p = data;
+	const uint8_t	*p = data, *out;
 	struct stream	*e;
 	uint64_t	 deadline;
-	size_t		 done = 0, chunk, room;
+	size_t		 done = 0, chunk, room, outlen;
 	int		 rc = 0;
+	bool		 tls = false;
+	uint8_t		 sealed[CLIENT_TLS_SEALED_MAX];
 
 	if (written != NULL)
 		*written = 0;
@@ -1135,6 +1108,15 @@ write_behind(tb_client *c, tb_handle h, const char *name, bool all,
 		    "connection of this session", name, h);
 	}
 	deadline = deadline_in(e->timeout_ms);
+	if (e->tls != NULL) {
+		/* One writer at a time: TLS records go out in order. */
+		if ((rc = tls_write_begin(c, h, name, deadline, err)) != 0) {
+			pthread_mutex_unlock(&c->lock);
+			return rc;
+		}
+		e = stream_of(c, h);
+		tls = true;
+	}
 	do {
 		if (e->error != 0) {
 			e->error_reported = true;
@@ -1156,6 +1138,8 @@ write_behind(tb_client *c, tb_handle h, const char *name, bool all,
 		}
 		chunk = len - done > TB_DATA_MAX ? TB_DATA_MAX : len - done;
 		room = c->send_window - e->wout;
+		if (e->tls != NULL)
+			tls_fit(e->tls, &chunk, &room);
 		if (room < chunk && room < c->send_window / 4) {
 			if (c->broken != 0) {
 				rc = set_error(err, c->broken, "%s: the broker "
@@ -1183,9 +1167,14 @@ write_behind(tb_client *c, tb_handle h, const char *name, bool all,
 		}
 		if (chunk > room)
 			chunk = room;
-		e->wout += chunk;
+		out = p + done;
+		outlen = chunk;
+		if (e->tls != NULL && (rc = tls_seal(e, name, &out, &outlen,
+		    sealed, err)) != 0)
+			break;
+		e->wout += outlen;
 		pthread_mutex_unlock(&c->lock);
-		if (send_behind(c, h, p + done, chunk) == 0)
+		if (send_behind(c, h, out, outlen) == 0)
 			done += chunk;
 		pthread_mutex_lock(&c->lock);
 		if ((e = stream_of(c, h)) == NULL && done < len) {
@@ -1194,6 +1183,8 @@ write_behind(tb_client *c, tb_handle h, const char *name, bool all,
 			break;
 		}
 	} while (done < len);
+	if (tls)
+		tls_write_end(c, h);
 	pthread_mutex_unlock(&c->lock);
 	/* A short write is no error, as write(2) has, but for write_all. */
 	if (rc != 0 && done > 0 && !all &&
@@ -1384,6 +1375,8 @@ stream_read(tb_client *c, tb_handle h, const struct read_want *w,
 	}
 	deadline = deadline_in(e->timeout_ms);
 	for (;;) {
+		if (e->tls != NULL && (rc = tls_pump(e, w->name, err)) != 0)
+			break;
 		if (read_serve(e, w, &rc, err))
 			break;
 		if (c->broken != 0) {
@@ -1639,6 +1632,11 @@ tb_shutdown(tb_client *c, tb_handle conn, tb_shutdown_how how,
 
 	if ((unsigned)how > TB_SHUTDOWN_BOTH)
 		return set_error(err, TB_EINVAL, "shutdown: bad mode");
+	pthread_mutex_lock(&c->lock);
+	if (how != TB_SHUTDOWN_READ && (e = stream_of(c, conn)) != NULL &&
+	    e->tls != NULL)
+		tls_close_notify(c, conn);
+	pthread_mutex_unlock(&c->lock);
 	call_handle(c, PROTO_METHOD_SHUTDOWN, conn, &req);
 	msgpack_pack_str_with_body(&req.pk, names[how], strlen(names[how]));
 	if ((rc = simple_call(c, &req, err)) != 0)
@@ -1672,6 +1670,8 @@ tb_close(tb_client *c, tb_handle h, struct tb_error *err)
 		pthread_mutex_unlock(&c->lock);
 		return set_error(err, 0, "ok");
 	}
+	if ((e = stream_of(c, h)) != NULL && e->tls != NULL)
+		tls_close_notify(c, h);
 	/* What was written behind reaches the socket first, as close(2). */
 	if ((e = stream_of(c, h)) != NULL) {
 		deadline = close_deadline(e);
@@ -1849,6 +1849,8 @@ tb_select(tb_client *c, const tb_handle *handles, size_t n, bool *ready,
 				    handles[i]);
 				goto out;
 			}
+			if (e->tls != NULL)
+				tls_pump(e, NULL, NULL);
 			ready[i] = stream_ready(e);
 			count += ready[i];
 		}

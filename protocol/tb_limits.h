@@ -49,6 +49,27 @@
 #define CLIENT_RECV_WINDOW		(256 * 1024)
 /* Bytes the client library reads from its session per wake-up. */
 #define CLIENT_READ_BUFFER		(256 * 1024)
+/*
+ * TLS in the client library (client-stub/tls.c).  Ciphertext waiting to
+ * be decrypted counts against CLIENT_RECV_WINDOW, and decrypting stops
+ * while the plaintext buffer has no room for one more record, so a TLS
+ * connection buffers at most twice the window plus OpenSSL's own record.
+ * Plaintext one TLS record carries (RFC 8446), the most one write seals
+ * into a record: bytes.
+ */
+#define CLIENT_TLS_RECORD_PLAIN		16384
+/* Room kept for a record's header, padding and tag: bytes. */
+#define CLIENT_TLS_RECORD_OVERHEAD	512
+/* Records sealed and sent at once, from a buffer on the stack: bytes. */
+#define CLIENT_TLS_SEALED_MAX		(CLIENT_TLS_RECORD_PLAIN + 1024)
+/* Longest certificate chain a peer may send: bytes. */
+#define CLIENT_TLS_CERT_LIST_MAX	(100 * 1024)
+/* Longest ALPN protocol list, in its wire form (RFC 7301): bytes. */
+#define CLIENT_TLS_ALPN_MAX		1024
+/* Longest a handshake waits when the connection has no timeout: ms. */
+#define CLIENT_TLS_HANDSHAKE_MS		30000
+/* How often a thread waiting to write while another writes looks: ms. */
+#define CLIENT_TLS_WRITER_POLL_MS	50
 /* Largest envelope of a request without its data: bytes. */
 #define CLIENT_REQUEST_HEAD		512
 /* Responses up to this size are kept without allocating: bytes. */

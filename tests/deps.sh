@@ -6,11 +6,12 @@
 
 TB_PACKAGES="cmake make gcc libc6-dev pkg-config libmsgpack-dev
 libcmocka-dev libseccomp-dev liblua5.4-dev lua5.4 python3 python3-msgpack
-dante-server microsocks lua-socket"
+dante-server microsocks lua-socket libssl-dev"
 # What the test suite needs besides: mandoc lints the man pages, man-db
 # renders them, logrotate runs the shipped logrotate file, debhelper
-# and lintian build and check the Debian packages.
-TB_TEST_PACKAGES="mandoc man-db logrotate debhelper lintian"
+# and lintian build and check the Debian packages, openssl makes the TLS
+# tests' certificates.
+TB_TEST_PACKAGES="mandoc man-db logrotate debhelper lintian openssl"
 
 tb_install_deps() {
 	missing=

@@ -28,6 +28,7 @@
  *	getsockname, getpeername  tb_local_addr, tb_peer_addr, tb_addr_split
  *	poll / select (POLLIN)	tb_select; writes never wait for the peer
  *	errno			the TB_E* code and err->message
+ *	SSL_connect, SSL_accept	tb_tls_connect, tb_tls_upgrade, tb_tls_accept
  */
 #ifndef TCPBROKER_H
 #define TCPBROKER_H
@@ -74,7 +75,8 @@ extern "C" {
 	XX(EBROKER, "connection to the broker failed or was lost")	\
 	XX(ENOMEM, "out of memory")					\
 	XX(EIO, "input/output error")					\
-	XX(EINTR, "interrupted by a signal")
+	XX(EINTR, "interrupted by a signal")				\
+	XX(ETLS, "TLS handshake or verification failed")
 
 enum tb__errno_index {
 	TB__ERRNO_NONE,
@@ -279,6 +281,80 @@ TB_EXTERN int tb_peer_addr(tb_client *client, tb_handle conn, char *buf,
  */
 TB_EXTERN int tb_addr_split(const char *addr, char *host, size_t cap,
     uint16_t *port, struct tb_error *err);
+
+/*
+ * TLS.  The library runs TLS itself (OpenSSL) over the connection's
+ * stream: the broker relays the ciphertext under the policy and never
+ * sees keys or plaintext.  Once a connection has TLS, every function
+ * above (reads, writes, tb_select, tb_shutdown, tb_close) works on the
+ * plaintext as it does on a plain connection; tb_shutdown and tb_close
+ * send close_notify first.  A handshake or verification failure is
+ * TB_ETLS with the reason in the message ("certificate has expired",
+ * "hostname mismatch", "unknown CA", "the peer closed the connection
+ * during the handshake", or the alert the peer sent); the connection
+ * then fails every read and write with it, and only tb_close is left.
+ * The peer's end of stream without close_notify reads as the end, as
+ * a plain stream's: a protocol that needs to tell truncation from the
+ * end frames its data (HTTP's Content-Length does).
+ */
+struct tb_tls_options {
+	/*
+	 * Name the peer's certificate must carry (a host name or an IP
+	 * address) and, for a host name, the SNI sent.  Default: the host
+	 * of tb_tls_connect; tb_tls_upgrade of a client needs it.
+	 */
+	const char	*server_name;
+	/*
+	 * Trusted CAs: a PEM file, an OpenSSL hashed directory, or both;
+	 * neither: the system store (SSL_CTX_set_default_verify_paths).
+	 */
+	const char	*ca_file;
+	const char	*ca_dir;
+	/*
+	 * Own certificate chain and private key, PEM files: a server's,
+	 * or a client's for servers that ask for one.
+	 */
+	const char	*certificate;
+	const char	*key;
+	/* ALPN protocols in order of preference, NULL-terminated, or NULL. */
+	const char	*const *alpn;
+	/*
+	 * The server side: certificate and key are required; a CA given
+	 * makes it require and verify a client certificate.
+	 */
+	bool		 server;
+	/* UNSAFE: accept any certificate, for any name (tests only). */
+	bool		 insecure_no_verify;
+};
+
+/*
+ * Connects as tb_connect, then runs the client handshake.  On failure
+ * the connection is closed and *out left alone.  opts NULL: the
+ * defaults (verified for host, against the system store).
+ */
+TB_EXTERN int tb_tls_connect(tb_client *client, const char *host,
+    uint16_t port, const struct tb_tls_options *opts, tb_handle *out,
+    struct tb_error *err);
+/*
+ * Starts TLS on an open connection (STARTTLS) and runs the handshake,
+ * as a client or (opts->server) a server.  Bytes received and not read
+ * before the call are taken as TLS: read the plaintext protocol's last
+ * reply first.  The handshake waits within the connection's timeout,
+ * or CLIENT_TLS_HANDSHAKE_MS (30 s) without one.
+ */
+TB_EXTERN int tb_tls_upgrade(tb_client *client, tb_handle conn,
+    const struct tb_tls_options *opts, struct tb_error *err);
+/*
+ * tb_accept, then the server handshake; a failed one closes the
+ * accepted connection.
+ */
+TB_EXTERN int tb_tls_accept(tb_client *client, tb_handle listener,
+    const struct tb_tls_options *opts, tb_handle *out, struct tb_error *err);
+/* Buffer size that always holds an ALPN protocol name. */
+#define TB_TLS_ALPN_STRLEN	256
+/* The ALPN protocol the handshake chose, "" for none. */
+TB_EXTERN int tb_tls_alpn(tb_client *client, tb_handle conn, char *buf,
+    size_t cap, struct tb_error *err);
 
 #ifdef __cplusplus
 }

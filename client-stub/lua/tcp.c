@@ -21,11 +21,10 @@
 #include <lauxlib.h>
 #include <lua.h>
 
+#include "tcp.h"
 #include "tcpbroker.h"
 
 #define SESSION_META	"tcp.session"
-#define CONN_META	"tcp.TcpClient"
-#define LISTENER_META	"tcp.TcpListener"
 #define ERROR_META	"tcp.error"
 
 /* Largest n read_exact takes in one call: bytes. */
@@ -51,13 +50,6 @@ struct session {
 	char		 scratch[TB_LINE_MAX];
 };
 _Static_assert(TB_DATA_MAX <= TB_LINE_MAX, "reads fit the scratch buffer");
-
-/* A connection or listener; the session is its first user value. */
-struct handle {
-	tb_handle	 h;
-	bool		 open;
-	char		 name[TB_ADDR_STRLEN];	/* for tostring, once known */
-};
 
 /*
  * The place in the script a call came from: the nearest Lua function on
@@ -101,7 +93,7 @@ push_error(lua_State *L, int code, const char *message)
 	luaL_setmetatable(L, ERROR_META);
 }
 
-static int
+int
 tcp_raise(lua_State *L, int code, const char *message)
 {
 	push_error(L, code, message);
@@ -120,7 +112,7 @@ tcp_raise_partial(lua_State *L, const struct tb_error *err, int partial)
 
 static int tcp_raise_interrupted(lua_State *, const struct tb_error *);
 
-static int
+int
 tcp_raise_err(lua_State *L, const struct tb_error *err)
 {
 	if (err->code == TB_EINTR)
@@ -214,7 +206,7 @@ get_session(lua_State *L)
 	return s;
 }
 
-static tb_client *
+tb_client *
 get_client(lua_State *L)
 {
 	return get_session(L)->client;
@@ -230,11 +222,14 @@ session_gc(lua_State *L)
 	return 0;
 }
 
-/* A new handle userdata that keeps the session alive. */
-static void
+/*
+ * A new handle userdata that keeps the session alive (user value 1);
+ * user value 2 holds a TlsListener's options.
+ */
+void
 push_handle(lua_State *L, tb_handle h, const char *meta)
 {
-	struct handle	*u = lua_newuserdatauv(L, sizeof(*u), 1);
+	struct handle	*u = lua_newuserdatauv(L, sizeof(*u), 2);
 
 	u->h = h;
 	u->open = true;
@@ -245,7 +240,7 @@ push_handle(lua_State *L, tb_handle h, const char *meta)
 }
 
 /* Raises EINVAL with "fn: " and the formatted text. */
-static int
+int
 arg_error(lua_State *L, const char *fn, const char *fmt, ...)
 {
 	va_list	ap;
@@ -259,7 +254,7 @@ arg_error(lua_State *L, const char *fn, const char *fmt, ...)
 }
 
 /* What a wrong argument is, for messages: "nothing", "a string", ... */
-static const char *
+const char *
 arg_kind(lua_State *L, int i)
 {
 	switch (lua_type(L, i)) {
@@ -284,7 +279,7 @@ arg_kind(lua_State *L, int i)
  * (meta NULL: either).  A method called with a dot instead of a colon
  * lands here with its first real argument.
  */
-static struct handle *
+struct handle *
 check_handle(lua_State *L, const char *meta, const char *fn)
 {
 	struct handle	*u = NULL;
@@ -307,12 +302,9 @@ check_handle(lua_State *L, const char *meta, const char *fn)
 	return u;
 }
 
-#define check_conn(L, fn)	check_handle(L, CONN_META, fn)
-#define check_listener(L, fn)	check_handle(L, LISTENER_META, fn)
-#define check_any(L, fn)	check_handle(L, NULL, fn)
 
 /* An integer argument in [lo, hi], or EINVAL saying which and why. */
-static lua_Integer
+lua_Integer
 check_range(lua_State *L, int i, lua_Integer lo, lua_Integer hi,
     const char *fn, const char *what)
 {
@@ -344,7 +336,7 @@ check_bool(lua_State *L, int i, const char *fn, const char *what)
 	return lua_toboolean(L, i);
 }
 
-static const char *
+const char *
 check_string(lua_State *L, int i, size_t *len, const char *fn,
     const char *what)
 {
@@ -846,7 +838,7 @@ l_accept(lua_State *L)
 	struct tb_error	 err;
 	tb_handle	 h;
 
-	if (tb_accept(get_client(L), u->h, &h, &err) != 0)
+	if (tls_accept(L, get_client(L), u->h, &h, &err) != 0)
 		return tcp_raise_err(L, &err);
 	push_handle(L, h, CONN_META);
 	return 1;
@@ -1004,6 +996,8 @@ static const luaL_Reg conn_methods[] = {
 	{ "peer_addr",		l_peer_addr },
 	{ "getsockname",	l_getsockname },
 	{ "getpeername",	l_getpeername },
+	{ "tls",		l_tls },
+	{ "alpn",		l_alpn },
 	{ NULL,			NULL }
 };
 
@@ -1081,5 +1075,9 @@ luaopen_tcp(lua_State *L)
 	lua_setfield(L, -2, "TcpListener");
 	lua_pushcfunction(L, l_select);
 	lua_setfield(L, -2, "select");
+	lua_pushcfunction(L, l_tlsclient);
+	lua_setfield(L, -2, "TlsClient");
+	lua_pushcfunction(L, l_tlslistener);
+	lua_setfield(L, -2, "TlsListener");
 	return 1;
 }

@@ -50,5 +50,6 @@ LD_LIBRARY_PATH=$(dirname "$(ls "$root"/usr/lib/*/libtcpbroker-client.so.0)") \
     lua5.4 -e "package.cpath = '$(dirname "$mod")/?.so'
     local tcp = require 'tcp'
     assert(tcp.TcpClient ~= nil and type(tcp.select) == 'function')
+    assert(type(tcp.TlsClient) == 'function')
     assert(require 'tcp.socket')" || fail "the packaged Lua module does not load"
 echo "debian: ok"
