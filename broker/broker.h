@@ -112,6 +112,14 @@ void		timer_cancel(struct timer *timer);
  * returns true, work is waiting and the next turn does not sleep.
  */
 void		loop_run(bool (*after_batch)(void));
+/*
+ * One turn of loop_run: waits up to timeout_ms (-1: for ever) for
+ * events, handles them and the timers due, then after_batch.  Returns
+ * what after_batch did and, in *nevents, how many events came.  For the
+ * session fuzz target, which runs the loop without sleeping.
+ */
+bool		loop_turn(int timeout_ms, bool (*after_batch)(void),
+		    int *nevents);
 void		loop_stop(void);
 
 /* Most addresses of the host's own interfaces kept: addresses. */
