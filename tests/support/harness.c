@@ -209,6 +209,12 @@ harness_broker_start_opts(struct broker_proc *b, const char *policy,
 			perror("test descriptor limit");
 			_exit(127);
 		}
+		if (o->address_space != 0 && setrlimit(RLIMIT_AS,
+		    &(struct rlimit){ o->address_space, o->address_space }) ==
+		    -1) {
+			perror("test address space limit");
+			_exit(127);
+		}
 		if (pw != NULL && (setgroups(0, NULL) == -1 ||
 		    setresgid(pw->pw_gid, pw->pw_gid, pw->pw_gid) == -1 ||
 		    setresuid(pw->pw_uid, pw->pw_uid, pw->pw_uid) == -1)) {
