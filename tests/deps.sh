@@ -9,7 +9,8 @@ libcmocka-dev libseccomp-dev liblua5.4-dev lua5.4 python3 python3-msgpack
 dante-server microsocks lua-socket"
 # What the test suite needs besides: mandoc lints the man pages, man-db
 # renders them.
-TB_TEST_PACKAGES="mandoc man-db"
+# valgrind runs integration tests with the broker under memcheck.
+TB_TEST_PACKAGES="mandoc man-db valgrind"
 
 tb_install_deps() {
 	missing=
