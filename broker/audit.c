@@ -30,16 +30,13 @@ audit_open(const char *path)
 }
 
 int
-audit_reopen(void)
+audit_reopen(int fd)
 {
-	int	fd;
-
-	if (audit_path == NULL || !log_file_moved(audit_fd, audit_path))
+	if (fd == -1)
 		return 0;
-	if ((fd = open(audit_path, LOG_FILE_FLAGS, LOG_FILE_MODE)) == -1) {
-		log_warnx("cannot reopen the decision log %s, keeping the old "
-		    "file: %s", audit_path, strerror(errno));
-		return -1;
+	if (audit_path == NULL || !log_file_moved(audit_fd, fd)) {
+		close(fd);
+		return 0;
 	}
 	close(audit_fd);
 	audit_fd = fd;

@@ -26,11 +26,14 @@
 #include "proto.h"
 
 /*
- * How --log and --decision-log are opened, at start and again on SIGHUP
- * and SIGUSR1: appending, created with LOG_FILE_MODE.  The seccomp
- * filter allows an open with exactly these flags and mode (sandbox.c).
+ * How --log and --decision-log are opened, at start and, by the reader,
+ * again on SIGHUP and SIGUSR1: appending, created with LOG_FILE_MODE,
+ * never through a symbolic link (the reader keeps root's uid: a link
+ * put in the log directory must not hand the broker another file).  The
+ * reader's filter allows an open with exactly these flags and mode
+ * (sandbox.c).
  */
-#define LOG_FILE_FLAGS	(O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC)
+#define LOG_FILE_FLAGS	(O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW)
 #define LOG_FILE_MODE	0640
 
 /* log.c: one log for the daemon, on stderr. */
@@ -48,17 +51,14 @@ void	log_init(enum log_level level);
 /* Makes path the log: it becomes stderr.  Fatal if it cannot. */
 void	log_open(const char *path);
 /*
- * Opens the log's path again after rotation: 1 when it did, 0 when
- * there was nothing to do (no --log, or the file was not moved), -1
- * when it failed and the old file stays the log (logged).
+ * Takes fd, the log's path opened again by the reader, as the log when
+ * it is another file than the one open (rotated away): 1 when it did,
+ * 0 when there was nothing to do (no --log, or the same file); fd is
+ * consumed either way.  A file still in place is never replaced.
  */
-int	log_reopen(void);
-/*
- * Whether path no longer names the file open at fd (rotated away), so
- * that a file still in place is never reopened: the broker's user may
- * not be allowed to open one that root created.
- */
-bool	log_file_moved(int fd, const char *path);
+int	log_reopen(int fd);
+/* Whether fd is another file than the one open at old_fd. */
+bool	log_file_moved(int old_fd, int fd);
 int	log_level_parse(const char *name, enum log_level *level);
 /* Whether a line of level would be written. */
 bool	log_enabled(enum log_level level);
@@ -75,6 +75,27 @@ void	fatal(const char *fmt, ...)
 	    __attribute__((format(printf, 1, 2), noreturn));
 void	fatalx(const char *fmt, ...)
 	    __attribute__((format(printf, 1, 2), noreturn));
+
+/*
+ * reader.c: the process that keeps the start-up privileges to open the
+ * policy file (with /etc/passwd and /etc/group) and the log files again.
+ * Request kinds:
+ */
+#define READER_POLICY	'p'
+#define READER_LOGS	'l'
+/* Forks the reader, before privileges are dropped.  Paths may be NULL. */
+void	reader_start(const char *policy, const char *log,
+	    const char *decisions);
+/* The broker's end of the reader's socket, or -1 (for the filter). */
+int	reader_socket(void);
+/* Reads and parses the policy again through the reader.  0 or -1. */
+int	reader_policy(const char *path, struct policy **out,
+	    struct policy_error *err);
+/*
+ * The log files opened again: descriptors or -1 each (failures are
+ * logged).  -1 if the reader did not answer.
+ */
+int	reader_logs(int *log, int *decisions);
 
 /* loop.c: one epoll loop, edge-triggered, with a timer heap. */
 struct loop_io {
@@ -151,7 +172,7 @@ struct broker {
 	uid_t		 uid;		/* its own, after the switch */
 	bool		 sandboxed;	/* the filter is installed */
 	bool		 may_listen;	/* the filter allows listening */
-	bool		 private;	/* one session, from the launcher */
+	bool		 private;	/* one command's, from the launcher's source */
 	bool		 revoke;	/* a reload closes what it denies */
 	/* A launched session's tenant by name (--tenant), or NULL. */
 	const char	*tenant;
@@ -192,10 +213,13 @@ struct broker_options {
 
 /*
  * main.c: sets up and runs a broker until it is told to stop.  With
- * session_fd -1 it serves a Unix socket; else that one session, and it
- * stops when the session ends.
+ * source_fd -1 it serves a Unix socket; else the session source of a
+ * launched command (source.c), and it stops when the source and every
+ * session from it have ended.
  */
-void	broker_serve(const struct broker_options *o, int session_fd);
+void	broker_serve(const struct broker_options *o, int source_fd);
+/* The descriptor of a launcher's broker's session source. */
+#define BROKER_SOURCE_FD	3
 
 /* Reads 1 to max milliseconds; 0, or -1 when text is not that. */
 int	broker_parse_ms(const char *text, uint32_t max, uint32_t *ms);
@@ -205,6 +229,18 @@ void	broker_stdio(void);
 
 /* Reads the host's own addresses into broker.ctx (they are internal). */
 void	broker_read_own_addresses(void);
+
+/*
+ * source.c: the session source of `tcpbroker run`.  Serves requests on
+ * fd (the broker's end of the command's SOCK_SEQPACKET pair) with new
+ * sessions of cred.
+ */
+struct ucred;
+void	source_serve(int fd, const struct ucred *cred);
+/* Whether some process of the command may still ask. */
+bool	source_alive(void);
+/* A session the source handed out said hello, or closed before it. */
+void	source_settled(void);
 
 /* launcher.c: tcpbroker run [options] -- command [args] */
 int	launcher_main(int argc, char *argv[]);
@@ -366,7 +402,7 @@ struct audit {
 };
 void		 audit_open(const char *path);
 /* The same as log_reopen, for --decision-log. */
-int		 audit_reopen(void);
+int		 audit_reopen(int fd);
 void		 audit_decision(struct session *s, const struct audit *a);
 void		 audit_close(struct session *s, const char *tenant,
 		    uint32_t handle, const char *peer, uint64_t bytes_in,
@@ -411,6 +447,8 @@ enum quota_kind {
 struct quota;
 /* The quota of a tenant (NULL for none), with the current limits. */
 struct quota	*quota_of(const struct policy_tenant *tn);
+/* The name of the tenant whose quota q is; "-" for none. */
+const char	*quota_name(const struct quota *q);
 /* Takes one of kind; TB_EQUOTA with why filled when over the limit. */
 int		 quota_acquire(struct quota *q, enum quota_kind kind, char *why,
 		    size_t len);
@@ -445,10 +483,13 @@ TAILQ_HEAD(push_waiters, push_waiter);
 /* session.c */
 void		 session_listen_socket(int fd);
 /*
- * Serves an already connected socket as a session, of the peer cred
- * names (the launcher's command); -1 if it cannot.
+ * Serves an already connected socket as a session of the launch (cred);
+ * -1 with fd closed and *why set if it cannot.
  */
-int		 session_open(int fd, const struct ucred *cred);
+int		 session_open(int fd, const struct ucred *cred,
+		    const char **why);
+/* Sessions open now. */
+unsigned	 session_count(void);
 bool		 session_reap(void);
 void		 session_close_all(void);
 struct conn	*session_conn(struct request *req, uint32_t handle);
@@ -540,12 +581,11 @@ PROTO_CLIENT_NOTES(BROKER__NOTE_PROTO)
 
 /* connection.c */
 /*
- * Adopts an accepted socket that the caller counted as a connection of
- * tenant in q; on failure it closes the socket and returns NULL, and the
- * count is the caller's to release.
+ * Adopts an accepted socket that the caller counted as a connection in
+ * q, its tenant's quota; on failure it closes the socket and returns
+ * NULL, and the count is the caller's to release.
  */
-struct conn	*conn_accepted(struct session *s, int fd, struct quota *q,
-		    const char *tenant);
+struct conn	*conn_accepted(struct session *s, int fd, struct quota *q);
 void		 conn_destroy(struct conn *conn, bool reply);
 /* Starts pushing a streaming session's connection, once it is known. */
 void		 conn_stream_start(struct conn *conn);

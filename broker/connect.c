@@ -376,7 +376,6 @@ start_connect(struct request *req, uint32_t timeout_ms)
 	}
 	conn->dial->conn = conn;
 	conn->quota = q;
-	snprintf(conn->tenant, sizeof(conn->tenant), "%s", tn->name);
 	snprintf(conn->dial->host, sizeof(conn->dial->host), "%s", text);
 	if (!literal)
 		memcpy(conn->dial->name, name, sizeof(conn->dial->name));

@@ -207,7 +207,8 @@ conn_destroy(struct conn *conn, bool reply)
 	if (conn->state == CONN_OPEN) {
 		if (sockaddr_text(conn->io.fd, true, peer, sizeof(peer)) != 0)
 			snprintf(peer, sizeof(peer), "?");
-		audit_close(conn->session, conn->tenant, conn->handle, peer,
+		audit_close(conn->session, quota_name(conn->quota),
+		    conn->handle, peer,
 		    conn->bytes_in, conn->bytes_out,
 		    loop_now() - conn->opened_ms);
 	}
@@ -215,7 +216,7 @@ conn_destroy(struct conn *conn, bool reply)
 }
 
 struct conn *
-conn_accepted(struct session *s, int fd, struct quota *q, const char *tenant)
+conn_accepted(struct session *s, int fd, struct quota *q)
 {
 	struct conn	*conn;
 
@@ -224,7 +225,6 @@ conn_accepted(struct session *s, int fd, struct quota *q, const char *tenant)
 		return NULL;
 	}
 	conn->quota = q;
-	snprintf(conn->tenant, sizeof(conn->tenant), "%s", tenant);
 	conn->opened_ms = loop_now();
 	if (loop_add(&conn->io, fd, EPOLLIN | EPOLLOUT | EPOLLRDHUP,
 	    conn__event, conn) == -1) {

@@ -28,20 +28,14 @@ struct dial {
 	int			 last_error;
 };
 
+/*
+ * One for every open connection, idle ones too: the fields are grouped
+ * by size so that no padding is left between them (docs/performance.md,
+ * memory per idle connection).
+ */
 struct conn {
 	struct loop_io		 io;
 	struct session		*session;
-	uint32_t		 handle;
-	enum conn_state		 state;
-	uint32_t		 timeout_ms;
-	bool			 eof;		/* the peer sent FIN */
-	bool			 read_shut;
-	bool			 write_shut;
-	int			 error;		/* sticky TB_E* code */
-	bool			 streaming;
-	bool			 ended;		/* end or error pushed */
-	bool			 error_told;	/* error pushed */
-	uint32_t		 credit;	/* bytes the client may take */
 	struct push_waiter	 push_wait;
 	/* Write-behind: sent by the client, not yet taken by the socket. */
 	uint8_t			*wbuf;
@@ -49,29 +43,42 @@ struct conn {
 	size_t			 wlen;
 	size_t			 wout;		/* sent by the client, not acked */
 	size_t			 unacked;	/* written, not acked yet */
-	bool			 shut_pending;	/* SHUT_WR once wbuf drains */
 	uint8_t			*buf;		/* received, not yet read */
 	size_t			 buflen;
 	size_t			 bufcap;
 	struct call_queue	 readers;
 	struct call_queue	 writers;
 
-	/* The tenant's quota this connection counts in, and its traffic. */
+	/*
+	 * The tenant's quota this connection counts in (its name is the
+	 * tenant's), and its traffic.
+	 */
 	struct quota		*quota;
-	bool			 counted;	/* holds a connection */
-	bool			 looking_up;	/* holds a lookup */
 	struct timer		 throttle_in;	/* bandwidth used up: wait */
 	struct timer		 throttle_out;
 	uint64_t		 opened_ms;
 	uint64_t		 bytes_in;
 	uint64_t		 bytes_out;
-	char			 tenant[LIMIT_POLICY_NAME + 1];
-	bool			 accepted;	/* from a listener */
 	/* The name it was connected to, for --revoke; NULL for an address. */
 	char			*name;
-
 	/* While connecting: freed once the connection is open. */
 	struct dial		*dial;
+
+	uint32_t		 handle;
+	enum conn_state		 state;
+	uint32_t		 timeout_ms;
+	int			 error;		/* sticky TB_E* code */
+	uint32_t		 credit;	/* bytes the client may take */
+	bool			 eof;		/* the peer sent FIN */
+	bool			 read_shut;
+	bool			 write_shut;
+	bool			 shut_pending;	/* SHUT_WR once wbuf drains */
+	bool			 streaming;
+	bool			 ended;		/* end or error pushed */
+	bool			 error_told;	/* error pushed */
+	bool			 counted;	/* holds a connection */
+	bool			 looking_up;	/* holds a lookup */
+	bool			 accepted;	/* from a listener */
 };
 
 /* connection.c: a new connection with a handle of s, not yet published. */

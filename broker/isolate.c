@@ -538,8 +538,13 @@ isolate_spawn(const struct isolate_spec *spec, char *argv[], int keep)
 	    NULL);
 	if (pid != 0)
 		return pid;
-	/* It holds the uid's lock while it lives, and the session. */
-	if (prctl(PR_SET_PDEATHSIG, SIGKILL) == -1 ||
+	/*
+	 * The signal mask the launcher had (it blocks what it forwards until
+	 * the command has a pid); the uid's lock while it lives, and the
+	 * session source.
+	 */
+	if (sigprocmask(SIG_SETMASK, &spec->sigmask, NULL) == -1 ||
+	    prctl(PR_SET_PDEATHSIG, SIGKILL) == -1 ||
 	    close_all_but(keep, spec->lock_fd) == -1)
 		_exit(126);
 	if (!spec->root && map_ids(uid, gid) == -1) {

@@ -10,6 +10,7 @@
 
 #include <sys/types.h>
 
+#include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
 
@@ -45,13 +46,14 @@ struct isolate_spec {
 	unsigned	 nbinds;
 	bool		 seccomp;	/* false only with --no-sandbox */
 	int		 lock_fd;	/* the uid's lock, or -1 */
+	sigset_t	 sigmask;	/* the command's, unlike the launcher's */
 };
 
 /*
  * Starts the command in new namespaces: a process that is PID 1 there
  * starts the command as PID 2, forwards the signals a process sends it,
- * and ends with the command's status.  keep is the one descriptor (its
- * session) the command inherits besides stdio.  Returns the pid of
+ * and ends with the command's status.  keep is the one descriptor (the
+ * session source) the command inherits besides stdio.  Returns the pid of
  * that first process, or -1.
  */
 pid_t	isolate_spawn(const struct isolate_spec *spec, char *argv[],

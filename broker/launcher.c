@@ -2,8 +2,10 @@
  * tcpbroker run [options] -- COMMAND ...
  *
  * Runs COMMAND with a broker of its own.  The broker and the command
- * share a socketpair: the command inherits its end as the descriptor
- * named by TCPBROKER_FD, which the client stub reads.  The command is
+ * share a SOCK_SEQPACKET pair, the session source (source.c): the
+ * command inherits its end as the descriptor named by TCPBROKER_FD, and
+ * the client stub of each of its processes asks there for a session of
+ * its own.  The command is
  * isolated in layers (isolate.c): a uid of its own, new namespaces,
  * no host Unix sockets, Landlock and a seccomp filter in which socket()
  * fails with EACCES for every family.  The plugin works; a socket of
@@ -81,6 +83,8 @@ launcher_usage(FILE *f, int status)
 	    "refused\n"
 	    "  --explain-sandbox      say which isolation layers this host "
 	    "gives, and exit\n"
+	    "  --print-filter         print the broker's seccomp filter for "
+	    "this policy, and exit\n"
 	    "  --help                 this text\n");
 	exit(status);
 }
@@ -142,6 +146,23 @@ named_user(const char *user, uid_t *uid, gid_t *gid)
 	*gid = pw->pw_gid;
 }
 
+/* --print-filter: the filter the launch's broker would install. */
+static int
+print_launched_filter(const struct broker_options *o)
+{
+	struct sandbox_broker	 sb = { .session_fd = -1, .control_fd = -1,
+				    .source = true };
+	struct policy		*policy;
+	struct policy_error	 err;
+
+	if (policy_load(o->policy_path, &policy, &err) != 0)
+		fatalx("%s", err.message);
+	sb.listen = policy_may_listen(policy);
+	sb.log_files = o->log_file != NULL || o->decision_log != NULL;
+	policy_free(policy);
+	return sandbox_print_broker(&sb, STDOUT_FILENO) == 0 ? 0 : 1;
+}
+
 int
 launcher_main(int argc, char *argv[])
 {
@@ -158,6 +179,7 @@ launcher_main(int argc, char *argv[])
 		{ "no-sandbox",	no_argument,		NULL, 'N' },
 		{ "sandbox-debug", no_argument,		NULL, 'D' },
 		{ "explain-sandbox", no_argument,	NULL, 'E' },
+		{ "print-filter", no_argument,		NULL, 'P' },
 		{ "help",	no_argument,		NULL, 'h' },
 		{ NULL,		0,			NULL, 0 }
 	};
@@ -168,12 +190,14 @@ launcher_main(int argc, char *argv[])
 	struct isolate_spec	 spec = { .seccomp = true, .lock_fd = -1 };
 	struct isolate_uid_range range;
 	struct sigaction	 sa;
+	sigset_t		 forwarded;
 	const char		*range_text = ISOLATE_UID_RANGE, *why;
 	const char		*user = NULL;
 	pid_t			 broker_pid, pid;
 	int			 sv[2], ch, status, broker_status;
-	int			 broker_lock = -1, session;
+	int			 broker_lock = -1, source;
 	bool			 explain = false, level_given = false;
+	bool			 print_filter = false;
 
 	/* Nothing started here may read or write the launcher's memory. */
 	sandbox_undumpable();
@@ -229,6 +253,9 @@ launcher_main(int argc, char *argv[])
 		case 'E':
 			explain = true;
 			break;
+		case 'P':
+			print_filter = true;
+			break;
 		case 'h':
 			launcher_usage(stdout, 0);
 		default:
@@ -253,6 +280,8 @@ launcher_main(int argc, char *argv[])
 		isolate_explain(stdout, &spec, range_text);
 		return 0;
 	}
+	if (print_filter)
+		return print_launched_filter(&o);
 	if (optind >= argc)
 		launcher_usage(stderr, 2);
 	if (access(o.policy_path, R_OK) == -1)
@@ -286,7 +315,18 @@ launcher_main(int argc, char *argv[])
 			fatalx("tcpbroker run: %s", why);
 		o.run_gid = (gid_t)o.run_uid;
 	}
-	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == -1)
+	/*
+	 * A signal sent before the command has a pid to forward it to waits
+	 * until it has one, instead of ending the launcher alone.
+	 */
+	sigemptyset(&forwarded);
+	sigaddset(&forwarded, SIGTERM);
+	sigaddset(&forwarded, SIGHUP);
+	sigaddset(&forwarded, SIGINT);
+	sigaddset(&forwarded, SIGQUIT);
+	if (sigprocmask(SIG_BLOCK, &forwarded, &spec.sigmask) == -1)
+		fatal("sigprocmask");
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) == -1)
 		fatal("socketpair");
 	if ((pid = isolate_spawn(&spec, argv + optind, sv[1])) == -1)
 		fatal("tcpbroker run: cannot start the command in namespaces "
@@ -297,17 +337,18 @@ launcher_main(int argc, char *argv[])
 		fatal("fork");
 	case 0:
 		/* The broker ends with its launcher, whatever way it goes. */
-		if (prctl(PR_SET_PDEATHSIG, SIGTERM) == -1)
+		if (sigprocmask(SIG_SETMASK, &spec.sigmask, NULL) == -1 ||
+		    prctl(PR_SET_PDEATHSIG, SIGTERM) == -1)
 			_exit(1);
-		/* Its session at 3, its uid's lock at 4, nothing else. */
-		if ((session = fcntl(sv[0], F_DUPFD_CLOEXEC, 10)) == -1 ||
+		/* Its source at 3, its uid's lock at 4, nothing else. */
+		if ((source = fcntl(sv[0], F_DUPFD_CLOEXEC, 10)) == -1 ||
 		    (broker_lock != -1 && (broker_lock = fcntl(broker_lock,
 		    F_DUPFD_CLOEXEC, 10)) == -1) ||
-		    dup3(session, 3, O_CLOEXEC) == -1 ||
+		    dup3(source, BROKER_SOURCE_FD, O_CLOEXEC) == -1 ||
 		    (broker_lock != -1 && dup3(broker_lock, 4, O_CLOEXEC) ==
 		    -1) || close_range(broker_lock != -1 ? 5 : 4, ~0U, 0) == -1)
 			_exit(1);
-		broker_serve(&o, 3);
+		broker_serve(&o, BROKER_SOURCE_FD);
 		_exit(0);
 	}
 	close(sv[0]);
@@ -326,12 +367,14 @@ launcher_main(int argc, char *argv[])
 	sigaction(SIGHUP, &sa, NULL);
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGQUIT, &sa, NULL);
+	if (sigprocmask(SIG_SETMASK, &spec.sigmask, NULL) == -1)
+		fatal("sigprocmask");
 
 	while (waitpid(pid, &status, 0) == -1)
 		if (errno != EINTR)
 			fatal("waitpid");
 	child_pid = 0;
-	/* The session ended with the command's namespace. */
+	/* The source and the sessions ended with the command's namespace. */
 	kill(broker_pid, SIGTERM);
 	while (waitpid(broker_pid, &broker_status, 0) == -1)
 		if (errno != EINTR)

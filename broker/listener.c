@@ -408,8 +408,7 @@ pump_accepts(struct listener *l)
 			call_fail(call, rc, "accept: %s", why);
 			continue;
 		}
-		if ((conn = conn_accepted(l->session, fd, q, tn->name)) ==
-		    NULL) {
+		if ((conn = conn_accepted(l->session, fd, q)) == NULL) {
 			quota_release(q, QUOTA_CONNECTION);
 			a.failed = "limit";
 			audit_decision(l->session, &a);

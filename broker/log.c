@@ -1,4 +1,10 @@
-/* The daemon's log: levels, printf-checked formats, one fatal path. */
+/*
+ * The daemon's log: levels, printf-checked formats, one fatal path.
+ * Lines go to stderr, which is --log's file when given.  When stderr is
+ * systemd's journal (JOURNAL_STREAM names it), each line starts with
+ * its priority as "<N>", sd-daemon(3)'s convention, and has no time
+ * stamp or pid of its own: the journal records both.
+ */
 #include <sys/stat.h>
 
 #include <errno.h>
@@ -14,6 +20,15 @@
 static enum log_level	log_level = LOG_LEVEL_INFO;
 static pid_t		log_pid;
 static const char	*log_path;	/* --log, or NULL for stderr */
+static bool		 log_journal;	/* stderr is the journal */
+
+/* The syslog priorities of the levels, for the journal. */
+static const int	level_priorities[] = {
+	[LOG_LEVEL_ERROR] = 3,
+	[LOG_LEVEL_WARN] = 4,
+	[LOG_LEVEL_INFO] = 6,
+	[LOG_LEVEL_DEBUG] = 7,
+};
 
 static const char *const level_names[] = {
 	[LOG_LEVEL_ERROR] = "error",
@@ -22,11 +37,29 @@ static const char *const level_names[] = {
 	[LOG_LEVEL_DEBUG] = "debug",
 };
 
+/* Whether JOURNAL_STREAM ("device:inode") names our stderr. */
+static bool
+stderr_is_journal(void)
+{
+	const char		*env = getenv("JOURNAL_STREAM");
+	unsigned long long	 dev, ino;
+	struct stat		 st;
+	char			 end;
+
+	if (env == NULL || sscanf(env, "%llu:%llu%c", &dev, &ino, &end) != 2)
+		return false;
+	if (fstat(STDERR_FILENO, &st) == -1)
+		return false;
+	return (unsigned long long)st.st_dev == dev &&
+	    (unsigned long long)st.st_ino == ino;
+}
+
 void
 log_init(enum log_level level)
 {
 	log_level = level;
 	log_pid = getpid();
+	log_journal = stderr_is_journal();
 	/*
 	 * gmtime_r() reads the time zone file the first time; do it now,
 	 * before the sandbox, which has no lseek for it.
@@ -45,30 +78,27 @@ log_open(const char *path)
 		fatal("dup3");
 	close(fd);
 	log_path = path;
+	log_journal = false;
 }
 
 bool
-log_file_moved(int fd, const char *path)
+log_file_moved(int old_fd, int fd)
 {
-	struct stat	open_st, path_st;
+	struct stat	old_st, st;
 
-	if (fstat(fd, &open_st) == -1 || stat(path, &path_st) == -1)
+	if (fstat(old_fd, &old_st) == -1 || fstat(fd, &st) == -1)
 		return true;
-	return open_st.st_dev != path_st.st_dev ||
-	    open_st.st_ino != path_st.st_ino;
+	return old_st.st_dev != st.st_dev || old_st.st_ino != st.st_ino;
 }
 
 int
-log_reopen(void)
+log_reopen(int fd)
 {
-	int	fd;
-
-	if (log_path == NULL || !log_file_moved(STDERR_FILENO, log_path))
+	if (fd == -1)
 		return 0;
-	if ((fd = open(log_path, LOG_FILE_FLAGS, LOG_FILE_MODE)) == -1) {
-		log_warnx("cannot reopen the log %s, keeping the old file: %s",
-		    log_path, strerror(errno));
-		return -1;
+	if (log_path == NULL || !log_file_moved(STDERR_FILENO, fd)) {
+		close(fd);
+		return 0;
 	}
 	/* The same descriptor: whatever writes to stderr follows. */
 	if (dup3(fd, STDERR_FILENO, 0) == -1) {
@@ -109,12 +139,17 @@ log_vmsg(enum log_level level, const char *fmt, va_list ap, const char *err)
 	struct tm	tm;
 	int		n;
 
-	clock_gettime(CLOCK_REALTIME, &ts);
-	gmtime_r(&ts.tv_sec, &tm);
-	strftime(stamp, sizeof(stamp), "%Y-%m-%dT%H:%M:%S", &tm);
-	n = snprintf(line, sizeof(line), "%s.%03ldZ tcpbroker[%d] %s: ", stamp,
-	    ts.tv_nsec / 1000000, (int)(log_pid ? log_pid : getpid()),
-	    level_names[level]);
+	if (log_journal)
+		n = snprintf(line, sizeof(line), "<%d>%s: ",
+		    level_priorities[level], level_names[level]);
+	else {
+		clock_gettime(CLOCK_REALTIME, &ts);
+		gmtime_r(&ts.tv_sec, &tm);
+		strftime(stamp, sizeof(stamp), "%Y-%m-%dT%H:%M:%S", &tm);
+		n = snprintf(line, sizeof(line), "%s.%03ldZ tcpbroker[%d] %s: ",
+		    stamp, ts.tv_nsec / 1000000,
+		    (int)(log_pid ? log_pid : getpid()), level_names[level]);
+	}
 	if (n < 0 || (size_t)n >= sizeof(line))
 		return;
 	vsnprintf(line + n, sizeof(line) - (size_t)n, fmt, ap);

@@ -166,7 +166,7 @@ reload_policy(void)
 	struct policy_error	 err;
 	unsigned		 revoked;
 
-	if (policy_load(broker.policy_path, &policy, &err) != 0) {
+	if (reader_policy(broker.policy_path, &policy, &err) != 0) {
 		log_warnx("reload refused, keeping the current policy: %s",
 		    err.message);
 		return;
@@ -198,8 +198,12 @@ reload_policy(void)
 static void
 reopen_logs(void)
 {
-	int	log = log_reopen(), decisions = audit_reopen();
+	int	log_fd, decisions_fd, log, decisions;
 
+	if (reader_logs(&log_fd, &decisions_fd) == -1)
+		return;
+	log = log_reopen(log_fd);
+	decisions = audit_reopen(decisions_fd);
 	if (log >= 0 && decisions >= 0 && log + decisions > 0)
 		log_info("log files reopened");
 }
@@ -513,10 +517,11 @@ broker_parse_ms(const char *text, uint32_t max, uint32_t *ms)
 }
 
 void
-broker_serve(const struct broker_options *o, int session_fd)
+broker_serve(const struct broker_options *o, int source_fd)
 {
 	struct sandbox_broker	sb = { .session_fd = -1,
-				    .debug = o->sandbox_debug, .control_fd = -1 };
+				    .debug = o->sandbox_debug, .control_fd = -1,
+				    .reader_fd = -1 };
 	gid_t			control_gid = 0;
 	struct policy_error	err;
 
@@ -539,7 +544,7 @@ broker_serve(const struct broker_options *o, int session_fd)
 	broker.launched_ngroups = o->peer_ngroups;
 	if (policy_load(broker.policy_path, &broker.policy, &err) != 0)
 		fatalx("%s", err.message);
-	if (session_fd == -1) {
+	if (source_fd == -1) {
 		if (!o->socket_passed) {
 			systemd_runtime_dir(o->socket_path);
 			bind_socket(o->socket_path, o->socket_mode,
@@ -548,11 +553,16 @@ broker_serve(const struct broker_options *o, int session_fd)
 		if (o->control_path != NULL)
 			control_gid = bind_control(o->control_path,
 			    o->control_group);
-	} else if (fcntl(session_fd, F_SETFL, O_NONBLOCK) == -1 ||
-	    fcntl(session_fd, F_SETFD, FD_CLOEXEC) == -1)
-		fatal("the launcher's session");
+	} else if (source_fd != BROKER_SOURCE_FD)
+		fatalx("the session source must be descriptor %d (the filter "
+		    "names it)", BROKER_SOURCE_FD);
+	else if (fcntl(source_fd, F_SETFL, O_NONBLOCK) == -1 ||
+	    fcntl(source_fd, F_SETFD, FD_CLOEXEC) == -1)
+		fatal("the launcher's session source");
 	/* After the sockets, which must be LISTEN_FD and CONTROL_FD. */
 	audit_open(o->decision_log);
+	/* Before privileges go: the policy may be readable by root only. */
+	reader_start(broker.policy_path, o->log_file, o->decision_log);
 
 	/*
 	 * A timer per waiting call, one per connection resolving (which
@@ -561,10 +571,10 @@ broker_serve(const struct broker_options *o, int session_fd)
 	 */
 	loop_init((size_t)LIMIT_SESSIONS * 2 * (LIMIT_CALLS_PER_SESSION +
 	    LIMIT_HANDLES_PER_SESSION));
-	setup_signals(session_fd != -1);
+	setup_signals(source_fd != -1);
 	limit_descriptors();
 	broker_read_own_addresses();
-	if (session_fd == -1)
+	if (source_fd == -1)
 		systemd_notify_open();
 	if (o->launched) {
 		sandbox_drop_to(o->run_uid, o->run_gid);
@@ -585,16 +595,18 @@ broker_serve(const struct broker_options *o, int session_fd)
 	broker.may_listen = policy_may_listen(broker.policy);
 	if (o->sandbox) {
 		sb.listen = broker.may_listen;
-		sb.session_fd = session_fd == -1 ? LISTEN_FD : -1;
+		sb.session_fd = source_fd == -1 ? LISTEN_FD : -1;
+		sb.source = source_fd != -1;
 		sb.log_files = o->log_file != NULL || o->decision_log != NULL;
-		sb.control_fd = session_fd == -1 && o->control_path != NULL ?
+		sb.reader_fd = reader_socket();
+		sb.control_fd = source_fd == -1 && o->control_path != NULL ?
 		    CONTROL_FD : -1;
 		sandbox_broker(&sb);
 		broker.sandboxed = true;
 	} else
 		log_warnx("sandbox: disabled by --no-sandbox");
 
-	if (session_fd == -1) {
+	if (source_fd == -1) {
 		session_listen_socket(LISTEN_FD);
 		if (o->control_path != NULL)
 			control_listen(CONTROL_FD, control_gid);
@@ -604,8 +616,7 @@ broker_serve(const struct broker_options *o, int session_fd)
 	} else {
 		broker.private = true;
 		struct ucred cred = { o->peer_pid, o->peer_uid, o->peer_gid };
-		if (session_open(session_fd, &cred) != 0)
-			fatalx("the launcher's session could not be opened");
+		source_serve(source_fd, &cred);
 		log_info("serving one command with policy %s (%zu rules)",
 		    broker.policy_path, broker.policy->nrules);
 	}
@@ -750,8 +761,10 @@ main(int argc, char *argv[])
 	if (print_filter) {
 		struct policy		*policy;
 		struct policy_error	 err;
+		/* The reader's descriptor as it would be; any number does. */
 		struct sandbox_broker	 sb = { .session_fd = LISTEN_FD,
-					    .control_fd = -1 };
+					    .control_fd = -1,
+					    .reader_fd = LISTEN_FD + 2 };
 
 		if (policy_load(o.policy_path, &policy, &err) != 0)
 			fatalx("%s", err.message);

@@ -76,6 +76,12 @@ quota_of(const struct policy_tenant *tn)
 	return q;
 }
 
+const char *
+quota_name(const struct quota *q)
+{
+	return q != NULL ? q->name : "-";
+}
+
 void
 quota_count_decision(const char *name, bool allowed)
 {

@@ -37,6 +37,7 @@
 #define W_SESSIONS	0x4	/* only if there is a Unix socket to accept on */
 #define W_CONTROL	0x8	/* only with a control socket (--control) */
 #define W_LOGS		0x20	/* only with --log or --decision-log */
+#define W_SOURCE	0x40	/* only a launcher's, with its session source */
 
 /* What a rule does. */
 #define R_ALLOW		0
@@ -58,6 +59,8 @@
 #define CONTROL_FD_PLACEHOLDER	((scmp_datum_t)-2)
 /* The descriptor an accept4 on the Unix socket names (W_SESSIONS). */
 #define SESSION_FD_PLACEHOLDER	((scmp_datum_t)-1)
+/* The broker's end of the reader's socket. */
+#define READER_FD_PLACEHOLDER	((scmp_datum_t)-3)
 
 struct rule {
 	const char		*name;
@@ -89,13 +92,13 @@ static const struct rule broker_rules[] = {
 	{ "clock_gettime", W_ALWAYS, R_ALLOW, 0, { { 0 } },
 	    "timers and log time stamps, when the vDSO is not used" },
 	{ "read",	W_ALWAYS, R_ALLOW, 0, { { 0 } },
-	    "signals (signalfd), and the policy file on SIGHUP" },
+	    "signals (signalfd), and the files the reader passes on SIGHUP" },
 	{ "write",	W_ALWAYS, R_ALLOW, 0, { { 0 } },
 	    "the log on stderr" },
 	{ "writev",	W_ALWAYS, R_ALLOW, 0, { { 0 } },
 	    "the log, when stdio gathers a line" },
 	{ "close",	W_ALWAYS, R_ALLOW, 0, { { 0 } },
-	    "sockets and the policy file are closed" },
+	    "sockets and the files the reader passed are closed" },
 	/* Sessions and TCP. */
 	{ "recvfrom",	W_ALWAYS, R_ALLOW, 0, { { 0 } },
 	    "recv() on sessions, TCP connections and the resolver socket" },
@@ -142,26 +145,23 @@ static const struct rule broker_rules[] = {
 	    CONTROL_FD_PLACEHOLDER) }, "administrators on the control socket" },
 	{ "eventfd2",	W_SESSIONS, R_ALLOW, 0, { { 0 } },
 	    "the reserve descriptor, renewed after refusing a client" },
-	/* The policy file, read again on SIGHUP: read-only opens only. */
-	{ "openat",	W_ALWAYS, R_ALLOW, 1, { MASKED(2, OPEN_WRITES, 0) },
-	    "reading the policy file on SIGHUP; never for writing" },
+	{ "socketpair",	W_SOURCE, R_ALLOW, 3, { EQ(0, AF_UNIX),
+	    MASKED(1, ~(scmp_datum_t)SOCK_FLAGS, SOCK_STREAM), EQ(2, 0) },
+	    "a new session for a process of the launched command" },
+	{ "sendmsg",	W_SOURCE, R_ALLOW, 1, { EQ(0, BROKER_SOURCE_FD) },
+	    "handing that session over on the session source (SCM_RIGHTS)" },
 	/*
-	 * The log files, opened again by their paths after rotation.  Only
-	 * the flags and the mode can be checked, not the path: appending to
-	 * or creating a file the broker's user may write.
+	 * No open(): the reader (reader.c) opens the policy file, the user
+	 * and group files and the log files, and passes them.
 	 */
-	{ "openat",	W_LOGS, R_ALLOW, 2, { EQ(2, LOG_FILE_FLAGS),
-	    EQ(3, LOG_FILE_MODE) },
-	    "reopening the log files on SIGHUP and SIGUSR1: append only" },
+	{ "recvmsg",	W_ALWAYS, R_ALLOW, 1, { EQ(0, READER_FD_PLACEHOLDER) },
+	    "descriptors from the reader, on its socket only" },
 	{ "dup3",	W_LOGS, R_ALLOW, 2, { EQ(1, STDERR_FILENO), EQ(2, 0) },
 	    "the reopened log takes the place of stderr" },
-	{ "newfstatat",	W_ALWAYS, R_ALLOW, 0, { { 0 } },
-	    "the policy file must be a regular file" },
 	{ "fstat",	W_ALWAYS, R_ALLOW, 0, { { 0 } },
-	    "the same, on older libc" },
-	{ "lseek",	W_ALWAYS, R_ALLOW, 0, { { 0 } },
-	    "user and group names of the policy, in /etc/passwd and "
-	    "/etc/group, read again on SIGHUP" },
+	    "the policy file must be a regular file; a log file rotated?" },
+	{ "newfstatat",	W_ALWAYS, R_ALLOW, 1, { MASKED(3, AT_EMPTY_PATH,
+	    AT_EMPTY_PATH) }, "the same, as libc calls it: no path" },
 	/* Memory, never executable. */
 	{ "brk",	W_ALWAYS, R_ALLOW, 0, { { 0 } }, "malloc" },
 	{ "mmap",	W_ALWAYS, R_ALLOW, 1, { MASKED(2, PROT_EXEC, 0) },
@@ -433,6 +433,40 @@ static const struct rule resolver_rules[] = {
  * sockets, or make namespaces.  Default: allow.  The other layers
  * (isolate.c) hold each of these too.
  */
+/*
+ * The reader (reader.c): opens the broker's files again, by paths fixed
+ * at start, and passes them.  Default: kill the process.
+ */
+static const struct rule reader_rules[] = {
+	{ "recvfrom",	W_ALWAYS, R_ALLOW, 0, { { 0 } },
+	    "the broker's requests" },
+	{ "sendmsg",	W_ALWAYS, R_ALLOW, 0, { { 0 } },
+	    "the descriptors, to the broker" },
+	{ "openat",	W_ALWAYS, R_ALLOW, 1, { MASKED(2, OPEN_WRITES, 0) },
+	    "the policy file, /etc/passwd and /etc/group: read only" },
+	{ "openat",	W_ALWAYS, R_ALLOW, 2, { EQ(2, LOG_FILE_FLAGS),
+	    EQ(3, LOG_FILE_MODE) }, "the log files: append only" },
+	{ "newfstatat",	W_ALWAYS, R_ALLOW, 1, { MASKED(3, AT_EMPTY_PATH,
+	    AT_EMPTY_PATH) }, "only regular files are passed" },
+	{ "fstat",	W_ALWAYS, R_ALLOW, 0, { { 0 } }, "the same" },
+	{ "close",	W_ALWAYS, R_ALLOW, 0, { { 0 } },
+	    "its copies of what it passed" },
+	{ "write",	W_ALWAYS, R_ALLOW, 0, { { 0 } },
+	    "a message on stderr before it ends" },
+	{ "brk",	W_ALWAYS, R_ALLOW, 0, { { 0 } }, "libc" },
+	{ "mmap",	W_ALWAYS, R_ALLOW, 1, { MASKED(2, PROT_EXEC, 0) },
+	    "libc; never executable" },
+	{ "munmap",	W_ALWAYS, R_ALLOW, 0, { { 0 } }, "libc" },
+	{ "clock_gettime", W_ALWAYS, R_ALLOW, 0, { { 0 } },
+	    "the time stamp of that message" },
+	{ "rt_sigreturn", W_ALWAYS, R_ALLOW, 0, { { 0 } },
+	    "returning from a signal" },
+	{ "restart_syscall", W_ALWAYS, R_ALLOW, 0, { { 0 } },
+	    "the kernel restarts an interrupted call" },
+	{ "exit_group",	W_ALWAYS, R_ALLOW, 0, { { 0 } }, "the end" },
+	{ "exit",	W_ALWAYS, R_ALLOW, 0, { { 0 } }, "the end" },
+};
+
 static const struct rule child_rules[] = {
 	{ "socket",	W_ALWAYS, R_EACCES, 0, { { 0 } },
 	    "no socket of any family: the network goes through the broker" },
@@ -525,7 +559,7 @@ add_stream_only(scmp_filter_ctx ctx, int nr)
 /* Builds a filter from a table; NULL with *why set on failure. */
 static scmp_filter_ctx
 build(const struct rule *rules, size_t n, unsigned when, uint32_t defact,
-    int session_fd, int control_fd, const char **why)
+    const struct sandbox_broker *fds, const char **why)
 {
 	struct scmp_arg_cmp	 args[3];
 	scmp_filter_ctx		 ctx;
@@ -553,10 +587,14 @@ build(const struct rule *rules, size_t n, unsigned when, uint32_t defact,
 		}
 		for (j = 0; j < rules[i].nargs; j++) {
 			args[j] = rules[i].args[j];
+			if (fds == NULL)
+				continue;
 			if (args[j].datum_a == SESSION_FD_PLACEHOLDER)
-				args[j].datum_a = (scmp_datum_t)session_fd;
+				args[j].datum_a = (scmp_datum_t)fds->session_fd;
 			else if (args[j].datum_a == CONTROL_FD_PLACEHOLDER)
-				args[j].datum_a = (scmp_datum_t)control_fd;
+				args[j].datum_a = (scmp_datum_t)fds->control_fd;
+			else if (args[j].datum_a == READER_FD_PLACEHOLDER)
+				args[j].datum_a = (scmp_datum_t)fds->reader_fd;
 		}
 		if (rules[i].action == R_STREAM_ONLY) {
 			if (add_stream_only(ctx, nr) != 0) {
@@ -612,6 +650,8 @@ broker_when(const struct sandbox_broker *sb)
 		when |= W_CONTROL;
 	if (sb->log_files)
 		when |= W_LOGS;
+	if (sb->source)
+		when |= W_SOURCE;
 	return when;
 }
 
@@ -662,8 +702,7 @@ sandbox_broker(const struct sandbox_broker *sb)
 	if (sb->debug)
 		install_debug_handler();
 	ctx = build(broker_rules, NELEM(broker_rules), broker_when(sb),
-	    sb->debug ? SCMP_ACT_TRAP : SANDBOX_KILL, sb->session_fd,
-	    sb->control_fd, &why);
+	    sb->debug ? SCMP_ACT_TRAP : SANDBOX_KILL, sb, &why);
 	if (ctx == NULL)
 		fatalx("sandbox: cannot build the filter: %s", why);
 	if (seccomp_load(ctx) != 0)
@@ -682,7 +721,7 @@ sandbox_print_broker(const struct sandbox_broker *sb, int fd)
 	int		 rc;
 
 	ctx = build(broker_rules, NELEM(broker_rules), broker_when(sb),
-	    SANDBOX_KILL, sb->session_fd, sb->control_fd, &why);
+	    SANDBOX_KILL, sb, &why);
 	if (ctx == NULL) {
 		fprintf(stderr, "tcpbroker: cannot build the filter: %s\n",
 		    why);
@@ -711,6 +750,7 @@ list_table(FILE *out, const char *title, const struct rule *rules, size_t n)
 		    rules[i].when & W_SESSIONS ? "[with a Unix socket] " :
 		    rules[i].when & W_CONTROL ? "[with a control socket] " :
 		    rules[i].when & W_LOGS ? "[with log files] " :
+		    rules[i].when & W_SOURCE ? "[under tcpbroker run] " :
 		    rules[i].when & W_KEEPER ? "[keeper only] " : "",
 		    rules[i].reason);
 }
@@ -722,6 +762,8 @@ sandbox_list(FILE *out)
 	    broker_rules, NELEM(broker_rules));
 	list_table(out, "resolver keeper and workers (anything else kills):",
 	    resolver_rules, NELEM(resolver_rules));
+	list_table(out, "reader (anything else kills the process):",
+	    reader_rules, NELEM(reader_rules));
 	list_table(out, "command run by `tcpbroker run` (anything else is "
 	    "allowed):", child_rules, NELEM(child_rules));
 }
@@ -735,8 +777,26 @@ sandbox_resolver(bool keeper)
 	int		 rc;
 
 	ctx = build(resolver_rules, NELEM(resolver_rules),
-	    W_ALWAYS | (keeper ? W_KEEPER : 0), SANDBOX_KILL, -1, -1,
+	    W_ALWAYS | (keeper ? W_KEEPER : 0), SANDBOX_KILL, NULL,
 	    &why);
+	if (ctx == NULL)
+		return -1;
+	rc = seccomp_load(ctx);
+	seccomp_release(ctx);
+	return rc == 0 ? 0 : -1;
+}
+
+int
+sandbox_reader(void)
+{
+	scmp_filter_ctx	 ctx;
+	const char	*why;
+	int		 rc;
+
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == -1)
+		return -1;
+	ctx = build(reader_rules, NELEM(reader_rules), W_ALWAYS,
+	    SANDBOX_KILL, NULL, &why);
 	if (ctx == NULL)
 		return -1;
 	rc = seccomp_load(ctx);
@@ -754,7 +814,7 @@ sandbox_child(void)
 	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == -1)
 		return -1;
 	ctx = build(child_rules, NELEM(child_rules), W_ALWAYS, SCMP_ACT_ALLOW,
-	    -1, -1, &why);
+	    NULL, &why);
 	if (ctx == NULL)
 		return -1;
 	rc = seccomp_load(ctx);

@@ -19,6 +19,8 @@ struct sandbox_broker {
 	bool	debug;		/* name a refused call instead of dying */
 	int	control_fd;	/* the control socket, or -1 */
 	bool	log_files;	/* --log or --decision-log: reopened */
+	int	reader_fd;	/* the reader's socket (reader.c), or -1 */
+	bool	source;		/* a launcher's: hands out sessions on fd 3 */
 };
 
 /* Installs the broker's filter; fatal if it cannot. */
@@ -29,6 +31,8 @@ int	sandbox_print_broker(const struct sandbox_broker *sb, int fd);
 void	sandbox_list(FILE *out);
 /* Installs a resolver process's filter; -1 if it cannot. */
 int	sandbox_resolver(bool keeper);
+/* Installs the reader's filter; -1 if it cannot. */
+int	sandbox_reader(void);
 /* Installs the filter of a command run by the launcher; -1 if it cannot. */
 int	sandbox_child(void);
 /* Switches to user when started as root; fatal if it cannot. */

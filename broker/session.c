@@ -38,6 +38,8 @@ struct session {
 	struct timer		 hello_timer;
 	uint64_t		 opened_ms;
 	bool			 hello;
+	bool			 from_source;	/* of tcpbroker run's source */
+	bool			 settled;	/* said hello, or never will */
 	unsigned		 version;	/* the client's, from hello */
 	bool			 ending;	/* answer what came, then end */
 	bool			 doomed;
@@ -54,7 +56,13 @@ struct session {
 	const char		*doom_reason;
 	uint8_t			*in;
 	size_t			 inlen;
+	/*
+	 * Output: out.data[out_head .. out.len) is still to send.  What was
+	 * sent is dropped by moving the rest down only when that costs no
+	 * more than what was sent, or room is needed (session_out_room).
+	 */
 	struct proto_buf	 out;
+	size_t			 out_head;
 	msgpack_packer		 pk;
 	msgpack_unpacked	 unpacked;
 	unsigned		 ncalls;
@@ -85,6 +93,32 @@ static int			 reserve_fd = -1;
 
 static void	session_input(struct session *s);
 static void	session_flush(struct session *s);
+
+/* Output not sent yet: bytes. */
+static size_t
+session_pending(const struct session *s)
+{
+	return s->out.len - s->out_head;
+}
+
+/* Drops what was sent, moving the rest to the start. */
+static void
+session_out_compact(struct session *s)
+{
+	if (s->out_head == 0)
+		return;
+	memmove(s->out.data, s->out.data + s->out_head, session_pending(s));
+	s->out.len -= s->out_head;
+	s->out_head = 0;
+}
+
+/* Makes room at the end of the output for need bytes, if it can. */
+static void
+session_out_room(struct session *s, size_t need)
+{
+	if (s->out_head > 0 && need > s->out.max - s->out.len)
+		session_out_compact(s);
+}
 
 static void
 session_ready(struct session *s)
@@ -143,8 +177,10 @@ session_destroy(struct session *s)
 	TAILQ_REMOVE(&sessions, s, entry);
 	nsessions--;
 	loop_release(&s->io);
-	/* A broker of the launcher lives as long as its one session. */
-	if (broker.private && nsessions == 0)
+	if (s->from_source && !s->settled)
+		source_settled();
+	/* A broker of the launcher lives while the command may use it. */
+	if (broker.private && nsessions == 0 && !source_alive())
 		loop_stop();
 }
 
@@ -190,6 +226,12 @@ session_close_all(void)
 	TAILQ_FOREACH(s, &sessions, entry)
 		session_doom(s, "broker shutting down");
 	session_reap();
+}
+
+unsigned
+session_count(void)
+{
+	return nsessions;
 }
 
 uint64_t
@@ -312,9 +354,9 @@ session_recv_window(const struct session *s)
 size_t
 session_push_room(const struct session *s)
 {
-	if (s->doomed || s->out.len >= LIMIT_SESSION_OUTPUT)
+	if (s->doomed || session_pending(s) >= LIMIT_SESSION_OUTPUT)
 		return 0;
-	return LIMIT_SESSION_OUTPUT - s->out.len;
+	return LIMIT_SESSION_OUTPUT - session_pending(s);
 }
 
 uint8_t *
@@ -326,6 +368,7 @@ session_push_reserve(struct session *s, size_t min, size_t *len)
 	if (*len > session_push_room(s))
 		fatalx("session %llu: pushing %zu bytes past the output limit",
 		    (unsigned long long)s->id, *len);
+	session_out_room(s, *len);
 	if ((p = proto_buf_reserve(&s->out, *len)) != NULL)
 		return p;
 	if (!s->out_short)
@@ -336,9 +379,11 @@ session_push_reserve(struct session *s, size_t min, size_t *len)
 	/*
 	 * Out of memory: the buffer grows no more, and data waits for the
 	 * client to read.  It never has less than LIMIT_SESSION_OUTPUT_KEEP,
-	 * so when it is empty there is room, and when it is not the
-	 * client's reading makes room and resumes the waiting connections.
+	 * so when nothing is pending there is room, and when something is
+	 * the client's reading makes room and resumes the waiting
+	 * connections.
 	 */
+	session_out_compact(s);
 	spare = s->out.cap - s->out.len;
 	if (spare < min + NOTE_SMALL_MAX)
 		return NULL;
@@ -362,6 +407,7 @@ note_begin(struct session *s, enum proto_broker_note note, uint32_t nparams)
 	if (session_push_room(s) < NOTE_SMALL_MAX)
 		fatalx("session %llu: notification without room",
 		    (unsigned long long)s->id);
+	session_out_room(s, PROTO_MESSAGE_MAX);
 	proto_pack_note(&s->pk, proto_broker_notes[note].name, nparams);
 	return &s->pk;
 }
@@ -403,7 +449,7 @@ session_push_resume(struct session *s)
 	struct push_waiters	 now = TAILQ_HEAD_INITIALIZER(now);
 	struct push_waiter	*w;
 
-	if (s->doomed || s->out.len > LIMIT_SESSION_OUTPUT / 2)
+	if (s->doomed || session_pending(s) > LIMIT_SESSION_OUTPUT / 2)
 		return;
 	TAILQ_CONCAT(&now, &s->push_waiters, entry);
 	while ((w = TAILQ_FIRST(&now)) != NULL) {
@@ -556,6 +602,7 @@ reply_error(struct session *s, uint32_t msgid, int code, const char *fmt, ...)
 	    (unsigned long long)s->id, msgid, proto_err_name(code), message);
 	if (code < 0 && -code < TB__ERRNO_COUNT)
 		counters.errors[-code]++;
+	session_out_room(s, PROTO_MESSAGE_MAX);
 	proto_pack_error(&s->pk, msgid, code, message);
 	reply_end(s);
 }
@@ -563,6 +610,7 @@ reply_error(struct session *s, uint32_t msgid, int code, const char *fmt, ...)
 msgpack_packer *
 reply_begin(struct session *s, uint32_t msgid)
 {
+	session_out_room(s, PROTO_MESSAGE_MAX);
 	proto_pack_result(&s->pk, msgid);
 	return &s->pk;
 }
@@ -734,6 +782,10 @@ method_hello(struct request *req)
 	s->hello = true;
 	s->version = (unsigned)req->args[0].u;
 	timer_cancel(&s->hello_timer);
+	if (s->from_source && !s->settled) {
+		s->settled = true;
+		source_settled();
+	}
 	pk = reply_begin(s, req->msgid);
 	msgpack_pack_map(pk, 8);
 	msgpack_pack_str_with_body(pk, "tenant", 6);
@@ -955,7 +1007,7 @@ session_process(struct session *s, unsigned *budget)
 	const char		*why;
 
 	while (off < s->inlen && !s->doomed && !s->ending && *budget > 0 &&
-	    s->out.len <= LIMIT_SESSION_OUTPUT) {
+	    session_pending(s) <= LIMIT_SESSION_OUTPUT) {
 		switch (proto_scan(s->in + off, s->inlen - off, &len, &why)) {
 		case PROTO_SCAN_MORE:
 			return off;
@@ -991,10 +1043,11 @@ session_send(struct session *s)
 {
 	ssize_t	n;
 
-	while (s->out.len > 0 && !s->doomed) {
-		n = send(s->io.fd, s->out.data, s->out.len, MSG_NOSIGNAL);
+	while (session_pending(s) > 0 && !s->doomed) {
+		n = send(s->io.fd, s->out.data + s->out_head, session_pending(s),
+		    MSG_NOSIGNAL);
 		if (n > 0) {
-			proto_buf_consume(&s->out, (size_t)n);
+			s->out_head += (size_t)n;
 			continue;
 		}
 		if (n == -1 && errno == EINTR)
@@ -1003,10 +1056,14 @@ session_send(struct session *s)
 			session_doom(s, "write error on the session");
 		break;
 	}
+	if (session_pending(s) == 0)
+		s->out.len = s->out_head = 0;
+	else if (s->out_head >= session_pending(s))
+		session_out_compact(s);
 	/* A client that shut down its side gets its answers, then the end. */
-	if (s->read_eof && s->out.len == 0)
+	if (s->read_eof && session_pending(s) == 0)
 		session_doom(s, "client closed the session");
-	if (s->ending && s->out.len == 0)
+	if (s->ending && session_pending(s) == 0)
 		session_doom(s, "no tenant of the policy matches it");
 }
 
@@ -1037,10 +1094,10 @@ session_input(struct session *s)
 			session_ready(s);
 			break;
 		}
-		if (s->out.len > LIMIT_SESSION_OUTPUT) {
+		if (session_pending(s) > LIMIT_SESSION_OUTPUT) {
 			/* A slow reader: stop taking requests until it reads. */
 			session_send(s);
-			if (s->out.len > LIMIT_SESSION_OUTPUT) {
+			if (session_pending(s) > LIMIT_SESSION_OUTPUT) {
 				s->paused = true;	/* see session_flush() */
 				break;
 			}
@@ -1074,7 +1131,8 @@ session_flush(struct session *s)
 	session_send(s);
 	if (!TAILQ_EMPTY(&s->push_waiters))
 		session_push_resume(s);
-	if (s->paused && s->out.len <= LIMIT_SESSION_OUTPUT && !s->doomed) {
+	if (s->paused && session_pending(s) <= LIMIT_SESSION_OUTPUT &&
+	    !s->doomed) {
 		s->paused = false;
 		session_ready(s);
 	}
@@ -1141,7 +1199,7 @@ session_peer_groups(struct session *s, int fd)
 	s->ngroups = (unsigned)n;
 }
 
-/* The launcher's session: the groups of whoever launched the command. */
+/* A session of the launch: the groups of whoever launched the command. */
 static void
 session_given_groups(struct session *s)
 {
@@ -1186,28 +1244,32 @@ session_refusal(const struct ucred *cred, struct account *acct)
 	return NULL;
 }
 
+/*
+ * A new session on fd, of the peer SO_PEERCRED names or, given, of the
+ * launch.  Returns 0, or -1 with fd closed and *why set.
+ */
 static int
-session_new(int fd, const struct ucred *given)
+session_new(int fd, const struct ucred *given, const char **why)
 {
 	struct session	*s;
 	struct account	*acct;
 	struct ucred	 cred;
 	socklen_t	 len = sizeof(cred);
-	const char	*why;
 
 	if (given != NULL)
 		cred = *given;
 	else if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) == -1) {
 		log_warnx("session refused: SO_PEERCRED: %s", strerror(errno));
 		close(fd);
+		*why = "its credentials are unknown";
 		return -1;
 	}
 	acct = account_get(cred.uid);
-	if ((why = session_refusal(&cred, acct)) != NULL) {
+	if ((*why = session_refusal(&cred, acct)) != NULL) {
 		counters.sessions_refused++;
 		account_log(acct, LOG_LEVEL_WARN, "session of uid %u pid %d "
 		    "refused: %s (%u open, %u of this uid)", (unsigned)cred.uid,
-		    (int)cred.pid, why, nsessions,
+		    (int)cred.pid, *why, nsessions,
 		    acct != NULL ? account_sessions(acct) : 0);
 		close(fd);
 		return -1;
@@ -1218,6 +1280,7 @@ session_new(int fd, const struct ucred *given)
 		if (s != NULL)
 			free(s);
 		close(fd);
+		*why = "the broker is out of memory";
 		return -1;
 	}
 	s->id = ++broker.next_session_id;
@@ -1227,9 +1290,10 @@ session_new(int fd, const struct ucred *given)
 	s->acct = acct;
 	s->opened_ms = loop_now();
 	counters.sessions_opened++;
-	if (given != NULL)
+	if (given != NULL) {
+		s->from_source = true;
 		session_given_groups(s);
-	else
+	} else
 		session_peer_groups(s, fd);
 	TAILQ_INIT(&s->push_waiters);
 	s->acct = acct;
@@ -1251,12 +1315,16 @@ session_new(int fd, const struct ucred *given)
 		free(s->in);
 		free(s);
 		close(fd);
+		*why = "the broker cannot watch it";
 		return -1;
 	}
 	TAILQ_INSERT_TAIL(&sessions, s, entry);
 	nsessions++;
 	account_add(acct, 1, 0);
-	/* The launcher's command may start the plugin whenever it likes. */
+	/*
+	 * The launched command's may wait in the source's queue until a
+	 * process takes it (source.c).
+	 */
 	if (given == NULL)
 		timer_set(&s->hello_timer, loop_now() + LIMIT_HELLO_MS,
 		    hello_expire);
@@ -1270,13 +1338,14 @@ session_new(int fd, const struct ucred *given)
 static void
 listen_event(struct loop_io *io, uint32_t events)
 {
-	int	fd;
+	const char	*why;
+	int		 fd;
 
 	(void)events;
 	for (;;) {
 		fd = accept4(io->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 		if (fd != -1) {
-			session_new(fd, NULL);
+			session_new(fd, NULL, &why);
 			continue;
 		}
 		if (errno == EINTR || errno == ECONNABORTED)
@@ -1295,9 +1364,9 @@ listen_event(struct loop_io *io, uint32_t events)
 }
 
 int
-session_open(int fd, const struct ucred *cred)
+session_open(int fd, const struct ucred *cred, const char **why)
 {
-	return session_new(fd, cred);
+	return session_new(fd, cred, why);
 }
 
 void

@@ -1,15 +1,21 @@
 /*
  * tcpbroker status [--control PATH] [--json] [--watch SECONDS]
- * tcpbroker metrics [--control PATH]
+ * tcpbroker metrics [--control PATH] [--textfile PATH]
  *
  * Asks a running broker over its control socket (control.c) and prints
  * the answer: who is connected, what they hold and do, the recent
- * denials; or the metrics in Prometheus's text format.
+ * denials; or the metrics in Prometheus's text format, on stdout or
+ * into a file for node_exporter's textfile collector.  The confined
+ * broker opens no file, so the file is written here, by whoever runs
+ * the command (a timer: dist/tcpbroker-metrics.timer).
  */
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 
 #include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
 #include <getopt.h>
 #include <poll.h>
 #include <stdio.h>
@@ -30,13 +36,13 @@ status_usage(void)
 {
 	fprintf(stderr, "usage: tcpbroker status [--control PATH] [--json] "
 	    "[--watch SECONDS]\n"
-	    "       tcpbroker metrics [--control PATH]\n");
+	    "       tcpbroker metrics [--control PATH] [--textfile PATH]\n");
 	return 2;
 }
 
-/* Sends command and copies the answer to stdout; 0, or 1 on failure. */
+/* Sends command and copies the answer to out; 0, or 1 on failure. */
 static int
-ask(const char *path, const char *command)
+ask(const char *path, const char *command, FILE *out)
 {
 	struct sockaddr_un	sun = { .sun_family = AF_UNIX };
 	struct pollfd		pfd;
@@ -77,7 +83,7 @@ ask(const char *path, const char *command)
 			continue;
 		if (n <= 0)
 			break;
-		if (fwrite(buf, 1, (size_t)n, stdout) != (size_t)n)
+		if (fwrite(buf, 1, (size_t)n, out) != (size_t)n)
 			break;
 	}
 	close(fd);
@@ -86,7 +92,54 @@ ask(const char *path, const char *command)
 		return 1;
 	}
 	/* A broker that refused us closed without a word. */
-	return fflush(stdout) == 0 ? 0 : 1;
+	return fflush(out) == 0 ? 0 : 1;
+}
+
+/*
+ * The metrics into path, whole or not at all: written beside it and
+ * renamed over it, as the textfile collector asks, so that it never
+ * reads half a file.  An unreachable broker leaves the old file, whose
+ * age node_exporter reports (node_textfile_mtime_seconds).
+ */
+static int
+write_textfile(const char *control, const char *path)
+{
+	char	 tmp[PATH_MAX];
+	FILE	*f;
+	int	 fd, rc;
+
+	if (snprintf(tmp, sizeof(tmp), "%s.%d.tmp", path, (int)getpid()) >=
+	    (int)sizeof(tmp)) {
+		fprintf(stderr, "tcpbroker: %s: path too long\n", path);
+		return 1;
+	}
+	if ((fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644)) ==
+	    -1 || (f = fdopen(fd, "w")) == NULL) {
+		fprintf(stderr, "tcpbroker: %s: %s\n", tmp, strerror(errno));
+		if (fd != -1)
+			close(fd);
+		return 1;
+	}
+	rc = ask(control, "metrics", f);
+	if (rc == 0 && ftell(f) == 0) {
+		fprintf(stderr, "tcpbroker: the broker refused to answer\n");
+		rc = 1;
+	}
+	if (fsync(fileno(f)) == -1 && rc == 0) {
+		fprintf(stderr, "tcpbroker: %s: %s\n", tmp, strerror(errno));
+		rc = 1;
+	}
+	if (fclose(f) != 0 && rc == 0) {
+		fprintf(stderr, "tcpbroker: %s: %s\n", tmp, strerror(errno));
+		rc = 1;
+	}
+	if (rc == 0 && rename(tmp, path) == -1) {
+		fprintf(stderr, "tcpbroker: %s: %s\n", path, strerror(errno));
+		rc = 1;
+	}
+	if (rc != 0)
+		unlink(tmp);
+	return rc;
 }
 
 int
@@ -96,9 +149,10 @@ status_main(int argc, char *argv[])
 		{ "control",	required_argument,	NULL, 'C' },
 		{ "json",	no_argument,		NULL, 'j' },
 		{ "watch",	required_argument,	NULL, 'w' },
+		{ "textfile",	required_argument,	NULL, 't' },
 		{ NULL,		0,			NULL, 0 }
 	};
-	const char	*path = BROKER_CONTROL_SOCKET;
+	const char	*path = BROKER_CONTROL_SOCKET, *textfile = NULL;
 	bool		 metrics = strcmp(argv[0], "metrics") == 0, json = false;
 	long		 watch = 0;
 	char		*end;
@@ -112,6 +166,9 @@ status_main(int argc, char *argv[])
 		case 'j':
 			json = true;
 			break;
+		case 't':
+			textfile = optarg;
+			break;
 		case 'w':
 			watch = strtol(optarg, &end, 10);
 			if (*end != '\0' || watch < 1 ||
@@ -122,13 +179,16 @@ status_main(int argc, char *argv[])
 			return status_usage();
 		}
 	}
-	if (optind != argc || (metrics && (json || watch != 0)))
+	if (optind != argc || (metrics && (json || watch != 0)) ||
+	    (!metrics && textfile != NULL))
 		return status_usage();
+	if (textfile != NULL)
+		return write_textfile(path, textfile);
 	for (;;) {
 		if (watch != 0)
 			printf("\033[H\033[2J");	/* as watch(1) does */
 		rc = ask(path, metrics ? "metrics" : json ? "status json" :
-		    "status");
+		    "status", stdout);
 		if (watch == 0 || rc != 0)
 			return rc;
 		sleep((unsigned)watch);

@@ -30,6 +30,7 @@
 #include <unistd.h>
 
 #include "proto.h"
+#include "source.h"
 #include "tcpbroker.h"
 
 _Static_assert(TB_DATA_MAX == PROTO_DATA_MAX, "data limit");
@@ -844,17 +845,27 @@ tb_client_open_fd(tb_client **out, int fd, struct tb_error *err)
 {
 	pthread_condattr_t	 attr;
 	tb_client		*c;
-	int			 type, rc;
+	int			 type = 0, rc;
 	socklen_t		 len = sizeof(type);
 
 	*out = NULL;
 	if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) == -1 ||
 	    type != SOCK_STREAM) {
 		close(fd);
+		if (type == SOCK_SEQPACKET)
+			return set_error(err, TB_EBROKER, "descriptor %d is a "
+			    "session source, not a session: tb_client_open "
+			    "asks it for one", fd);
 		return set_error(err, TB_EBROKER, "descriptor %d is not a "
 		    "stream socket", fd);
 	}
+	/*
+	 * The session is this process's: a command it runs opens its own.
+	 * Its calls wait on the socket, which may come non-blocking (from
+	 * the session source).
+	 */
 	fcntl(fd, F_SETFD, FD_CLOEXEC);
+	fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
 	if ((c = calloc(1, sizeof(*c))) == NULL ||
 	    (c->in = malloc(CLIENT_READ_BUFFER)) == NULL) {
 		free(c);
@@ -903,6 +914,35 @@ tb_client_open_path(tb_client **out, const char *path, struct tb_error *err)
 	return tb_client_open_fd(out, fd, err);
 }
 
+/*
+ * The descriptor named by TCPBROKER_FD: a session source (under
+ * tcpbroker run), asked for a session of this process's own and kept
+ * open for the processes it starts; or a session handed over, which
+ * serves this process alone.
+ */
+static int
+open_inherited(tb_client **out, int fd, struct tb_error *err)
+{
+	socklen_t	len = sizeof(int);
+	int		type, session, rc;
+
+	*out = NULL;
+	if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) == -1)
+		return set_error(err, TB_EBROKER, "TCPBROKER_FD=%d: %s; a "
+		    "session is not inherited: a child needs the session "
+		    "source of tcpbroker run, or TCPBROKER_SOCKET", fd,
+		    errno == EBADF ? "no such descriptor" : "not a socket");
+	if (type == SOCK_SEQPACKET) {
+		if ((rc = tb__source_session(fd, &session, err)) != 0)
+			return rc;
+		return tb_client_open_fd(out, session, err);
+	}
+	if (type != SOCK_STREAM)
+		return set_error(err, TB_EBROKER, "TCPBROKER_FD=%d is neither "
+		    "a session source nor a session", fd);
+	return tb_client_open_fd(out, fd, err);
+}
+
 int
 tb_client_open(tb_client **out, struct tb_error *err)
 {
@@ -918,7 +958,7 @@ tb_client_open(tb_client **out, struct tb_error *err)
 			return set_error(err, TB_EBROKER, "TCPBROKER_FD=%s is "
 			    "not a descriptor number", env);
 		}
-		return tb_client_open_fd(out, (int)fd, err);
+		return open_inherited(out, (int)fd, err);
 	}
 	if ((env = getenv("TCPBROKER_SOCKET")) != NULL && *env != '\0')
 		return tb_client_open_path(out, env, err);

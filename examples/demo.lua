@@ -45,7 +45,7 @@ try("EINVAL", 'TcpClient("2130706433", 80)', tcp.TcpClient, "2130706433", 80)
 
 print("\nA socket of the script's own, without the plugin:")
 -- Another program the script starts tries a socket of its own; under
--- `tcpbroker run` (which hands the session over in TCPBROKER_FD) it is
+-- `tcpbroker run` (which hands a session source over in TCPBROKER_FD) it is
 -- refused.
 local launched = os.getenv "TCPBROKER_FD" ~= nil
 local own = io.popen(("/usr/bin/python3 -c 'import socket\n"

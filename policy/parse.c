@@ -57,6 +57,7 @@ struct parser {
 	bool			 has_peeked;
 	bool			 fatal;		/* the lexer is stuck: stop */
 	enum token_kind		 last;		/* of the last token taken */
+	const struct policy_names *names;	/* or NULL: getpwnam, getgrnam */
 };
 
 /*
@@ -565,7 +566,11 @@ name_id(struct parser *p, bool group, const char *item, size_t len,
 		    group ? "group" : "user", LIMIT_POLICY_ID_NAME);
 	memcpy(name, item, len);
 	name[len] = '\0';
-	if (group) {
+	if (p->names != NULL) {
+		if (p->names->lookup(p->names->arg, group, name, id) != 0)
+			return fail(p, line, col, "no %s called \"%s\"",
+			    group ? "group" : "user", name);
+	} else if (group) {
 		if ((gr = getgrnam(name)) == NULL)
 			return fail(p, line, col, "no group called \"%s\"",
 			    name);
@@ -939,8 +944,16 @@ int
 policy_parse(const char *file, const char *text, size_t len,
     struct policy **out, struct policy_error *err)
 {
+	return policy_parse_names(file, text, len, NULL, out, err);
+}
+
+int
+policy_parse_names(const char *file, const char *text, size_t len,
+    const struct policy_names *names, struct policy **out,
+    struct policy_error *err)
+{
 	struct parser	 p = { .file = file, .text = text, .len = len,
-			    .line = 1, .col = 1, .err = err };
+			    .line = 1, .col = 1, .err = err, .names = names };
 	struct policy	*policy;
 	struct token	 t;
 	char		 buf[80];
@@ -996,24 +1009,34 @@ int
 policy_load(const char *path, struct policy **out, struct policy_error *err)
 {
 	struct parser	 p = { .file = path, .err = err };
-	struct stat	 st;
-	char		*text;
-	ssize_t		 n;
-	size_t		 len = 0;
 	int		 fd, rc;
 
 	memset(err, 0, sizeof(*err));
 	*out = NULL;
 	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1)
 		return fail(&p, 0, 0, "cannot open: %s", strerror(errno));
-	if (fstat(fd, &st) == -1 || !S_ISREG(st.st_mode)) {
-		close(fd);
+	rc = policy_read(fd, path, NULL, out, err);
+	close(fd);
+	return rc;
+}
+
+int
+policy_read(int fd, const char *path, const struct policy_names *names,
+    struct policy **out, struct policy_error *err)
+{
+	struct parser	 p = { .file = path, .err = err };
+	struct stat	 st;
+	char		*text;
+	ssize_t		 n;
+	size_t		 len = 0;
+	int		 rc;
+
+	memset(err, 0, sizeof(*err));
+	*out = NULL;
+	if (fstat(fd, &st) == -1 || !S_ISREG(st.st_mode))
 		return fail(&p, 0, 0, "not a regular file");
-	}
-	if ((text = malloc(LIMIT_POLICY_FILE + 1)) == NULL) {
-		close(fd);
+	if ((text = malloc(LIMIT_POLICY_FILE + 1)) == NULL)
 		return fail(&p, 0, 0, "out of memory");
-	}
 	while (len <= LIMIT_POLICY_FILE) {
 		n = read(fd, text + len, LIMIT_POLICY_FILE + 1 - len);
 		if (n == -1 && errno == EINTR)
@@ -1026,10 +1049,9 @@ policy_load(const char *path, struct policy **out, struct policy_error *err)
 			break;
 		len += (size_t)n;
 	}
-	rc = policy_parse(path, text, len, out, err);
+	rc = policy_parse_names(path, text, len, names, out, err);
  done:
 	free(text);
-	close(fd);
 	return rc;
 }
 

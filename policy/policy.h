@@ -110,12 +110,33 @@ struct policy_error {
 	char		all[LIMIT_POLICY_ERRORS][POLICY_ERROR_MAX];
 };
 
+/*
+ * How user and group names in `match` become ids, when not by
+ * getpwnam and getgrnam: lookup returns 0 and sets *id, or -1.
+ */
+struct policy_names {
+	int	(*lookup)(void *arg, bool group, const char *name,
+		    uint64_t *id);
+	void	*arg;
+};
+
 /* Reads and parses the policy file at path.  Returns 0 or -1. */
 int	policy_load(const char *path, struct policy **out,
+	    struct policy_error *err);
+/*
+ * The same from an open descriptor (read from where it is; not
+ * closed); path names the file in messages, names resolves names
+ * (NULL: getpwnam and getgrnam).
+ */
+int	policy_read(int fd, const char *path,
+	    const struct policy_names *names, struct policy **out,
 	    struct policy_error *err);
 /* Parses policy text; file names it in messages.  Returns 0 or -1. */
 int	policy_parse(const char *file, const char *text, size_t len,
 	    struct policy **out, struct policy_error *err);
+int	policy_parse_names(const char *file, const char *text, size_t len,
+	    const struct policy_names *names, struct policy **out,
+	    struct policy_error *err);
 void	policy_free(struct policy *policy);
 
 /*

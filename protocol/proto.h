@@ -90,6 +90,16 @@ enum proto_method {
 	PROTO_METHOD_COUNT
 };
 
+/*
+ * The session source (docs/protocol.md): a SOCK_SEQPACKET socket on
+ * which a process of a launched command asks for a session of its own
+ * with this one message.  The answer is PROTO_SOURCE_OK with the new
+ * session's socket attached (SCM_RIGHTS), or an error's name, a space
+ * and its message, with no descriptor.
+ */
+#define PROTO_SOURCE_REQUEST	"session"
+#define PROTO_SOURCE_OK		"ok"
+
 /* Most parameters any method takes. */
 #define PROTO_PARAMS_MAX	3
 

@@ -63,6 +63,17 @@
 #define LIMIT_SESSIONS_PER_UID		32
 /* Session slots only a uid with no session open may take: sessions. */
 #define LIMIT_SESSIONS_RESERVE		64
+/*
+ * The session source of `tcpbroker run` (docs/protocol.md, "The session
+ * source"): sessions it handed out that have not yet said hello, over
+ * the whole launch: sessions.  At the limit the broker reads no more
+ * requests until one says hello or closes.
+ */
+#define LIMIT_SOURCE_PENDING		8
+/* Longest answer on the session source, error name and message: bytes. */
+#define PROTO_SOURCE_ANSWER_MAX		(PROTO_ERROR_MESSAGE_MAX + 32)
+/* Longest the client library waits for the source's answer: ms. */
+#define CLIENT_SOURCE_MS		10000
 /* Time a new session has to call hello before it is closed: ms. */
 #define LIMIT_HELLO_MS			3000
 /*
@@ -150,5 +161,14 @@
 #define LIMIT_POLICY_ERRORS		20
 /* Longest single token in a policy file: bytes. */
 #define LIMIT_POLICY_TOKEN		512
+/*
+ * Longest the broker waits for its reader to open the policy or the
+ * log files again (reload, rotation): milliseconds.
+ */
+#define LIMIT_READER_MS			2000
+/* Late answers of the reader dropped before a reload gives up: answers. */
+#define LIMIT_READER_STALE		4
+/* Most of /etc/passwd or /etc/group read for the names in a policy: bytes. */
+#define LIMIT_ID_FILE			(4 * 1024 * 1024)
 
 #endif

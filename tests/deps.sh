@@ -8,9 +8,10 @@ TB_PACKAGES="cmake make gcc libc6-dev pkg-config libmsgpack-dev
 libcmocka-dev libseccomp-dev liblua5.4-dev lua5.4 python3 python3-msgpack
 dante-server microsocks lua-socket"
 # What the test suite needs besides: mandoc lints the man pages, man-db
-# renders them.
-# valgrind runs integration tests with the broker under memcheck.
-TB_TEST_PACKAGES="mandoc man-db valgrind"
+# renders them, logrotate runs the shipped logrotate file, debhelper
+# and lintian build and check the Debian packages, valgrind runs
+# integration tests with the broker under memcheck.
+TB_TEST_PACKAGES="mandoc man-db logrotate debhelper lintian valgrind"
 
 tb_install_deps() {
 	missing=

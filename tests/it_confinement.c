@@ -5,8 +5,11 @@
  * refused.
  */
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/time.h>
 #include <sys/un.h>
+
+#include <linux/capability.h>
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -50,7 +53,10 @@ status_field(pid_t pid, const char *field, char *out, size_t cap)
 	out[0] = '\0';
 	while (fgets(line, sizeof(line), f) != NULL) {
 		if (strncmp(line, field, len) == 0 && line[len] == ':') {
-			snprintf(out, cap, "%s", line + len + 1);
+			if (snprintf(out, cap, "%s", line + len + 1) >=
+			    (int)cap)
+				fail_msg("%s of pid %d: longer than %zu bytes",
+				    field, (int)pid, cap);
 			break;
 		}
 	}
@@ -83,26 +89,72 @@ assert_confined(pid_t pid, const char *what)
 	}
 }
 
+/*
+ * The reader keeps root's uid to open the policy file, but only
+ * CAP_DAC_OVERRIDE and CAP_DAC_READ_SEARCH, under its own filter.
+ */
+static void
+assert_reader_confined(pid_t pid)
+{
+	char		value[128];
+	uint64_t	deadline = harness_now_ms() + 5000;
+	unsigned long long caps;
+
+	status_field(pid, "Seccomp", value, sizeof(value));
+	while (atoi(value) != 2 && harness_now_ms() < deadline) {
+		harness_sleep_ms(10);
+		status_field(pid, "Seccomp", value, sizeof(value));
+	}
+	if (atoi(value) != 2)
+		fail_msg("the reader %d: Seccomp:%s", (int)pid, value);
+	status_field(pid, "NoNewPrivs", value, sizeof(value));
+	assert_int_equal(atoi(value), 1);
+	if (getuid() != 0)
+		return;
+	status_field(pid, "CapEff", value, sizeof(value));
+	caps = strtoull(value, NULL, 16);
+	if (caps != ((1ull << CAP_DAC_OVERRIDE) | (1ull << CAP_DAC_READ_SEARCH)))
+		fail_msg("the reader %d: CapEff:%s", (int)pid, value);
+	status_field(pid, "CapBnd", value, sizeof(value));
+	caps = strtoull(value, NULL, 16);
+	if (caps != ((1ull << CAP_DAC_OVERRIDE) | (1ull << CAP_DAC_READ_SEARCH)))
+		fail_msg("the reader %d: CapBnd:%s", (int)pid, value);
+}
+
 static void
 test_processes_are_confined(void **state)
 {
-	pid_t	keeper[4], workers[16];
+	pid_t	keeper, reader, workers[16];
 	int	nworkers, i;
 
 	(void)state;
 	/* The socket answers before the filter is in; a hello only after. */
 	tb_client_close(harness_client(&broker));
 	assert_confined(broker.pid, "the broker");
-	harness_wait_children(broker.pid, keeper, 4, 1);
-	assert_confined(keeper[0], "the resolver keeper");
+	keeper = harness_wait_child(broker.pid, "tcpbroker-dns");
+	assert_confined(keeper, "the resolver keeper");
+	/* The reader alone keeps root, with its own filter (reader.c). */
+	reader = harness_wait_child(broker.pid, "tcpbroker-read");
+	assert_reader_confined(reader);
 	/* The keeper starts its workers once it is confined itself. */
-	nworkers = harness_wait_children(keeper[0], workers, 16,
+	nworkers = harness_wait_children(keeper, workers, 16,
 	    LIMIT_RESOLVER_WORKERS);
 	for (i = 0; i < nworkers; i++)
 		assert_confined(workers[i], "a resolver worker");
 	assert_true(harness_log_contains(&broker, "running as tcpbroker"));
 	assert_true(harness_log_contains(&broker, "(no listening: the policy "
 	    "allows none)"));
+}
+
+/* path is root's, and no one else may read it. */
+static void
+assert_root_only(const char *path)
+{
+	struct stat	st;
+
+	assert_int_equal(stat(path, &st), 0);
+	assert_int_equal(st.st_uid, 0);
+	assert_int_equal(st.st_mode & 0077, 0);
 }
 
 static void
@@ -132,8 +184,25 @@ test_reload(void **state)
 	assert_rc(tb_connect(c, "127.0.0.1", 5000, &h, &err), TB_EPOLICY,
 	    &err);
 	/*
+	 * A policy file only root may read reloads all the same: the broker
+	 * runs as tcpbroker, and its reader, which kept root's uid, opens
+	 * the file for it.
+	 */
+	assert_true(harness_broker_reload_mode(&broker, "tenant all {\n"
+	    "    match uid *\n" NOLISTEN_RULES
+	    "    connect deny 127.0.0.1:4000-4999\n}\n", 0600));
+	assert_root_only(broker.policy);
+	assert_rc(tb_connect(c, "127.0.0.1", 4000, &h, &err), TB_EPOLICY,
+	    &err);
+	assert_true(harness_broker_reload_mode(&broker, "tenant all {\n"
+	    "    match uid *\n" NOLISTEN_RULES
+	    "    connect deny 127.0.0.1:1024-65535\n}\n", 0600));
+	assert_rc(tb_connect(c, "127.0.0.1", 5000, &h, &err), TB_EPOLICY,
+	    &err);
+	/*
 	 * Names in match lines are looked up again at reload, inside the
-	 * filter, in /etc/passwd and /etc/group.
+	 * filter, in the copies of /etc/passwd and /etc/group the reader
+	 * passes.
 	 */
 	assert_true(harness_broker_reload(&broker, "tenant all {\n"
 	    "    match uid root,daemon\n    match gid root\n"

@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <grp.h>
 #include <poll.h>
@@ -167,6 +168,78 @@ test_status_and_metrics(void **state)
 	    "\"everyone\"} 5\n"));
 }
 
+/* Whether dir holds a file whose name ends in suffix. */
+static bool
+dir_has_suffix(const char *dir, const char *suffix)
+{
+	struct dirent	*d;
+	DIR		*dp;
+	size_t		 len, slen = strlen(suffix);
+	bool		 found = false;
+
+	assert_non_null(dp = opendir(dir));
+	while (!found && (d = readdir(dp)) != NULL) {
+		len = strlen(d->d_name);
+		found = len >= slen &&
+		    strcmp(d->d_name + len - slen, suffix) == 0;
+	}
+	closedir(dp);
+	return found;
+}
+
+static void
+read_text(const char *path, char *out, size_t cap)
+{
+	FILE	*f;
+	size_t	 n;
+
+	assert_non_null(f = fopen(path, "r"));
+	n = fread(out, 1, cap - 1, f);
+	out[n] = '\0';
+	fclose(f);
+}
+
+/*
+ * For node_exporter's textfile collector: the whole answer or the old
+ * file, never half of one, and nothing left aside.
+ */
+static void
+test_metrics_textfile(void **state)
+{
+	static char	 out[ANSWER_MAX];
+	char		 dir[64], file[96], arg[128];
+	FILE		*f;
+
+	(void)state;
+	snprintf(dir, sizeof(dir), "/tmp/tcpbroker-prom-XXXXXX");
+	assert_non_null(mkdtemp(dir));
+	assert_int_equal(chmod(dir, 0777), 0);
+	snprintf(file, sizeof(file), "%s/tcpbroker.prom", dir);
+	snprintf(arg, sizeof(arg), "--textfile=%s", file);
+	assert_non_null(f = fopen(file, "w"));
+	fputs("# old\n", f);
+	fclose(f);
+
+	assert_int_equal(ctl(0, out, sizeof(out), "metrics", arg), 0);
+	read_text(file, out, sizeof(out));
+	assert_non_null(strstr(out, "\ntcpbroker_sessions "));
+	assert_null(strstr(out, "# old"));
+	assert_false(dir_has_suffix(dir, ".tmp"));
+
+	/* Refused (not root, not in the group): the old file stays. */
+	assert_non_null(f = fopen(file, "w"));
+	fputs("# old\n", f);
+	fclose(f);
+	assert_int_not_equal(ctl(STRANGER, out, sizeof(out), "metrics", arg),
+	    0);
+	read_text(file, out, sizeof(out));
+	assert_string_equal(out, "# old\n");
+	assert_false(dir_has_suffix(dir, ".tmp"));
+
+	unlink(file);
+	assert_int_equal(rmdir(dir), 0);
+}
+
 /* Only root and the control group may ask; the socket says so too. */
 static void
 test_who_may_ask(void **state)
@@ -190,6 +263,7 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_status_and_metrics),
+		cmocka_unit_test(test_metrics_textfile),
 		cmocka_unit_test(test_who_may_ask),
 	};
 

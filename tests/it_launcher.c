@@ -5,6 +5,7 @@
  */
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 
 #include <fcntl.h>
@@ -24,7 +25,7 @@
 static struct test_server	echo;
 static char			dir[64], policy[128], logfile[128];
 /* Copies in dir, which a launcher started as root runs as nobody. */
-static char			client[128];
+static char			client[128], spawned[128];
 #ifdef TB_LUA_MODULE
 static char			luadir[128];
 #endif
@@ -32,7 +33,7 @@ static char			luadir[128];
 static void
 copy(const char *from, const char *to)
 {
-	char	cmd[512];
+	char	cmd[1024];
 
 	snprintf(cmd, sizeof(cmd), "cp '%s' '%s' && chmod 0755 '%s'", from,
 	    to, to);
@@ -51,10 +52,25 @@ setup(void **state)
 	assert_int_equal(chmod(dir, 0755), 0);
 	snprintf(client, sizeof(client), "%s/launched_client", dir);
 	copy(TB_LAUNCHED_CLIENT, client);
+	snprintf(spawned, sizeof(spawned), "%s/spawned_client", dir);
+	copy(TB_SPAWNED_CLIENT, spawned);
 #ifdef TB_LUA_MODULE
 	snprintf(luadir, sizeof(luadir), "%s/tcp.so", dir);
 	copy(TB_LUA_MODULE, luadir);
 	snprintf(luadir, sizeof(luadir), "%s/?.so", dir);
+	{
+		static const char *const scripts[] = { "testlib.lua",
+		    "test_spawn.lua", "spawn_child.lua" };
+		char	from[256], to[128];
+		size_t	i;
+
+		for (i = 0; i < sizeof(scripts) / sizeof(scripts[0]); i++) {
+			snprintf(from, sizeof(from), "%s/%s", TB_LUA_TESTS,
+			    scripts[i]);
+			snprintf(to, sizeof(to), "%s/%s", dir, scripts[i]);
+			copy(from, to);
+		}
+	}
 #endif
 	snprintf(policy, sizeof(policy), "%s/policy.conf", dir);
 	snprintf(logfile, sizeof(logfile), "%s/broker.log", dir);
@@ -194,6 +210,105 @@ test_lua_under_the_launcher(void **state)
 	skip();		/* built without Lua */
 }
 #endif
+
+/*
+ * Every process of the command has a session of its own from the
+ * session source: children echo beside their parent, are denied as it
+ * is, count against its uid's cap, and a flood of requests is bounded.
+ */
+static void
+test_children_have_sessions_of_their_own(void **state)
+{
+	static const char *const modes[] = { "children", "cap", "flood" };
+	char		 mode[16];
+	char *const	 argv[] = { TB_BROKER_BIN, "run", "--bind-ro", dir,
+			    "--policy", policy, "--log", logfile, "--",
+			    spawned, mode, NULL };
+	size_t		 i;
+	int		 status;
+
+	(void)state;
+	set_ports();
+	for (i = 0; i < sizeof(modes) / sizeof(modes[0]); i++) {
+		snprintf(mode, sizeof(mode), "%s", modes[i]);
+		unlink(logfile);
+		status = run(argv);
+		if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+			fail_msg("spawned_client %s: status %#x", mode, status);
+	}
+	/* The flood's sessions: those it held, one more, the child's. */
+	assert_true(log_has("session source: a request that is not"));
+	assert_true(log_has("session source closed"));
+}
+
+#ifdef TB_LUA_MODULE
+/* The same from Lua: os.execute and io.popen of lua5.4. */
+static void
+test_lua_children(void **state)
+{
+	char		 script[160], lua_path[160];
+	char *const	 argv[] = { TB_BROKER_BIN, "run", "--bind-ro", dir,
+			    "--policy", policy, "--", TB_LUA, script, NULL };
+	int		 status;
+
+	(void)state;
+	set_ports();
+	snprintf(script, sizeof(script), "%s/test_spawn.lua", dir);
+	snprintf(lua_path, sizeof(lua_path), "%s/?.lua", dir);
+	setenv("LUA_CPATH", luadir, 1);
+	setenv("LUA_PATH", lua_path, 1);
+	setenv("LUA", TB_LUA, 1);
+#ifdef TB_LIBASAN
+	setenv("LD_PRELOAD", TB_LIBASAN, 1);
+#endif
+	status = run(argv);
+	unsetenv("LD_PRELOAD");
+	unsetenv("LUA_PATH");
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 0);
+}
+#else
+static void
+test_lua_children(void **state)
+{
+	(void)state;
+	skip();		/* built without Lua */
+}
+#endif
+
+/*
+ * Outside tcpbroker run, a session handed over in TCPBROKER_FD serves
+ * the process that opened it: a child that inherits the variable but
+ * not the descriptor (close-on-exec) is told so.
+ */
+static void
+test_inherited_session_is_refused(void **state)
+{
+	struct broker_proc	 b;
+	struct tb_error		 err;
+	struct sockaddr_un	 sun = { .sun_family = AF_UNIX };
+	tb_client		*c;
+	char			 number[16];
+	char *const		 argv[] = { spawned, "orphan", NULL };
+	int			 fd, status;
+
+	(void)state;
+	set_ports();
+	harness_broker_start(&b, HARNESS_POLICY);
+	snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", b.socket);
+	assert_true((fd = socket(AF_UNIX, SOCK_STREAM, 0)) != -1);
+	assert_int_equal(connect(fd, (struct sockaddr *)&sun, sizeof(sun)),
+	    0);
+	snprintf(number, sizeof(number), "%d", fd);
+	setenv("TCPBROKER_FD", number, 1);
+	assert_int_equal(tb_client_open(&c, &err), 0);
+	status = run(argv);
+	unsetenv("TCPBROKER_FD");
+	tb_client_close(c);
+	assert_int_equal(harness_broker_stop(&b), 0);
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 0);
+}
 
 static void
 test_exit_status_is_the_commands(void **state)
@@ -482,6 +597,9 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_command_has_only_the_plugin),
 		cmocka_unit_test(test_lua_under_the_launcher),
+		cmocka_unit_test(test_children_have_sessions_of_their_own),
+		cmocka_unit_test(test_lua_children),
+		cmocka_unit_test(test_inherited_session_is_refused),
 		cmocka_unit_test(test_exit_status_is_the_commands),
 		cmocka_unit_test(test_command_user),
 		cmocka_unit_test(test_tenant_is_the_launchers),

@@ -163,18 +163,18 @@ test_resolver_processes_die(void **state)
 	tb_client	*c = harness_client(&broker);
 	struct tb_error	 err;
 	tb_handle	 h;
-	pid_t		 keeper[4], workers[16];
+	pid_t		 keeper, workers[16];
 	int		 i;
 
 	(void)state;
-	harness_wait_children(broker.pid, keeper, 4, 1);
-	harness_wait_children(keeper[0], workers, 16, LIMIT_RESOLVER_WORKERS);
+	keeper = harness_wait_child(broker.pid, "tcpbroker-dns");
+	harness_wait_children(keeper, workers, 16, LIMIT_RESOLVER_WORKERS);
 
 	/* A worker dies: the keeper replaces it and names still resolve. */
 	assert_int_equal(kill(workers[0], SIGKILL), 0);
 	assert_ok(connect_soon(c, "localhost", &err), &err);
 	for (i = 0; i < 50; i++) {
-		if (harness_children(keeper[0], workers, 16) ==
+		if (harness_children(keeper, workers, 16) ==
 		    LIMIT_RESOLVER_WORKERS)
 			break;
 		harness_sleep_ms(100);
@@ -183,7 +183,7 @@ test_resolver_processes_die(void **state)
 	assert_true(harness_log_contains(&broker, "a resolver worker died"));
 
 	/* The keeper dies: names fail cleanly, addresses still work. */
-	assert_int_equal(kill(keeper[0], SIGKILL), 0);
+	assert_int_equal(kill(keeper, SIGKILL), 0);
 	for (i = 0; i < 50 && !harness_log_contains(&broker,
 	    "the resolver processes are gone"); i++)
 		harness_sleep_ms(100);

@@ -80,6 +80,15 @@ file_contains(const char *path, const char *needle)
 	return found;
 }
 
+static off_t
+file_size(const char *path)
+{
+	struct stat	st;
+
+	assert_int_equal(stat(path, &st), 0);
+	return st.st_size;
+}
+
 /* Waits until path holds needle; fails the test after WAIT_MS. */
 static void
 wait_for_line(const char *path, const char *needle)
@@ -110,8 +119,8 @@ round_trip(tb_client *c)
 
 /*
  * A directory for log files, writable by the user the broker switches
- * to (--user nobody), as the unit's LogsDirectory= is: after rotation
- * the broker creates the new files itself.
+ * to (--user nobody): the reader creates the new files after rotation
+ * whoever owns it, and a broker taken over could put links in it.
  */
 static void
 make_log_dir(char *dir, size_t cap)
@@ -151,6 +160,7 @@ test_logs_reopen_after_rotation(void **state)
 	tb_client		*c;
 	char			 dir[64], log[128], decisions[128];
 	char			 old_log[160], old_decisions[160];
+	char			 victim[128], victim2[128];
 
 	(void)state;
 	make_log_dir(dir, sizeof(dir));
@@ -172,8 +182,8 @@ test_logs_reopen_after_rotation(void **state)
 	wait_for_line(decisions, "\"verdict\":\"allow\"");
 
 	/*
-	 * Files still in place are kept, although the broker's user could
-	 * not open them again: root made them.
+	 * Files still in place are kept: the reader opens them again, and
+	 * the broker sees the same files and closes the new descriptors.
 	 */
 	assert_int_equal(kill(broker.pid, SIGHUP), 0);
 	wait_for_line(log, "policy reloaded");
@@ -202,9 +212,32 @@ test_logs_reopen_after_rotation(void **state)
 	round_trip(c);
 	wait_for_line(decisions, "\"verdict\":\"allow\"");
 
+	/*
+	 * A link put where a log was is never followed: the reader keeps
+	 * root's uid, and must not hand the broker another file to append
+	 * to.  A symbolic link for the log, a hard link for the decisions.
+	 */
+	snprintf(old_log, sizeof(old_log), "%s.3", log);
+	snprintf(victim, sizeof(victim), "%s/victim", dir);
+	snprintf(victim2, sizeof(victim2), "%s/victim2", dir);
+	assert_int_equal(close(open(victim, O_WRONLY | O_CREAT, 0600)), 0);
+	assert_int_equal(close(open(victim2, O_WRONLY | O_CREAT, 0600)), 0);
+	rename_aside(log, ".3");
+	rename_aside(decisions, ".3");
+	assert_int_equal(symlink(victim, log), 0);
+	assert_int_equal(link(victim2, decisions), 0);
+	assert_int_equal(kill(broker.pid, SIGUSR1), 0);
+	wait_for_line(old_log, "cannot reopen the decision log");
+	assert_true(file_contains(old_log, "cannot reopen the log"));
+	round_trip(c);
+	assert_int_equal(file_size(victim), 0);
+	assert_int_equal(file_size(victim2), 0);
+	unlink(log);
+	unlink(decisions);
+
 	tb_client_close(c);
 	assert_int_equal(harness_broker_stop(&broker), 0);
-	wait_for_line(log, "shutting down");
+	wait_for_line(old_log, "shutting down");
 	remove_dir(dir);
 }
 
@@ -287,8 +320,9 @@ static pid_t
 spawn_activated(const char *dir, int listen_fd, const char *notify,
     const char *log)
 {
-	char		 policy[128], pid[16];
+	char		 policy[128], pid[16], stream[64];
 	char		 unused[128];
+	struct stat	 st;
 	/*
 	 * A --socket of its own, so that a broker that ignored the passed
 	 * socket would serve there, never at the default path.
@@ -316,6 +350,13 @@ spawn_activated(const char *dir, int listen_fd, const char *notify,
 		setenv("LISTEN_FDS", "1", 1);
 		setenv("LISTEN_FDNAMES", "tcpbroker.socket", 1);
 		setenv("NOTIFY_SOCKET", notify, 1);
+		/* StandardError=journal: the stream's device and inode. */
+		if (fstat(fd, &st) == -1)
+			_exit(127);
+		snprintf(stream, sizeof(stream), "%llu:%llu",
+		    (unsigned long long)st.st_dev,
+		    (unsigned long long)st.st_ino);
+		setenv("JOURNAL_STREAM", stream, 1);
 		setenv("ASAN_OPTIONS", "symbolize=0", 0);
 		execv(argv[0], (char *const *)argv);
 		_exit(127);
@@ -366,6 +407,15 @@ test_socket_activation_and_readiness(void **state)
 	snprintf(line, sizeof(line), "serving %s with policy", sock);
 	assert_true(file_contains(log, line));
 	assert_true(file_contains(log, "sandbox: filter installed"));
+	/*
+	 * To the journal: the priority as sd-daemon(3) prefixes it, and no
+	 * time stamp or pid, which the journal records itself.
+	 */
+	snprintf(line, sizeof(line), "<6>info: serving %s with policy",
+	    sock);
+	assert_true(file_contains(log, line));
+	assert_true(file_contains(log, "<7>debug: "));
+	assert_false(file_contains(log, "Z tcpbroker["));
 
 	/* A session on the passed socket works, under the filter. */
 	assert_ok(tb_client_open_path(&c, sock, &err), &err);

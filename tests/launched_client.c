@@ -1,7 +1,8 @@
 /*
  * launched_client: run by it_launcher under `tcpbroker run`.  Its own
- * sockets must fail with EACCES while the plugin, through the session
- * the launcher handed it, connects where the policy allows.
+ * sockets must fail with EACCES while the plugin, through a session
+ * from the source the launcher handed it, connects where the policy
+ * allows.
  *
  * Environment: ECHO_PORT (an allowed echo server), DENIED_PORT.
  * Exit status: 0 when everything behaved, else the step that did not.

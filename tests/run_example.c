@@ -1,5 +1,5 @@
 /*
- * run_example [--policy FILE] [--visit] -- COMMAND ARGS...
+ * run_example [--policy FILE] [--visit | --launch] -- COMMAND ARGS...
  *
  * Runs a script (a Lua test, an example) against a real broker and
  * real loopback servers, and fails unless it exits 0 in time.  The
@@ -14,6 +14,11 @@
  *				1 MiB, other GETs 404, POST counts its body
  *	HOLD_PORT		holds connections; MONITOR_PORT tells
  *	MONITOR_PORT		"closed" once a HOLD_PORT connection ended
+ *	SMTP_PORT		a minimal SMTP server: EHLO, MAIL, RCPT (550 for
+ *				<nobody@...>), DATA, RSET, NOOP, QUIT
+ *	MAILBOX_PORT		sends the last mail SMTP_PORT took, as
+ *				"MAIL FROM:...\nRCPT TO:...\n\n" and its
+ *				un-dot-stuffed data, and closes
  *	FULL_PORT		its accept queue is full: connects hang
  *	CLOSED_PORT		nothing listens there: connects are refused
  *
@@ -21,8 +26,15 @@
  * once by a "visitor" that sends "hello from the runner\n" and reads one
  * line, so that examples blocked in accept are served as a real client
  * would serve them.
+ *
+ * With --launch, the command runs under `tcpbroker run` with the same
+ * policy, as a uid of its own when the runner is root.  So that such a
+ * uid can read them wherever the clone is, the arguments that are files
+ * and the directories of LUA_PATH and LUA_CPATH are copied to a
+ * directory of /tmp shown to the command (--bind-ro), and named there.
  */
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/time.h>
 #include <sys/wait.h>
 
@@ -30,10 +42,12 @@
 #include <errno.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 #include "harness.h"
@@ -46,11 +60,23 @@
 #define POLICY_TEXT_MAX		65536
 
 static const char	*policy_file;
-static bool		 visiting;
+static bool		 visiting, launching;
+/* Where --launch copies what the command reads. */
+static char		 launch_dir[64];
+/* Most arguments and path entries --launch rewrites: entries. */
+#define LAUNCH_ENTRIES_MAX	32
 static char	       **command;
 
 static struct test_server	echo, greeting, binary, silent, http, hold;
-static struct test_server	monitor;
+static struct test_server	monitor, smtp, mailbox;
+
+/* The last mail SMTP_PORT took: envelope lines, a blank line, data. */
+#define MAIL_MAX		(1024 * 1024)
+/* Longest SMTP command line the server reads: bytes. */
+#define SMTP_LINE_MAX		1024
+static pthread_mutex_t	 mail_lock = PTHREAD_MUTEX_INITIALIZER;
+static char		*mail;
+static size_t		 mail_len;
 
 static const char	greeting_text[] = "hello\r\nworld\n\nlast";
 static uint8_t		binary_text[256];
@@ -142,6 +168,119 @@ serve_http(struct test_server *srv, int fd)
 		snprintf(resp, sizeof(resp), "HTTP/1.0 400 Bad Request\r\n"
 		    "Content-Length: 0\r\n\r\n");
 	send_all(fd, resp, strlen(resp));
+}
+
+/* Reads one CRLF line (without it) within 5 s; false at end or error. */
+static bool
+smtp_line(int fd, char *line, size_t cap, size_t *len)
+{
+	struct pollfd	pfd = { fd, POLLIN, 0 };
+	char		c;
+
+	*len = 0;
+	for (;;) {
+		if (poll(&pfd, 1, 5000) != 1 || recv(fd, &c, 1, 0) != 1)
+			return false;
+		if (c == '\n') {
+			if (*len > 0 && line[*len - 1] == '\r')
+				(*len)--;
+			line[*len] = '\0';
+			return true;
+		}
+		if (*len + 1 < cap)
+			line[(*len)++] = c;
+	}
+}
+
+static bool
+smtp_reply(int fd, const char *text)
+{
+	return send_all(fd, text, strlen(text));
+}
+
+/* Adds len bytes to the mail being taken, within MAIL_MAX. */
+static void
+mail_add(char *buf, size_t *len, const char *p, size_t n)
+{
+	if (*len + n <= MAIL_MAX) {
+		memcpy(buf + *len, p, n);
+		*len += n;
+	}
+}
+
+/*
+ * SMTP, as much as LuaSocket's socket.smtp speaks: one mail per
+ * connection is kept, envelope and data, for MAILBOX_PORT to show.
+ */
+static void
+serve_smtp(struct test_server *srv, int fd)
+{
+	char	line[SMTP_LINE_MAX], *buf;
+	size_t	len, n = 0;
+	int	i;
+
+	(void)srv;
+	if ((buf = malloc(MAIL_MAX)) == NULL ||
+	    !smtp_reply(fd, "220 loopback ESMTP ready\r\n"))
+		goto done;
+	for (i = 0; i < 1000 && smtp_line(fd, line, sizeof(line), &len); i++) {
+		if (strncasecmp(line, "EHLO ", 5) == 0 ||
+		    strncasecmp(line, "HELO ", 5) == 0)
+			smtp_reply(fd, "250-loopback\r\n250 8BITMIME\r\n");
+		else if (strncasecmp(line, "MAIL FROM:", 10) == 0) {
+			n = 0;
+			mail_add(buf, &n, line, len);
+			mail_add(buf, &n, "\n", 1);
+			smtp_reply(fd, "250 sender ok\r\n");
+		} else if (strncasecmp(line, "RCPT TO:", 8) == 0) {
+			if (strstr(line, "<nobody@") != NULL) {
+				smtp_reply(fd, "550 no such user here\r\n");
+				continue;
+			}
+			mail_add(buf, &n, line, len);
+			mail_add(buf, &n, "\n", 1);
+			smtp_reply(fd, "250 recipient ok\r\n");
+		} else if (strcasecmp(line, "DATA") == 0) {
+			smtp_reply(fd, "354 end with <CRLF>.<CRLF>\r\n");
+			mail_add(buf, &n, "\n", 1);
+			while (smtp_line(fd, line, sizeof(line), &len) &&
+			    strcmp(line, ".") != 0) {
+				/* RFC 5321 4.5.2: a leading dot was doubled. */
+				mail_add(buf, &n, line + (line[0] == '.'),
+				    len - (line[0] == '.'));
+				mail_add(buf, &n, "\r\n", 2);
+			}
+			pthread_mutex_lock(&mail_lock);
+			free(mail);
+			mail = buf;
+			mail_len = n;
+			pthread_mutex_unlock(&mail_lock);
+			if ((buf = malloc(MAIL_MAX)) == NULL)
+				goto done;
+			n = 0;
+			smtp_reply(fd, "250 queued\r\n");
+		} else if (strcasecmp(line, "RSET") == 0 ||
+		    strcasecmp(line, "NOOP") == 0) {
+			n = 0;
+			smtp_reply(fd, "250 ok\r\n");
+		} else if (strcasecmp(line, "QUIT") == 0) {
+			smtp_reply(fd, "221 bye\r\n");
+			break;
+		} else
+			smtp_reply(fd, "502 not implemented\r\n");
+	}
+ done:
+	free(buf);
+}
+
+static void
+serve_mailbox(struct test_server *srv, int fd)
+{
+	(void)srv;
+	pthread_mutex_lock(&mail_lock);
+	if (mail != NULL)
+		send_all(fd, mail, mail_len);
+	pthread_mutex_unlock(&mail_lock);
 }
 
 /* Says whether a connection to HOLD_PORT has ended, within 5 s. */
@@ -248,6 +387,99 @@ visitor_main(void *p)
 	return NULL;
 }
 
+static void
+launch_copy(const char *from, const char *to)
+{
+	char	cmd[1024];
+
+	snprintf(cmd, sizeof(cmd), "mkdir -p '%s' && cp -R '%s' '%s' && "
+	    "chmod -R a+rX '%s'", to, from, to, to);
+	assert_int_equal(system(cmd), 0);
+}
+
+/*
+ * A Lua path ("DIR/?.lua;DIR2/?.so;;") with each directory's files of
+ * the template's extension copied into launch_dir, and named there.
+ */
+static void
+launch_lua_path(const char *name, unsigned *copies)
+{
+	static char	 out[2][4096];
+	const char	*path = getenv(name), *entry, *end, *mark;
+	char		 dir[1024], sub[128], files[1100];
+	char		*o = out[strcmp(name, "LUA_PATH") == 0];
+	size_t		 len = 0;
+
+	if (path == NULL)
+		return;
+	o[0] = '\0';
+	for (entry = path; ; entry = end + 1) {
+		if ((end = strchr(entry, ';')) == NULL)
+			end = entry + strlen(entry);
+		mark = memchr(entry, '?', (size_t)(end - entry));
+		if (mark != NULL && mark > entry && mark[-1] == '/' &&
+		    *copies < LAUNCH_ENTRIES_MAX) {
+			snprintf(dir, sizeof(dir), "%.*s", (int)(mark - entry - 1),
+			    entry);
+			snprintf(sub, sizeof(sub), "%s/%u", launch_dir,
+			    (*copies)++);
+			snprintf(files, sizeof(files), "%s/.", dir);
+			launch_copy(files, sub);
+			len += (size_t)snprintf(o + len, sizeof(out[0]) - len,
+			    "%s/%.*s", sub, (int)(end - mark), mark);
+		} else
+			len += (size_t)snprintf(o + len, sizeof(out[0]) - len,
+			    "%.*s", (int)(end - entry), entry);
+		assert_true(len < sizeof(out[0]) - 1);
+		if (*end == '\0')
+			break;
+		o[len++] = ';';
+		o[len] = '\0';
+	}
+	setenv(name, o, 1);
+}
+
+/* In the child: runs the command under tcpbroker run. */
+static void __attribute__((noreturn))
+launch(const struct broker_proc *b)
+{
+	static char	 copies[LAUNCH_ENTRIES_MAX][256];
+	char		*argv[LAUNCH_ENTRIES_MAX + 16], sub[128];
+	const char	*base;
+	struct stat	 st;
+	unsigned	 n = 0, c = 0, i;
+
+	argv[n++] = TB_BROKER_BIN;
+	argv[n++] = "run";
+	argv[n++] = "--policy";
+	argv[n++] = (char *)b->policy;
+	argv[n++] = "--bind-ro";
+	argv[n++] = launch_dir;
+	argv[n++] = "--";
+	launch_lua_path("LUA_PATH", &c);
+	launch_lua_path("LUA_CPATH", &c);
+	for (i = 0; command[i] != NULL; i++) {
+		assert_true(n < LAUNCH_ENTRIES_MAX + 15);
+		if (i == 0 || stat(command[i], &st) != 0 ||
+		    !S_ISREG(st.st_mode) || c >= LAUNCH_ENTRIES_MAX) {
+			argv[n++] = command[i];
+			continue;
+		}
+		snprintf(sub, sizeof(sub), "%s/%u", launch_dir, c);
+		launch_copy(command[i], sub);
+		base = strrchr(command[i], '/');
+		snprintf(copies[c], sizeof(copies[c]), "%s/%s", sub,
+		    base != NULL ? base + 1 : command[i]);
+		argv[n++] = copies[c++];
+	}
+	argv[n] = NULL;
+	/* A confined command cannot be ptraced: no LeakSanitizer there. */
+	setenv("ASAN_OPTIONS", "detect_leaks=0", 1);
+	execv(argv[0], argv);
+	fprintf(stderr, "run_example: %s: %s\n", argv[0], strerror(errno));
+	_exit(127);
+}
+
 static char *
 read_policy(const char *path)
 {
@@ -284,6 +516,8 @@ test_script(void **state)
 	server_start(&http, AF_INET, serve_http, NULL, 0);
 	server_start(&hold, AF_INET, serve_hold, NULL, 0);
 	server_start(&monitor, AF_INET, serve_monitor, NULL, 0);
+	server_start(&smtp, AF_INET, serve_smtp, NULL, 0);
+	server_start(&mailbox, AF_INET, serve_mailbox, NULL, 0);
 
 	/* A listener whose accept queue is full drops new SYNs. */
 	full = loopback_socket();
@@ -306,6 +540,8 @@ test_script(void **state)
 	set_port("HTTP_PORT", http.port);
 	set_port("HOLD_PORT", hold.port);
 	set_port("MONITOR_PORT", monitor.port);
+	set_port("SMTP_PORT", smtp.port);
+	set_port("MAILBOX_PORT", mailbox.port);
 	set_port("FULL_PORT", listen_port(full));
 	set_port("CLOSED_PORT", listen_port(closed));
 	close(closed);
@@ -313,8 +549,16 @@ test_script(void **state)
 		assert_int_equal(pthread_create(&v.thread, NULL, visitor_main,
 		    &v), 0);
 
+	if (launching) {
+		snprintf(launch_dir, sizeof(launch_dir),
+		    "/tmp/tcpbroker-launch-XXXXXX");
+		assert_non_null(mkdtemp(launch_dir));
+		assert_int_equal(chmod(launch_dir, 0755), 0);
+	}
 	pid = fork();
 	assert_true(pid != -1);
+	if (pid == 0 && launching)
+		launch(&broker);
 	if (pid == 0) {
 		execvp(command[0], command);
 		fprintf(stderr, "run_example: %s: %s\n", command[0],
@@ -346,7 +590,16 @@ test_script(void **state)
 	server_stop(&http);
 	server_stop(&hold);
 	server_stop(&monitor);
+	server_stop(&smtp);
+	server_stop(&mailbox);
+	free(mail);
 	assert_int_equal(harness_broker_stop(&broker), 0);
+	if (launching) {
+		char	cmd[128];
+
+		snprintf(cmd, sizeof(cmd), "rm -rf '%s'", launch_dir);
+		assert_int_equal(system(cmd), 0);
+	}
 	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
 		fail_msg("%s exited with status %d", command[0],
 		    WIFEXITED(status) ? WEXITSTATUS(status) : -1);
@@ -365,14 +618,16 @@ main(int argc, char *argv[])
 			policy_file = argv[++i];
 		else if (strcmp(argv[i], "--visit") == 0)
 			visiting = true;
+		else if (strcmp(argv[i], "--launch") == 0)
+			launching = true;
 		else
 			break;
 	}
 	if (i < argc && strcmp(argv[i], "--") == 0)
 		i++;
-	if (i >= argc) {
-		fprintf(stderr, "usage: run_example [--policy FILE] [--visit] "
-		    "-- COMMAND ARGS...\n");
+	if (i >= argc || (visiting && launching)) {
+		fprintf(stderr, "usage: run_example [--policy FILE] "
+		    "[--visit | --launch] -- COMMAND ARGS...\n");
 		return 2;
 	}
 	command = argv + i;

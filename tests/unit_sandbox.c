@@ -39,6 +39,67 @@ typedef int (*probe_fn)(void);
 
 /* Whether the filter has the log files' rules (--log, --decision-log). */
 static bool	with_logs;
+/* Whether it has the session source's (a launcher's broker). */
+static bool	with_source;
+/*
+ * The probe's end of a reader's socket, on which a descriptor of
+ * /etc/hostname waits, as the reader (reader.c) passes files.
+ */
+static int	reader_fd = -1;
+
+/* Queues a descriptor of path on fd, as the reader answers. */
+static void
+pass_file(int fd, const char *path)
+{
+	union {
+		struct cmsghdr	h;
+		char		buf[CMSG_SPACE(sizeof(int))];
+	}		 cm;
+	struct msghdr	 msg = { 0 };
+	struct iovec	 iov = { "f", 1 };
+	struct cmsghdr	*c;
+	int		 file;
+
+	assert_true((file = open(path, O_RDONLY | O_CLOEXEC)) != -1);
+	memset(&cm, 0, sizeof(cm));
+	msg.msg_iov = &iov;
+	msg.msg_iovlen = 1;
+	msg.msg_control = cm.buf;
+	msg.msg_controllen = sizeof(cm.buf);
+	c = CMSG_FIRSTHDR(&msg);
+	c->cmsg_level = SOL_SOCKET;
+	c->cmsg_type = SCM_RIGHTS;
+	c->cmsg_len = CMSG_LEN(sizeof(int));
+	memcpy(CMSG_DATA(c), &file, sizeof(int));
+	assert_int_equal(sendmsg(fd, &msg, 0), 1);
+	close(file);
+}
+
+/* Receives the descriptor pass_file queued; -1 if none came. */
+static int
+take_file(int fd)
+{
+	union {
+		struct cmsghdr	h;
+		char		buf[CMSG_SPACE(sizeof(int))];
+	}		 cm;
+	struct msghdr	 msg = { 0 };
+	char		 byte;
+	struct iovec	 iov = { &byte, 1 };
+	struct cmsghdr	*c;
+	int		 file = -1;
+
+	msg.msg_iov = &iov;
+	msg.msg_iovlen = 1;
+	msg.msg_control = cm.buf;
+	msg.msg_controllen = sizeof(cm.buf);
+	if (recvmsg(fd, &msg, MSG_CMSG_CLOEXEC) != 1)
+		return -1;
+	if ((c = CMSG_FIRSTHDR(&msg)) == NULL || c->cmsg_type != SCM_RIGHTS)
+		return -1;
+	memcpy(&file, CMSG_DATA(c), sizeof(int));
+	return file;
+}
 
 /*
  * Runs probe in a child under the broker's filter (with listening
@@ -48,10 +109,18 @@ static bool	with_logs;
 static int
 run_filtered(probe_fn probe, bool listen, bool debug, int errfd)
 {
-	struct sandbox_broker	sb = { listen, -1, debug, -1, with_logs };
+	struct sandbox_broker	sb = { .listen = listen, .session_fd = -1,
+				    .debug = debug, .control_fd = -1,
+				    .log_files = with_logs, .reader_fd = -1,
+				    .source = with_source };
 	pid_t			pid;
-	int			status = 0, i;
+	int			status = 0, i, sv[2];
 
+	assert_int_equal(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0,
+	    sv), 0);
+	pass_file(sv[1], "/etc/hostname");
+	pass_file(sv[1], "/etc/hostname");
+	sb.reader_fd = reader_fd = sv[0];
 	pid = fork();
 	assert_true(pid != -1);
 	if (pid == 0) {
@@ -60,6 +129,9 @@ run_filtered(probe_fn probe, bool listen, bool debug, int errfd)
 		sandbox_broker(&sb);
 		_exit(probe());
 	}
+	close(sv[0]);
+	close(sv[1]);
+	reader_fd = -1;
 	for (i = 0; i < CHILD_MS / 10; i++) {
 		if (waitpid(pid, &status, WNOHANG) == pid)
 			return status;
@@ -99,6 +171,13 @@ static int p_open_write(void) {
 	return open("/tmp/tcpbroker-sandbox-test", O_WRONLY | O_CREAT, 0600); }
 static int p_open_append(void) {
 	return open("/etc/hostname", O_WRONLY | O_APPEND); }
+/* The reader opens files; the broker opens none, not even to read. */
+static int p_open_read(void) {
+	return open("/etc/hostname", O_RDONLY | O_CLOEXEC); }
+/* Descriptors come on the reader's socket only, never from a client. */
+static int p_recvmsg_elsewhere(void) { int sv[2];
+	return socketpair(AF_UNIX, SOCK_STREAM, 0, sv) == 0 ?
+	    take_file(sv[0]) : 1; }
 static int p_packet(void) { return socket(AF_PACKET, SOCK_RAW, 0); }
 static int p_raw(void) { return socket(AF_INET, SOCK_RAW, IPPROTO_TCP); }
 static int p_netlink(void) { return socket(AF_NETLINK, SOCK_RAW, 0); }
@@ -177,25 +256,23 @@ DEATH_RELEASE(clone, true)
 DEATH_RELEASE(kill, true)
 DEATH_RELEASE(open_write, true)
 DEATH_RELEASE(open_append, true)
+DEATH_RELEASE(open_read, true)
+DEATH(recvmsg_elsewhere, true)
 DEATH_RELEASE(exec_memory, true)
 DEATH_RELEASE(mprotect_exec, true)
 
 /*
- * With log files, exactly the log's append-only open and the dup3 onto
- * stderr are allowed; any other flags, mode or target still kill.
+ * With log files, a log the reader passed takes the place of stderr
+ * (dup3); the broker opens no log itself, and dup3 onto another
+ * descriptor still kills.
  */
 #define LOG_TEST_PATH	"/tmp/tcpbroker-sandbox-test"
 static int p_log_reopen(void) {
-	int fd = open(LOG_TEST_PATH, LOG_FILE_FLAGS, LOG_FILE_MODE);
+	int fd = take_file(reader_fd);
 	return fd == -1 || dup3(fd, STDERR_FILENO, 0) == -1; }
 #ifndef TB_SANITIZER_BUILD	/* which allows every openat */
-static int p_log_truncate(void) {
-	return open(LOG_TEST_PATH, LOG_FILE_FLAGS | O_TRUNC, LOG_FILE_MODE); }
-static int p_log_mode(void) {
-	return open(LOG_TEST_PATH, LOG_FILE_FLAGS, 0666); }
-static int p_log_read(void) {
-	return open(LOG_TEST_PATH, (LOG_FILE_FLAGS & ~O_WRONLY) | O_RDWR,
-	    LOG_FILE_MODE); }
+static int p_log_open(void) {
+	return open(LOG_TEST_PATH, LOG_FILE_FLAGS, LOG_FILE_MODE); }
 static int p_log_dup_elsewhere(void) { return dup3(0, 5, 0); }
 #endif
 
@@ -206,16 +283,119 @@ test_log_reopen(void **state)
 	unlink(LOG_TEST_PATH);
 	with_logs = true;
 	assert_works(p_log_reopen, false, "log reopen");
-	unlink(LOG_TEST_PATH);
 #ifndef TB_SANITIZER_BUILD
-	assert_killed(p_log_truncate, false, "log open with O_TRUNC");
-	assert_killed(p_log_mode, false, "log open with another mode");
-	assert_killed(p_log_read, false, "log open for reading");
+	assert_killed(p_log_open, false, "the broker opening its log");
 	assert_killed(p_log_dup_elsewhere, false, "dup3 onto another fd");
 	with_logs = false;
 	assert_killed(p_log_reopen, false, "log reopen without log files");
 #endif
 	with_logs = false;
+	unlink(LOG_TEST_PATH);
+}
+
+/*
+ * The reader's filter: read-only opens and the log's append-only open,
+ * passing descriptors; nothing else.
+ */
+static void
+test_reader_filter(void **state)
+{
+	pid_t	pid;
+	int	status, sv[2];
+
+	(void)state;
+	unlink(LOG_TEST_PATH);
+	assert_int_equal(socketpair(AF_UNIX, SOCK_SEQPACKET, 0, sv), 0);
+	pid = fork();
+	assert_true(pid != -1);
+	if (pid == 0) {
+		if (sandbox_reader() != 0)
+			_exit(10);
+		if (open("/etc/hostname", O_RDONLY | O_CLOEXEC) == -1)
+			_exit(11);
+		if (open(LOG_TEST_PATH, LOG_FILE_FLAGS, LOG_FILE_MODE) == -1)
+			_exit(12);
+		pass_file(sv[1], "/etc/hostname");
+#ifndef TB_SANITIZER_BUILD
+		/* Killed here. */
+		(void)open(LOG_TEST_PATH, O_WRONLY | O_TRUNC);
+#endif
+		_exit(0);
+	}
+	close(sv[1]);
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(take_file(sv[0]) >= 0);
+	close(sv[0]);
+	unlink(LOG_TEST_PATH);
+#ifndef TB_SANITIZER_BUILD
+	assert_true(WIFSIGNALED(status));
+	assert_int_equal(WTERMSIG(status), SIGSYS);
+#else
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 0);
+#endif
+}
+
+/*
+ * Under tcpbroker run: a stream pair for a new session, and sendmsg on
+ * the source (fd 3) to hand one end over; no other pair, no sendmsg on
+ * any other descriptor.
+ */
+static int
+send_fd(int on, int fd)
+{
+	union {
+		struct cmsghdr	hdr;
+		char		buf[CMSG_SPACE(sizeof(int))];
+	} control;
+	struct iovec	 iov = { "ok", 2 };
+	struct msghdr	 msg = { .msg_iov = &iov, .msg_iovlen = 1,
+			    .msg_control = control.buf,
+			    .msg_controllen = sizeof(control.buf) };
+	struct cmsghdr	*cmsg;
+
+	memset(&control, 0, sizeof(control));
+	cmsg = CMSG_FIRSTHDR(&msg);
+	cmsg->cmsg_level = SOL_SOCKET;
+	cmsg->cmsg_type = SCM_RIGHTS;
+	cmsg->cmsg_len = CMSG_LEN(sizeof(int));
+	memcpy(CMSG_DATA(cmsg), &fd, sizeof(int));
+	return sendmsg(on, &msg, MSG_NOSIGNAL) == 2 ? 0 : 1;
+}
+static int p_source_hands_over(void) { int sv[2];
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0,
+	    sv) != 0)
+		return 2;
+	return send_fd(3, sv[1]); }
+static int p_source_sendmsg_elsewhere(void) { int sv[2];
+	if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv) != 0)
+		return 2;
+	return send_fd(sv[0], sv[1]); }
+static int p_source_dgram_pair(void) { int sv[2];
+	return socketpair(AF_UNIX, SOCK_DGRAM, 0, sv); }
+
+static void
+test_source_calls(void **state)
+{
+	int	sv[2];
+
+	(void)state;
+	/* The source at 3, as the launcher's broker has it. */
+	close(3);
+	assert_int_equal(socketpair(AF_UNIX, SOCK_SEQPACKET, 0, sv), 0);
+	if (sv[0] != 3) {
+		assert_int_equal(dup2(sv[0], 3), 3);
+		close(sv[0]);
+	}
+	with_source = true;
+	assert_works(p_source_hands_over, false, "handing a session over");
+	assert_killed(p_source_sendmsg_elsewhere, false,
+	    "sendmsg on another descriptor");
+	assert_killed(p_source_dgram_pair, false, "a datagram pair");
+	with_source = false;
+	assert_killed(p_source_hands_over, false, "a pair without a source");
+	close(3);
+	close(sv[1]);
 }
 
 /* clone3 is refused with ENOSYS, so that libc falls back, and lives. */
@@ -268,8 +448,8 @@ p_loop_calls(void)
 	memset(big, 1, 8 << 20);
 	free(big);
 	free(realloc(malloc(10), 100000));
-	/* Reading a policy file again on SIGHUP. */
-	if ((fd = open("/etc/hostname", O_RDONLY | O_CLOEXEC)) == -1)
+	/* Reading a policy file the reader passed, on SIGHUP. */
+	if ((fd = take_file(reader_fd)) == -1)
 		return 12;
 	{
 		struct stat st;
@@ -403,8 +583,11 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_kills_execve),
+		cmocka_unit_test(test_source_calls),
 		cmocka_unit_test(test_kills_open_write),
 		cmocka_unit_test(test_kills_open_append),
+		cmocka_unit_test(test_kills_open_read),
+		cmocka_unit_test(test_kills_recvmsg_elsewhere),
 		cmocka_unit_test(test_kills_packet),
 		cmocka_unit_test(test_kills_raw),
 		cmocka_unit_test(test_kills_netlink),
@@ -426,6 +609,7 @@ main(void)
 		cmocka_unit_test(test_kills_accept),
 		cmocka_unit_test(test_clone3_is_enosys),
 		cmocka_unit_test(test_log_reopen),
+		cmocka_unit_test(test_reader_filter),
 		cmocka_unit_test(test_loop_calls_work),
 		cmocka_unit_test(test_listen_calls_work_when_allowed),
 		cmocka_unit_test(test_debug_names_the_call),

@@ -11,6 +11,7 @@ Usage: wire_test.py /path/to/tcpbroker
 
 import os
 import socket
+import subprocess
 
 import msgpack
 import sys
@@ -266,6 +267,38 @@ class WireTest(unittest.TestCase):
         self.assertEqual(good.call("hello", 1)[0][0], "EPROTO")
         lh = good.ok("listen", "127.0.0.1:0")
         self.assertTrue(good.ok("local_addr", lh).startswith("127.0.0.1:"))
+
+    def test_session_source(self):
+        # docs/protocol.md, "The session source", run by the launched
+        # command: two sessions of its own, and garbage answered EPROTO.
+        code = """if True:
+            import os, socket, msgpack
+            source = socket.socket(fileno=int(os.environ["TCPBROKER_FD"]))
+            ids = []
+            for _ in range(2):
+                source.send(b"session")
+                answer, fds, _, _ = socket.recv_fds(source, 512, 1)
+                assert answer == b"ok" and len(fds) == 1, answer
+                session = socket.socket(fileno=fds[0])
+                session.setblocking(True)
+                session.sendall(msgpack.packb([0, 1, "hello", [2]]))
+                reply = msgpack.Unpacker()
+                reply.feed(session.recv(4096))
+                kind, msgid, err, result = next(reply)
+                assert err is None, err
+                ids.append(result["session"])
+                print(result["tenant"])
+            assert ids[0] != ids[1], ids
+            source.send(b"sessions, please")
+            answer, fds, _, _ = socket.recv_fds(source, 512, 1)
+            assert answer.startswith(b"EPROTO ") and not fds, answer
+        """
+        done = subprocess.run(
+            [BROKER, "run", "--policy", self.broker.policy, "--",
+             "/usr/bin/python3", "-c", code],
+            capture_output=True, text=True, timeout=6 * TIMEOUT)
+        self.assertEqual(done.returncode, 0, done.stderr)
+        self.assertEqual(done.stdout, "everyone\neveryone\n")
 
 
 if __name__ == "__main__":

@@ -123,15 +123,23 @@ TB_EXTERN const char *tb_strerror(int code);
 
 /*
  * Opens a session with the broker.  Uses the descriptor named by
- * TCPBROKER_FD when set (it is inherited from a launcher), else the
- * socket path in TCPBROKER_SOCKET, else TB_DEFAULT_SOCKET.
+ * TCPBROKER_FD when set: under `tcpbroker run` a session source, which
+ * every process of the command inherits and asks for a session of its
+ * own (docs/protocol.md); else a session handed over, which serves this
+ * process only.  Else the socket path in TCPBROKER_SOCKET, else
+ * TB_DEFAULT_SOCKET.  The session's socket is close-on-exec: a program
+ * this process runs opens a session of its own, and so must a child
+ * that fork() made (never calling through its parent's tb_client).
  */
 #define TB_DEFAULT_SOCKET	"/run/tcpbroker/tcpbroker.sock"
 TB_EXTERN int tb_client_open(tb_client **out, struct tb_error *err);
 /* Opens a session on the broker's Unix socket at path. */
 TB_EXTERN int tb_client_open_path(tb_client **out, const char *path,
     struct tb_error *err);
-/* Opens a session on an already connected descriptor; takes it over. */
+/*
+ * Opens a session on an already connected stream socket; takes it over
+ * (and makes it blocking and close-on-exec).
+ */
 TB_EXTERN int tb_client_open_fd(tb_client **out, int fd,
     struct tb_error *err);
 /*

@@ -146,6 +146,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct ucred	 cred = { 4242, 0, 0 };
 	struct account	*acct;
+	const char	*why;
 	const uint8_t	*end;
 	size_t		 n, off;
 	ssize_t		 w;
@@ -159,7 +160,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0,
 	    sv) == -1)
 		return 0;
-	if (session_open(sv[0], &cred) != 0) {
+	if (session_open(sv[0], &cred, &why) != 0) {
 		close(sv[1]);
 		return 0;
 	}

@@ -1,6 +1,6 @@
 -- tcp.socket, the LuaSocket-compatible layer: its calls with
--- LuaSocket's returns, and LuaSocket's own socket.http running over it
--- through its `create` hook.
+-- LuaSocket's returns, and LuaSocket's own socket.http and socket.smtp
+-- running over it through their `create` hooks.
 local socket = require "tcp.socket"
 local T = require "testlib"
 
@@ -98,6 +98,47 @@ T.test("socket.http runs over it unmodified", function()
     T.eq(ok, 1, "POST")
     T.eq(code, 200, "POST: status")
     T.eq(table.concat(body), "got 300000 bytes\n", "POST: the server got it all")
+end)
+
+T.test("socket.smtp runs over it unmodified", function()
+    local smtp = require "socket.smtp"
+    local function mailbox()
+        local c = assert(socket.connect("127.0.0.1", T.port "MAILBOX_PORT"))
+        local all = c:receive "*a"
+        c:close()
+        return all
+    end
+    local body = "first line\r\n.a line that starts with a dot\r\n" ..
+        string.rep(string.rep("0123456789", 7) .. "\r\n", 3000) ..
+        "last line"
+    local ok, err = smtp.send {
+        from = "<script@example.org>",
+        rcpt = { "<one@example.org>", "<two@example.org>" },
+        source = smtp.message {
+            headers = { to = "one@example.org", subject = "over the broker" },
+            body = body,
+        },
+        server = "127.0.0.1", port = T.port "SMTP_PORT", create = socket.tcp,
+    }
+    T.eq(err, nil, "send: no error")
+    T.eq(ok, 1, "send")
+    local got = mailbox()
+    local envelope, data = got:match "^(.-)\n\n(.*)$"
+    T.eq(envelope, "MAIL FROM:<script@example.org>\n" ..
+        "RCPT TO:<one@example.org>\nRCPT TO:<two@example.org>", "envelope")
+    T.eq(("\n" .. data):match "\n[Ss]ubject: ([^\r]*)\r\n", "over the broker",
+        "subject")
+    local text = data:match "\r\n\r\n(.*)\r\n$"
+    T.eq(#text, #body, "the body's length")
+    T.eq(text == body, true, "the body, dot line and all")
+    -- The server's refusal comes back as LuaSocket's nil and message.
+    ok, err = smtp.send {
+        from = "<script@example.org>", rcpt = "<nobody@example.org>",
+        source = smtp.message { body = "never sent" },
+        server = "127.0.0.1", port = T.port "SMTP_PORT", create = socket.tcp,
+    }
+    T.eq(ok, nil, "a refused recipient")
+    T.eq(err, "550 no such user here", "the server's reply")
 end)
 
 T.finish()

@@ -1,9 +1,12 @@
 # Compares the broker's printed filter with the golden copy, so that any
 # change to the allowed calls shows up in review.  To accept a change:
 #   tcpbroker --print-filter --policy tests/sandbox/X.conf > tests/sandbox/broker-X.pfc
-# (broker-logs.pfc: with --log and --decision-log after the policy).
+# (broker-logs.pfc: with --log and --decision-log after the policy;
+# broker-run.pfc: the broker of `tcpbroker run`, printed by
+#   tcpbroker run --print-filter --policy tests/sandbox/listen.conf).
 separate_arguments(ARGS)
-execute_process(COMMAND ${BROKER} --print-filter --policy ${POLICY} ${ARGS}
+execute_process(COMMAND ${BROKER} ${COMMAND} --print-filter --policy ${POLICY}
+    ${ARGS}
   OUTPUT_VARIABLE got RESULT_VARIABLE rc)
 if(NOT rc EQUAL 0)
   message(FATAL_ERROR "tcpbroker --print-filter failed: ${rc}")

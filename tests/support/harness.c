@@ -58,7 +58,7 @@ harness_copy(const char *from, const char *to)
 }
 
 static void
-write_file(const char *path, const char *text)
+write_file_mode(const char *path, const char *text, mode_t mode)
 {
 	char	tmp[160];
 	FILE	*f;
@@ -68,8 +68,14 @@ write_file(const char *path, const char *text)
 	assert_non_null(f = fopen(tmp, "w"));
 	assert_int_equal(fputs(text, f) >= 0, 1);
 	assert_int_equal(fclose(f), 0);
-	assert_int_equal(chmod(tmp, 0644), 0);
+	assert_int_equal(chmod(tmp, mode), 0);
 	assert_int_equal(rename(tmp, path), 0);
+}
+
+static void
+write_file(const char *path, const char *text)
+{
+	write_file_mode(path, text, 0644);
 }
 
 /* How many lines of the broker's log hold needle. */
@@ -92,11 +98,18 @@ log_count(struct broker_proc *b, const char *needle)
 bool
 harness_broker_reload(struct broker_proc *b, const char *policy)
 {
+	return harness_broker_reload_mode(b, policy, 0644);
+}
+
+bool
+harness_broker_reload_mode(struct broker_proc *b, const char *policy,
+    mode_t mode)
+{
 	int	done = log_count(b, "policy reloaded");
 	int	refused = log_count(b, "reload refused");
 	int	i;
 
-	write_file(b->policy, policy);
+	write_file_mode(b->policy, policy, mode);
 	assert_int_equal(kill(b->pid, SIGHUP), 0);
 	for (i = 0; i < 500; i++) {
 		if (log_count(b, "policy reloaded") > done)
@@ -367,6 +380,42 @@ harness_wait_children(pid_t pid, pid_t *pids, int max, int want)
 		harness_sleep_ms(10);
 	}
 	return n;
+}
+
+/* Whether /proc/PID/comm is name. */
+static bool
+comm_is(pid_t pid, const char *name)
+{
+	char	path[64], comm[32] = "";
+	FILE	*f;
+
+	snprintf(path, sizeof(path), "/proc/%d/comm", (int)pid);
+	if ((f = fopen(path, "r")) == NULL)
+		return false;
+	if (fgets(comm, sizeof(comm), f) == NULL)
+		comm[0] = '\0';
+	fclose(f);
+	comm[strcspn(comm, "\n")] = '\0';
+	return strcmp(comm, name) == 0;
+}
+
+pid_t
+harness_wait_child(pid_t pid, const char *name)
+{
+	uint64_t	deadline = harness_now_ms() + BROKER_START_MS;
+	pid_t		pids[16];
+	int		n, i;
+
+	for (;;) {
+		n = harness_children(pid, pids, 16);
+		for (i = 0; i < n; i++)
+			if (comm_is(pids[i], name))
+				return pids[i];
+		if (harness_now_ms() > deadline)
+			fail_msg("process %d has no child called %s", (int)pid,
+			    name);
+		harness_sleep_ms(10);
+	}
 }
 
 tb_client *

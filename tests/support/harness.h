@@ -66,6 +66,9 @@ void	harness_broker_start_opts(struct broker_proc *b, const char *policy,
  * false when it refused it (the log says why).
  */
 bool	harness_broker_reload(struct broker_proc *b, const char *policy);
+/* The same, with the policy file's mode (0600: root alone reads it). */
+bool	harness_broker_reload_mode(struct broker_proc *b, const char *policy,
+	    mode_t mode);
 /* Stops it by PID with SIGTERM and returns its wait status. */
 int	harness_broker_stop(struct broker_proc *b);
 /* Whether the broker's log holds needle. */
@@ -79,6 +82,12 @@ int	harness_children(pid_t pid, pid_t *pids, int max);
 long	harness_status_field(pid_t pid, const char *field);
 /* The same, once pid has want children (within 5 s, or the test fails). */
 int	harness_wait_children(pid_t pid, pid_t *pids, int max, int want);
+/*
+ * The child of pid whose name (comm) is name, once there is one (within
+ * 5 s, or the test fails): "tcpbroker-dns" is the resolver's keeper,
+ * "tcpbroker-read" the broker's reader.
+ */
+pid_t	harness_wait_child(pid_t pid, const char *name);
 /* Copies an executable to to, mode 0755 (for other users to run). */
 void	harness_copy(const char *from, const char *to);
 /* Opens a session, failing the test if it cannot. */

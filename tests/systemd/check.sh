@@ -12,11 +12,13 @@ trap 'rm -rf "$tmp"' EXIT
 fail() { echo "units: $*" >&2; exit 1; }
 
 # The units name the installed broker; point them at this one.
-for u in tcpbroker.service tcpbroker.socket; do
+for u in tcpbroker.service tcpbroker.socket tcpbroker-metrics.service \
+    tcpbroker-metrics.timer; do
 	sed -E "s#=[^ =]*/tcpbroker #=$broker #" "$units/$u" > "$tmp/$u"
 done
 out=$(cd "$tmp" && systemd-analyze verify --man=no ./tcpbroker.socket \
-    ./tcpbroker.service 2>&1) || fail "verify: $out"
+    ./tcpbroker.service ./tcpbroker-metrics.service \
+    ./tcpbroker-metrics.timer 2>&1) || fail "verify: $out"
 [ -z "$out" ] || fail "verify: $out"
 
 # Every group of the filter, expanded, with the calls named beside it.

@@ -1,0 +1,464 @@
+/*
+ * The reader: a small process that keeps the privileges the broker
+ * started with, to open the files the confined broker needs again
+ * after start-up: the policy file with /etc/passwd and /etc/group (for
+ * the user and group names in it) on reload, and the log files after
+ * rotation.  So the policy may be readable by root alone, and the
+ * broker's own filter has no open() at all.
+ *
+ * As in OpenBSD's privilege-separated daemons, the paths are fixed when
+ * the reader starts; the broker asks by kind (one byte) and receives
+ * descriptors (SCM_RIGHTS), never names a path.  The reader keeps only
+ * the capabilities that opening files needs, runs a filter of its own,
+ * and ends when the broker closes its end.
+ */
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+
+#include <linux/capability.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "broker.h"
+#include "sandbox.h"
+
+#define PASSWD_FILE	"/etc/passwd"
+#define GROUP_FILE	"/etc/group"
+
+/* The files of each kind, in the order their descriptors travel. */
+enum {
+	READ_POLICY, READ_PASSWD, READ_GROUP,		/* READER_POLICY */
+};
+enum {
+	READ_LOG, READ_DECISIONS,			/* READER_LOGS */
+};
+#define READER_FILES	3
+
+/* A request: a kind and a number the answer repeats. */
+struct reader_request {
+	uint32_t	seq;
+	uint8_t		kind;
+};
+
+/* An answer: for each file, 0 and a descriptor, or an errno. */
+struct reader_answer {
+	uint32_t	seq;
+	int32_t		err[READER_FILES];
+};
+
+/* The reader's own descriptor for its end, after the others are closed. */
+#define READER_OWN_FD	3
+
+static int		reader_fd = -1;		/* the broker's end */
+static uint32_t		reader_seq;
+static const char	*paths[2][READER_FILES];
+
+/* --- in the reader --- */
+
+/* Keeps CAP_DAC_OVERRIDE and CAP_DAC_READ_SEARCH, and only when root. */
+static void
+reader_capabilities(void)
+{
+	struct __user_cap_header_struct	hdr = {
+		.version = _LINUX_CAPABILITY_VERSION_3 };
+	struct __user_cap_data_struct	data[2];
+	uint32_t			keep;
+	int				cap;
+
+	if (geteuid() != 0)
+		return;
+	for (cap = 0; cap <= CAP_LAST_CAP; cap++)
+		if (cap != CAP_DAC_OVERRIDE && cap != CAP_DAC_READ_SEARCH &&
+		    prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) == -1 &&
+		    errno != EINVAL)
+			fatal("reader: PR_CAPBSET_DROP");
+	keep = (1u << CAP_DAC_OVERRIDE) | (1u << CAP_DAC_READ_SEARCH);
+	memset(data, 0, sizeof(data));
+	data[0].effective = data[0].permitted = keep;
+	if (syscall(SYS_capset, &hdr, data) == -1)
+		fatal("reader: capset");
+}
+
+/*
+ * Opens one file: only a regular file is passed, and a log (for
+ * writing) only when it has no other name, so that neither a symbolic
+ * nor a hard link in the log directory hands the broker another file.
+ */
+static int
+open_one(const char *path, int flags, mode_t mode, int32_t *err)
+{
+	struct stat	st;
+	int		fd;
+
+	*err = 0;
+	if (path == NULL) {
+		*err = ENOENT;
+		return -1;
+	}
+	if ((fd = open(path, flags, mode)) == -1) {
+		*err = errno;
+		return -1;
+	}
+	if (fstat(fd, &st) == -1 || !S_ISREG(st.st_mode) ||
+	    ((flags & O_ACCMODE) != O_RDONLY && st.st_nlink != 1)) {
+		*err = EINVAL;
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+static void
+reader_answer(const struct reader_request *rq)
+{
+	struct reader_answer	 a = { .seq = rq->seq };
+	union {
+		struct cmsghdr	 h;
+		char		 buf[CMSG_SPACE(READER_FILES * sizeof(int))];
+	}			 cm;
+	struct msghdr		 msg = { 0 };
+	struct iovec		 iov = { &a, sizeof(a) };
+	struct cmsghdr		*c;
+	int			 fds[READER_FILES], n = 0, fd, i, kind;
+
+	kind = rq->kind == READER_LOGS ? 1 : 0;
+	for (i = 0; i < READER_FILES; i++) {
+		if (kind == 1)
+			fd = open_one(paths[kind][i], LOG_FILE_FLAGS,
+			    LOG_FILE_MODE, &a.err[i]);
+		else
+			fd = open_one(paths[kind][i], O_RDONLY | O_CLOEXEC, 0,
+			    &a.err[i]);
+		if (fd != -1)
+			fds[n++] = fd;
+	}
+	msg.msg_iov = &iov;
+	msg.msg_iovlen = 1;
+	if (n > 0) {
+		memset(&cm, 0, sizeof(cm));
+		msg.msg_control = cm.buf;
+		msg.msg_controllen = CMSG_SPACE((size_t)n * sizeof(int));
+		c = CMSG_FIRSTHDR(&msg);
+		c->cmsg_level = SOL_SOCKET;
+		c->cmsg_type = SCM_RIGHTS;
+		c->cmsg_len = CMSG_LEN((size_t)n * sizeof(int));
+		memcpy(CMSG_DATA(c), fds, (size_t)n * sizeof(int));
+	}
+	/* A broker gone or stuck loses the answer; it asks again. */
+	(void)sendmsg(READER_OWN_FD, &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
+	for (i = 0; i < n; i++)
+		close(fds[i]);
+}
+
+static void __attribute__((noreturn))
+reader_main(int fd)
+{
+	struct reader_request	rq;
+	ssize_t			n;
+
+	/* Only the broker's end and stderr (the log) stay open. */
+	if (dup2(fd, READER_OWN_FD) == -1)
+		fatal("reader: dup2");
+	if (close_range(READER_OWN_FD + 1, ~0U, 0) == -1)
+		fatal("reader: close_range");
+	/* Signals are for the broker; the reader ends with it. */
+	signal(SIGHUP, SIG_IGN);
+	signal(SIGINT, SIG_IGN);
+	signal(SIGTERM, SIG_IGN);
+	signal(SIGQUIT, SIG_IGN);
+	signal(SIGUSR1, SIG_IGN);
+	signal(SIGPIPE, SIG_IGN);
+	if (prctl(PR_SET_PDEATHSIG, SIGKILL) == -1)
+		fatal("reader: prctl PR_SET_PDEATHSIG");
+	prctl(PR_SET_NAME, "tcpbroker-read");
+	reader_capabilities();
+	if (sandbox_reader() == -1)
+		fatalx("reader: cannot install its filter");
+	for (;;) {
+		n = recv(READER_OWN_FD, &rq, sizeof(rq), 0);
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			_exit(0);
+		if ((size_t)n != sizeof(rq) || (rq.kind != READER_POLICY &&
+		    rq.kind != READER_LOGS))
+			_exit(1);
+		reader_answer(&rq);
+	}
+}
+
+/* --- in the broker --- */
+
+void
+reader_start(const char *policy, const char *log, const char *decisions)
+{
+	struct timeval	tv = { LIMIT_READER_MS / 1000,
+			    (LIMIT_READER_MS % 1000) * 1000 };
+	int		sv[2];
+	pid_t		pid;
+
+	paths[0][READ_POLICY] = policy;
+	paths[0][READ_PASSWD] = PASSWD_FILE;
+	paths[0][READ_GROUP] = GROUP_FILE;
+	paths[1][READ_LOG] = log;
+	paths[1][READ_DECISIONS] = decisions;
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) == -1)
+		fatal("reader socketpair");
+	if ((pid = fork()) == -1)
+		fatal("reader fork");
+	if (pid == 0) {
+		close(sv[0]);
+		reader_main(sv[1]);
+	}
+	close(sv[1]);
+	if (setsockopt(sv[0], SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) == -1)
+		fatal("reader SO_RCVTIMEO");
+	reader_fd = sv[0];
+}
+
+int
+reader_socket(void)
+{
+	return reader_fd;
+}
+
+static void
+close_passed(struct msghdr *msg)
+{
+	struct cmsghdr	*c;
+	int		 fd;
+	size_t		 i, n;
+
+	for (c = CMSG_FIRSTHDR(msg); c != NULL; c = CMSG_NXTHDR(msg, c)) {
+		if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
+			continue;
+		n = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+		for (i = 0; i < n; i++) {
+			memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof(fd));
+			close(fd);
+		}
+	}
+}
+
+/*
+ * Asks for the files of kind; fds[i] is a descriptor or -1 with err[i]
+ * its errno.  Returns 0, or -1 with errno when the reader did not
+ * answer within LIMIT_READER_MS.
+ */
+static int
+reader_ask(uint8_t kind, int fds[READER_FILES], int err[READER_FILES])
+{
+	struct reader_request	 rq = { .seq = ++reader_seq, .kind = kind };
+	struct reader_answer	 a;
+	union {
+		struct cmsghdr	 h;
+		char		 buf[CMSG_SPACE(READER_FILES * sizeof(int))];
+	}			 cm;
+	struct msghdr		 msg;
+	struct iovec		 iov;
+	struct cmsghdr		*c;
+	ssize_t			 n;
+	size_t			 got, k;
+	int			 i, tries, passed[READER_FILES];
+
+	for (i = 0; i < READER_FILES; i++) {
+		fds[i] = -1;
+		err[i] = ENOENT;
+	}
+	if (reader_fd == -1) {
+		errno = ENOTCONN;
+		return -1;
+	}
+	if (send(reader_fd, &rq, sizeof(rq), MSG_NOSIGNAL) != sizeof(rq))
+		return -1;
+	/* Answers to requests that timed out before are dropped. */
+	for (tries = 0; tries < LIMIT_READER_STALE; tries++) {
+		memset(&msg, 0, sizeof(msg));
+		iov.iov_base = &a;
+		iov.iov_len = sizeof(a);
+		msg.msg_iov = &iov;
+		msg.msg_iovlen = 1;
+		msg.msg_control = cm.buf;
+		msg.msg_controllen = sizeof(cm.buf);
+		n = recvmsg(reader_fd, &msg, MSG_CMSG_CLOEXEC);
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n == -1)
+			return -1;
+		if (n == 0) {
+			errno = EPIPE;
+			return -1;
+		}
+		if ((size_t)n != sizeof(a) || a.seq != rq.seq ||
+		    (msg.msg_flags & MSG_CTRUNC)) {
+			close_passed(&msg);
+			continue;
+		}
+		got = 0;
+		c = CMSG_FIRSTHDR(&msg);
+		if (c != NULL && c->cmsg_level == SOL_SOCKET &&
+		    c->cmsg_type == SCM_RIGHTS) {
+			got = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+			if (got > READER_FILES) {
+				close_passed(&msg);
+				got = 0;
+			}
+			memcpy(passed, CMSG_DATA(c), got * sizeof(int));
+		}
+		/* The descriptors come in the order of the files opened. */
+		for (i = 0, k = 0; i < READER_FILES; i++) {
+			err[i] = a.err[i];
+			if (a.err[i] == 0 && k < got)
+				fds[i] = passed[k++];
+			else if (a.err[i] == 0)
+				err[i] = EPROTO;
+		}
+		while (k < got)
+			close(passed[k++]);
+		return 0;
+	}
+	errno = EPROTO;
+	return -1;
+}
+
+/*
+ * User and group names from the reader's copies of /etc/passwd and
+ * /etc/group: "name:password:id:...", the files that the broker's NSS
+ * is limited to (main.c), so that a name means the same at start and
+ * on reload.
+ */
+struct id_files {
+	char	*text[2];	/* passwd, group */
+	size_t	 len[2];
+};
+
+static int
+id_lookup(void *arg, bool group, const char *name, uint64_t *id)
+{
+	const struct id_files	*f = arg;
+	const char		*p, *end, *line, *field, *colon;
+	size_t			 nlen = strlen(name);
+	unsigned long long	 v;
+	char			 digits[16], *stop;
+	int			 k = group ? 1 : 0;
+
+	if (f->text[k] == NULL)
+		return -1;
+	p = f->text[k];
+	end = p + f->len[k];
+	while (p < end) {
+		line = p;
+		if ((p = memchr(line, '\n', (size_t)(end - line))) == NULL)
+			p = end;
+		else
+			p++;
+		if ((size_t)(p - line) <= nlen || memcmp(line, name, nlen) != 0 ||
+		    line[nlen] != ':')
+			continue;
+		/* Skip the password field to the id. */
+		field = line + nlen + 1;
+		if ((colon = memchr(field, ':', (size_t)(p - field))) == NULL)
+			continue;
+		field = colon + 1;
+		if ((colon = memchr(field, ':', (size_t)(p - field))) == NULL ||
+		    colon == field || (size_t)(colon - field) >= sizeof(digits))
+			continue;
+		memcpy(digits, field, (size_t)(colon - field));
+		digits[colon - field] = '\0';
+		errno = 0;
+		v = strtoull(digits, &stop, 10);
+		if (errno != 0 || *stop != '\0' || v > UINT32_MAX)
+			continue;
+		*id = v;
+		return 0;
+	}
+	return -1;
+}
+
+/* Reads a whole id file, up to LIMIT_ID_FILE bytes; NULL if it cannot. */
+static char *
+slurp(int fd, size_t *len)
+{
+	char	*text;
+	ssize_t	 n;
+
+	*len = 0;
+	if (fd == -1 || (text = malloc(LIMIT_ID_FILE)) == NULL)
+		return NULL;
+	while (*len < LIMIT_ID_FILE) {
+		n = read(fd, text + *len, LIMIT_ID_FILE - *len);
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		*len += (size_t)n;
+	}
+	return text;
+}
+
+int
+reader_policy(const char *path, struct policy **out, struct policy_error *err)
+{
+	struct id_files		 ids = { { NULL, NULL }, { 0, 0 } };
+	struct policy_names	 names = { id_lookup, &ids };
+	int			 fds[READER_FILES], errs[READER_FILES];
+	int			 rc, i;
+
+	memset(err, 0, sizeof(*err));
+	*out = NULL;
+	if (reader_ask(READER_POLICY, fds, errs) == -1) {
+		textf(err->message, sizeof(err->message), "%s: the reader "
+		    "did not answer: %s", path, strerror(errno));
+		return -1;
+	}
+	if (fds[READ_POLICY] == -1) {
+		textf(err->message, sizeof(err->message), "%s: cannot open: "
+		    "%s", path, strerror(errs[READ_POLICY]));
+		rc = -1;
+		goto done;
+	}
+	ids.text[0] = slurp(fds[READ_PASSWD], &ids.len[0]);
+	ids.text[1] = slurp(fds[READ_GROUP], &ids.len[1]);
+	rc = policy_read(fds[READ_POLICY], path, &names, out, err);
+ done:
+	for (i = 0; i < READER_FILES; i++)
+		if (fds[i] != -1)
+			close(fds[i]);
+	free(ids.text[0]);
+	free(ids.text[1]);
+	return rc;
+}
+
+int
+reader_logs(int *log, int *decisions)
+{
+	int	fds[READER_FILES], errs[READER_FILES], i;
+
+	*log = *decisions = -1;
+	if (reader_ask(READER_LOGS, fds, errs) == -1) {
+		log_warnx("cannot reopen the log files: the reader did not "
+		    "answer: %s", strerror(errno));
+		return -1;
+	}
+	if (paths[1][READ_LOG] != NULL && fds[READ_LOG] == -1)
+		log_warnx("cannot reopen the log %s, keeping the old file: %s",
+		    paths[1][READ_LOG], strerror(errs[READ_LOG]));
+	if (paths[1][READ_DECISIONS] != NULL && fds[READ_DECISIONS] == -1)
+		log_warnx("cannot reopen the decision log %s, keeping the old "
+		    "file: %s", paths[1][READ_DECISIONS],
+		    strerror(errs[READ_DECISIONS]));
+	*log = fds[READ_LOG];
+	*decisions = fds[READ_DECISIONS];
+	for (i = READ_DECISIONS + 1; i < READER_FILES; i++)
+		if (fds[i] != -1)
+			close(fds[i]);
+	return 0;
+}
