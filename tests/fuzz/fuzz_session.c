@@ -3,7 +3,9 @@
  * client's byte stream (hello, requests, send and credit notifications)
  * given to the real session, connection, listener and policy code, in
  * chunks that end at each 0xc1 (a byte msgpack never uses as a type);
- * the first byte picks the client's uid.  The loop runs without
+ * the first byte picks the client's uid, which the broker reads with
+ * SO_PEERCRED as the daemon does (the target takes that effective uid
+ * while it makes the socket pair).  The loop runs without
  * sleeping until nothing happens, after each chunk and after the end.
  *
  * Real sockets, no real network: as root the target first moves into a
@@ -63,7 +65,7 @@ static const char policy_loopback[] =
 
 static const char policy_none[] =
     "tenant open {\n"
-    "    match uid 1000,1001\n"
+    "    match uid *\n"
     "    connect deny 127.0.0.0/8:*\n"
     "}\n";
 
@@ -117,7 +119,8 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
 	    LIMIT_SESSIONS_PER_UID, LIMIT_SESSIONS_RESERVE, LIMIT_HANDLES,
 	    LIMIT_HANDLES_PER_UID };
 	broker.ctx.own = broker.own;
-	broker.uid = 0;
+	/* Not a uid of any client here, so that none is refused as its own. */
+	broker.uid = (uid_t)-2;
 	broker.may_listen = policy_may_listen(broker.policy);
 	loop_init((size_t)LIMIT_SESSIONS * 2 * (LIMIT_CALLS_PER_SESSION +
 	    LIMIT_HANDLES_PER_SESSION));
@@ -144,23 +147,28 @@ settle(int client)
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	struct ucred	 cred = { 4242, 0, 0 };
 	struct account	*acct;
+	uid_t		 uid;
 	const char	*why;
 	const uint8_t	*end;
 	size_t		 n, off;
 	ssize_t		 w;
-	int		 sv[2], turns;
+	int		 sv[2], turns, rc;
 
 	if (size < 1)
 		return 0;
-	cred.uid = cred.gid = fuzz_uids[data[0] % 3];
+	uid = geteuid();
+	if (uid == 0 && seteuid(fuzz_uids[data[0] % 3]) == 0)
+		uid = geteuid();
 	data++;
 	size--;
-	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0,
-	    sv) == -1)
+	rc = socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0,
+	    sv);
+	if (uid != 0 && getuid() == 0 && seteuid(0) == -1)
+		abort();
+	if (rc == -1)
 		return 0;
-	if (session_open(sv[0], &cred, &why) != 0) {
+	if (session_open(sv[0], NULL, &why) != 0) {
 		close(sv[1]);
 		return 0;
 	}
@@ -185,7 +193,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	/* The client goes: the broker must end the session, and free it. */
 	close(sv[1]);
 	settle(-1);
-	acct = account_get(cred.uid);
+	acct = account_get(uid);
 	if (acct != NULL && account_sessions(acct) != 0) {
 		session_close_all();
 		settle(-1);
@@ -193,7 +201,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (acct != NULL && (account_sessions(acct) != 0 ||
 	    account_handles(acct) != 0)) {
 		fprintf(stderr, "fuzz_session: uid %u still has %u sessions "
-		    "and %u handles\n", (unsigned)cred.uid,
+		    "and %u handles\n", (unsigned)uid,
 		    account_sessions(acct), account_handles(acct));
 		abort();
 	}
