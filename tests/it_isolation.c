@@ -301,11 +301,21 @@ test_launched_identities(void **state)
 	char	*id_args[] = { "id", NULL };
 	char	 line[64];
 	uid_t	 cmd = (uid_t)harness_status_field(victim_cmd, "Uid:");
-	uid_t	 brk = (uid_t)harness_status_field(victim_broker, "Uid:"), other;
+	uid_t	 brk, other;
 	pid_t	 pid;
-	int	 out, status;
+	int	 out, status, i;
 
 	(void)state;
+	/*
+	 * The broker switches uids during its set-up, which may still run
+	 * when the command is already waiting: read its uid once it has
+	 * confined itself, which comes after.
+	 */
+	for (i = 0; i < 500 && harness_status_field(victim_broker,
+	    "Seccomp:") != 2; i++)
+		harness_sleep_ms(10);
+	assert_int_equal(harness_status_field(victim_broker, "Seccomp:"), 2);
+	brk = (uid_t)harness_status_field(victim_broker, "Uid:");
 	assert_true(cmd >= RANGE_LO && cmd <= RANGE_HI);
 	assert_true(brk >= RANGE_LO && brk <= RANGE_HI);
 	assert_int_not_equal(cmd, brk);
