@@ -137,6 +137,14 @@ void		timer_cancel(struct timer *timer);
  * returns true, work is waiting and the next turn does not sleep.
  */
 void		loop_run(bool (*after_batch)(void));
+/*
+ * One turn of loop_run: waits up to timeout_ms (-1: for ever) for
+ * events, handles them and the timers due, then after_batch.  Returns
+ * what after_batch did and, in *nevents, how many events came.  For the
+ * session fuzz target, which runs the loop without sleeping.
+ */
+bool		loop_turn(int timeout_ms, bool (*after_batch)(void),
+		    int *nevents);
 void		loop_stop(void);
 
 /* Most addresses of the host's own interfaces kept: addresses. */
@@ -520,8 +528,13 @@ const struct policy_tenant *session_tenant(struct session *s);
  */
 uint32_t	 session_recv_window(const struct session *s);
 size_t		 session_push_room(const struct session *s);
-/* Room for len bytes of output (within push_room); NULL: session doomed. */
-uint8_t		*session_push_reserve(struct session *s, size_t len);
+/*
+ * Room for *len bytes of output (within push_room).  When memory is
+ * short, less: what the buffer has spare, keeping NOTE_SMALL_MAX for
+ * notifications, and *len says how much; NULL when that is below min.
+ */
+uint8_t		*session_push_reserve(struct session *s, size_t min,
+		    size_t *len);
 /* Adds len filled bytes; they are sent after the batch of events. */
 void		 session_push_commit(struct session *s, size_t len);
 void		 session_push_wait(struct session *s, struct push_waiter *w);

@@ -357,7 +357,11 @@ start_connect(struct request *req, uint32_t timeout_ms)
 		return;
 	}
 
-	q = quota_of(tn);
+	if ((q = quota_of(tn)) == NULL && tn != NULL) {
+		audit_connect(s, tn, text, preq.port, NULL, &d, "error");
+		reply_error(s, req->msgid, TB_ENOMEM, "connect: out of memory");
+		return;
+	}
 	if ((conn = conn__new(s)) == NULL) {
 		audit_connect(s, tn, text, preq.port, NULL, &d, "limit");
 		reply_error(s, req->msgid, TB_ELIMIT, "connect: %s",

@@ -322,7 +322,7 @@ stream_pump(struct conn *conn)
 {
 	struct session	*s = conn->session;
 	uint64_t	 retry;
-	size_t		 want, room;
+	size_t		 want, room, len;
 	uint8_t		*p;
 	ssize_t		 n;
 
@@ -351,8 +351,13 @@ stream_pump(struct conn *conn)
 			    throttle_in_expire);
 			return;
 		}
-		if ((p = session_push_reserve(s, DATA_HEAD + want)) == NULL)
+		len = DATA_HEAD + want;
+		if ((p = session_push_reserve(s, DATA_HEAD + 1, &len)) ==
+		    NULL) {
+			session_push_wait(s, &conn->push_wait);
 			return;
+		}
+		want = len - DATA_HEAD;
 		n = recv(conn->io.fd, p + DATA_HEAD, want, 0);
 		if (n > 0) {
 			pack_data_head(p, conn->handle, (uint32_t)n);
@@ -549,7 +554,10 @@ note_send(struct session *s, const struct proto_arg *args)
 
 /* Reading. */
 
-/* Makes room for want buffered bytes; -1 when the session is over budget. */
+/*
+ * Makes room for want buffered bytes: 0, TB_ELIMIT when the session is
+ * over budget, or TB_ENOMEM.
+ */
 static int
 buffer_reserve(struct conn *conn, size_t want)
 {
@@ -565,10 +573,10 @@ buffer_reserve(struct conn *conn, size_t want)
 	if (cap > LIMIT_CONN_BUFFER)
 		cap = LIMIT_CONN_BUFFER;
 	if (session_charge(conn->session, (ssize_t)(cap - conn->bufcap)) != 0)
-		return -1;
+		return TB_ELIMIT;
 	if ((p = realloc(conn->buf, cap)) == NULL) {
 		session_charge(conn->session, -(ssize_t)(cap - conn->bufcap));
-		return -1;
+		return TB_ENOMEM;
 	}
 	conn->buf = p;
 	conn->bufcap = cap;
@@ -725,18 +733,23 @@ pump_reads(struct conn *conn)
 	uint64_t	 retry;
 	size_t		 want;
 	ssize_t		 n;
+	int		 rc;
 
 	while ((call = TAILQ_FIRST(&conn->readers)) != NULL) {
 		TAILQ_REMOVE(&conn->readers, call, entry);
 		if (try_read(conn, call))
 			continue;
 		TAILQ_INSERT_HEAD(&conn->readers, call, entry);
-		if (buffer_reserve(conn, read_want(conn, call)) != 0) {
+		if ((rc = buffer_reserve(conn, read_want(conn, call))) != 0) {
 			TAILQ_REMOVE(&conn->readers, call, entry);
-			call_fail(call, TB_ELIMIT, "%s: the session has %d "
-			    "bytes buffered already",
-			    proto_methods[call->method].name,
-			    LIMIT_SESSION_BUFFERED);
+			if (rc == TB_ENOMEM)
+				call_fail(call, rc, "%s: out of memory",
+				    proto_methods[call->method].name);
+			else
+				call_fail(call, rc, "%s: the session has %d "
+				    "bytes buffered already",
+				    proto_methods[call->method].name,
+				    LIMIT_SESSION_BUFFERED);
 			continue;
 		}
 		/* The tenant's bandwidth: wait for it rather than read. */

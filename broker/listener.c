@@ -239,10 +239,13 @@ method_listen(struct request *req)
 	TAILQ_INIT(&l->accepters);
 	l->io.fd = -1;
 	l->io.owner = l;
-	l->quota = quota_of(tn);
-	if ((rc = quota_acquire(l->quota, QUOTA_LISTENER, why,
-	    sizeof(why))) != 0) {
-		a.failed = "quota";
+	if ((l->quota = quota_of(tn)) == NULL && tn != NULL) {
+		rc = TB_ENOMEM;
+		textf(why, sizeof(why), "out of memory");
+	} else
+		rc = quota_acquire(l->quota, QUOTA_LISTENER, why, sizeof(why));
+	if (rc != 0) {
+		a.failed = rc == TB_ENOMEM ? "error" : "quota";
 		audit_decision(s, &a);
 		reply_error(s, req->msgid, rc, "listen: %s", why);
 		listener_destroy(l, false);
@@ -390,13 +393,16 @@ pump_accepts(struct listener *l)
 			continue;
 		}
 		TAILQ_REMOVE(&l->accepters, call, entry);
-		q = quota_of(tn);
 		/* The rate last, so that a refused peer spends none. */
-		rc = quota_acquire(q, QUOTA_CONNECTION, why, sizeof(why));
-		if (rc == 0 && (rc = quota_rate(q, why, sizeof(why))) != 0)
+		if ((q = quota_of(tn)) == NULL && tn != NULL) {
+			rc = TB_ENOMEM;
+			textf(why, sizeof(why), "out of memory");
+		} else if ((rc = quota_acquire(q, QUOTA_CONNECTION, why,
+		    sizeof(why))) == 0 &&
+		    (rc = quota_rate(q, why, sizeof(why))) != 0)
 			quota_release(q, QUOTA_CONNECTION);
 		if (rc != 0) {
-			a.failed = "quota";
+			a.failed = rc == TB_ENOMEM ? "error" : "quota";
 			audit_decision(l->session, &a);
 			close(fd);
 			call_fail(call, rc, "accept: %s", why);

@@ -204,27 +204,36 @@ loop_stop(void)
 	stopping = true;
 }
 
-void
-loop_run(bool (*after_batch)(void))
+bool
+loop_turn(int timeout_ms, bool (*after_batch)(void), int *nevents)
 {
 	struct epoll_event	 events[LOOP_EVENTS_MAX];
 	struct loop_io		*io;
-	bool			 busy = false;
+	bool			 busy;
 	int			 i, n;
 
-	while (!stopping) {
-		n = epoll_wait(epfd, events, LOOP_EVENTS_MAX,
-		    busy ? 0 : next_timeout());
-		if (n == -1 && errno != EINTR)
-			fatal("epoll_wait");
-		update_now();
-		for (i = 0; i < n; i++) {
-			io = events[i].data.ptr;
-			if (!io->dead)
-				io->cb(io, events[i].events);
-		}
-		run_timers();
-		busy = after_batch != NULL && after_batch();
-		collect();
+	n = epoll_wait(epfd, events, LOOP_EVENTS_MAX, timeout_ms);
+	if (n == -1 && errno != EINTR)
+		fatal("epoll_wait");
+	update_now();
+	for (i = 0; i < n; i++) {
+		io = events[i].data.ptr;
+		if (!io->dead)
+			io->cb(io, events[i].events);
 	}
+	run_timers();
+	busy = after_batch != NULL && after_batch();
+	collect();
+	if (nevents != NULL)
+		*nevents = n > 0 ? n : 0;
+	return busy;
+}
+
+void
+loop_run(bool (*after_batch)(void))
+{
+	bool	busy = false;
+
+	while (!stopping)
+		busy = loop_turn(busy ? 0 : next_timeout(), after_batch, NULL);
 }

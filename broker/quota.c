@@ -50,8 +50,10 @@ quota_named(const char *name, const struct policy_limits *limits)
 	 * Bounded by the tenants of the policy and those of older
 	 * policies that still hold something (quota_reload).
 	 */
-	if ((q = calloc(1, sizeof(*q))) == NULL)
-		fatal("quota");
+	if ((q = calloc(1, sizeof(*q))) == NULL) {
+		log_warnx("quota of tenant %s: out of memory", name);
+		return NULL;
+	}
 	snprintf(q->name, sizeof(q->name), "%s", name);
 	q->rate_ms = q->bytes_ms[0] = q->bytes_ms[1] = loop_now();
 	q->rate_tokens = (uint64_t)limits->rate * 1000;
@@ -69,8 +71,8 @@ quota_of(const struct policy_tenant *tn)
 
 	if (tn == NULL)
 		return NULL;
-	q = quota_named(tn->name, &tn->limits);
-	q->limits = tn->limits;
+	if ((q = quota_named(tn->name, &tn->limits)) != NULL)
+		q->limits = tn->limits;
 	return q;
 }
 
@@ -89,7 +91,8 @@ quota_count_decision(const char *name, bool allowed)
 	if (name == NULL || (tn = policy_tenant_named(broker.policy, name)) ==
 	    NULL)
 		return;
-	q = quota_of(tn);
+	if ((q = quota_of(tn)) == NULL)
+		return;
 	if (allowed)
 		q->allowed++;
 	else

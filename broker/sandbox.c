@@ -249,6 +249,76 @@ static const struct rule sanitizer_rules[] = {
 #endif
 
 /*
+ * Valgrind builds only (-DTB_VALGRIND=ON, for tests/valgrind.sh): what
+ * valgrind itself calls while it runs the broker, in every filter.  Its
+ * translations of the code are executable memory it maps as it goes.
+ * A build without the option has none of these, whatever its flags.
+ */
+#ifdef TB_VALGRIND_BUILD
+/*
+ * Valgrind (3.19) has no seccomp(2): libseccomp falls back to prctl and
+ * to the older action, which kills the thread (each filtered process
+ * has one).
+ */
+#define SANDBOX_KILL	SCMP_ACT_KILL
+#else
+/* A refused call kills the whole process. */
+#define SANDBOX_KILL	SCMP_ACT_KILL_PROCESS
+#endif
+
+#ifdef TB_VALGRIND_BUILD
+static const struct rule valgrind_rules[] = {
+	{ "mmap",	W_ALWAYS, R_ALLOW, 0, { { 0 } },
+	    "valgrind: code translations, executable" },
+	{ "mprotect",	W_ALWAYS, R_ALLOW, 0, { { 0 } }, "valgrind" },
+	{ "getpid",	W_ALWAYS, R_ALLOW, 0, { { 0 } }, "valgrind" },
+	{ "gettid",	W_ALWAYS, R_ALLOW, 0, { { 0 } }, "valgrind" },
+	{ "tgkill",	W_ALWAYS, R_ALLOW, 0, { { 0 } },
+	    "valgrind delivers signals to itself" },
+	{ "rt_sigaction", W_ALWAYS, R_ALLOW, 0, { { 0 } }, "valgrind" },
+	{ "rt_sigtimedwait", W_ALWAYS, R_ALLOW, 0, { { 0 } },
+	    "valgrind polls for signals" },
+	{ "readlink",	W_ALWAYS, R_ALLOW, 0, { { 0 } }, "valgrind" },
+	{ "open",	W_ALWAYS, R_ALLOW, 0, { { 0 } },
+	    "valgrind reads /proc/self and its debug information" },
+	{ "openat",	W_ALWAYS, R_ALLOW, 0, { { 0 } }, "the same" },
+	{ "read",	W_ALWAYS, R_ALLOW, 0, { { 0 } }, "valgrind" },
+	{ "pread64",	W_ALWAYS, R_ALLOW, 0, { { 0 } },
+	    "valgrind reads debug information" },
+	{ "write",	W_ALWAYS, R_ALLOW, 0, { { 0 } },
+	    "valgrind's report, in its log file" },
+	{ "close",	W_ALWAYS, R_ALLOW, 0, { { 0 } }, "valgrind" },
+	{ "fcntl",	W_ALWAYS, R_ALLOW, 0, { { 0 } },
+	    "valgrind moves its descriptors out of the way" },
+	{ "getrlimit",	W_ALWAYS, R_ALLOW, 0, { { 0 } }, "valgrind" },
+	{ "prlimit64",	W_ALWAYS, R_ALLOW, 0, { { 0 } }, "valgrind" },
+	{ "sched_yield", W_ALWAYS, R_ALLOW, 0, { { 0 } }, "valgrind" },
+	{ "getcwd",	W_ALWAYS, R_ALLOW, 0, { { 0 } }, "valgrind" },
+	{ "lseek",	W_ALWAYS, R_ALLOW, 0, { { 0 } }, "valgrind" },
+	{ "newfstatat",	W_ALWAYS, R_ALLOW, 0, { { 0 } }, "valgrind" },
+	{ "fstat",	W_ALWAYS, R_ALLOW, 0, { { 0 } }, "valgrind" },
+	{ "stat",	W_ALWAYS, R_ALLOW, 0, { { 0 } }, "valgrind" },
+	{ "kill",	W_ALWAYS, R_ALLOW, 0, { { 0 } }, "valgrind" },
+	{ "pipe",	W_ALWAYS, R_ALLOW, 0, { { 0 } },
+	    "valgrind's lock, made again in a forked process" },
+	{ "pipe2",	W_ALWAYS, R_ALLOW, 0, { { 0 } }, "the same" },
+	{ "rt_sigprocmask", W_ALWAYS, R_ALLOW, 0, { { 0 } },
+	    "valgrind masks signals around every call" },
+	{ "rt_sigreturn", W_ALWAYS, R_ALLOW, 0, { { 0 } }, "valgrind" },
+	{ "sigaltstack", W_ALWAYS, R_ALLOW, 0, { { 0 } }, "valgrind" },
+	{ "munmap",	W_ALWAYS, R_ALLOW, 0, { { 0 } }, "valgrind" },
+	{ "brk",	W_ALWAYS, R_ALLOW, 0, { { 0 } }, "valgrind" },
+	{ "madvise",	W_ALWAYS, R_ALLOW, 0, { { 0 } }, "valgrind" },
+	{ "futex",	W_ALWAYS, R_ALLOW, 0, { { 0 } }, "valgrind" },
+	{ "exit_group",	W_ALWAYS, R_ALLOW, 0, { { 0 } },
+	    "valgrind's report at the end" },
+	{ "prctl",	W_ALWAYS, R_ALLOW, 0, { { 0 } },
+	    "libseccomp loads the workers' filters with prctl under "
+	    "valgrind, which has no seccomp(2)" },
+};
+#endif
+
+/*
  * The resolver: the keeper and its workers.  getaddrinfo() reads /etc,
  * asks DNS over UDP or TCP, and asks the kernel for the local addresses
  * over netlink to sort its answers.  Default: kill the process.
@@ -503,7 +573,7 @@ build(const struct rule *rules, size_t n, unsigned when, uint32_t defact,
 	}
 	/* Another architecture's system calls (i386, x32) kill. */
 	if (seccomp_attr_set(ctx, SCMP_FLTATR_ACT_BADARCH,
-	    SCMP_ACT_KILL_PROCESS) != 0) {
+	    SANDBOX_KILL) != 0) {
 		*why = "cannot set the action for other architectures";
 		goto fail;
 	}
@@ -539,6 +609,17 @@ build(const struct rule *rules, size_t n, unsigned when, uint32_t defact,
 			goto fail;
 		}
 	}
+#ifdef TB_VALGRIND_BUILD
+	if (defact != SCMP_ACT_ALLOW) {
+		for (i = 0; i < NELEM(valgrind_rules); i++) {
+			nr = seccomp_syscall_resolve_name(valgrind_rules[i].name);
+			if (seccomp_rule_add(ctx, SCMP_ACT_ALLOW, nr, 0) != 0) {
+				*why = valgrind_rules[i].name;
+				goto fail;
+			}
+		}
+	}
+#endif
 #ifdef TB_SANITIZER_BUILD
 	if (defact != SCMP_ACT_ALLOW) {
 		for (i = 0; i < NELEM(sanitizer_rules); i++) {
@@ -621,7 +702,7 @@ sandbox_broker(const struct sandbox_broker *sb)
 	if (sb->debug)
 		install_debug_handler();
 	ctx = build(broker_rules, NELEM(broker_rules), broker_when(sb),
-	    sb->debug ? SCMP_ACT_TRAP : SCMP_ACT_KILL_PROCESS, sb, &why);
+	    sb->debug ? SCMP_ACT_TRAP : SANDBOX_KILL, sb, &why);
 	if (ctx == NULL)
 		fatalx("sandbox: cannot build the filter: %s", why);
 	if (seccomp_load(ctx) != 0)
@@ -640,7 +721,7 @@ sandbox_print_broker(const struct sandbox_broker *sb, int fd)
 	int		 rc;
 
 	ctx = build(broker_rules, NELEM(broker_rules), broker_when(sb),
-	    SCMP_ACT_KILL_PROCESS, sb, &why);
+	    SANDBOX_KILL, sb, &why);
 	if (ctx == NULL) {
 		fprintf(stderr, "tcpbroker: cannot build the filter: %s\n",
 		    why);
@@ -696,7 +777,7 @@ sandbox_resolver(bool keeper)
 	int		 rc;
 
 	ctx = build(resolver_rules, NELEM(resolver_rules),
-	    W_ALWAYS | (keeper ? W_KEEPER : 0), SCMP_ACT_KILL_PROCESS, NULL,
+	    W_ALWAYS | (keeper ? W_KEEPER : 0), SANDBOX_KILL, NULL,
 	    &why);
 	if (ctx == NULL)
 		return -1;
@@ -715,7 +796,7 @@ sandbox_reader(void)
 	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == -1)
 		return -1;
 	ctx = build(reader_rules, NELEM(reader_rules), W_ALWAYS,
-	    SCMP_ACT_KILL_PROCESS, NULL, &why);
+	    SANDBOX_KILL, NULL, &why);
 	if (ctx == NULL)
 		return -1;
 	rc = seccomp_load(ctx);

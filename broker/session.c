@@ -45,6 +45,7 @@ struct session {
 	bool			 doomed;
 	bool			 in_input;
 	bool			 paused;	/* stopped reading: slow reader */
+	bool			 out_short;	/* its output could not grow once */
 	bool			 read_eof;	/* the client sent FIN */
 	bool			 ready;		/* on the ready list */
 	TAILQ_ENTRY(session)	 ready_entry;
@@ -359,20 +360,35 @@ session_push_room(const struct session *s)
 }
 
 uint8_t *
-session_push_reserve(struct session *s, size_t len)
+session_push_reserve(struct session *s, size_t min, size_t *len)
 {
 	uint8_t	*p;
+	size_t	 spare;
 
-	if (len > session_push_room(s))
+	if (*len > session_push_room(s))
 		fatalx("session %llu: pushing %zu bytes past the output limit",
-		    (unsigned long long)s->id, len);
-	session_out_room(s, len);
-	if ((p = proto_buf_reserve(&s->out, len)) == NULL) {
-		log_warnx("session %llu: out of memory for output",
-		    (unsigned long long)s->id);
-		session_doom(s, "out of memory");
-	}
-	return p;
+		    (unsigned long long)s->id, *len);
+	session_out_room(s, *len);
+	if ((p = proto_buf_reserve(&s->out, *len)) != NULL)
+		return p;
+	if (!s->out_short)
+		account_log(s->acct, LOG_LEVEL_WARN, "session %llu: out of "
+		    "memory: its output grows no more, its data waits for it "
+		    "to read", (unsigned long long)s->id);
+	s->out_short = true;
+	/*
+	 * Out of memory: the buffer grows no more, and data waits for the
+	 * client to read.  It never has less than LIMIT_SESSION_OUTPUT_KEEP,
+	 * so when nothing is pending there is room, and when something is
+	 * the client's reading makes room and resumes the waiting
+	 * connections.
+	 */
+	session_out_compact(s);
+	spare = s->out.cap - s->out.len;
+	if (spare < min + NOTE_SMALL_MAX)
+		return NULL;
+	*len = spare - NOTE_SMALL_MAX;
+	return s->out.data + s->out.len;
 }
 
 void
@@ -603,10 +619,13 @@ void
 reply_end(struct session *s)
 {
 	if (s->out.failed) {
-		/* Unreachable while the bound above holds; never fatal. */
-		log_warnx("session %llu: output buffer overflow",
+		/*
+		 * The bound above keeps it under its maximum: memory ran out
+		 * part way through a reply, which cannot be taken back.
+		 */
+		log_warnx("session %llu: out of memory for a reply",
 		    (unsigned long long)s->id);
-		session_doom(s, "output buffer overflow");
+		session_doom(s, "out of memory for a reply");
 		return;
 	}
 	if (!s->in_input)
@@ -1279,11 +1298,20 @@ session_new(int fd, const struct ucred *given, const char **why)
 	TAILQ_INIT(&s->push_waiters);
 	s->acct = acct;
 	proto_buf_init(&s->out, SESSION_OUTPUT_MAX);
+	if (proto_buf_reserve(&s->out, LIMIT_SESSION_OUTPUT_KEEP) == NULL) {
+		log_warnx("session refused: out of memory");
+		free(s->in);
+		free(s);
+		close(fd);
+		return -1;
+	}
 	proto_packer_init(&s->pk, &s->out);
 	msgpack_unpacked_init(&s->unpacked);
 	if (loop_add(&s->io, fd, EPOLLIN | EPOLLOUT | EPOLLRDHUP,
 	    session_event, s) == -1) {
 		log_warnx("session refused: epoll: %s", strerror(errno));
+		msgpack_unpacked_destroy(&s->unpacked);
+		proto_buf_free(&s->out);
 		free(s->in);
 		free(s);
 		close(fd);

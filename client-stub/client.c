@@ -250,6 +250,8 @@ stream_reserve(struct stream *e, size_t n)
 
 	if (e->len + n > CLIENT_RECV_WINDOW)
 		return -1;
+	if (n == 0)
+		return 0;	/* and no buffer is made for nothing */
 	if (e->off + e->len + n > e->cap && e->off > 0) {
 		memmove(e->buf, e->buf + e->off, e->len);
 		e->off = 0;
@@ -1269,7 +1271,8 @@ read_serve(struct stream *e, const struct read_want *w, int *rc,
     struct tb_error *err)
 {
 	bool		 ended = e->eof || e->read_shut || e->error != 0;
-	const uint8_t	*p = e->buf + e->off, *nl;
+	/* No buffer until data came: NULL plus 0 is undefined. */
+	const uint8_t	*p = e->buf != NULL ? e->buf + e->off : NULL, *nl;
 	size_t		 n, limit, end;
 
 	switch (w->op) {

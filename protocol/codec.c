@@ -40,7 +40,9 @@ proto_buf_append(struct proto_buf *buf, const void *data, size_t len)
 			cap *= 2;
 		if (cap > buf->max)
 			cap = buf->max;
-		if ((p = realloc(buf->data, cap)) == NULL) {
+		/* Short of memory, the doubling may fail where the need fits. */
+		if ((p = realloc(buf->data, cap)) == NULL &&
+		    (p = realloc(buf->data, cap = buf->len + len)) == NULL) {
 			buf->failed = true;
 			return -1;
 		}
@@ -78,7 +80,8 @@ proto_buf_reserve(struct proto_buf *buf, size_t len)
 			cap *= 2;
 		if (cap > buf->max)
 			cap = buf->max;
-		if ((p = realloc(buf->data, cap)) == NULL)
+		if ((p = realloc(buf->data, cap)) == NULL &&
+		    (p = realloc(buf->data, cap = buf->len + len)) == NULL)
 			return NULL;
 		buf->data = p;
 		buf->cap = cap;

@@ -123,6 +123,12 @@
 #define LIMIT_LOG_LINES			100
 /* Responses queued to a slow session before its requests stop being read. */
 #define LIMIT_SESSION_OUTPUT		(1024 * 1024)
+/*
+ * Output buffer a session holds from its start and never gives back,
+ * so that when memory is short its notifications still fit and its
+ * data still flows, as fast as the client reads: bytes.
+ */
+#define LIMIT_SESSION_OUTPUT_KEEP	8192
 /* Received TCP data buffered in the broker for one session: bytes. */
 #define LIMIT_SESSION_BUFFERED		(2 * 1024 * 1024)
 /* Received TCP data buffered for one connection: bytes. */

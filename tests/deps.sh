@@ -10,8 +10,9 @@ dante-server microsocks lua-socket libssl-dev"
 # What the test suite needs besides: mandoc lints the man pages, man-db
 # renders them, logrotate runs the shipped logrotate file, debhelper
 # and lintian build and check the Debian packages, openssl makes the TLS
-# tests' certificates.
-TB_TEST_PACKAGES="mandoc man-db logrotate debhelper lintian openssl"
+# tests' certificates, valgrind runs integration tests with the broker
+# under memcheck.
+TB_TEST_PACKAGES="mandoc man-db logrotate debhelper lintian openssl valgrind"
 
 tb_install_deps() {
 	missing=

@@ -1,6 +1,7 @@
 #!/bin/sh
 # Runs the whole test suite: unit, integration and wire tests, first in
-# a normal build and then under AddressSanitizer and UBSan; then builds
+# a normal build and then under AddressSanitizer and UBSan, then part
+# of it with the broker under valgrind; then builds
 # (without running) a Release build with gcc and a build with clang,
 # where optimisers and another compiler find other warnings.  Every
 # build treats warnings as errors.
@@ -33,6 +34,12 @@ suite() {
 suite build -DCMAKE_BUILD_TYPE=RelWithDebInfo
 if ! $fast; then
 	suite build-asan -DCMAKE_BUILD_TYPE=Debug -DTB_SANITIZE=ON
+	# The broker under memcheck: a subset of the integration tests
+	# (tests/valgrind.sh says which), about a minute.
+	configure build-valgrind -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+	    -DTB_VALGRIND=ON -DTB_BUILD_BENCH=OFF
+	(cd "$top/build-valgrind" && ctest --output-on-failure \
+	    -R valgrind_integration --timeout 600)
 	configure build-release -DCMAKE_BUILD_TYPE=Release
 	(CC=clang && export CC && configure build-clang -DCMAKE_BUILD_TYPE=Release)
 fi

@@ -12,6 +12,8 @@
 #include <string.h>
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+/* Optional, as with libFuzzer: runs once before the inputs. */
+int LLVMFuzzerInitialize(int *argc, char ***argv) __attribute__((weak));
 
 /* Largest input read: bytes. */
 #define DRIVER_INPUT_MAX	(2 * 1024 * 1024)
@@ -42,6 +44,8 @@ main(int argc, char *argv[])
 	DIR		*dir;
 	int		 i, n = 0, rc = 0;
 
+	if (LLVMFuzzerInitialize != NULL)
+		LLVMFuzzerInitialize(&argc, &argv);
 	for (i = 1; i < argc; i++) {
 		if (stat(argv[i], &st) == 0 && S_ISDIR(st.st_mode)) {
 			if ((dir = opendir(argv[i])) == NULL)

@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
+#include <limits.h>
 #include <pwd.h>
 #include <sched.h>
 #include <signal.h>
@@ -24,6 +25,9 @@
 /* How long a broker may take to start or to stop: milliseconds. */
 #define BROKER_START_MS	5000
 #define BROKER_STOP_MS	5000
+/* How much longer the broker takes to start under valgrind. */
+#define VALGRIND_SLOWER	6
+#define VALGRIND_BIN	"/usr/bin/valgrind"
 
 uint64_t
 harness_now_ms(void)
@@ -147,11 +151,40 @@ harness_broker_start_hosts(struct broker_proc *b, const char *policy,
 	harness_broker_start_opts(b, policy, &opts);
 }
 
+/*
+ * Under tests/valgrind.sh (TB_VALGRIND_DIR set, a -DTB_VALGRIND=ON
+ * build): the broker runs under memcheck, a report per process in that
+ * directory, which the script reads.
+ */
+static void
+exec_valgrind(const char *dir, const char *binary, const char **argv)
+{
+	const char	*vargv[64];
+	char		 logfile[PATH_MAX];
+	int		 n = 0, i;
+
+	snprintf(logfile, sizeof(logfile), "--log-file=%s/vg.%%p.log", dir);
+	vargv[n++] = "valgrind";
+	vargv[n++] = "--error-exitcode=99";
+	vargv[n++] = "--leak-check=full";
+	vargv[n++] = "--errors-for-leak-kinds=definite";
+	vargv[n++] = "--show-leak-kinds=definite";
+	vargv[n++] = "--vgdb=no";
+	vargv[n++] = logfile;
+	vargv[n++] = binary;
+	for (i = 1; argv[i] != NULL && n < 63; i++)
+		vargv[n++] = argv[i];
+	vargv[n] = NULL;
+	execv(VALGRIND_BIN, (char *const *)vargv);
+	_exit(127);
+}
+
 void
 harness_broker_start_opts(struct broker_proc *b, const char *policy,
     const struct harness_options *o)
 {
 	const char	*argv[24];
+	const char	*valgrind = getenv("TB_VALGRIND_DIR");
 	char		 binary[160];
 	struct passwd	*pw = NULL;
 	uint64_t	 deadline;
@@ -222,6 +255,12 @@ harness_broker_start_opts(struct broker_proc *b, const char *policy,
 			perror("test descriptor limit");
 			_exit(127);
 		}
+		if (o->address_space != 0 && setrlimit(RLIMIT_AS,
+		    &(struct rlimit){ o->address_space, o->address_space }) ==
+		    -1) {
+			perror("test address space limit");
+			_exit(127);
+		}
 		if (pw != NULL && (setgroups(0, NULL) == -1 ||
 		    setresgid(pw->pw_gid, pw->pw_gid, pw->pw_gid) == -1 ||
 		    setresuid(pw->pw_uid, pw->pw_uid, pw->pw_uid) == -1)) {
@@ -233,10 +272,13 @@ harness_broker_start_opts(struct broker_proc *b, const char *policy,
 		 * symbolizer; reports come out with raw addresses instead.
 		 */
 		setenv("ASAN_OPTIONS", "symbolize=0", 0);
+		if (valgrind != NULL)
+			exec_valgrind(valgrind, binary, argv);
 		execv(binary, (char *const *)argv);
 		_exit(127);
 	}
-	deadline = harness_now_ms() + BROKER_START_MS;
+	deadline = harness_now_ms() + BROKER_START_MS *
+	    (valgrind != NULL ? VALGRIND_SLOWER : 1);
 	/*
 	 * Ready once it says it serves: that comes after the filter, so
 	 * a test never sees the broker half set up.

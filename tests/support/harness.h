@@ -57,6 +57,7 @@ struct harness_options {
 	const char	*args[8];	/* more arguments, NULL-terminated */
 	const char	*user;		/* start it as this user, not root */
 	unsigned	 nofile;	/* its descriptor limit, or 0 */
+	size_t		 address_space;	/* its RLIMIT_AS: bytes, or 0 */
 };
 void	harness_broker_start_opts(struct broker_proc *b, const char *policy,
 	    const struct harness_options *opts);
