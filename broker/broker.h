@@ -35,7 +35,7 @@
  */
 #define LOG_FILE_FLAGS	(O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW)
 /* The same as the reader opens them: never waiting (a FIFO in place). */
-#define READER_LOG_FLAGS	(LOG_FILE_FLAGS)
+#define READER_LOG_FLAGS	(LOG_FILE_FLAGS | O_NONBLOCK)
 #define LOG_FILE_MODE	0640
 
 /* log.c: one log for the daemon, on stderr. */
@@ -253,6 +253,8 @@ int	launcher_main(int argc, char *argv[]);
 int	status_main(int argc, char *argv[]);
 /* The control socket tcpbroker status asks unless --control says. */
 #define BROKER_CONTROL_SOCKET	"/run/tcpbroker/control.sock"
+/* The last line of the metrics: an answer without it was cut short. */
+#define METRICS_END		"# end of tcpbroker metrics\n"
 
 /* explain.c: tcpbroker --explain FILE [--uid N] [--gid N] ACTION TARGET */
 int	explain_main(int argc, char *argv[]);

@@ -330,6 +330,8 @@ metrics(struct answer *a)
 	    (unsigned long long)counters.lookups,
 	    (double)counters.lookup_ms / 1000,
 	    (unsigned long long)counters.lookups);
+	/* Last: who reads the answer knows that it has all of it. */
+	out(a, "%s", METRICS_END);
 }
 
 static void

@@ -495,9 +495,18 @@ init_main(const struct isolate_spec *spec, char *argv[], int keep)
 	case 0:
 		for (i = 0; i < sizeof(signals) / sizeof(signals[0]); i++)
 			signal(signals[i], SIG_DFL);
+		if (sigprocmask(SIG_SETMASK, &spec->sigmask, NULL) == -1)
+			_exit(126);
 		run_command(spec, argv, keep);
 	}
 	command_pid = pid;
+	/*
+	 * What the launcher forwarded while there was no command yet was
+	 * held blocked (a namespace's PID 1 drops a signal it has no
+	 * handler for): it goes on to the command now.
+	 */
+	if (sigprocmask(SIG_SETMASK, &spec->sigmask, NULL) == -1)
+		_exit(126);
 	close(keep);
 	/* No longer root here either, and nothing to attach to. */
 	if (spec->root && (setgroups(0, NULL) == -1 ||
@@ -539,12 +548,11 @@ isolate_spawn(const struct isolate_spec *spec, char *argv[], int keep)
 	if (pid != 0)
 		return pid;
 	/*
-	 * The signal mask the launcher had (it blocks what it forwards until
-	 * the command has a pid); the uid's lock while it lives, and the
-	 * session source.
+	 * The signals the launcher forwards stay blocked, as it blocked
+	 * them, until the command has a pid (init_main); the uid's lock
+	 * while it lives, and the session source.
 	 */
-	if (sigprocmask(SIG_SETMASK, &spec->sigmask, NULL) == -1 ||
-	    prctl(PR_SET_PDEATHSIG, SIGKILL) == -1 ||
+	if (prctl(PR_SET_PDEATHSIG, SIGKILL) == -1 ||
 	    close_all_but(keep, spec->lock_fd) == -1)
 		_exit(126);
 	if (!spec->root && map_ids(uid, gid) == -1) {

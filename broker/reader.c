@@ -127,7 +127,7 @@ open_one(int dirfd, const char *path, int flags, mode_t mode, int32_t *err)
 		*err = ENOENT;
 		return -1;
 	}
-	if (dirfd != -1 && 0)
+	if (dirfd != -1)
 		fd = openat(dirfd, base_name(path), flags, mode);
 	else
 		fd = open(path, flags, mode);

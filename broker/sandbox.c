@@ -161,7 +161,8 @@ static const struct rule broker_rules[] = {
 	{ "fstat",	W_ALWAYS, R_ALLOW, 0, { { 0 } },
 	    "the policy file must be a regular file; a log file rotated?" },
 	{ "newfstatat",	W_ALWAYS, R_ALLOW, 1, { MASKED(3, AT_EMPTY_PATH,
-	    AT_EMPTY_PATH) }, "the same, as libc calls it: no path" },
+	    AT_EMPTY_PATH) }, "the same, as libc calls it; the flag does not "
+	    "stop a path, but a stat reads no file" },
 	/* Memory, never executable. */
 	{ "brk",	W_ALWAYS, R_ALLOW, 0, { { 0 } }, "malloc" },
 	{ "mmap",	W_ALWAYS, R_ALLOW, 1, { MASKED(2, PROT_EXEC, 0) },

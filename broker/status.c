@@ -40,6 +40,29 @@ status_usage(void)
 	return 2;
 }
 
+/* The last bytes of the latest answer, to tell a whole one. */
+static char	answer_tail[64];
+static size_t	answer_tail_len;
+
+/* Keeps the last bytes of what came, in answer_tail. */
+static void
+keep_tail(const char *buf, size_t n)
+{
+	size_t	keep;
+
+	if (n >= sizeof(answer_tail)) {
+		memcpy(answer_tail, buf + n - sizeof(answer_tail),
+		    sizeof(answer_tail));
+		answer_tail_len = sizeof(answer_tail);
+		return;
+	}
+	keep = answer_tail_len + n > sizeof(answer_tail) ?
+	    sizeof(answer_tail) - n : answer_tail_len;
+	memmove(answer_tail, answer_tail + answer_tail_len - keep, keep);
+	memcpy(answer_tail + keep, buf, n);
+	answer_tail_len = keep + n;
+}
+
 /* Sends command and copies the answer to out; 0, or 1 on failure. */
 static int
 ask(const char *path, const char *command, FILE *out)
@@ -83,6 +106,7 @@ ask(const char *path, const char *command, FILE *out)
 			continue;
 		if (n <= 0)
 			break;
+		keep_tail(buf, (size_t)n);
 		if (fwrite(buf, 1, (size_t)n, out) != (size_t)n)
 			break;
 	}
@@ -120,9 +144,16 @@ write_textfile(const char *control, const char *path)
 			close(fd);
 		return 1;
 	}
+	answer_tail_len = 0;
 	rc = ask(control, "metrics", f);
 	if (rc == 0 && ftell(f) == 0) {
 		fprintf(stderr, "tcpbroker: the broker refused to answer\n");
+		rc = 1;
+	} else if (rc == 0 && (answer_tail_len < strlen(METRICS_END) ||
+	    memcmp(answer_tail + answer_tail_len - strlen(METRICS_END),
+	    METRICS_END, strlen(METRICS_END)) != 0)) {
+		fprintf(stderr, "tcpbroker: the broker's answer was cut "
+		    "short\n");
 		rc = 1;
 	}
 	if (fsync(fileno(f)) == -1 && rc == 0) {

@@ -4,6 +4,8 @@
  */
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/time.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 
 #include <dirent.h>
@@ -25,6 +27,8 @@
 static struct broker_proc	broker;
 static struct test_server	echo;
 static char			control[64];
+/* The control socket the commands ask: the broker's, or a fake one. */
+static const char		*ask_path = control;
 /* A copy of the broker that other users can run, wherever the build is. */
 static char			copy_dir[64], broker_copy[96];
 
@@ -64,7 +68,7 @@ static int
 ctl_as(uid_t uid, gid_t gid, char *out, size_t cap, const char *a1,
     const char *a2)
 {
-	const char	*argv[8] = { broker_copy, a1, "--control", control,
+	const char	*argv[8] = { broker_copy, a1, "--control", ask_path,
 			    a2, NULL };
 	struct pollfd	 pfd;
 	uint64_t	 deadline = harness_now_ms() + 10000;
@@ -200,6 +204,48 @@ read_text(const char *path, char *out, size_t cap)
 }
 
 /*
+ * Runs `tcpbroker metrics arg` against a fake control socket that sends
+ * the first lines of an answer and closes; its status.
+ */
+static int
+ctl_cut_short(char *out, size_t cap, const char *arg)
+{
+	struct sockaddr_un	sun = { .sun_family = AF_UNIX };
+	struct timeval		tv = { 10, 0 };
+	char			path[64], line[64];
+	pid_t			pid;
+	int			fd, c, status, rc;
+
+	snprintf(path, sizeof(path), "/tmp/tcpbroker-ctl-fake-%d.sock",
+	    (int)getpid());
+	snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", path);
+	unlink(path);
+	assert_true((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) !=
+	    -1);
+	assert_int_equal(bind(fd, (struct sockaddr *)&sun, sizeof(sun)), 0);
+	assert_int_equal(listen(fd, 1), 0);
+	assert_int_equal(setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv,
+	    sizeof(tv)), 0);
+	pid = fork();
+	assert_true(pid != -1);
+	if (pid == 0) {
+		if ((c = accept(fd, NULL, NULL)) == -1)
+			_exit(1);
+		(void)!read(c, line, sizeof(line));
+		(void)!write(c, "# HELP tcpbroker_sessions Client sessions "
+		    "open.\ntcpbroker_sessions 1\n", 69);
+		_exit(0);
+	}
+	close(fd);
+	ask_path = path;
+	rc = ctl(0, out, cap, "metrics", arg);
+	ask_path = control;
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	unlink(path);
+	return rc;
+}
+
+/*
  * For node_exporter's textfile collector: the whole answer or the old
  * file, never half of one, and nothing left aside.
  */
@@ -224,6 +270,15 @@ test_metrics_textfile(void **state)
 	read_text(file, out, sizeof(out));
 	assert_non_null(strstr(out, "\ntcpbroker_sessions "));
 	assert_null(strstr(out, "# old"));
+	assert_false(dir_has_suffix(dir, ".tmp"));
+
+	/* Cut short (a broker that died while answering): the same. */
+	assert_non_null(f = fopen(file, "w"));
+	fputs("# old\n", f);
+	fclose(f);
+	assert_int_not_equal(ctl_cut_short(out, sizeof(out), arg), 0);
+	read_text(file, out, sizeof(out));
+	assert_string_equal(out, "# old\n");
 	assert_false(dir_has_suffix(dir, ".tmp"));
 
 	/* Refused (not root, not in the group): the old file stays. */
