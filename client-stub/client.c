@@ -276,8 +276,11 @@ stream_append(struct stream *e, const uint8_t *data, size_t n)
 {
 	if (e->read_shut || e->listener)
 		return e->listener ? -1 : 0;	/* dropped, as shut down */
-	if (e->len + e->owed + n > CLIENT_RECV_WINDOW ||
-	    stream_reserve(e, n) != 0)
+	if (e->len + e->owed + n > CLIENT_RECV_WINDOW)
+		return -1;
+	if (n == 0)
+		return 0;	/* and no buffer is made for nothing */
+	if (stream_reserve(e, n) != 0)
 		return -1;
 	memcpy(e->buf + e->off + e->len, data, n);
 	e->len += n;
