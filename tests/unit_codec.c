@@ -1000,7 +1000,7 @@ test_check_args_strings(void **state)
 	assert_int_equal(check_one(PROTO_METHOD_LISTEN, 0,
 	    obj_str("\0", 1), args, why), TB_EINVAL);
 	assert_int_equal(check_one(PROTO_METHOD_CONNECT, 0,
-	    obj_bin("example.com", 11), args, why), TB_EINVAL);
+	    obj_bin("example.test", 12), args, why), TB_EINVAL);
 	assert_string_equal(why, "connect: parameter 1 must be a string");
 	assert_int_equal(check_one(PROTO_METHOD_CONNECT, 0, obj_uint(1), args,
 	    why), TB_EINVAL);

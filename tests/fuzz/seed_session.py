@@ -64,7 +64,7 @@ def main():
     seed("s02_denied", 0, [
         s.call("hello", 2) + s.call("stream", 65536),
         s.call("connect", "127.0.0.1", 4003) +
-        s.call("connect", "example.com", 443) +
+        s.call("connect", "example.test", 443) +
         s.call("connect", "10.0.0.1", 80) +
         s.call("listen", "0.0.0.0:4000") +
         s.call("connect", "[::1]", 4002) +
