@@ -592,13 +592,14 @@ buffer_consume(struct conn *conn, size_t n)
 	conn->buflen -= n;
 }
 
-static void
+/* Whether the data went out; if not, the call got ENOMEM instead. */
+static bool
 reply_data(struct call *call, const uint8_t *data, size_t len)
 {
 	msgpack_packer	*pk = reply_begin(call->session, call->msgid);
 
 	msgpack_pack_bin_with_body(pk, data, len);
-	reply_end(call->session);
+	return reply_end(call->session);
 }
 
 /* End of stream, or the error that ended it, for calls that need more. */
@@ -636,15 +637,15 @@ try_read(struct conn *conn, struct call *call)
 			}
 		}
 		n = conn->buflen < call->count ? conn->buflen : call->count;
-		reply_data(call, conn->buf, n);
-		if (call->method == PROTO_METHOD_READ)
+		if (reply_data(call, conn->buf, n) &&
+		    call->method == PROTO_METHOD_READ)
 			buffer_consume(conn, n);
 		call_free(call);
 		return true;
 	case PROTO_METHOD_READ_EXACT:
 		if (conn->buflen >= call->count) {
-			reply_data(call, conn->buf, call->count);
-			buffer_consume(conn, call->count);
+			if (reply_data(call, conn->buf, call->count))
+				buffer_consume(conn, call->count);
 			call_free(call);
 			return true;
 		}
@@ -672,8 +673,8 @@ try_read(struct conn *conn, struct call *call)
 				if (end > 0 && conn->buf[end - 1] == '\r')
 					end--;
 			}
-			reply_data(call, conn->buf, end);
-			buffer_consume(conn, n);
+			if (reply_data(call, conn->buf, end))
+				buffer_consume(conn, n);
 			call_free(call);
 			return true;
 		}
@@ -691,8 +692,8 @@ try_read(struct conn *conn, struct call *call)
 			if (call->method == PROTO_METHOD_READ_LINE &&
 			    conn->buf[n - 1] == '\r')
 				n--;
-			reply_data(call, conn->buf, n);
-			buffer_consume(conn, conn->buflen);
+			if (reply_data(call, conn->buf, n))
+				buffer_consume(conn, conn->buflen);
 			call_free(call);
 			return true;
 		}

@@ -63,6 +63,8 @@ struct session {
 	 */
 	struct proto_buf	 out;
 	size_t			 out_head;
+	size_t			 reply_mark;	/* where the reply began */
+	uint32_t		 reply_msgid;	/* whom it answers */
 	msgpack_packer		 pk;
 	msgpack_unpacked	 unpacked;
 	unsigned		 ncalls;
@@ -587,6 +589,15 @@ session_listener(struct request *req, uint32_t handle)
 
 /* Replies. */
 
+/* A reply begins here: reply_end can take it back. */
+static void
+reply_mark(struct session *s, uint32_t msgid)
+{
+	session_out_room(s, PROTO_MESSAGE_MAX);
+	s->reply_mark = s->out.len;
+	s->reply_msgid = msgid;
+}
+
 void
 reply_error(struct session *s, uint32_t msgid, int code, const char *fmt, ...)
 {
@@ -602,7 +613,7 @@ reply_error(struct session *s, uint32_t msgid, int code, const char *fmt, ...)
 	    (unsigned long long)s->id, msgid, proto_err_name(code), message);
 	if (code < 0 && -code < TB__ERRNO_COUNT)
 		counters.errors[-code]++;
-	session_out_room(s, PROTO_MESSAGE_MAX);
+	reply_mark(s, msgid);
 	proto_pack_error(&s->pk, msgid, code, message);
 	reply_end(s);
 }
@@ -610,26 +621,40 @@ reply_error(struct session *s, uint32_t msgid, int code, const char *fmt, ...)
 msgpack_packer *
 reply_begin(struct session *s, uint32_t msgid)
 {
-	session_out_room(s, PROTO_MESSAGE_MAX);
+	reply_mark(s, msgid);
 	proto_pack_result(&s->pk, msgid);
 	return &s->pk;
 }
 
-void
+/*
+ * Sends the reply packed since reply_begin.  Returns false when it could
+ * not be packed: memory ran out part way (the bound on the output keeps
+ * it under its maximum).  Then the reply is taken back and the call is
+ * answered ENOMEM instead, in the room the output already has; the
+ * caller keeps what the reply would have carried (a read's data stays
+ * buffered).  Only when even that cannot be packed does the session end.
+ */
+bool
 reply_end(struct session *s)
 {
-	if (s->out.failed) {
-		/*
-		 * The bound above keeps it under its maximum: memory ran out
-		 * part way through a reply, which cannot be taken back.
-		 */
-		log_warnx("session %llu: out of memory for a reply",
-		    (unsigned long long)s->id);
-		session_doom(s, "out of memory for a reply");
-		return;
+	bool	ok = !s->out.failed;
+
+	if (!ok) {
+		s->out.len = s->reply_mark;
+		s->out.failed = false;
+		log_warnx("session %llu: msgid %u: out of memory for a reply",
+		    (unsigned long long)s->id, s->reply_msgid);
+		counters.errors[-TB_ENOMEM]++;
+		proto_pack_error(&s->pk, s->reply_msgid, TB_ENOMEM,
+		    "out of memory for the reply");
+		if (s->out.failed) {
+			session_doom(s, "out of memory for a reply");
+			return false;
+		}
 	}
 	if (!s->in_input)
 		session_flush(s);
+	return ok;
 }
 
 void

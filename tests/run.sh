@@ -3,7 +3,8 @@
 # a normal build and then under AddressSanitizer and UBSan, then part
 # of it with the broker under valgrind; then builds
 # (without running) a Release build with gcc and a build with clang,
-# where optimisers and another compiler find other warnings.  Every
+# where optimisers and another compiler find other warnings, and last
+# runs each fuzz target for a few seconds.  Every build but the fuzz
 # build treats warnings as errors.
 #   tests/run.sh            all of that
 #   tests/run.sh --fast     the normal build only
@@ -42,5 +43,9 @@ if ! $fast; then
 	    -R valgrind_integration --timeout 600)
 	configure build-release -DCMAKE_BUILD_TYPE=Release
 	(CC=clang && export CC && configure build-clang -DCMAKE_BUILD_TYPE=Release)
+	# Each fuzz target from its corpus for 10 s with a fixed seed,
+	# beyond the replay of the corpora above (tests/fuzz/run.sh runs
+	# them long).
+	sh "$top/tests/fuzz/run.sh" -t 10 -s 1
 fi
 echo "== all tests passed"

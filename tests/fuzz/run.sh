@@ -3,22 +3,29 @@
 # is shared), each from a copy of its committed corpus, and prints each
 # run's executions and coverage.  The copy keeps what the run found:
 # merge it back with `fuzz_T -merge=1 tests/fuzz/corpus/T DIR/T`.
-#   tests/fuzz/run.sh [-r RUNS] [-t SECONDS] [TARGET...]
-# Defaults: 10,000,000 executions each, every target.  Builds with clang
-# in build-fuzz (libFuzzer, ASan, UBSan).
+#   tests/fuzz/run.sh [-r RUNS] [-t SECONDS] [-s SEED] [TARGET...]
+# Defaults: 10,000,000 executions each, every target, a seed from the
+# clock.  Builds with clang in build-fuzz (libFuzzer, ASan, UBSan).
+# tests/run.sh runs each target for a few seconds with a fixed seed, so
+# that a finding there can be replayed.
 set -eu
 top=$(cd "$(dirname "$0")/../.." && pwd)
+. "$top/tests/deps.sh"
 runs=10000000
 secs=0
-while getopts r:t: opt; do
+seed=0
+while getopts r:t:s: opt; do
 	case $opt in
 	r) runs=$OPTARG ;;
 	t) secs=$OPTARG ;;
-	*) echo "usage: $0 [-r runs] [-t seconds] [target...]" >&2; exit 2 ;;
+	s) seed=$OPTARG ;;
+	*) echo "usage: $0 [-r runs] [-t seconds] [-s seed] [target...]" >&2
+	   exit 2 ;;
 	esac
 done
 shift $((OPTIND - 1))
 [ $# -gt 0 ] || set -- scan policy host resolver client session
+tb_install_fuzz_deps
 build=$top/build-fuzz
 work=$build/work
 CC=clang cmake -S "$top" -B "$build" -DTB_FUZZ=ON -DTB_SANITIZE=ON \
@@ -30,7 +37,7 @@ for t in "$@"; do
 	dict=
 	[ -f "$top/tests/fuzz/$t.dict" ] && dict=-dict=$top/tests/fuzz/$t.dict
 	echo "== fuzz_$t: $runs runs${secs:+, at most $secs s}"
-	"$build/tests/fuzz/fuzz_$t" $dict -runs="$runs" \
+	"$build/tests/fuzz/fuzz_$t" $dict -runs="$runs" -seed="$seed" \
 	    -max_total_time="$secs" -print_final_stats=1 \
 	    -artifact_prefix="$work/artifacts/$t-" "$work/$t" \
 	    2>"$work/$t.log" || { tail -40 "$work/$t.log"; exit 1; }
