@@ -557,7 +557,8 @@ struct account	*session_account(const struct session *s);
 void		 reply_error(struct session *s, uint32_t msgid, int code,
 		    const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 msgpack_packer	*reply_begin(struct session *s, uint32_t msgid);
-bool		 reply_end(struct session *s);
+void		 reply_end(struct session *s);
+bool		 reply_data_end(struct session *s);
 void		 reply_nil(struct session *s, uint32_t msgid);
 void		 reply_uint(struct session *s, uint32_t msgid, uint64_t value);
 void		 reply_str(struct session *s, uint32_t msgid, const char *str);

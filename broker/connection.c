@@ -599,7 +599,7 @@ reply_data(struct call *call, const uint8_t *data, size_t len)
 	msgpack_packer	*pk = reply_begin(call->session, call->msgid);
 
 	msgpack_pack_bin_with_body(pk, data, len);
-	return reply_end(call->session);
+	return reply_data_end(call->session);
 }
 
 /* End of stream, or the error that ended it, for calls that need more. */

@@ -589,7 +589,7 @@ session_listener(struct request *req, uint32_t handle)
 
 /* Replies. */
 
-/* A reply begins here: reply_end can take it back. */
+/* A reply begins here: reply_data_end can take it back. */
 static void
 reply_mark(struct session *s, uint32_t msgid)
 {
@@ -627,34 +627,50 @@ reply_begin(struct session *s, uint32_t msgid)
 }
 
 /*
- * Sends the reply packed since reply_begin.  Returns false when it could
- * not be packed: memory ran out part way (the bound on the output keeps
- * it under its maximum).  Then the reply is taken back and the call is
- * answered ENOMEM instead, in the room the output already has; the
- * caller keeps what the reply would have carried (a read's data stays
- * buffered).  Only when even that cannot be packed does the session end.
+ * Sends the reply packed since reply_begin.  The bound on the output
+ * keeps it under its maximum, so a reply that could not be packed ran
+ * out of memory part way.  Most replies stand for something already
+ * done (a connection made, bytes written): taking one back would leave
+ * the client unaware of it, so the session ends.
  */
-bool
+void
 reply_end(struct session *s)
 {
-	bool	ok = !s->out.failed;
-
-	if (!ok) {
-		s->out.len = s->reply_mark;
-		s->out.failed = false;
-		log_warnx("session %llu: msgid %u: out of memory for a reply",
-		    (unsigned long long)s->id, s->reply_msgid);
-		counters.errors[-TB_ENOMEM]++;
-		proto_pack_error(&s->pk, s->reply_msgid, TB_ENOMEM,
-		    "out of memory for the reply");
-		if (s->out.failed) {
-			session_doom(s, "out of memory for a reply");
-			return false;
-		}
+	if (s->out.failed) {
+		account_log(s->acct, LOG_LEVEL_WARN, "session %llu: msgid %u: "
+		    "out of memory for a reply", (unsigned long long)s->id,
+		    s->reply_msgid);
+		session_doom(s, "out of memory for a reply");
+		return;
 	}
 	if (!s->in_input)
 		session_flush(s);
-	return ok;
+}
+
+/*
+ * reply_end for a reply that only carries bytes the caller still holds
+ * (a read's).  One that could not be packed is taken back and the call
+ * answered ENOMEM instead, in the room the output already has; false
+ * then, and the caller keeps the bytes for the next call.  Only when
+ * even that answer does not fit does the session end.
+ */
+bool
+reply_data_end(struct session *s)
+{
+	if (!s->out.failed) {
+		reply_end(s);
+		return true;
+	}
+	s->out.len = s->reply_mark;
+	s->out.failed = false;
+	account_log(s->acct, LOG_LEVEL_WARN, "session %llu: msgid %u: out of "
+	    "memory for a reply, answered ENOMEM", (unsigned long long)s->id,
+	    s->reply_msgid);
+	counters.errors[-TB_ENOMEM]++;
+	proto_pack_error(&s->pk, s->reply_msgid, TB_ENOMEM,
+	    "out of memory for the reply");
+	reply_end(s);
+	return false;
 }
 
 void

@@ -32,10 +32,8 @@ tb_install_deps() {
 	apt-get install -y -q --no-install-recommends $missing
 }
 
-# clang with its libFuzzer and sanitizer runtimes, for the fuzz targets:
-# Debian ships the runtimes in a package named after clang's version,
-# which clang only recommends.
+# clang with its libFuzzer and sanitizer runtimes, for the fuzz targets
+# (clang only recommends the runtimes' package).
 tb_install_fuzz_deps() {
-	tb_install_deps clang
-	tb_install_deps "libclang-rt-$(clang -dumpversion | cut -d. -f1)-dev"
+	tb_install_deps clang libclang-rt-dev
 }

@@ -36,16 +36,16 @@ suite build -DCMAKE_BUILD_TYPE=RelWithDebInfo
 if ! $fast; then
 	suite build-asan -DCMAKE_BUILD_TYPE=Debug -DTB_SANITIZE=ON
 	# The broker under memcheck: a subset of the integration tests
-	# (tests/valgrind.sh says which), about a minute.
+	# (tests/valgrind.sh says which), about two minutes.
 	configure build-valgrind -DCMAKE_BUILD_TYPE=RelWithDebInfo \
 	    -DTB_VALGRIND=ON -DTB_BUILD_BENCH=OFF
 	(cd "$top/build-valgrind" && ctest --output-on-failure \
 	    -R valgrind_integration --timeout 600)
 	configure build-release -DCMAKE_BUILD_TYPE=Release
 	(CC=clang && export CC && configure build-clang -DCMAKE_BUILD_TYPE=Release)
-	# Each fuzz target from its corpus for 10 s with a fixed seed,
-	# beyond the replay of the corpora above (tests/fuzz/run.sh runs
-	# them long).
-	sh "$top/tests/fuzz/run.sh" -t 10 -s 1
+	# Each fuzz target from its corpus for 20,000 inputs with a fixed
+	# seed (at most 60 s), beyond the replay of the corpora above;
+	# tests/fuzz/run.sh runs them long.
+	sh "$top/tests/fuzz/run.sh" -r 20000 -t 60 -s 1
 fi
 echo "== all tests passed"
