@@ -146,7 +146,7 @@ response(struct fixture *f, size_t *used)
 			f->inlen += (size_t)got;
 	}
 	fail_msg("no response to msgid %u", f->msgid);
-	return c;
+	return (struct proto_cursor){ NULL, 0 };
 }
 
 static void
