@@ -170,8 +170,6 @@ session_destroy(struct session *s)
 		fatalx("session %llu: connections wait for output at close",
 		    (unsigned long long)s->id);
 	timer_cancel(&s->hello_timer);
-	/* Closed before it is said to be: tests count descriptors by it. */
-	loop_release(&s->io);
 	account_log(s->acct, LOG_LEVEL_INFO, "session %llu closed: %s",
 	    (unsigned long long)s->id, s->doom_reason);
 	account_add(s->acct, -1, 0);
@@ -180,6 +178,7 @@ session_destroy(struct session *s)
 	proto_buf_free(&s->out);
 	TAILQ_REMOVE(&sessions, s, entry);
 	nsessions--;
+	loop_release(&s->io);
 	if (s->from_source && !s->settled)
 		source_settled();
 	/* A broker of the launcher lives while the command may use it. */
