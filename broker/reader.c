@@ -110,7 +110,7 @@ base_name(const char *path)
 /*
  * Opens one file without waiting (a FIFO put in its place must not hang
  * the reader): only a regular file is passed.  A log is opened by its
- * last name in the directory the reader opened at start (dirfd), so that
+ * last name in the directory opened at start (dirfd), so that
  * a directory on its path renamed or replaced by a symbolic link since
  * cannot lead elsewhere, and only when it has no other name, so that
  * neither a symbolic nor a hard link put in that directory hands the
@@ -205,36 +205,47 @@ open_log_dir(const char *path)
 		dir[len] = '\0';
 	}
 	if ((fd = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC)) == -1)
-		fatal("reader: the directory of %s", path);
+		fatal("the directory of %s", path);
 	return fd;
 }
 
+/* Moves fd to the number want, which nothing else uses yet. */
+static void
+move_fd(int fd, int want)
+{
+	if (fd != want && (dup2(fd, want) == -1 || close(fd) == -1))
+		fatal("reader: dup2");
+}
+
+/*
+ * The reader: fd is its end of the broker's socket, dirs the log
+ * directories the broker opened before it said it was serving (-1 for
+ * a log it has not).
+ */
 static void __attribute__((noreturn))
-reader_main(int fd)
+reader_main(int fd, const int dirs[2])
 {
 	struct reader_request	rq;
 	sigset_t		all;
 	ssize_t			n;
-	int			i, dirfd;
+	int			i, high[2] = { -1, -1 };
 
 	/*
 	 * Only the broker's end, the log directories and stderr (the log)
-	 * stay open.
+	 * stay open, at fixed numbers: first out of their way, then there.
 	 */
-	if (dup2(fd, READER_OWN_FD) == -1)
-		fatal("reader: dup2");
-	if (close_range(READER_OWN_FD + 1, ~0U, 0) == -1)
+	if ((fd = fcntl(fd, F_DUPFD_CLOEXEC, READER_DIR_FD + 2)) == -1)
+		fatal("reader: fcntl");
+	for (i = 0; i < 2; i++)
+		if (dirs[i] != -1 && (high[i] = fcntl(dirs[i],
+		    F_DUPFD_CLOEXEC, READER_DIR_FD + 2)) == -1)
+			fatal("reader: fcntl");
+	move_fd(fd, READER_OWN_FD);
+	for (i = 0; i < 2; i++)
+		if (high[i] != -1)
+			move_fd(high[i], READER_DIR_FD + i);
+	if (close_range(READER_DIR_FD + 2, ~0U, 0) == -1)
 		fatal("reader: close_range");
-	for (i = 0; i < 2; i++) {
-		if (paths[1][i] == NULL)
-			continue;
-		dirfd = open_log_dir(paths[1][i]);
-		if (dirfd != READER_DIR_FD + i) {
-			if (dup2(dirfd, READER_DIR_FD + i) == -1)
-				fatal("reader: dup2");
-			close(dirfd);
-		}
-	}
 	/*
 	 * Signals are for the broker; the reader ends when the broker's
 	 * end of its socket closes (a death signal from a broker that has
@@ -267,7 +278,7 @@ reader_start(const char *policy, const char *log, const char *decisions)
 {
 	struct timeval	tv = { LIMIT_READER_MS / 1000,
 			    (LIMIT_READER_MS % 1000) * 1000 };
-	int		sv[2];
+	int		sv[2], dirs[2], i;
 	pid_t		pid;
 
 	paths[0][READ_POLICY] = policy;
@@ -275,15 +286,25 @@ reader_start(const char *policy, const char *log, const char *decisions)
 	paths[0][READ_GROUP] = GROUP_FILE;
 	paths[1][READ_LOG] = log;
 	paths[1][READ_DECISIONS] = decisions;
+	/*
+	 * The log directories are opened here, before the broker says it
+	 * is serving, so that what is done to their paths after that
+	 * (rotation, a directory replaced by a link) cannot redirect them.
+	 */
+	for (i = 0; i < 2; i++)
+		dirs[i] = paths[1][i] != NULL ? open_log_dir(paths[1][i]) : -1;
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) == -1)
 		fatal("reader socketpair");
 	if ((pid = fork()) == -1)
 		fatal("reader fork");
 	if (pid == 0) {
 		close(sv[0]);
-		reader_main(sv[1]);
+		reader_main(sv[1], dirs);
 	}
 	close(sv[1]);
+	for (i = 0; i < 2; i++)
+		if (dirs[i] != -1)
+			close(dirs[i]);
 	if (setsockopt(sv[0], SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) == -1)
 		fatal("reader SO_RCVTIMEO");
 	reader_fd = sv[0];
