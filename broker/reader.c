@@ -244,6 +244,8 @@ reader_main(int fd, const int dirs[2])
 	for (i = 0; i < 2; i++)
 		if (high[i] != -1)
 			move_fd(high[i], READER_DIR_FD + i);
+		else
+			(void)close(READER_DIR_FD + i);	/* whatever was there */
 	if (close_range(READER_DIR_FD + 2, ~0U, 0) == -1)
 		fatal("reader: close_range");
 	/*
