@@ -166,10 +166,10 @@ test_name_normalize(void **state)
 	assert_name("Example.TEST", "example.test");
 	assert_name("API.Example.Test.", "api.example.test");
 	assert_name("localhost", "localhost");
-	assert_name("a-b.example.org", "a-b.example.org");
-	assert_name("_srv._tcp.example.com", "_srv._tcp.example.com");
+	assert_name("a-b.example.test", "a-b.example.test");
+	assert_name("_srv._tcp.example.test", "_srv._tcp.example.test");
 	assert_name("xn--bcher-kva.example", "xn--bcher-kva.example");
-	assert_name("123.example.com", "123.example.com");
+	assert_name("123.example.test", "123.example.test");
 	assert_name("1a", "1a");
 	assert_name("0x7f.example", "0x7f.example");
 	assert_name("a", "a");
@@ -220,23 +220,23 @@ test_name_rejects(void **state)
 	assert_bad_name("", "1 to 253");
 	assert_bad_name(".", "1 to 253");
 	assert_bad_name("..", "empty label");
-	assert_bad_name(".example.com", "empty label");
+	assert_bad_name(".example.test", "empty label");
 	assert_bad_name("a..b", "empty label");
-	assert_bad_name("-a.example.com", "must not start with '-'");
-	assert_bad_name("a.-b.example.com", "must not start with '-'");
-	assert_bad_name("a-.example.com", "ending in '-'");
+	assert_bad_name("-a.example.test", "must not start with '-'");
+	assert_bad_name("a.-b.example.test", "must not start with '-'");
+	assert_bad_name("a-.example.test", "ending in '-'");
 	assert_bad_name("example-", "must not end with '-'");
-	assert_bad_name("example.com-", "must not end with '-'");
-	assert_bad_name("exa mple.com", "only letters");
-	assert_bad_name("example.com/x", "only letters");
-	assert_bad_name("user@example.com", "only letters");
-	assert_bad_name("example.com:80", "only letters");
-	assert_bad_name("*.example.com", "only letters");
+	assert_bad_name("example.test-", "must not end with '-'");
+	assert_bad_name("exa mple.test", "only letters");
+	assert_bad_name("example.test/x", "only letters");
+	assert_bad_name("user@example.test", "only letters");
+	assert_bad_name("example.test:80", "only letters");
+	assert_bad_name("*.example.test", "only letters");
 	assert_bad_name("[::1]", "only letters");
-	assert_bad_name("ex\xc3\xa4mple.com", "only letters");
-	assert_bad_name("example.com\n", "only letters");
-	assert_bad_name_len("exa\0mple.com", 11, "only letters");
-	assert_bad_name_len("example.com\0", 12, "only letters");
+	assert_bad_name("ex\xc3\xa4mple.test", "only letters");
+	assert_bad_name("example.test\n", "only letters");
+	assert_bad_name_len("exa\0mple.test", 12, "only letters");
+	assert_bad_name_len("example.test\0", 13, "only letters");
 }
 
 /* Forms getaddrinfo() would read as an address. */
