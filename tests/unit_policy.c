@@ -861,7 +861,7 @@ test_rule_fields(void **state)
 	assert_int_equal(r->action, POLICY_CONNECT);
 	assert_true(r->allow);
 	assert_int_equal(r->host, POLICY_HOST_NAME);
-	assert_string_equal(r->name, "api.example.test");
+	assert_string_equal(r->name, "api.example.com");
 	assert_int_equal(r->nports, 3);
 	assert_int_equal(r->ports[0].lo, 80);
 	assert_int_equal(r->ports[0].hi, 80);
@@ -888,7 +888,7 @@ test_rule_fields(void **state)
 
 	r = &policy->tenants[0].rules[2];
 	assert_int_equal(r->host, POLICY_HOST_WILDCARD);
-	assert_string_equal(r->name, "example.test");
+	assert_string_equal(r->name, "example.org");
 
 	r = &policy->tenants[0].rules[3];
 	assert_false(r->allow);
@@ -1018,7 +1018,7 @@ test_tenant_fields(void **state)
 	    "    limit rate 20/s\n"
 	    "    limit bandwidth 10MiB/s\n"
 	    "    mode report\n"
-	    "    connect allow a.example.test:443\n"
+	    "    connect allow a.example.com:443\n"
 	    "}\n"
 	    "\n"
 	    "  tenant plain{\n"
@@ -1407,14 +1407,14 @@ test_explain_and_where(void **state)
 		    "rule t.conf:3", "t.conf:3" },
 		{ 1, POLICY_CONNECT, NULL, "10.0.0.66", 80, POLICY_DENY,
 		    "rule t.conf:6", "t.conf:6" },
-		{ 1, POLICY_CONNECT, "a.example.test", NULL, 80, POLICY_DENY,
+		{ 1, POLICY_CONNECT, "a.example.com", NULL, 80, POLICY_DENY,
 		    "the default (no rule of t.conf allows it)", "default" },
 		{ 1, POLICY_CONNECT, NULL, "3fff::5", 80, POLICY_DENY,
 		    "the default (no rule of t.conf allows it)", "default" },
 		{ 1, POLICY_CONNECT, NULL, "10.0.0.2", 80, POLICY_DENY,
 		    "the internal range 10.0.0.0/8 (private) (no address "
 		    "rule allows it)", "internal" },
-		{ 1, POLICY_CONNECT, "a.example.test", "169.254.169.254", 80,
+		{ 1, POLICY_CONNECT, "a.example.com", "169.254.169.254", 80,
 		    POLICY_DENY, "the internal range 169.254.169.254 (cloud "
 		    "metadata) (no address rule allows it)", "internal" },
 		{ 1, POLICY_CONNECT, NULL, "3fff::1", 80, POLICY_DENY,
@@ -1434,7 +1434,7 @@ test_explain_and_where(void **state)
 		    "rule t.conf:5", "t.conf:5" },
 		{ 1, POLICY_ACCEPT, NULL, "192.168.0.1", 1, POLICY_DENY,
 		    "the default (no rule of t.conf allows it)", "default" },
-		{ 3, POLICY_CONNECT, "a.example.test", NULL, 80, POLICY_DENY,
+		{ 3, POLICY_CONNECT, "a.example.com", NULL, 80, POLICY_DENY,
 		    "the default (no tenant of t.conf matches the client)",
 		    "no-tenant" },
 		{ 3, POLICY_ACCEPT, NULL, "10.0.0.1", 80, POLICY_DENY,
@@ -1443,7 +1443,7 @@ test_explain_and_where(void **state)
 		/* report mode: allowed, explained by what would deny */
 		{ 2, POLICY_CONNECT, NULL, "10.0.0.66", 80, POLICY_ALLOW,
 		    "rule t.conf:11", "t.conf:11" },
-		{ 2, POLICY_CONNECT, "a.example.test", NULL, 80,
+		{ 2, POLICY_CONNECT, "a.example.com", NULL, 80,
 		    POLICY_RESOLVE, "the default (no rule of t.conf allows "
 		    "it)", "default" },
 		/* report mode leaves the internal ranges closed */
@@ -1523,9 +1523,9 @@ test_rule_text(void **state)
 		const char	*rule, *text;
 	} cases[] = {
 		{ "connect allow API.Example.COM.:80,443,8000-8099",
-		    "connect allow api.example.test:80,443,8000-8099" },
+		    "connect allow api.example.com:80,443,8000-8099" },
 		{ "connect deny *.Example.org:*",
-		    "connect deny *.example.test:*" },
+		    "connect deny *.example.org:*" },
 		{ "connect deny any:1-65535", "connect deny any:1-65535" },
 		{ "listen allow any:0", "listen allow any:0" },
 		{ "listen deny 0.0.0.0:0,1-1023",
@@ -1584,9 +1584,9 @@ test_check_warnings(void **state)
 	static const char	 text[] =
 	    "tenant t {\n"
 	    "    match uid 1000\n"
-	    "    connect allow a.example.test:443\n"
+	    "    connect allow a.example.com:443\n"
 	    "    connect allow 10.1.2.3:80\n"
-	    "    connect deny  *.example.test:*\n"
+	    "    connect deny  *.example.com:*\n"
 	    "    connect deny  10.0.0.0/8:80,443\n"
 	    "    connect allow 192.168.0.0/16:*\n"
 	    "    connect allow 192.168.1.0/24:22\n"
@@ -1600,7 +1600,7 @@ test_check_warnings(void **state)
 	    "    listen  allow 127.0.0.3:80\n"
 	    "    accept  allow any:*\n"
 	    "    accept  allow 10.0.0.0/8:*\n"
-	    "\tconnect allow *.a.example.test:443\n"
+	    "\tconnect allow *.a.example.com:443\n"
 	    "    connect deny  any:7\n"
 	    "    connect allow [3fff::1]:7\n"
 	    "}\n"
@@ -1620,7 +1620,7 @@ test_check_warnings(void **state)
 	    "    connect allow [::]/0:1\n"
 	    "}\n";
 	static const char *const want[] = {
-		"w.conf:3:5: warning: \"connect allow a.example.test:443\" "
+		"w.conf:3:5: warning: \"connect allow a.example.com:443\" "
 		    "never allows anything: the deny rule at line 5 covers it",
 		"w.conf:4:5: warning: \"connect allow 10.1.2.3:80\" never "
 		    "allows anything: the deny rule at line 6 covers it",
@@ -1635,7 +1635,7 @@ test_check_warnings(void **state)
 		    "allows anything: the deny rule at line 14 covers it",
 		"w.conf:18:5: warning: \"accept allow 10.0.0.0/8:*\" adds "
 		    "nothing: the rule at line 17 allows all it does",
-		"w.conf:19:2: warning: \"connect allow *.a.example.test:443\" "
+		"w.conf:19:2: warning: \"connect allow *.a.example.com:443\" "
 		    "never allows anything: the deny rule at line 5 covers it",
 		"w.conf:21:5: warning: \"connect allow [3fff::1]:7\" never "
 		    "allows anything: the deny rule at line 20 covers it",
@@ -1682,10 +1682,10 @@ test_check_quiet(void **state)
 		    "listen allow any:8080\naccept allow any:*\n}\n"
 		    "tenant u {\nmatch uid 2\nconnect allow any:*\n}\n",
 		/* a name rule does not cover a wildcard, nor the reverse */
-		"tenant t {\nmatch uid 1\nconnect allow a.example.test:443\n"
-		    "connect allow *.a.example.test:443\n"
-		    "connect deny example.test:443\n"
-		    "connect allow *.example.test.example.test:443\n}\n",
+		"tenant t {\nmatch uid 1\nconnect allow a.example.com:443\n"
+		    "connect allow *.a.example.com:443\n"
+		    "connect deny example.com:443\n"
+		    "connect allow *.example.com.example.org:443\n}\n",
 		/* a wider range after a narrower one: a catch-all */
 		"tenant t {\nmatch uid 1-10\n}\n"
 		    "tenant u {\nmatch uid 1-20\n}\n",
@@ -2061,7 +2061,7 @@ test_empty_policy(void **state)
 		assert_int_equal(policy->nrules, 0);
 		assert_false(policy_may_listen(policy));
 		decide_for(policy, 1000, NULL, POLICY_CONNECT,
-		    "a.example.test", NULL, 80, &addr, &dec);
+		    "a.example.com", NULL, 80, &addr, &dec);
 		assert_int_equal(dec.verdict, POLICY_DENY);
 		assert_int_equal(dec.reason, POLICY_BY_NO_TENANT);
 		assert_null(dec.rule);
@@ -2083,8 +2083,8 @@ test_order_does_not_matter(void **state)
 {
 	static const char	*texts[] = {
 		"tenant t {\nmatch uid 1\nconnect allow any:*\n"
-		    "connect deny *.example.test:443\n}\n",
-		"tenant t {\nmatch uid 1\nconnect deny *.example.test:443\n"
+		    "connect deny *.example.com:443\n}\n",
+		"tenant t {\nmatch uid 1\nconnect deny *.example.com:443\n"
 		    "connect allow any:*\n}\n"
 	};
 	static const unsigned	 deny_line[] = { 4, 3 };
@@ -2100,7 +2100,7 @@ test_order_does_not_matter(void **state)
 		policy = parse_str(texts[i]);
 		memset(&req, 0, sizeof(req));
 		req.action = POLICY_CONNECT;
-		req.name = "a.example.test";
+		req.name = "a.example.com";
 		req.port = 443;
 		policy_decide(policy, &policy->tenants[0], NULL, &req, &dec);
 		assert_int_equal(dec.verdict, POLICY_DENY);
