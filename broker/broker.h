@@ -594,8 +594,12 @@ PROTO_CLIENT_NOTES(BROKER__NOTE_PROTO)
  */
 struct conn	*conn_accepted(struct session *s, int fd, struct quota *q);
 void		 conn_destroy(struct conn *conn, bool reply);
-/* Starts pushing a streaming session's connection, once it is known. */
-void		 conn_stream_start(struct conn *conn);
+/*
+ * Starts pushing a streaming session's connection, once it is known;
+ * readable unless its last event said there was nothing to read (its
+ * next input is an event of its own).
+ */
+void		 conn_stream_start(struct conn *conn, bool readable);
 uint32_t	 conn_handle(const struct conn *conn);
 void		 conn_set_timeout(struct conn *conn, uint32_t ms);
 int		 conn_local_addr(struct conn *conn, char *buf, size_t cap);

@@ -31,8 +31,9 @@ target_text(const char *host, uint16_t port, char *buf, size_t cap)
 	return buf;
 }
 
+/* The connection is made; readable when its event said there is input. */
 static void
-connect_done(struct conn *conn)
+connect_done(struct conn *conn, bool readable)
 {
 	struct call	*call = conn->dial->connect;
 	char		 peer[PROTO_ADDR_STRLEN];
@@ -44,15 +45,17 @@ connect_done(struct conn *conn)
 	if (broker.revoke && conn->dial->name[0] != '\0')
 		conn->name = strdup(conn->dial->name);
 	session_handle_publish(conn->session, conn->handle);
-	if (sockaddr_text(conn->io.fd, true, peer, sizeof(peer)) != 0)
-		snprintf(peer, sizeof(peer), "?");
-	log_debug("session %llu: connection %u to %s (%s) open",
-	    (unsigned long long)session_id(conn->session), conn->handle,
-	    conn->dial->host, peer);
+	if (log_enabled(LOG_LEVEL_DEBUG)) {
+		if (sockaddr_text(conn->io.fd, true, peer, sizeof(peer)) != 0)
+			snprintf(peer, sizeof(peer), "?");
+		log_debug("session %llu: connection %u to %s (%s) open",
+		    (unsigned long long)session_id(conn->session),
+		    conn->handle, conn->dial->host, peer);
+	}
 	connect__abandon(conn, false);
 	reply_uint(call->session, call->msgid, conn->handle);
 	call_free(call);
-	conn_stream_start(conn);
+	conn_stream_start(conn, readable);
 }
 
 void
@@ -146,18 +149,23 @@ connect_next(struct conn *conn)
 }
 
 void
-connect__event(struct conn *conn)
+connect__event(struct conn *conn, uint32_t events)
 {
 	struct sockaddr_storage	ss;
 	socklen_t		len = sizeof(int), sslen = sizeof(ss);
 	int			error = 0;
+	bool			readable = (events & (EPOLLIN | EPOLLRDHUP |
+				    EPOLLHUP | EPOLLERR)) != 0;
 
 	if (getsockopt(conn->io.fd, SOL_SOCKET, SO_ERROR, &error, &len) == -1)
 		error = errno;
 	if (error == 0) {
-		if (getpeername(conn->io.fd, (struct sockaddr *)&ss,
+		/* Writable with no error and no hang-up: it is connected. */
+		if (((events & EPOLLOUT) &&
+		    !(events & (EPOLLHUP | EPOLLERR))) ||
+		    getpeername(conn->io.fd, (struct sockaddr *)&ss,
 		    &sslen) == 0) {
-			connect_done(conn);
+			connect_done(conn, readable);
 			return;
 		}
 		if (errno == ENOTCONN)

@@ -315,10 +315,14 @@ stream_tell(struct conn *conn)
 
 /*
  * Reads what the peer sent, within the client's credit and the room in
- * the session's output, into data notifications.
+ * the session's output, into data notifications.  Called for an input
+ * event that reported no hang-up (edge), it stops at a short read: the
+ * socket is empty then, and what comes next is an event of its own
+ * (edge-triggered).  Any other caller reads on to EAGAIN or the end,
+ * which an earlier event may have reported.
  */
 static void
-stream_pump(struct conn *conn)
+stream_fill(struct conn *conn, bool edge)
 {
 	struct session	*s = conn->session;
 	uint64_t	 retry;
@@ -365,6 +369,8 @@ stream_pump(struct conn *conn)
 			conn->credit -= (uint32_t)n;
 			conn->bytes_in += (uint64_t)n;
 			quota_spend(conn->quota, QUOTA_IN, (size_t)n);
+			if (edge && (size_t)n < want)
+				return;
 		} else if (n == 0)
 			conn->eof = true;
 		else if (errno == EAGAIN)
@@ -372,6 +378,12 @@ stream_pump(struct conn *conn)
 		else if (errno != EINTR)
 			conn->error = errno_code(errno);
 	}
+}
+
+static void
+stream_pump(struct conn *conn)
+{
+	stream_fill(conn, false);
 }
 
 static void	behind_ack(struct conn *conn);
@@ -387,13 +399,14 @@ stream_resume(struct push_waiter *w)
 }
 
 void
-conn_stream_start(struct conn *conn)
+conn_stream_start(struct conn *conn, bool readable)
 {
 	if ((conn->credit = session_recv_window(conn->session)) == 0)
 		return;
 	conn->streaming = true;
 	conn->push_wait.resume = stream_resume;
-	stream_pump(conn);
+	if (readable)
+		stream_pump(conn);
 }
 
 void
@@ -1124,12 +1137,13 @@ conn__event(struct loop_io *io, uint32_t events)
 	struct conn	*conn = io->owner;
 
 	if (conn->state == CONN_CONNECTING) {
-		connect__event(conn);
+		connect__event(conn, events);
 		return;
 	}
 	if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) {
 		if (conn->streaming)
-			stream_pump(conn);
+			stream_fill(conn, !(events & (EPOLLRDHUP | EPOLLHUP |
+			    EPOLLERR)));
 		else
 			pump_reads(conn);
 	}

@@ -86,7 +86,7 @@ struct conn	*conn__new(struct session *s);
 /* connection.c: the connection's events, once it has a socket. */
 void		 conn__event(struct loop_io *io, uint32_t events);
 /* connect.c: an event while connecting. */
-void		 connect__event(struct conn *conn);
+void		 connect__event(struct conn *conn, uint32_t events);
 /* connect.c: stops connecting (fails its call when reply) and frees dial. */
 void		 connect__abandon(struct conn *conn, bool reply);
 

@@ -422,7 +422,7 @@ pump_accepts(struct listener *l)
 		    conn_handle(conn));
 		reply_uint(call->session, call->msgid, conn_handle(conn));
 		call_free(call);
-		conn_stream_start(conn);
+		conn_stream_start(conn, true);
 	}
 	accept_ahead(l);
 }

@@ -93,7 +93,7 @@ static int			 reserve_fd = -1;
 	(LIMIT_SESSION_OUTPUT +						\
 	 (LIMIT_CALLS_PER_SESSION + 1) * (size_t)PROTO_MESSAGE_MAX)
 
-static void	session_input(struct session *s);
+static void	session_input(struct session *s, bool edge);
 static void	session_flush(struct session *s);
 
 /* Output not sent yet: bytes. */
@@ -211,7 +211,7 @@ session_reap(void)
 		TAILQ_REMOVE(&now, s, ready_entry);
 		s->ready = false;
 		if (!s->doomed)
-			session_input(s);
+			session_input(s, false);
 	}
 	while ((s = doomed) != NULL) {
 		doomed = s->next_doomed;
@@ -902,6 +902,26 @@ method_close(struct request *req)
 	reply_nil(req->session, req->msgid);
 }
 
+/*
+ * close as a notification (version 3): a streamed connection closed
+ * without a round trip, as close(2) on a socket.  The client keeps its
+ * handles in order, so a handle closed meanwhile, or one that is not a
+ * connection, is ignored as a credit for it is.
+ */
+void
+note_close(struct session *s, const struct proto_arg *args)
+{
+	struct conn	*conn;
+
+	if (s->version < 3) {
+		session_protocol_error(s, "close notification before "
+		    "protocol version 3");
+		return;
+	}
+	if ((conn = session_note_conn(s, (uint32_t)args[0].u)) != NULL)
+		conn_destroy(conn, true);
+}
+
 void
 method_set_timeout_ms(struct request *req)
 {
@@ -1111,14 +1131,17 @@ session_send(struct session *s)
 /*
  * Reads and handles requests until the socket is empty, at most
  * LIMIT_SESSION_BATCH of them: a busy client waits for the next turn
- * instead of holding up everyone else.
+ * instead of holding up everyone else.  For an input event that
+ * reported no hang-up (edge), a short read is taken as empty, as in
+ * stream_fill(): the next input is an event of its own.
  */
 static void
-session_input(struct session *s)
+session_input(struct session *s, bool edge)
 {
 	unsigned	budget = LIMIT_SESSION_BATCH;
-	size_t		used;
+	size_t		used, want;
 	ssize_t		n;
+	bool		empty = false;
 
 	if (s->in_input)
 		return;
@@ -1144,12 +1167,13 @@ session_input(struct session *s)
 			}
 			continue;
 		}
-		if (s->read_eof || s->ending)
+		if (s->read_eof || s->ending || empty)
 			break;
-		n = recv(s->io.fd, s->in + s->inlen,
-		    PROTO_MESSAGE_MAX - s->inlen, 0);
+		want = PROTO_MESSAGE_MAX - s->inlen;
+		n = recv(s->io.fd, s->in + s->inlen, want, 0);
 		if (n > 0) {
 			s->inlen += (size_t)n;
+			empty = edge && (size_t)n < want;
 			continue;
 		}
 		if (n == 0) {
@@ -1187,7 +1211,8 @@ session_event(struct loop_io *io, uint32_t events)
 	if (events & EPOLLOUT)
 		session_flush(s);
 	if (!s->doomed && (events & ~EPOLLOUT))
-		session_input(s);
+		session_input(s, !(events & (EPOLLRDHUP | EPOLLHUP |
+		    EPOLLERR)));
 }
 
 /* New sessions. */
@@ -1372,7 +1397,7 @@ session_new(int fd, const struct ucred *given, const char **why)
 	account_log(acct, LOG_LEVEL_INFO, "session %llu opened: uid %u gid %u "
 	    "pid %d", (unsigned long long)s->id, (unsigned)s->uid,
 	    (unsigned)s->gid, (int)s->pid);
-	session_input(s);
+	session_input(s, false);
 	return 0;
 }
 

@@ -298,9 +298,10 @@ stream_consume(struct stream *e, size_t n)
 		e->off = 0;
 }
 
-/* Sends [2, "credit", [h, n]]. */
-static void
-send_credit(tb_client *c, tb_handle h, size_t n)
+/* Sends [2, name, [h]] or [2, name, [h, n]]: 0, or the send failed. */
+static int
+send_note(tb_client *c, enum proto_client_note note, tb_handle h,
+    const uint32_t *n)
 {
 	uint8_t			head[64];
 	struct proto_buf	buf = { head, 0, sizeof(head), sizeof(head),
@@ -308,10 +309,37 @@ send_credit(tb_client *c, tb_handle h, size_t n)
 	msgpack_packer		pk;
 
 	proto_packer_init(&pk, &buf);
-	proto_pack_note(&pk, proto_client_notes[PROTO_CNOTE_CREDIT].name, 2);
+	proto_pack_note(&pk, proto_client_notes[note].name, n ? 2 : 1);
 	msgpack_pack_uint32(&pk, h);
-	msgpack_pack_uint32(&pk, (uint32_t)n);
-	send_message(c, buf.data, buf.len, NULL, 0);
+	if (n != NULL)
+		msgpack_pack_uint32(&pk, *n);
+	return send_message(c, buf.data, buf.len, NULL, 0);
+}
+
+static void
+send_credit(tb_client *c, tb_handle h, size_t n)
+{
+	uint32_t	n32 = (uint32_t)n;
+
+	(void)send_note(c, PROTO_CNOTE_CREDIT, h, &n32);
+}
+
+/* Without the lock: closes streamed connection h, answered by nothing. */
+static int
+send_close(tb_client *c, tb_handle h, struct tb_error *err)
+{
+	int	broken;
+
+	pthread_mutex_lock(&c->lock);
+	broken = c->broken;
+	pthread_mutex_unlock(&c->lock);
+	if (broken == 0 && send_note(c, PROTO_CNOTE_CLOSE, h, NULL) == 0)
+		return 0;
+	pthread_mutex_lock(&c->lock);
+	broken = c->broken;
+	pthread_mutex_unlock(&c->lock);
+	return set_error(err, broken, "close: the broker session is "
+	    "unusable: %s", proto_err_text(broken));
 }
 
 /*
@@ -1670,6 +1698,7 @@ tb_close(tb_client *c, tb_handle h, struct tb_error *err)
 	uint64_t	 deadline;
 	size_t		 unsent = 0;
 	int		 lost = 0, rc;
+	bool		 behind = false;
 
 	pthread_mutex_lock(&c->lock);
 	if (closed_here(c, h)) {
@@ -1696,12 +1725,23 @@ tb_close(tb_client *c, tb_handle h, struct tb_error *err)
 		if (e->write_lost && !e->error_reported)
 			lost = e->error;
 		e->open = false;
+		/* A thread reading the session wakes by the close's answer. */
+		behind = !e->listener && !c->reading;
 		stream_drop(e);
 		pthread_cond_broadcast(&c->cond);
 	}
 	pthread_mutex_unlock(&c->lock);
-	call_handle(c, PROTO_METHOD_CLOSE, h, &req);
-	if ((rc = simple_call(c, &req, err)) != 0)
+	/*
+	 * A connection closes without a round trip, as close(2) does; a
+	 * listener's close is answered once its waiting accepts have failed.
+	 */
+	if (behind)
+		rc = send_close(c, h, err);
+	else {
+		call_handle(c, PROTO_METHOD_CLOSE, h, &req);
+		rc = simple_call(c, &req, err);
+	}
+	if (rc != 0)
 		return rc;
 	if (lost != 0)
 		return set_error(err, lost, "close: %s: data written before "

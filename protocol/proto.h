@@ -58,7 +58,8 @@
  */
 #define PROTO_CLIENT_NOTES(X)					\
 	X(CREDIT,		credit,			"hu")	\
-	X(SEND,			send,			"hd")
+	X(SEND,			send,			"hd")	\
+	X(CLOSE,		close,			"h")
 
 /* From the broker: */
 #define PROTO_BROKER_NOTES(X)					\

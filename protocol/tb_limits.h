@@ -6,7 +6,7 @@
 #define TB_LIMITS_H
 
 /* Wire protocol version; bumped whenever the method table changes. */
-#define PROTO_VERSION			2
+#define PROTO_VERSION			3
 /* Oldest version a broker still speaks: its clients never stream. */
 #define PROTO_VERSION_MIN		1
 

@@ -91,6 +91,15 @@ def main():
         note("send", H1, b"ping") + note("credit", H2, 65536),
         s.call("close", H0)])
     s = Session()
+    seed("s07_close_note", 0, [
+        s.call("hello", 3) + s.call("stream", 65536),
+        s.call("listen", "127.0.0.1:4002"),
+        s.call("connect", "127.0.0.1", 4002),
+        s.call("accept", H0),
+        note("send", H1, b"bye\n") + note("close", H1),
+        note("credit", H2, 4) + note("close", H2) + note("close", H2),
+        note("close", H0) + s.call("close", H0)])
+    s = Session()
     seed("s06_garbage", 0, [
         s.call("hello", 2), b"\x94\x00\x05\xa4read\x92\xcd\x01\x00",
         b"\x05"])
