@@ -258,6 +258,52 @@ class WireTest(unittest.TestCase):
             for _ in range(100):
                 s.receive()
 
+    def test_close_notification(self):
+        """Version 3: a streamed connection closes with no response."""
+        ended = threading.Event()
+
+        def handler(conn):
+            conn.sendall(b"banner\n")
+            if conn.recv(16) == b"":
+                ended.set()
+
+        srv = self.server(handler)
+        s = Session(self.broker.socket, hello=False)
+        self.addCleanup(s.close)
+        self.assertEqual(s.ok("hello", 3)["version"], 3)
+        s.ok("stream", 65536)
+        conn = s.ok("connect", "127.0.0.1", srv.port)
+        close = msgpack.packb([2, "close", [conn]])
+
+        def answer(msgid):
+            for _ in range(100):
+                msg = s.receive()
+                if msg[0] == 1:
+                    self.assertEqual(msg[1], msgid)
+                    return msg[2]
+                # Pushed before the close took effect: a client drops it.
+                self.assertEqual(msg[:3], [2, "data", [conn, b"banner\n"]])
+            self.fail("no response")
+
+        s.sock.sendall(close)
+        self.assertTrue(ended.wait(TIMEOUT))
+        # Handled in order: the request after it finds the handle gone.
+        self.assertEqual(answer(s.send("local_addr", conn))[0],
+                         "EBADHANDLE")
+        # A closed (or never opened) handle is ignored, as a credit is.
+        s.sock.sendall(close + msgpack.packb([2, "close", [0x7ff]]))
+        self.assertEqual(answer(s.send("hello", 3))[0], "EPROTO")
+
+        # Version 2 has no close notification: the session ends.
+        old = Session(self.broker.socket, hello=False)
+        self.addCleanup(old.close)
+        old.ok("hello", 2)
+        old.ok("stream", 65536)
+        old.sock.sendall(msgpack.packb([2, "close", [0x100]]))
+        with self.assertRaises(EOFError):
+            for _ in range(100):
+                old.receive()
+
     def test_malformed_closes_only_that_session(self):
         bad = self.session()
         good = self.session()
