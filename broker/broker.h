@@ -600,6 +600,10 @@ void		 conn_destroy(struct conn *conn, bool reply);
  * next input is an event of its own).
  */
 void		 conn_stream_start(struct conn *conn, bool readable);
+/* Acks the bytes of conn's write-behind the socket took, if any. */
+void		 conn_ack(struct conn *conn);
+/* Acks every connection of s that waits for one, LIMIT_ACK_DELAY_MS on. */
+void		 session_ack_later(struct session *s);
 uint32_t	 conn_handle(const struct conn *conn);
 void		 conn_set_timeout(struct conn *conn, uint32_t ms);
 int		 conn_local_addr(struct conn *conn, char *buf, size_t cap);

@@ -339,6 +339,10 @@ stream_fill(struct conn *conn, bool edge)
 		}
 		if (conn->credit == 0 || conn->throttle_in.slot != 0)
 			return;		/* note_credit() or the timer pumps */
+		/* A waiting ack rides with the data (behind_ack()). */
+		if (conn->unacked > 0 && session_push_room(s) >=
+		    2 * NOTE_SMALL_MAX + DATA_HEAD)
+			conn_ack(conn);
 		room = session_push_room(s);
 		if (room < DATA_HEAD + NOTE_SMALL_MAX) {
 			session_push_wait(s, &conn->push_wait);
@@ -430,18 +434,35 @@ note_credit(struct session *s, const struct proto_arg *args)
  * Write-behind: the client sends data notifications of its own within
  * LIMIT_SEND_WINDOW per connection and goes on; what the socket does
  * not take at once waits in wbuf, at most the window.  Acks give the
- * window back once bytes are in the socket, every quarter window and
- * whenever wbuf has drained, so a client that waits for them (to send
- * more, or to close) always gets one.
+ * window back once bytes are in the socket: every quarter window, and
+ * once wbuf has drained, so a client that waits for them (to send
+ * more, or to close) always gets one.  The ack of a drained connection
+ * under a quarter window waits up to LIMIT_ACK_DELAY_MS for the
+ * connection's next data, which it rides with (stream_fill()): a
+ * request and its answer then wake the client once, not twice.
  */
 static void
 behind_ack(struct conn *conn)
 {
+	if (conn->unacked == 0 ||
+	    (conn->unacked < LIMIT_SEND_WINDOW / 4 && conn->wlen > 0))
+		return;
+	if (conn->unacked < LIMIT_SEND_WINDOW / 4 && conn->error == 0 &&
+	    !conn->write_shut) {
+		session_ack_later(conn->session);
+		return;
+	}
+	conn_ack(conn);
+}
+
+/* Acks what the socket took, now (or once the output has room). */
+void
+conn_ack(struct conn *conn)
+{
 	struct session	*s = conn->session;
 	msgpack_packer	*pk;
 
-	if (conn->unacked == 0 ||
-	    (conn->unacked < LIMIT_SEND_WINDOW / 4 && conn->wlen > 0))
+	if (conn->unacked == 0)
 		return;
 	if (session_push_room(s) < NOTE_SMALL_MAX) {
 		session_push_wait(s, &conn->push_wait);

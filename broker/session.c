@@ -36,6 +36,7 @@ struct session {
 	unsigned		 ngroups;
 	struct account		*acct;
 	struct timer		 hello_timer;
+	struct timer		 ack_timer;	/* see session_ack_later() */
 	uint64_t		 opened_ms;
 	bool			 hello;
 	bool			 from_source;	/* of tcpbroker run's source */
@@ -170,6 +171,7 @@ session_destroy(struct session *s)
 		fatalx("session %llu: connections wait for output at close",
 		    (unsigned long long)s->id);
 	timer_cancel(&s->hello_timer);
+	timer_cancel(&s->ack_timer);
 	account_log(s->acct, LOG_LEVEL_INFO, "session %llu closed: %s",
 	    (unsigned long long)s->id, s->doom_reason);
 	account_add(s->acct, -1, 0);
@@ -1274,6 +1276,26 @@ session_given_groups(struct session *s)
 	s->ngroups = broker.launched_ngroups;
 	for (i = 0; i < s->ngroups; i++)
 		s->groups[i] = broker.launched_groups[i];
+}
+
+static void
+ack_expire(struct timer *timer)
+{
+	struct session	*s = (struct session *)((char *)timer -
+	    offsetof(struct session, ack_timer));
+	unsigned	 i;
+
+	for (i = 0; i < LIMIT_HANDLES_PER_SESSION; i++)
+		if (s->slots[i].conn != NULL)
+			conn_ack(s->slots[i].conn);
+}
+
+void
+session_ack_later(struct session *s)
+{
+	if (s->ack_timer.slot == 0)
+		timer_set(&s->ack_timer, loop_now() + LIMIT_ACK_DELAY_MS,
+		    ack_expire);
 }
 
 /* A session that never said hello holds a slot for nothing. */

@@ -45,6 +45,12 @@
  * broker holds for the connection when the peer is slow: bytes.
  */
 #define LIMIT_SEND_WINDOW		(128 * 1024)
+/*
+ * The ack of a connection whose written bytes are all in the socket,
+ * less than a quarter window, waits at most this for the connection's
+ * next data to ride with (as TCP's delayed ACK): milliseconds.
+ */
+#define LIMIT_ACK_DELAY_MS		1
 /* Receive window the client library grants, its buffer per connection. */
 #define CLIENT_RECV_WINDOW		(256 * 1024)
 /* Bytes the client library reads from its session per wake-up. */

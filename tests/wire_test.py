@@ -304,6 +304,40 @@ class WireTest(unittest.TestCase):
             for _ in range(100):
                 old.receive()
 
+    def test_ack_waits_to_ride(self):
+        """Small writes to a drained connection share one delayed ack."""
+        sunk = []
+        done = threading.Event()
+
+        def handler(conn):
+            while sum(map(len, sunk)) < 100:
+                data = conn.recv(4096)
+                if not data:
+                    return
+                sunk.append(data)
+            done.set()
+
+        srv = self.server(handler)
+        s = Session(self.broker.socket, hello=False)
+        self.addCleanup(s.close)
+        s.ok("hello", 3)
+        s.ok("stream", 65536)
+        conn = s.ok("connect", "127.0.0.1", srv.port)
+        # Ten sends in one message batch, each drained into the socket.
+        s.sock.sendall(b"".join(
+            msgpack.packb([2, "send", [conn, b"%010d" % i]],
+                          use_bin_type=True) for i in range(10)))
+        acks = []
+        while sum(acks) < 100:
+            msg = s.receive()
+            self.assertEqual(msg[:2], [2, "ack"])
+            acks.append(msg[2][1])
+        # One ack (LIMIT_ACK_DELAY_MS later), not one per send.
+        self.assertEqual(acks, [100])
+        self.assertTrue(done.wait(TIMEOUT))
+        self.assertEqual(b"".join(sunk), b"".join(b"%010d" % i
+                                                  for i in range(10)))
+
     def test_malformed_closes_only_that_session(self):
         bad = self.session()
         good = self.session()
