@@ -132,8 +132,8 @@ connect_next(struct conn *conn)
 			close(fd);
 			continue;
 		}
-		if (loop_add(&conn->io, fd, EPOLLIN | EPOLLOUT | EPOLLRDHUP,
-		    conn__event, conn) == -1) {
+		if (loop_add(&conn->io, fd, CONN_EVENTS, conn__event,
+		    conn) == -1) {
 			conn->dial->last_error = errno_code(errno);
 			close(fd);
 			conn->io.fd = -1;
@@ -154,18 +154,17 @@ connect__event(struct conn *conn, uint32_t events)
 	struct sockaddr_storage	ss;
 	socklen_t		len = sizeof(int), sslen = sizeof(ss);
 	int			error = 0;
-	bool			readable = (events & (EPOLLIN | EPOLLRDHUP |
-				    EPOLLHUP | EPOLLERR)) != 0;
+	bool			made;
 
 	if (getsockopt(conn->io.fd, SOL_SOCKET, SO_ERROR, &error, &len) == -1)
 		error = errno;
 	if (error == 0) {
 		/* Writable with no error and no hang-up: it is connected. */
-		if (((events & EPOLLOUT) &&
-		    !(events & (EPOLLHUP | EPOLLERR))) ||
-		    getpeername(conn->io.fd, (struct sockaddr *)&ss,
+		made = (events & EPOLLOUT) && !(events & (EPOLLHUP | EPOLLERR));
+		if (made || getpeername(conn->io.fd, (struct sockaddr *)&ss,
 		    &sslen) == 0) {
-			connect_done(conn, readable);
+			connect_done(conn,
+			    (events & (EPOLLIN | CONN_EVENTS_DRAIN)) != 0);
 			return;
 		}
 		if (errno == ENOTCONN)

@@ -226,8 +226,7 @@ conn_accepted(struct session *s, int fd, struct quota *q)
 	}
 	conn->quota = q;
 	conn->opened_ms = loop_now();
-	if (loop_add(&conn->io, fd, EPOLLIN | EPOLLOUT | EPOLLRDHUP,
-	    conn__event, conn) == -1) {
+	if (loop_add(&conn->io, fd, CONN_EVENTS, conn__event, conn) == -1) {
 		close(fd);
 		conn->io.fd = -1;
 		conn_destroy(conn, false);
@@ -339,10 +338,6 @@ stream_fill(struct conn *conn, bool edge)
 		}
 		if (conn->credit == 0 || conn->throttle_in.slot != 0)
 			return;		/* note_credit() or the timer pumps */
-		/* A waiting ack rides with the data (behind_ack()). */
-		if (conn->unacked > 0 && session_push_room(s) >=
-		    2 * NOTE_SMALL_MAX + DATA_HEAD)
-			conn_ack(conn);
 		room = session_push_room(s);
 		if (room < DATA_HEAD + NOTE_SMALL_MAX) {
 			session_push_wait(s, &conn->push_wait);
@@ -373,6 +368,9 @@ stream_fill(struct conn *conn, bool edge)
 			conn->credit -= (uint32_t)n;
 			conn->bytes_in += (uint64_t)n;
 			quota_spend(conn->quota, QUOTA_IN, (size_t)n);
+			/* A waiting ack rides with the data (behind_ack()). */
+			if (conn->unacked > 0)
+				conn_ack(conn);
 			if (edge && (size_t)n < want)
 				return;
 		} else if (n == 0)
@@ -399,7 +397,7 @@ stream_resume(struct push_waiter *w)
 	    offsetof(struct conn, push_wait));
 
 	stream_pump(conn);
-	behind_ack(conn);
+	conn_ack(conn);		/* it waited for room already */
 }
 
 void
@@ -428,6 +426,8 @@ note_credit(struct session *s, const struct proto_arg *args)
 	conn->credit += (uint32_t)args[1].u;
 	if (!conn->ended)
 		stream_pump(conn);
+	/* A client about to wait for acks sends a credit (0 if need be). */
+	conn_ack(conn);
 }
 
 /*
@@ -447,8 +447,10 @@ behind_ack(struct conn *conn)
 	if (conn->unacked == 0 ||
 	    (conn->unacked < LIMIT_SEND_WINDOW / 4 && conn->wlen > 0))
 		return;
+	/* Wait only where data may come to ride with. */
 	if (conn->unacked < LIMIT_SEND_WINDOW / 4 && conn->error == 0 &&
-	    !conn->write_shut) {
+	    !conn->write_shut && !conn->eof && !conn->ended &&
+	    !conn->read_shut && conn->credit > 0) {
 		session_ack_later(conn->session);
 		return;
 	}
@@ -1161,10 +1163,9 @@ conn__event(struct loop_io *io, uint32_t events)
 		connect__event(conn, events);
 		return;
 	}
-	if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) {
+	if (events & (EPOLLIN | CONN_EVENTS_DRAIN)) {
 		if (conn->streaming)
-			stream_fill(conn, !(events & (EPOLLRDHUP | EPOLLHUP |
-			    EPOLLERR)));
+			stream_fill(conn, !(events & CONN_EVENTS_DRAIN));
 		else
 			pump_reads(conn);
 	}

@@ -858,10 +858,10 @@ method_stream(struct request *req)
 	msgpack_packer	*pk;
 	unsigned	 i;
 
-	if (s->version < 2 || s->recv_window != 0) {
+	if (s->version < PROTO_VERSION_STREAM || s->recv_window != 0) {
 		reply_error(s, req->msgid, TB_EPROTO, "stream: %s",
-		    s->version < 2 ? "the session said hello with version 1" :
-		    "already called");
+		    s->version < PROTO_VERSION_STREAM ? "the session said "
+		    "hello with version 1" : "already called");
 		return;
 	}
 	for (i = 0; i < LIMIT_HANDLES_PER_SESSION; i++)
@@ -906,16 +906,16 @@ method_close(struct request *req)
 
 /*
  * close as a notification (version 3): a streamed connection closed
- * without a round trip, as close(2) on a socket.  The client keeps its
- * handles in order, so a handle closed meanwhile, or one that is not a
- * connection, is ignored as a credit for it is.
+ * without a round trip, as close(2) on a socket.  Nothing answers it, so
+ * a handle that is not an open connection (one the broker closed
+ * meanwhile, a listener) is ignored, as a credit for it is.
  */
 void
 note_close(struct session *s, const struct proto_arg *args)
 {
 	struct conn	*conn;
 
-	if (s->version < 3) {
+	if (s->version < PROTO_VERSION_CLOSE_NOTE) {
 		session_protocol_error(s, "close notification before "
 		    "protocol version 3");
 		return;
@@ -1134,8 +1134,10 @@ session_send(struct session *s)
  * Reads and handles requests until the socket is empty, at most
  * LIMIT_SESSION_BATCH of them: a busy client waits for the next turn
  * instead of holding up everyone else.  For an input event that
- * reported no hang-up (edge), a short read is taken as empty, as in
- * stream_fill(): the next input is an event of its own.
+ * reported no hang-up and no urgent byte (edge), a short read is taken
+ * as empty, as in stream_fill(): the next input is an event of its own.
+ * (A client that sends descriptors, which stop a read short, stalls its
+ * own session until it sends more; nobody else's.)
  */
 static void
 session_input(struct session *s, bool edge)
@@ -1214,7 +1216,7 @@ session_event(struct loop_io *io, uint32_t events)
 		session_flush(s);
 	if (!s->doomed && (events & ~EPOLLOUT))
 		session_input(s, !(events & (EPOLLRDHUP | EPOLLHUP |
-		    EPOLLERR)));
+		    EPOLLERR | EPOLLPRI)));
 }
 
 /* New sessions. */
@@ -1395,7 +1397,7 @@ session_new(int fd, const struct ucred *given, const char **why)
 	}
 	proto_packer_init(&s->pk, &s->out);
 	msgpack_unpacked_init(&s->unpacked);
-	if (loop_add(&s->io, fd, EPOLLIN | EPOLLOUT | EPOLLRDHUP,
+	if (loop_add(&s->io, fd, EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLPRI,
 	    session_event, s) == -1) {
 		log_warnx("session refused: epoll: %s", strerror(errno));
 		msgpack_unpacked_destroy(&s->unpacked);

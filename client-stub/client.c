@@ -309,7 +309,7 @@ send_note(tb_client *c, enum proto_client_note note, tb_handle h,
 	msgpack_packer		pk;
 
 	proto_packer_init(&pk, &buf);
-	proto_pack_note(&pk, proto_client_notes[note].name, n ? 2 : 1);
+	proto_pack_note(&pk, proto_client_notes[note].name, n != NULL ? 2 : 1);
 	msgpack_pack_uint32(&pk, h);
 	if (n != NULL)
 		msgpack_pack_uint32(&pk, *n);
@@ -322,6 +322,28 @@ send_credit(tb_client *c, tb_handle h, size_t n)
 	uint32_t	n32 = (uint32_t)n;
 
 	(void)send_note(c, PROTO_CNOTE_CREDIT, h, &n32);
+}
+
+/*
+ * With the lock, before waiting for acks: asks for the one the broker
+ * may hold back for data to ride with (LIMIT_ACK_DELAY_MS) by a credit,
+ * of what is owed or of 0.  The lock is let go while sending.
+ */
+static void
+stream_ask_ack(tb_client *c, struct stream *e)
+{
+	tb_handle	h = e->handle;
+	size_t		n = 0;
+
+	if (e->wout == 0 || c->version < PROTO_VERSION_CLOSE_NOTE)
+		return;
+	if (!e->eof && e->error == 0 && !e->read_shut) {
+		n = e->owed;
+		e->owed = 0;
+	}
+	pthread_mutex_unlock(&c->lock);
+	send_credit(c, h, n);
+	pthread_mutex_lock(&c->lock);
 }
 
 /* Without the lock: closes streamed connection h, answered by nothing. */
@@ -343,18 +365,24 @@ send_close(tb_client *c, tb_handle h, struct tb_error *err)
 }
 
 /*
- * With the lock: gives the broker back what was read, once it is half
- * the window, or all of it (force) before waiting for more.  The lock
- * is let go while sending.
+ * With the lock: gives the broker back what was read, once it is
+ * CLIENT_GRANT_BATCH, or CLIENT_GRANT_BEFORE_WAIT when about to wait
+ * for more (wait).  Less than that stays owed: a read waits for at most
+ * PROTO_LINE_MAX, which the broker's credit still holds, and a request
+ * and its answer cost no credit message each.  The lock is let go while
+ * sending.
  */
+_Static_assert(CLIENT_RECV_WINDOW - CLIENT_GRANT_BEFORE_WAIT >
+    PROTO_LINE_MAX + PROTO_DATA_MAX, "a wait leaves credit for a payload");
+
 void
-stream_grant(tb_client *c, struct stream *e, bool force)
+stream_grant(tb_client *c, struct stream *e, bool wait)
 {
 	tb_handle	h = e->handle;
 	size_t		n = e->owed;
 
-	if (n == 0 || (!force && n < CLIENT_RECV_WINDOW / 2) || e->eof ||
-	    e->error != 0 || e->read_shut)
+	if (n < (wait ? CLIENT_GRANT_BEFORE_WAIT : CLIENT_GRANT_BATCH) ||
+	    n == 0 || e->eof || e->error != 0 || e->read_shut)
 		return;
 	e->owed = 0;
 	pthread_mutex_unlock(&c->lock);
@@ -780,7 +808,7 @@ result_map_uint(struct response *resp, const char *name, const char *key,
  * opens a streaming session.
  */
 static int
-hello(tb_client *c, struct tb_error *err)
+hello_as(tb_client *c, uint32_t version, struct tb_error *err)
 {
 	struct request		 req, sreq;
 	struct response		 resp, sresp;
@@ -792,7 +820,7 @@ hello(tb_client *c, struct tb_error *err)
 	int			 rc, src;
 
 	request_begin(c, &req, PROTO_METHOD_HELLO, 1);
-	msgpack_pack_uint32(&req.pk, PROTO_VERSION);
+	msgpack_pack_uint32(&req.pk, version);
 	request_begin(c, &sreq, PROTO_METHOD_STREAM, 1);
 	msgpack_pack_uint32(&sreq.pk, CLIENT_RECV_WINDOW);
 	if ((rc = request_send(c, &req, &resp, err)) != 0)
@@ -839,6 +867,19 @@ hello(tb_client *c, struct tb_error *err)
 	    c->send_window > PROTO_RECV_WINDOW_MAX))
 		rc = set_error(err, TB_EPROTO, "stream: a send window of %zu "
 		    "bytes", c->send_window);
+	if (rc == 0)
+		c->version = version;
+	return rc;
+}
+
+/* A broker older than the library still streams, at version 2. */
+static int
+hello(tb_client *c, struct tb_error *err)
+{
+	int	rc;
+
+	if ((rc = hello_as(c, PROTO_VERSION, err)) == TB_EVERSION)
+		rc = hello_as(c, PROTO_VERSION_STREAM, err);
 	return rc;
 }
 
@@ -997,6 +1038,7 @@ client_flush(tb_client *c)
 		if (!e->open || e->listener)
 			continue;
 		deadline = close_deadline(e);
+		stream_ask_ack(c, e);
 		while (e->open && e->wout > 0 && e->error == 0 &&
 		    c->broken == 0 &&
 		    (deadline == 0 || now_ms() < deadline))
@@ -1698,7 +1740,7 @@ tb_close(tb_client *c, tb_handle h, struct tb_error *err)
 	uint64_t	 deadline;
 	size_t		 unsent = 0;
 	int		 lost = 0, rc;
-	bool		 behind = false;
+	bool		 behind = false, known = false;
 
 	pthread_mutex_lock(&c->lock);
 	if (closed_here(c, h)) {
@@ -1710,14 +1752,14 @@ tb_close(tb_client *c, tb_handle h, struct tb_error *err)
 	/* What was written behind reaches the socket first, as close(2). */
 	if ((e = stream_of(c, h)) != NULL) {
 		deadline = close_deadline(e);
-		while (e->wout > 0 && e->error == 0 && c->broken == 0) {
+		stream_ask_ack(c, e);
+		while ((e = stream_of(c, h)) != NULL && e->wout > 0 &&
+		    e->error == 0 && c->broken == 0) {
 			if (deadline != 0 && now_ms() >= deadline) {
 				unsent = e->wout;
 				break;
 			}
 			client_wait(c, deadline);
-			if ((e = stream_of(c, h)) == NULL)
-				break;
 		}
 	}
 	/* Calls waiting on it fail now; what is still pushed is dropped. */
@@ -1726,7 +1768,9 @@ tb_close(tb_client *c, tb_handle h, struct tb_error *err)
 			lost = e->error;
 		e->open = false;
 		/* A thread reading the session wakes by the close's answer. */
-		behind = !e->listener && !c->reading;
+		behind = !e->listener && !c->reading &&
+		    c->version >= PROTO_VERSION_CLOSE_NOTE;
+		known = true;
 		stream_drop(e);
 		pthread_cond_broadcast(&c->cond);
 	}
@@ -1740,6 +1784,9 @@ tb_close(tb_client *c, tb_handle h, struct tb_error *err)
 	else {
 		call_handle(c, PROTO_METHOD_CLOSE, h, &req);
 		rc = simple_call(c, &req, err);
+		/* One the broker closed itself (revoked) is closed. */
+		if (rc == TB_EBADHANDLE && known)
+			rc = set_error(err, 0, "ok");
 	}
 	if (rc != 0)
 		return rc;

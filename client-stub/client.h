@@ -58,6 +58,7 @@ struct tb_client {
 	uint32_t	 next_msgid;
 	struct waiter	*waiters;
 	size_t		 send_window;	/* the broker's, per connection */
+	uint32_t	 version;	/* of the protocol, from hello */
 	struct stream	 streams[STREAM_SLOTS];
 	uint8_t		*in;		/* the reader's, CLIENT_READ_BUFFER */
 	size_t		 inlen;

@@ -5,10 +5,16 @@
 #ifndef TB_LIMITS_H
 #define TB_LIMITS_H
 
-/* Wire protocol version; bumped whenever the method table changes. */
+/*
+ * Wire protocol version; bumped whenever the method or notification
+ * tables change.
+ */
 #define PROTO_VERSION			3
 /* Oldest version a broker still speaks: its clients never stream. */
 #define PROTO_VERSION_MIN		1
+/* The first version that streams, and the first with close notes. */
+#define PROTO_VERSION_STREAM		2
+#define PROTO_VERSION_CLOSE_NOTE	3
 
 /* Largest data payload (msgpack bin) in one request or response: bytes. */
 #define PROTO_DATA_MAX			65536
@@ -53,6 +59,14 @@
 #define LIMIT_ACK_DELAY_MS		1
 /* Receive window the client library grants, its buffer per connection. */
 #define CLIENT_RECV_WINDOW		(256 * 1024)
+/*
+ * Bytes read that the client library gives back as credit at once; and,
+ * before it waits for more, bytes read it gives back at least (less
+ * stays owed: the broker's credit still holds what one read waits for,
+ * PROTO_LINE_MAX at most): bytes.
+ */
+#define CLIENT_GRANT_BATCH		(CLIENT_RECV_WINDOW / 2)
+#define CLIENT_GRANT_BEFORE_WAIT	(CLIENT_RECV_WINDOW / 4)
 /* Bytes the client library reads from its session per wake-up. */
 #define CLIENT_READ_BUFFER		(256 * 1024)
 /*

@@ -274,25 +274,16 @@ class WireTest(unittest.TestCase):
         s.ok("stream", 65536)
         conn = s.ok("connect", "127.0.0.1", srv.port)
         close = msgpack.packb([2, "close", [conn]])
-
-        def answer(msgid):
-            for _ in range(100):
-                msg = s.receive()
-                if msg[0] == 1:
-                    self.assertEqual(msg[1], msgid)
-                    return msg[2]
-                # Pushed before the close took effect: a client drops it.
-                self.assertEqual(msg[:3], [2, "data", [conn, b"banner\n"]])
-            self.fail("no response")
-
+        # The banner is read first: a socket closed with unread data
+        # sends a reset, not the end of stream the peer checks for.
+        self.assertEqual(s.receive(), [2, "data", [conn, b"banner\n"]])
         s.sock.sendall(close)
         self.assertTrue(ended.wait(TIMEOUT))
         # Handled in order: the request after it finds the handle gone.
-        self.assertEqual(answer(s.send("local_addr", conn))[0],
-                         "EBADHANDLE")
+        self.assertEqual(s.call("local_addr", conn)[0][0], "EBADHANDLE")
         # A closed (or never opened) handle is ignored, as a credit is.
         s.sock.sendall(close + msgpack.packb([2, "close", [0x7ff]]))
-        self.assertEqual(answer(s.send("hello", 3))[0], "EPROTO")
+        self.assertEqual(s.call("hello", 3)[0][0], "EPROTO")
 
         # Version 2 has no close notification: the session ends.
         old = Session(self.broker.socket, hello=False)
@@ -305,12 +296,13 @@ class WireTest(unittest.TestCase):
                 old.receive()
 
     def test_ack_waits_to_ride(self):
-        """Small writes to a drained connection share one delayed ack."""
+        """Small writes to a drained connection share one delayed ack;
+        a credit takes it at once."""
         sunk = []
         done = threading.Event()
 
         def handler(conn):
-            while sum(map(len, sunk)) < 100:
+            while sum(map(len, sunk)) < 200:
                 data = conn.recv(4096)
                 if not data:
                     return
@@ -323,20 +315,33 @@ class WireTest(unittest.TestCase):
         s.ok("hello", 3)
         s.ok("stream", 65536)
         conn = s.ok("connect", "127.0.0.1", srv.port)
-        # Ten sends in one message batch, each drained into the socket.
-        s.sock.sendall(b"".join(
-            msgpack.packb([2, "send", [conn, b"%010d" % i]],
-                          use_bin_type=True) for i in range(10)))
-        acks = []
-        while sum(acks) < 100:
-            msg = s.receive()
-            self.assertEqual(msg[:2], [2, "ack"])
-            acks.append(msg[2][1])
-        # One ack (LIMIT_ACK_DELAY_MS later), not one per send.
-        self.assertEqual(acks, [100])
+
+        def sends(first, count):
+            return b"".join(msgpack.packb(
+                [2, "send", [conn, b"%010d" % i]], use_bin_type=True)
+                for i in range(first, first + count))
+
+        def acks(total):
+            got = []
+            while sum(got) < total:
+                msg = s.receive()
+                if msg[:3] == [2, "end", [conn]]:
+                    continue    # the sink has had its 200 bytes
+                self.assertEqual(msg[:2], [2, "ack"])
+                got.append(msg[2][1])
+            return got
+
+        # Ten sends in one batch, each drained into the socket: one ack
+        # (LIMIT_ACK_DELAY_MS later), not one per send.
+        s.sock.sendall(sends(0, 10))
+        self.assertEqual(acks(100), [100])
+        # A credit (of 0 here) asks for the ack that waits.
+        s.sock.sendall(sends(10, 5) + msgpack.packb([2, "credit", [conn, 0]])
+                       + sends(15, 5))
+        self.assertEqual(acks(100), [50, 50])
         self.assertTrue(done.wait(TIMEOUT))
         self.assertEqual(b"".join(sunk), b"".join(b"%010d" % i
-                                                  for i in range(10)))
+                                                  for i in range(20)))
 
     def test_malformed_closes_only_that_session(self):
         bad = self.session()
