@@ -529,6 +529,8 @@ const struct policy_tenant *session_tenant(struct session *s);
  * few do, push_wait has w resumed once the client has read.
  */
 uint32_t	 session_recv_window(const struct session *s);
+/* The protocol version the session said hello with. */
+unsigned	 session_version(const struct session *s);
 size_t		 session_push_room(const struct session *s);
 /*
  * Room for *len bytes of output (within push_room).  When memory is

@@ -332,6 +332,7 @@ stream_fill(struct conn *conn, bool edge)
 	for (;;) {
 		if (conn->ended || conn->eof || conn->read_shut ||
 		    conn->error != 0) {
+			conn_ack(conn);		/* no data comes to ride with */
 			if (!stream_tell(conn))
 				session_push_wait(s, &conn->push_wait);
 			return;
@@ -426,7 +427,12 @@ note_credit(struct session *s, const struct proto_arg *args)
 	conn->credit += (uint32_t)args[1].u;
 	if (!conn->ended)
 		stream_pump(conn);
-	/* A client about to wait for acks sends a credit (0 if need be). */
+	/*
+	 * A client about to wait for acks sends a credit (0 if need be):
+	 * what the socket took is acked now, the rest as soon as it is.
+	 */
+	if (conn->wout > 0)
+		conn->ack_asked = true;
 	conn_ack(conn);
 }
 
@@ -447,10 +453,14 @@ behind_ack(struct conn *conn)
 	if (conn->unacked == 0 ||
 	    (conn->unacked < LIMIT_SEND_WINDOW / 4 && conn->wlen > 0))
 		return;
-	/* Wait only where data may come to ride with. */
+	/*
+	 * Wait only where data may come to ride with, and only for a
+	 * client that can ask for the ack (a credit, version 3).
+	 */
 	if (conn->unacked < LIMIT_SEND_WINDOW / 4 && conn->error == 0 &&
 	    !conn->write_shut && !conn->eof && !conn->ended &&
-	    !conn->read_shut && conn->credit > 0) {
+	    !conn->read_shut && conn->credit > 0 && !conn->ack_asked &&
+	    session_version(conn->session) >= PROTO_VERSION_CLOSE_NOTE) {
 		session_ack_later(conn->session);
 		return;
 	}
@@ -476,6 +486,8 @@ conn_ack(struct conn *conn)
 	note_end(s);
 	conn->wout -= conn->unacked;
 	conn->unacked = 0;
+	if (conn->wout == 0)
+		conn->ack_asked = false;	/* all it sent is acked */
 }
 
 /* A write failed: the rest is dropped and the client told. */

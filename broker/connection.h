@@ -90,6 +90,7 @@ struct conn {
 	bool			 counted;	/* holds a connection */
 	bool			 looking_up;	/* holds a lookup */
 	bool			 accepted;	/* from a listener */
+	bool			 ack_asked;	/* a credit came: ack at once */
 };
 
 /* connection.c: a new connection with a handle of s, not yet published. */

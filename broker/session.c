@@ -355,6 +355,12 @@ session_recv_window(const struct session *s)
 	return s->recv_window;
 }
 
+unsigned
+session_version(const struct session *s)
+{
+	return s->version;
+}
+
 size_t
 session_push_room(const struct session *s)
 {

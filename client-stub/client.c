@@ -370,12 +370,13 @@ send_close(tb_client *c, tb_handle h, struct tb_error *err)
  * for more (wait).  Less than that stays owed: a read waits for at most
  * PROTO_LINE_MAX, which the broker's credit still holds, and a request
  * and its answer cost no credit message each.  The lock is let go while
- * sending.
+ * sending: true when it was, and the caller looks again at what another
+ * thread may have received meanwhile before it waits.
  */
 _Static_assert(CLIENT_RECV_WINDOW - CLIENT_GRANT_BEFORE_WAIT >
     PROTO_LINE_MAX + PROTO_DATA_MAX, "a wait leaves credit for a payload");
 
-void
+bool
 stream_grant(tb_client *c, struct stream *e, bool wait)
 {
 	tb_handle	h = e->handle;
@@ -383,11 +384,12 @@ stream_grant(tb_client *c, struct stream *e, bool wait)
 
 	if (n < (wait ? CLIENT_GRANT_BEFORE_WAIT : CLIENT_GRANT_BATCH) ||
 	    n == 0 || e->eof || e->error != 0 || e->read_shut)
-		return;
+		return false;
 	e->owed = 0;
 	pthread_mutex_unlock(&c->lock);
 	send_credit(c, h, n);
 	pthread_mutex_lock(&c->lock);
+	return true;
 }
 
 /* Messages from the broker. */
@@ -1464,7 +1466,14 @@ stream_read(tb_client *c, tb_handle h, const struct read_want *w,
 			rc = read_timed_out(e, w, err);
 			break;
 		}
-		stream_grant(c, e, true);
+		if (stream_grant(c, e, true)) {
+			if ((e = stream_of(c, h)) == NULL) {
+				rc = set_error(err, TB_ECLOSED, "%s: the "
+				    "connection was closed", w->name);
+				break;
+			}
+			continue;	/* the lock was let go: look again */
+		}
 		if (client_wait(c, deadline)) {
 			rc = set_error(err, TB_EINTR, "%s: %s", w->name,
 			    INTERRUPTED_TEXT);
@@ -1760,6 +1769,11 @@ tb_close(tb_client *c, tb_handle h, struct tb_error *err)
 				break;
 			}
 			client_wait(c, deadline);
+		}
+		/* Another thread closed it meanwhile: closing again is a no-op. */
+		if (e == NULL && closed_here(c, h)) {
+			pthread_mutex_unlock(&c->lock);
+			return set_error(err, 0, "ok");
 		}
 	}
 	/* Calls waiting on it fail now; what is still pushed is dropped. */

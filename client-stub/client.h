@@ -74,7 +74,7 @@ struct stream *stream_of(tb_client *, tb_handle);
 /* With the lock: makes room for n more bytes in the buffer; -1 if not. */
 int	 stream_reserve(struct stream *, size_t);
 /* With the lock (let go while sending): gives back what was read. */
-void	 stream_grant(tb_client *, struct stream *, bool);
+bool	 stream_grant(tb_client *, struct stream *, bool);
 /* Without the lock: sends data behind on h. */
 int	 send_behind(tb_client *, tb_handle, const uint8_t *, size_t);
 

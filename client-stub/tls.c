@@ -599,7 +599,14 @@ tls_handshake(tb_client *c, tb_handle h, struct tb_error *err)
 			    proto_err_text(c->broken));
 		if (t->failed)
 			break;
-		stream_grant(c, e, true);
+		if (stream_grant(c, e, true)) {
+			/* The lock was let go: look again before waiting. */
+			if ((e = stream_of(c, h)) == NULL)
+				return set_error(err, TB_ECLOSED, "tls: the "
+				    "connection was closed during the "
+				    "handshake");
+			continue;
+		}
 		if (client_wait(c, deadline)) {
 			if ((e = stream_of(c, h)) != NULL)
 				tls_failed(e->tls, "interrupted by a signal "

@@ -343,6 +343,34 @@ class WireTest(unittest.TestCase):
         self.assertEqual(b"".join(sunk), b"".join(b"%010d" % i
                                                   for i in range(20)))
 
+    def test_ack_version2_at_once(self):
+        """A version 2 client cannot ask for a delayed ack: none waits."""
+        def handler(conn):
+            got = 0
+            while got < 100:
+                data = conn.recv(4096)
+                if not data:
+                    return
+                got += len(data)
+
+        srv = self.server(handler)
+        s = Session(self.broker.socket, hello=False)
+        self.addCleanup(s.close)
+        s.ok("hello", 2)
+        s.ok("stream", 65536)
+        conn = s.ok("connect", "127.0.0.1", srv.port)
+        s.sock.sendall(b"".join(msgpack.packb(
+            [2, "send", [conn, b"%010d" % i]], use_bin_type=True)
+            for i in range(10)))
+        acks = []
+        while sum(acks) < 100:
+            msg = s.receive()
+            if msg[:3] == [2, "end", [conn]]:
+                continue
+            self.assertEqual(msg[:2], [2, "ack"])
+            acks.append(msg[2][1])
+        self.assertEqual(acks, [10] * 10)
+
     def test_malformed_closes_only_that_session(self):
         bad = self.session()
         good = self.session()
