@@ -295,14 +295,14 @@ class WireTest(unittest.TestCase):
             for _ in range(100):
                 old.receive()
 
-    def test_ack_waits_to_ride(self):
-        """Small writes to a drained connection share one delayed ack;
-        a credit takes it at once."""
+    def sink_session(self, version, total):
+        """A streaming session of version and a connection to a sink
+        that reads total bytes; returns (session, conn, sunk, done)."""
         sunk = []
         done = threading.Event()
 
         def handler(conn):
-            while sum(map(len, sunk)) < 200:
+            while sum(map(len, sunk)) < total:
                 data = conn.recv(4096)
                 if not data:
                     return
@@ -312,64 +312,50 @@ class WireTest(unittest.TestCase):
         srv = self.server(handler)
         s = Session(self.broker.socket, hello=False)
         self.addCleanup(s.close)
-        s.ok("hello", 3)
+        s.ok("hello", version)
         s.ok("stream", 65536)
-        conn = s.ok("connect", "127.0.0.1", srv.port)
+        return s, s.ok("connect", "127.0.0.1", srv.port), sunk, done
 
-        def sends(first, count):
-            return b"".join(msgpack.packb(
-                [2, "send", [conn, b"%010d" % i]], use_bin_type=True)
-                for i in range(first, first + count))
+    @staticmethod
+    def sends(conn, first, count):
+        """send notifications of ten bytes each, numbered from first."""
+        return b"".join(msgpack.packb(
+            [2, "send", [conn, b"%010d" % i]], use_bin_type=True)
+            for i in range(first, first + count))
 
-        def acks(total):
-            got = []
-            while sum(got) < total:
-                msg = s.receive()
-                if msg[:3] == [2, "end", [conn]]:
-                    continue    # the sink has had its 200 bytes
-                self.assertEqual(msg[:2], [2, "ack"])
-                got.append(msg[2][1])
-            return got
+    def acks(self, s, conn, total):
+        """The acks, in order, until they add up to total."""
+        got = []
+        while sum(got) < total:
+            msg = s.receive()
+            if msg[:3] == [2, "end", [conn]]:
+                continue    # the sink has had its bytes
+            self.assertEqual(msg[:2], [2, "ack"])
+            got.append(msg[2][1])
+        return got
 
+    def test_ack_waits_to_ride(self):
+        """Small writes to a drained connection share one delayed ack;
+        a credit takes it at once."""
+        s, conn, sunk, done = self.sink_session(3, 200)
         # Ten sends in one batch, each drained into the socket: one ack
         # (LIMIT_ACK_DELAY_MS later), not one per send.
-        s.sock.sendall(sends(0, 10))
-        self.assertEqual(acks(100), [100])
+        s.sock.sendall(self.sends(conn, 0, 10))
+        self.assertEqual(self.acks(s, conn, 100), [100])
         # A credit (of 0 here) asks for the ack that waits.
-        s.sock.sendall(sends(10, 5) + msgpack.packb([2, "credit", [conn, 0]])
-                       + sends(15, 5))
-        self.assertEqual(acks(100), [50, 50])
+        s.sock.sendall(self.sends(conn, 10, 5) +
+                       msgpack.packb([2, "credit", [conn, 0]]) +
+                       self.sends(conn, 15, 5))
+        self.assertEqual(self.acks(s, conn, 100), [50, 50])
         self.assertTrue(done.wait(TIMEOUT))
         self.assertEqual(b"".join(sunk), b"".join(b"%010d" % i
                                                   for i in range(20)))
 
     def test_ack_version2_at_once(self):
         """A version 2 client cannot ask for a delayed ack: none waits."""
-        def handler(conn):
-            got = 0
-            while got < 100:
-                data = conn.recv(4096)
-                if not data:
-                    return
-                got += len(data)
-
-        srv = self.server(handler)
-        s = Session(self.broker.socket, hello=False)
-        self.addCleanup(s.close)
-        s.ok("hello", 2)
-        s.ok("stream", 65536)
-        conn = s.ok("connect", "127.0.0.1", srv.port)
-        s.sock.sendall(b"".join(msgpack.packb(
-            [2, "send", [conn, b"%010d" % i]], use_bin_type=True)
-            for i in range(10)))
-        acks = []
-        while sum(acks) < 100:
-            msg = s.receive()
-            if msg[:3] == [2, "end", [conn]]:
-                continue
-            self.assertEqual(msg[:2], [2, "ack"])
-            acks.append(msg[2][1])
-        self.assertEqual(acks, [10] * 10)
+        s, conn, _, _ = self.sink_session(2, 100)
+        s.sock.sendall(self.sends(conn, 0, 10))
+        self.assertEqual(self.acks(s, conn, 100), [10] * 10)
 
     def test_malformed_closes_only_that_session(self):
         bad = self.session()
