@@ -531,6 +531,13 @@ const struct policy_tenant *session_tenant(struct session *s);
 uint32_t	 session_recv_window(const struct session *s);
 /* The protocol version the session said hello with. */
 unsigned	 session_version(const struct session *s);
+/*
+ * Send windows beyond LIMIT_SEND_WINDOW come from the session's
+ * LIMIT_SESSION_WINDOW_GROWTH: take returns up to want bytes of it
+ * (0 when it is spent), give returns them.
+ */
+size_t		 session_window_take(struct session *s, size_t want);
+void		 session_window_give(struct session *s, size_t n);
 size_t		 session_push_room(const struct session *s);
 /*
  * Room for *len bytes of output (within push_room).  When memory is

@@ -30,9 +30,14 @@
 /* Smallest receive buffer a connection allocates: bytes. */
 #define CONN_BUFFER_MIN	4096
 
-/* A client waiting for window always gets an ack: see behind_ack(). */
+/*
+ * A client waiting for window always gets an ack: see behind_ack().  A
+ * window that grew (behind_grow()) holds this the more.
+ */
 _Static_assert(LIMIT_SEND_WINDOW - PROTO_DATA_MAX >= LIMIT_SEND_WINDOW / 4,
     "the send window holds a payload and a quarter window");
+_Static_assert(PROTO_SEND_WINDOW_MAX >= LIMIT_SEND_WINDOW &&
+    PROTO_SEND_WINDOW_MAX <= UINT32_MAX, "send window sizes");
 /* A read call never waits for more than one full buffer. */
 _Static_assert(PROTO_DATA_MAX <= LIMIT_CONN_BUFFER &&
     PROTO_LINE_MAX <= LIMIT_CONN_BUFFER, "reads must fit the buffer");
@@ -191,6 +196,9 @@ conn_destroy(struct conn *conn, bool reply)
 		quota_release(conn->quota, QUOTA_LOOKUP);
 	if (conn->counted)
 		quota_release(conn->quota, QUOTA_CONNECTION);
+	if (conn->window > LIMIT_SEND_WINDOW)
+		session_window_give(conn->session,
+		    conn->window - LIMIT_SEND_WINDOW);
 	if (reply) {
 		call_queue_fail(&conn->readers, TB_ECLOSED,
 		    "the connection was closed");
@@ -407,6 +415,7 @@ conn_stream_start(struct conn *conn, bool readable)
 	if ((conn->credit = session_recv_window(conn->session)) == 0)
 		return;
 	conn->streaming = true;
+	conn->window = LIMIT_SEND_WINDOW;
 	conn->push_wait.resume = stream_resume;
 	if (readable)
 		stream_pump(conn);
@@ -438,8 +447,8 @@ note_credit(struct session *s, const struct proto_arg *args)
 
 /*
  * Write-behind: the client sends data notifications of its own within
- * LIMIT_SEND_WINDOW per connection and goes on; what the socket does
- * not take at once waits in wbuf, at most the window.  Acks give the
+ * the connection's send window and goes on; what the socket does not
+ * take at once waits in wbuf, at most the window.  Acks give the
  * window back once bytes are in the socket: every quarter window, and
  * once wbuf has drained, so a client that waits for them (to send
  * more, or to close) always gets one.  The ack of a drained connection
@@ -451,13 +460,13 @@ static void
 behind_ack(struct conn *conn)
 {
 	if (conn->unacked == 0 ||
-	    (conn->unacked < LIMIT_SEND_WINDOW / 4 && conn->wlen > 0))
+	    (conn->unacked < conn->window / 4 && conn->wlen > 0))
 		return;
 	/*
 	 * Wait only where data may come to ride with, and only for a
 	 * client that can ask for the ack (a credit, version 3).
 	 */
-	if (conn->unacked < LIMIT_SEND_WINDOW / 4 && conn->error == 0 &&
+	if (conn->unacked < conn->window / 4 && conn->error == 0 &&
 	    !conn->write_shut && !conn->eof && !conn->ended &&
 	    !conn->read_shut && conn->credit > 0 && !conn->ack_asked &&
 	    session_version(conn->session) >= PROTO_VERSION_CLOSE_NOTE) {
@@ -467,14 +476,55 @@ behind_ack(struct conn *conn)
 	conn_ack(conn);
 }
 
+/*
+ * Send windows grow as TCP's buffers autotune (version 4): a connection
+ * whose socket took at once all the client sent, over two quarter-window
+ * acks in a row, has its window doubled, up to PROTO_SEND_WINDOW_MAX and
+ * within what is left of the session's LIMIT_SESSION_WINDOW_GROWTH.  Bytes
+ * held for a slow peer (wbuf) disarm it, so a connection whose peer was
+ * never fast keeps LIMIT_SEND_WINDOW.  A window never shrinks; what it
+ * grew by goes back to the session when the connection is destroyed.
+ */
+static void
+behind_grow(struct conn *conn, uint32_t acked)
+{
+	struct session	*s = conn->session;
+	msgpack_packer	*pk;
+	size_t		 add;
+
+	if (acked < conn->window / 4 || conn->wbuf != NULL ||
+	    conn->error != 0 || conn->write_shut ||
+	    conn->window >= PROTO_SEND_WINDOW_MAX ||
+	    session_version(s) < PROTO_VERSION_WINDOW)
+		return;
+	if (!conn->grow_armed) {
+		conn->grow_armed = true;
+		return;
+	}
+	if (session_push_room(s) < NOTE_SMALL_MAX)
+		return;			/* armed still: the next ack grows it */
+	add = conn->window;
+	if (add > PROTO_SEND_WINDOW_MAX - conn->window)
+		add = PROTO_SEND_WINDOW_MAX - conn->window;
+	if ((add = session_window_take(s, add)) == 0)
+		return;
+	conn->window += (uint32_t)add;
+	conn->grow_armed = false;
+	pk = note_begin(s, PROTO_BNOTE_WINDOW, 2);
+	msgpack_pack_uint32(pk, conn->handle);
+	msgpack_pack_uint32(pk, conn->window);
+	note_end(s);
+}
+
 /* Acks what the socket took, now (or once the output has room). */
 void
 conn_ack(struct conn *conn)
 {
 	struct session	*s = conn->session;
 	msgpack_packer	*pk;
+	uint32_t	 acked = conn->unacked;
 
-	if (conn->unacked == 0)
+	if (acked == 0)
 		return;
 	if (session_push_room(s) < NOTE_SMALL_MAX) {
 		session_push_wait(s, &conn->push_wait);
@@ -482,12 +532,13 @@ conn_ack(struct conn *conn)
 	}
 	pk = note_begin(s, PROTO_BNOTE_ACK, 2);
 	msgpack_pack_uint32(pk, conn->handle);
-	msgpack_pack_uint32(pk, (uint32_t)conn->unacked);
+	msgpack_pack_uint32(pk, acked);
 	note_end(s);
-	conn->wout -= conn->unacked;
+	conn->wout -= acked;
 	conn->unacked = 0;
 	if (conn->wout == 0)
 		conn->ack_asked = false;	/* all it sent is acked */
+	behind_grow(conn, acked);
 }
 
 /* A write failed: the rest is dropped and the client told. */
@@ -568,7 +619,7 @@ note_send(struct session *s, const struct proto_arg *args)
 
 	if (conn == NULL)
 		return;		/* closed meanwhile */
-	if (!conn->streaming || len > LIMIT_SEND_WINDOW - conn->wout) {
+	if (!conn->streaming || len > conn->window - conn->wout) {
 		session_protocol_error(s, "send past the send window");
 		return;
 	}
@@ -584,12 +635,14 @@ note_send(struct session *s, const struct proto_arg *args)
 		len -= n;
 	}
 	if (len > 0 && conn->error == 0) {
+		/* A window grows only while wbuf is NULL: it fits. */
 		if (conn->wbuf == NULL &&
-		    (conn->wbuf = malloc(LIMIT_SEND_WINDOW)) == NULL) {
+		    (conn->wbuf = malloc(conn->window)) == NULL) {
 			behind_fail(conn, TB_ENOMEM);
 			return;
 		}
-		if (conn->woff + conn->wlen + len > LIMIT_SEND_WINDOW) {
+		conn->grow_armed = false;
+		if (conn->woff + conn->wlen + len > conn->window) {
 			memmove(conn->wbuf, conn->wbuf + conn->woff,
 			    conn->wlen);
 			conn->woff = 0;

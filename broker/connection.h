@@ -48,12 +48,15 @@ struct conn {
 	struct loop_io		 io;
 	struct session		*session;
 	struct push_waiter	 push_wait;
-	/* Write-behind: sent by the client, not yet taken by the socket. */
+	/*
+	 * Write-behind: sent by the client, not yet taken by the socket.
+	 * The counts are at most the window, PROTO_SEND_WINDOW_MAX.
+	 */
 	uint8_t			*wbuf;
-	size_t			 woff;
-	size_t			 wlen;
-	size_t			 wout;		/* sent by the client, not acked */
-	size_t			 unacked;	/* written, not acked yet */
+	uint32_t		 woff;
+	uint32_t		 wlen;
+	uint32_t		 wout;		/* sent by the client, not acked */
+	uint32_t		 unacked;	/* written, not acked yet */
 	uint8_t			*buf;		/* received, not yet read */
 	size_t			 buflen;
 	size_t			 bufcap;
@@ -80,6 +83,7 @@ struct conn {
 	uint32_t		 timeout_ms;
 	int			 error;		/* sticky TB_E* code */
 	uint32_t		 credit;	/* bytes the client may take */
+	uint32_t		 window;	/* the send window, once streaming */
 	bool			 eof;		/* the peer sent FIN */
 	bool			 read_shut;
 	bool			 write_shut;
@@ -91,6 +95,7 @@ struct conn {
 	bool			 looking_up;	/* holds a lookup */
 	bool			 accepted;	/* from a listener */
 	bool			 ack_asked;	/* a credit came: ack at once */
+	bool			 grow_armed;	/* see behind_grow() */
 };
 
 /* connection.c: a new connection with a handle of s, not yet published. */

@@ -125,6 +125,8 @@ static const struct rule broker_rules[] = {
 	    EQ(2, SO_KEEPALIVE) }, "SO_KEEPALIVE, for set_keepalive" },
 	{ "setsockopt",	W_ALWAYS, R_ALLOW, 2, { EQ(1, IPPROTO_IPV6),
 	    EQ(2, IPV6_V6ONLY) }, "IPV6_V6ONLY on every IPv6 socket" },
+	{ "setsockopt",	W_ALWAYS, R_ALLOW, 2, { EQ(1, SOL_SOCKET),
+	    EQ(2, SO_SNDBUF) }, "SO_SNDBUF, a new session's socket buffer" },
 	{ "setsockopt",	W_LISTEN, R_ALLOW, 2, { EQ(1, SOL_SOCKET),
 	    EQ(2, SO_REUSEADDR) }, "SO_REUSEADDR on listeners" },
 	{ "getsockname", W_ALWAYS, R_ALLOW, 0, { { 0 } },

@@ -53,6 +53,7 @@ struct session {
 	bool			 pushed;	/* notifications to send */
 	TAILQ_ENTRY(session)	 pushed_entry;
 	uint32_t		 recv_window;	/* streaming when not 0 */
+	size_t			 window_grown;	/* of WINDOW_GROWTH, lent */
 	struct push_waiters	 push_waiters;	/* for output room */
 	const char		*doom_reason;
 	uint8_t			*in;
@@ -160,9 +161,10 @@ session_destroy(struct session *s)
 		else if (s->slots[i].listener != NULL)
 			listener_destroy(s->slots[i].listener, false);
 	}
-	if (s->ncalls != 0 || s->buffered != 0)
-		fatalx("session %llu: %u calls and %zu bytes left at close",
-		    (unsigned long long)s->id, s->ncalls, s->buffered);
+	if (s->ncalls != 0 || s->buffered != 0 || s->window_grown != 0)
+		fatalx("session %llu: %u calls, %zu bytes and %zu bytes of "
+		    "send window left at close", (unsigned long long)s->id,
+		    s->ncalls, s->buffered, s->window_grown);
 	if (s->ready)
 		TAILQ_REMOVE(&ready, s, ready_entry);
 	if (s->pushed)
@@ -359,6 +361,26 @@ unsigned
 session_version(const struct session *s)
 {
 	return s->version;
+}
+
+size_t
+session_window_take(struct session *s, size_t want)
+{
+	size_t	room = LIMIT_SESSION_WINDOW_GROWTH - s->window_grown;
+
+	if (want > room)
+		want = room;
+	s->window_grown += want;
+	return want;
+}
+
+void
+session_window_give(struct session *s, size_t n)
+{
+	if (n > s->window_grown)
+		fatalx("session %llu gives back %zu bytes of send window, "
+		    "%zu lent", (unsigned long long)s->id, n, s->window_grown);
+	s->window_grown -= n;
 }
 
 size_t
@@ -1403,6 +1425,15 @@ session_new(int fd, const struct ucred *given, const char **why)
 	}
 	proto_packer_init(&s->pk, &s->out);
 	msgpack_unpacked_init(&s->unpacked);
+	/*
+	 * A larger socket buffer toward the client means fewer wake-ups per
+	 * byte streamed to it; the kernel caps it at net.core.wmem_max, and
+	 * a session works with whatever it got.
+	 */
+	if (setsockopt(fd, SOL_SOCKET, SO_SNDBUF,
+	    &(int){ LIMIT_SESSION_SOCKET_BUFFER }, sizeof(int)) == -1)
+		log_debug("session %llu: SO_SNDBUF: %s",
+		    (unsigned long long)s->id, strerror(errno));
 	if (loop_add(&s->io, fd, EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLPRI,
 	    session_event, s) == -1) {
 		log_warnx("session refused: epoll: %s", strerror(errno));

@@ -229,6 +229,7 @@ stream_claim(tb_client *c, tb_handle h, bool *bad)
 	memset(e, 0, sizeof(*e));
 	e->handle = h;
 	e->open = true;
+	e->send_window = c->send_window;
 	return e;
 }
 
@@ -479,6 +480,18 @@ deliver_note(tb_client *c, struct proto_cursor *cur)
 	case PROTO_BNOTE_ACCEPTABLE:
 		if (e != NULL)
 			e->acceptable = true;
+		return 0;
+	case PROTO_BNOTE_WINDOW:
+		/* Windows only grow, within the protocol's bound. */
+		if (proto_get_uint(cur, &v) != 0 ||
+		    c->version < PROTO_VERSION_WINDOW ||
+		    v > PROTO_SEND_WINDOW_MAX)
+			return -1;
+		if (e != NULL) {
+			if (v < e->send_window)
+				return -1;
+			e->send_window = (size_t)v;
+		}
 		return 0;
 	}
 	return -1;
@@ -866,7 +879,7 @@ hello_as(tb_client *c, uint32_t version, struct tb_error *err)
 	rc = result_map_uint(&sresp, sreq.name, "send_window",
 	    &c->send_window, err);
 	if (rc == 0 && (c->send_window < TB_DATA_MAX ||
-	    c->send_window > PROTO_RECV_WINDOW_MAX))
+	    c->send_window > PROTO_SEND_WINDOW_MAX))
 		rc = set_error(err, TB_EPROTO, "stream: a send window of %zu "
 		    "bytes", c->send_window);
 	if (rc == 0)
@@ -874,14 +887,19 @@ hello_as(tb_client *c, uint32_t version, struct tb_error *err)
 	return rc;
 }
 
-/* A broker older than the library still streams, at version 2. */
+/*
+ * A broker older than the library still streams: hello again with each
+ * older version down to the first that streams.
+ */
 static int
 hello(tb_client *c, struct tb_error *err)
 {
-	int	rc;
+	uint32_t	v = PROTO_VERSION;
+	int		rc;
 
-	if ((rc = hello_as(c, PROTO_VERSION, err)) == TB_EVERSION)
-		rc = hello_as(c, PROTO_VERSION_STREAM, err);
+	while ((rc = hello_as(c, v, err)) == TB_EVERSION &&
+	    v > PROTO_VERSION_STREAM)
+		v--;
 	return rc;
 }
 
@@ -1214,10 +1232,10 @@ write_behind(tb_client *c, tb_handle h, const char *name, bool all,
 			break;
 		}
 		chunk = len - done > TB_DATA_MAX ? TB_DATA_MAX : len - done;
-		room = c->send_window - e->wout;
+		room = e->send_window - e->wout;
 		if (e->tls != NULL)
 			tls_fit(e->tls, &chunk, &room);
-		if (room < chunk && room < c->send_window / 4) {
+		if (room < chunk && room < e->send_window / 4) {
 			if (c->broken != 0) {
 				rc = set_error(err, c->broken, "%s: the broker "
 				    "session failed: %s", name,

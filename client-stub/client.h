@@ -38,6 +38,7 @@ struct stream {
 	bool		 write_lost;	/* it came with writes behind */
 	bool		 write_shut;
 	size_t		 wout;		/* written behind, not acked */
+	size_t		 send_window;	/* the broker's for it; grows */
 	uint32_t	 timeout_ms;
 	uint8_t		*buf;		/* received and unread: buf[off, len) */
 	size_t		 off;
@@ -57,7 +58,7 @@ struct tb_client {
 	int		 broken;	/* 0, or why the session is unusable */
 	uint32_t	 next_msgid;
 	struct waiter	*waiters;
-	size_t		 send_window;	/* the broker's, per connection */
+	size_t		 send_window;	/* the broker's first, per connection */
 	uint32_t	 version;	/* of the protocol, from hello */
 	struct stream	 streams[STREAM_SLOTS];
 	uint8_t		*in;		/* the reader's, CLIENT_READ_BUFFER */

@@ -502,7 +502,7 @@ tls_flush(tb_client *c, tb_handle h, const char *name, uint64_t deadline,
 		if (e->error != 0)
 			return set_error(err, e->error, "%s: %s", name,
 			    proto_err_text(e->error));
-		if (c->send_window - e->wout < n) {
+		if (e->send_window - e->wout < n) {
 			if (c->broken != 0)
 				return set_error(err, c->broken, "%s: the "
 				    "broker session failed: %s", name,

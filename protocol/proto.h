@@ -67,7 +67,8 @@
 	X(END,			end,			"h")	\
 	X(ERROR,		error,			"he")	\
 	X(ACK,			ack,			"hu")	\
-	X(ACCEPTABLE,		acceptable,		"h")
+	X(ACCEPTABLE,		acceptable,		"h")	\
+	X(WINDOW,		window,			"hu")
 
 enum proto_client_note {
 #define PROTO__NOTE_ENUM(id, name, params) PROTO_CNOTE_##id,

@@ -9,12 +9,16 @@
  * Wire protocol version; bumped whenever the method or notification
  * tables change.
  */
-#define PROTO_VERSION			3
+#define PROTO_VERSION			4
 /* Oldest version a broker still speaks: its clients never stream. */
 #define PROTO_VERSION_MIN		1
-/* The first version that streams, and the first with close notes. */
+/*
+ * The first version that streams, the first with close notes, and the
+ * first whose send windows grow.
+ */
 #define PROTO_VERSION_STREAM		2
 #define PROTO_VERSION_CLOSE_NOTE	3
+#define PROTO_VERSION_WINDOW		4
 
 /* Largest data payload (msgpack bin) in one request or response: bytes. */
 #define PROTO_DATA_MAX			65536
@@ -46,11 +50,22 @@
 /* Smallest receive window: a whole line or data payload must fit. */
 #define PROTO_RECV_WINDOW_MIN		PROTO_LINE_MAX
 /*
- * Send window of one connection: data a client may send behind (as
- * send notifications) before the broker acks it, and the most the
- * broker holds for the connection when the peer is slow: bytes.
+ * Send window of one connection at its start: data a client may send
+ * behind (as send notifications) before the broker acks it, and the
+ * most the broker holds for the connection when the peer is slow: bytes.
  */
 #define LIMIT_SEND_WINDOW		(128 * 1024)
+/*
+ * Largest send window of a connection (version 4: the broker doubles
+ * it while the peer takes all the client sends): bytes.
+ */
+#define PROTO_SEND_WINDOW_MAX		(1024 * 1024)
+/*
+ * The most the broker adds to the send windows of one session's
+ * connections together, beyond LIMIT_SEND_WINDOW each; given back as
+ * connections close: bytes.
+ */
+#define LIMIT_SESSION_WINDOW_GROWTH	(4 * 1024 * 1024)
 /*
  * The ack of a connection whose written bytes are all in the socket,
  * less than a quarter window, waits at most this for the connection's
@@ -58,7 +73,7 @@
  */
 #define LIMIT_ACK_DELAY_MS		1
 /* Receive window the client library grants, its buffer per connection. */
-#define CLIENT_RECV_WINDOW		(256 * 1024)
+#define CLIENT_RECV_WINDOW		(1024 * 1024)
 /*
  * Bytes read that the client library gives back as credit at once; and,
  * before it waits for more, bytes read it gives back at least (less
@@ -67,6 +82,12 @@
  */
 #define CLIENT_GRANT_BATCH		(CLIENT_RECV_WINDOW / 2)
 #define CLIENT_GRANT_BEFORE_WAIT	(CLIENT_RECV_WINDOW / 4)
+/*
+ * Socket buffer the broker asks for on each session's socket, toward its
+ * client (SO_SNDBUF; the kernel caps it at net.core.wmem_max and
+ * doubles it for its bookkeeping): bytes.
+ */
+#define LIMIT_SESSION_SOCKET_BUFFER	(1024 * 1024)
 /* Bytes the client library reads from its session per wake-up. */
 #define CLIENT_READ_BUFFER		(256 * 1024)
 /*

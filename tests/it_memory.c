@@ -242,7 +242,7 @@ test_enomem_then_serves(void **state)
 	/*
 	 * Each connection's peer never reads: once the kernel's buffers are
 	 * full, the broker keeps what the client wrote behind in a buffer of
-	 * LIMIT_SEND_WINDOW, until one of those cannot be had.
+	 * its send window, until one of those cannot be had.
 	 */
 	for (i = 0; i < MEMORY_CONNS_MAX && enomem_at == -1; i++) {
 		rc = tb_connect(c, "127.0.0.1", silent.port, &h[nconn], &err);

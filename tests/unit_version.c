@@ -1,13 +1,19 @@
 /*
- * The client library against a broker older than itself: a peer on a
- * socket pair that speaks protocol version 2 as docs/protocol.md says
- * (hello with 3 is EVERSION; streams; no close notification).  The
- * library must say hello again with 2, stream, and close a connection
- * by the request, which such a broker answers, never by the
- * notification, which would end the session.
+ * The client library against scripted brokers on a socket pair, each
+ * speaking as docs/protocol.md says up to a version:
+ * - older than the library, 2 and 3: a hello with a newer version is
+ *   EVERSION.  The library must say hello again with an older one and
+ *   stream; it must close by the request where version 2 has no close
+ *   notification (which would end the session), by the notification in
+ *   version 3.
+ * - version 4, whose send windows grow: the library must send within a
+ *   window the broker grew, without waiting for acks the smaller one
+ *   would have needed, and must take a window that shrinks as the
+ *   protocol error it is.
  */
 #include <sys/socket.h>
 
+#include <errno.h>
 #include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -25,13 +31,22 @@
 
 /* Messages the scripted broker reads before it gives up: messages. */
 #define OLD_MESSAGES_MAX	32
+/* The handle the scripted broker's connect gives. */
+#define OLD_HANDLE		0x100
+/* What the window test writes, more than LIMIT_SEND_WINDOW: bytes. */
+#define GROWN_WINDOW		(512 * 1024)
+/* How long a write or read of these tests may wait: milliseconds. */
+#define WAIT_MS			5000
 
 struct old_broker {
 	int		 fd;
+	unsigned	 speaks;	/* the newest version it takes */
+	uint32_t	 window_note;	/* pushed after connect, if not 0 */
 	unsigned	 hellos;	/* hello calls seen */
 	unsigned	 version;	/* the one it accepted, 0 if none */
 	unsigned	 close_requests;
 	unsigned	 close_notes;
+	size_t		 sent;		/* bytes of send notifications */
 	unsigned	 others;
 };
 
@@ -48,13 +63,24 @@ pack_str(msgpack_packer *pk, const char *s)
 	msgpack_pack_str_with_body(pk, s, strlen(s));
 }
 
+static void
+send_packed(struct old_broker *b, msgpack_sbuffer *sb)
+{
+	/* A library that gave up may have closed: no SIGPIPE then. */
+	if (send(b->fd, sb->data, sb->size, MSG_NOSIGNAL) !=
+	    (ssize_t)sb->size && errno != EPIPE)
+		b->others++;	/* no cmocka assert off the test's thread */
+	msgpack_sbuffer_destroy(sb);
+}
+
 /* Answers request msgid with an error, or with what fill packs. */
 static void
 answer(struct old_broker *b, uint64_t msgid, const char *code,
-    void (*fill)(msgpack_packer *))
+    void (*fill)(struct old_broker *, msgpack_packer *))
 {
 	msgpack_sbuffer	sb;
 	msgpack_packer	pk;
+	char		text[64];
 
 	msgpack_sbuffer_init(&sb);
 	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
@@ -62,32 +88,51 @@ answer(struct old_broker *b, uint64_t msgid, const char *code,
 	msgpack_pack_uint8(&pk, 1);
 	msgpack_pack_uint64(&pk, msgid);
 	if (code != NULL) {
+		snprintf(text, sizeof(text), "this broker speaks protocol "
+		    "versions 1 to %u", b->speaks);
 		msgpack_pack_array(&pk, 2);
 		pack_str(&pk, code);
-		pack_str(&pk, "this broker speaks protocol versions 1 to 2");
+		pack_str(&pk, text);
 		msgpack_pack_nil(&pk);
 	} else {
 		msgpack_pack_nil(&pk);
-		fill(&pk);
+		fill(b, &pk);
 	}
-	if (write(b->fd, sb.data, sb.size) != (ssize_t)sb.size)
-		b->others++;	/* no cmocka assert off the test's thread */
-	msgpack_sbuffer_destroy(&sb);
+	send_packed(b, &sb);
+}
+
+/* Pushes [2, name, [OLD_HANDLE, n]]. */
+static void
+push(struct old_broker *b, const char *name, uint32_t n)
+{
+	msgpack_sbuffer	sb;
+	msgpack_packer	pk;
+
+	msgpack_sbuffer_init(&sb);
+	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+	msgpack_pack_array(&pk, 3);
+	msgpack_pack_uint8(&pk, 2);
+	pack_str(&pk, name);
+	msgpack_pack_array(&pk, 2);
+	msgpack_pack_uint32(&pk, OLD_HANDLE);
+	msgpack_pack_uint32(&pk, n);
+	send_packed(b, &sb);
 }
 
 static void
-fill_hello(msgpack_packer *pk)
+fill_hello(struct old_broker *b, msgpack_packer *pk)
 {
 	msgpack_pack_map(pk, 2);
 	pack_str(pk, "version");
-	msgpack_pack_uint8(pk, 2);
+	msgpack_pack_uint8(pk, (uint8_t)b->version);
 	pack_str(pk, "session");
 	msgpack_pack_uint8(pk, 7);
 }
 
 static void
-fill_stream(msgpack_packer *pk)
+fill_stream(struct old_broker *b, msgpack_packer *pk)
 {
+	(void)b;
 	msgpack_pack_map(pk, 2);
 	pack_str(pk, "recv_window");
 	msgpack_pack_uint32(pk, CLIENT_RECV_WINDOW);
@@ -96,14 +141,16 @@ fill_stream(msgpack_packer *pk)
 }
 
 static void
-fill_handle(msgpack_packer *pk)
+fill_handle(struct old_broker *b, msgpack_packer *pk)
 {
-	msgpack_pack_uint32(pk, 0x100);
+	(void)b;
+	msgpack_pack_uint32(pk, OLD_HANDLE);
 }
 
 static void
-fill_nil(msgpack_packer *pk)
+fill_nil(struct old_broker *b, msgpack_packer *pk)
 {
+	(void)b;
 	msgpack_pack_nil(pk);
 }
 
@@ -114,9 +161,15 @@ old_handle(struct old_broker *b, const msgpack_object *m)
 	uint64_t		 msgid;
 
 	if (m->via.array.size == 3 && a[0].via.u64 == 2) {
+		params = &a[2];
 		if (is_str(&a[1], "close"))
 			b->close_notes++;
-		else
+		else if (is_str(&a[1], "send") && b->window_note != 0) {
+			/* No ack until the grown window is all sent. */
+			b->sent += params->via.array.ptr[1].via.bin.size;
+			if (b->sent == b->window_note)
+				push(b, "ack", (uint32_t)b->sent);
+		} else if (!is_str(&a[1], "credit"))
 			b->others++;
 		return;
 	}
@@ -128,16 +181,20 @@ old_handle(struct old_broker *b, const msgpack_object *m)
 	params = &a[3];
 	if (is_str(&a[2], "hello")) {
 		b->hellos++;
-		if (params->via.array.ptr[0].via.u64 > 2)
+		if (params->via.array.ptr[0].via.u64 > b->speaks)
 			answer(b, msgid, "EVERSION", NULL);
 		else {
-			b->version = 2;
+			b->version = (unsigned)params->via.array.ptr[0].via.u64;
 			answer(b, msgid, NULL, fill_hello);
 		}
 	} else if (is_str(&a[2], "stream"))
 		answer(b, msgid, b->version ? NULL : "EPROTO", fill_stream);
-	else if (is_str(&a[2], "connect"))
+	else if (is_str(&a[2], "connect")) {
 		answer(b, msgid, NULL, fill_handle);
+		if (b->window_note != 0)
+			push(b, "window", b->window_note);
+	} else if (is_str(&a[2], "set_timeout_ms"))
+		answer(b, msgid, NULL, fill_nil);
 	else if (is_str(&a[2], "close")) {
 		b->close_requests++;
 		answer(b, msgid, NULL, fill_nil);
@@ -178,43 +235,142 @@ old_main(void *arg)
 	return NULL;
 }
 
-static void
-test_older_broker(void **state)
+/* A client of a scripted broker b, running on its own thread t. */
+static tb_client *
+old_start(struct old_broker *b, pthread_t *t)
 {
-	struct old_broker	 b = { 0 };
+	struct tb_error	 err;
+	tb_client	*c;
+	int		 sv[2];
+
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+	b->fd = sv[1];
+	assert_int_equal(pthread_create(t, NULL, old_main, b), 0);
+	if (tb_client_open_fd(&c, sv[0], &err) != 0)
+		fail_msg("open: %s", err.message);
+	return c;
+}
+
+static void
+old_stop(struct old_broker *b, tb_client *c, pthread_t t)
+{
+	tb_client_close(c);
+	pthread_join(t, NULL);
+	close(b->fd);
+	assert_int_equal(b->others, 0);
+}
+
+/* Connects, closes, and says how many hellos it took. */
+static void
+connect_close(struct old_broker *b)
+{
+	struct tb_error	 err;
+	tb_client	*c;
+	tb_handle	 h;
+	pthread_t	 t;
+
+	c = old_start(b, &t);
+	if (tb_connect(c, "127.0.0.1", 9, &h, &err) != 0)
+		fail_msg("connect: %s", err.message);
+	assert_int_equal(h, OLD_HANDLE);
+	if (tb_close(c, h, &err) != 0)
+		fail_msg("close: %s", err.message);
+	old_stop(b, c, t);
+}
+
+static void
+test_version2_broker(void **state)
+{
+	struct old_broker	b = { .speaks = 2 };
+
+	(void)state;
+	connect_close(&b);
+	/* Hello with 4 and 3, refused; with 2, taken; closed by request. */
+	assert_int_equal(b.hellos, PROTO_VERSION - 1);
+	assert_int_equal(b.version, 2);
+	assert_int_equal(b.close_requests, 1);
+	assert_int_equal(b.close_notes, 0);
+}
+
+static void
+test_version3_broker(void **state)
+{
+	struct old_broker	b = { .speaks = 3 };
+
+	(void)state;
+	connect_close(&b);
+	assert_int_equal(b.hellos, PROTO_VERSION - 2);
+	assert_int_equal(b.version, 3);
+	assert_int_equal(b.close_requests, 0);
+	assert_int_equal(b.close_notes, 1);
+}
+
+/*
+ * The broker grows the window to GROWN_WINDOW and acks nothing before
+ * all of it came: with LIMIT_SEND_WINDOW only, the write would wait for
+ * an ack until it timed out.
+ */
+static void
+test_window_grows(void **state)
+{
+	struct old_broker	 b = { .speaks = 4, .window_note = GROWN_WINDOW };
+	struct tb_error		 err;
+	static uint8_t		 data[GROWN_WINDOW];
+	tb_client		*c;
+	tb_handle		 h;
+	pthread_t		 t;
+
+	(void)state;
+	_Static_assert(GROWN_WINDOW > LIMIT_SEND_WINDOW &&
+	    GROWN_WINDOW <= PROTO_SEND_WINDOW_MAX, "a window that grew");
+	c = old_start(&b, &t);
+	if (tb_connect(c, "127.0.0.1", 9, &h, &err) != 0)
+		fail_msg("connect: %s", err.message);
+	assert_int_equal(tb_set_timeout_ms(c, h, WAIT_MS, &err), 0);
+	if (tb_write_all(c, h, data, sizeof(data), &err) != 0)
+		fail_msg("write_all: %s", err.message);
+	/* close waits for the acks of what was written behind. */
+	if (tb_close(c, h, &err) != 0)
+		fail_msg("close: %s", err.message);
+	old_stop(&b, c, t);
+	assert_int_equal(b.version, 4);
+	assert_int_equal(b.sent, GROWN_WINDOW);
+	assert_int_equal(b.close_notes, 1);
+}
+
+/* A window that shrinks breaks the session, as any protocol error. */
+static void
+test_window_shrink_refused(void **state)
+{
+	struct old_broker	 b = { .speaks = 4,
+	    .window_note = LIMIT_SEND_WINDOW / 2 };
 	struct tb_error		 err;
 	tb_client		*c;
 	tb_handle		 h;
 	pthread_t		 t;
-	int			 sv[2];
+	uint8_t			 buf[16];
+	size_t			 n;
+	int			 rc;
 
 	(void)state;
-	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
-	b.fd = sv[1];
-	assert_int_equal(pthread_create(&t, NULL, old_main, &b), 0);
-	if (tb_client_open_fd(&c, sv[0], &err) != 0)
-		fail_msg("open: %s", err.message);
+	c = old_start(&b, &t);
 	if (tb_connect(c, "127.0.0.1", 9, &h, &err) != 0)
 		fail_msg("connect: %s", err.message);
-	assert_int_equal(h, 0x100);
-	if (tb_close(c, h, &err) != 0)
-		fail_msg("close: %s", err.message);
-	tb_client_close(c);
-	pthread_join(t, NULL);
-	close(sv[1]);
-	/* Hello with 3, refused; with 2, taken; closed by the request. */
-	assert_int_equal(b.hellos, 2);
-	assert_int_equal(b.version, 2);
-	assert_int_equal(b.close_requests, 1);
-	assert_int_equal(b.close_notes, 0);
-	assert_int_equal(b.others, 0);
+	/* The note may have come already: then this fails as well. */
+	rc = tb_set_timeout_ms(c, h, WAIT_MS, &err);
+	assert_true(rc == 0 || rc == TB_EPROTO);
+	assert_int_equal(tb_read(c, h, buf, sizeof(buf), &n, &err), TB_EPROTO);
+	old_stop(&b, c, t);
 }
 
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_older_broker),
+		cmocka_unit_test(test_version2_broker),
+		cmocka_unit_test(test_version3_broker),
+		cmocka_unit_test(test_window_grows),
+		cmocka_unit_test(test_window_shrink_refused),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -22,6 +22,9 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from tbtest import TIMEOUT, Broker, Server, Session  # noqa: E402
 
 BROKER = None
+# LIMIT_SEND_WINDOW, PROTO_SEND_WINDOW_MAX and LIMIT_SESSION_WINDOW_GROWTH
+WINDOW_FIRST = 131072
+WINDOW_MAX = 1048576
 
 POLICY = """\
 # the wire test's policy
@@ -356,6 +359,69 @@ class WireTest(unittest.TestCase):
         s, conn, _, _ = self.sink_session(2, 100)
         s.sock.sendall(self.sends(conn, 0, 10))
         self.assertEqual(self.acks(s, conn, 100), [10] * 10)
+
+    def sink(self):
+        """A server that reads everything; returns its port."""
+        def handler(conn):
+            while conn.recv(65536):
+                pass
+        return self.server(handler).port
+
+    def pump(self, s, conn, total, stop_at=None):
+        """Sends total bytes on conn in 64 KiB payloads within its send
+        window, taking acks and window notifications as they come, until
+        all is acked or the window is stop_at; returns the windows the
+        broker gave, in order."""
+        chunk = b"x" * 65536
+        window, windows = WINDOW_FIRST, []
+        sent = acked = 0
+        while acked < sent or (sent < total and windows[-1:] != [stop_at]):
+            if sent < total and windows[-1:] != [stop_at] and \
+                    sent - acked + len(chunk) <= window:
+                s.sock.sendall(msgpack.packb([2, "send", [conn, chunk]],
+                                             use_bin_type=True))
+                sent += len(chunk)
+                continue
+            msg = s.receive()
+            self.assertEqual(msg[0], 2)
+            self.assertEqual(msg[2][0], conn)
+            if msg[1] == "ack":
+                acked += msg[2][1]
+            else:
+                self.assertEqual(msg[1], "window")
+                self.assertGreater(msg[2][1], window)
+                window = msg[2][1]
+                windows.append(window)
+        return windows
+
+    def test_send_window_grows(self):
+        """A connection whose peer takes all it is sent has its send window
+        doubled up to PROTO_SEND_WINDOW_MAX (version 4 only), and the
+        growth of one session's windows stays within
+        LIMIT_SESSION_WINDOW_GROWTH, given back as connections close."""
+        s = self.session(hello=False)
+        s.ok("hello", 4)
+        s.ok("stream", 65536)
+        conns = [s.ok("connect", "127.0.0.1", self.sink()) for _ in range(6)]
+        # Four grow to the most, the fifth to what is left, the sixth not.
+        full = [262144, 524288, WINDOW_MAX]
+        for conn in conns[:4]:
+            self.assertEqual(self.pump(s, conn, 8 << 20, WINDOW_MAX), full)
+        self.assertEqual(self.pump(s, conns[4], 2 << 20), [262144, 524288,
+                                                            655360])
+        self.assertEqual(self.pump(s, conns[5], 2 << 20), [])
+        # A closed connection gives its growth back to the next one.
+        s.sock.sendall(msgpack.packb([2, "close", [conns[0]]]))
+        conn = s.ok("connect", "127.0.0.1", self.sink())
+        self.assertEqual(self.pump(s, conn, 8 << 20, WINDOW_MAX), full)
+        s.close()   # the sinks see their ends
+        # Version 3 windows stay as they are.
+        s = self.session(hello=False)
+        s.ok("hello", 3)
+        s.ok("stream", 65536)
+        conn = s.ok("connect", "127.0.0.1", self.sink())
+        self.assertEqual(self.pump(s, conn, 2 << 20), [])
+        s.close()
 
     def test_malformed_closes_only_that_session(self):
         bad = self.session()
