@@ -477,13 +477,16 @@ behind_ack(struct conn *conn)
 }
 
 /*
- * Send windows grow as TCP's buffers autotune (version 4): a connection
- * whose socket took at once all the client sent, over two quarter-window
- * acks in a row, has its window doubled, up to PROTO_SEND_WINDOW_MAX and
- * within what is left of the session's LIMIT_SESSION_WINDOW_GROWTH.  Bytes
- * held for a slow peer (wbuf) disarm it, so a connection whose peer was
- * never fast keeps LIMIT_SEND_WINDOW.  A window never shrinks; what it
- * grew by goes back to the session when the connection is destroyed.
+ * Send windows grow (version 4), as TCP's buffers autotune: once the
+ * socket has taken at once half a window of what the client sent, with
+ * no byte held back in wbuf since the window last grew, the window
+ * doubles, up to PROTO_SEND_WINDOW_MAX and within what is left of the
+ * session's LIMIT_SESSION_WINDOW_GROWTH.  Holding bytes back starts the
+ * count again.  "At once" is the socket's view: a fresh TCP socket's own
+ * buffer takes a good deal before a peer that does not read shows, so
+ * such a peer's window may grow too; what the broker then holds stays
+ * within the session's growth.  A window never shrinks; what it grew by
+ * goes back to the session when the connection is destroyed.
  */
 static void
 behind_grow(struct conn *conn, uint32_t acked)
@@ -492,24 +495,24 @@ behind_grow(struct conn *conn, uint32_t acked)
 	msgpack_packer	*pk;
 	size_t		 add;
 
-	if (acked < conn->window / 4 || conn->wbuf != NULL ||
-	    conn->error != 0 || conn->write_shut ||
+	if (conn->wbuf != NULL || conn->error != 0 || conn->write_shut ||
 	    conn->window >= PROTO_SEND_WINDOW_MAX ||
 	    session_version(s) < PROTO_VERSION_WINDOW)
 		return;
-	if (!conn->grow_armed) {
-		conn->grow_armed = true;
-		return;
-	}
-	if (session_push_room(s) < NOTE_SMALL_MAX)
-		return;			/* armed still: the next ack grows it */
+	if (acked > conn->window - conn->grow_acked)
+		conn->grow_acked = conn->window;
+	else
+		conn->grow_acked += acked;
+	if (conn->grow_acked < conn->window / 2 ||
+	    session_push_room(s) < NOTE_SMALL_MAX)
+		return;			/* the next ack looks again */
 	add = conn->window;
 	if (add > PROTO_SEND_WINDOW_MAX - conn->window)
 		add = PROTO_SEND_WINDOW_MAX - conn->window;
 	if ((add = session_window_take(s, add)) == 0)
 		return;
 	conn->window += (uint32_t)add;
-	conn->grow_armed = false;
+	conn->grow_acked = 0;
 	pk = note_begin(s, PROTO_BNOTE_WINDOW, 2);
 	msgpack_pack_uint32(pk, conn->handle);
 	msgpack_pack_uint32(pk, conn->window);
@@ -641,7 +644,7 @@ note_send(struct session *s, const struct proto_arg *args)
 			behind_fail(conn, TB_ENOMEM);
 			return;
 		}
-		conn->grow_armed = false;
+		conn->grow_acked = 0;
 		if (conn->woff + conn->wlen + len > conn->window) {
 			memmove(conn->wbuf, conn->wbuf + conn->woff,
 			    conn->wlen);

@@ -84,6 +84,7 @@ struct conn {
 	int			 error;		/* sticky TB_E* code */
 	uint32_t		 credit;	/* bytes the client may take */
 	uint32_t		 window;	/* the send window, once streaming */
+	uint32_t		 grow_acked;	/* see behind_grow() */
 	bool			 eof;		/* the peer sent FIN */
 	bool			 read_shut;
 	bool			 write_shut;
@@ -95,7 +96,6 @@ struct conn {
 	bool			 looking_up;	/* holds a lookup */
 	bool			 accepted;	/* from a listener */
 	bool			 ack_asked;	/* a credit came: ack at once */
-	bool			 grow_armed;	/* see behind_grow() */
 };
 
 /* connection.c: a new connection with a handle of s, not yet published. */

@@ -57,7 +57,7 @@
 #define LIMIT_SEND_WINDOW		(128 * 1024)
 /*
  * Largest send window of a connection (version 4: the broker doubles
- * it while the peer takes all the client sends): bytes.
+ * it while the socket takes at once what the client sends): bytes.
  */
 #define PROTO_SEND_WINDOW_MAX		(1024 * 1024)
 /*

@@ -338,12 +338,11 @@ test_window_grows(void **state)
 	assert_int_equal(b.close_notes, 1);
 }
 
-/* A window that shrinks breaks the session, as any protocol error. */
+/* A window note the protocol does not allow breaks the session. */
 static void
-test_window_shrink_refused(void **state)
+window_refused(unsigned speaks, uint32_t window)
 {
-	struct old_broker	 b = { .speaks = 4,
-	    .window_note = LIMIT_SEND_WINDOW / 2 };
+	struct old_broker	 b = { .speaks = speaks, .window_note = window };
 	struct tb_error		 err;
 	tb_client		*c;
 	tb_handle		 h;
@@ -352,7 +351,6 @@ test_window_shrink_refused(void **state)
 	size_t			 n;
 	int			 rc;
 
-	(void)state;
 	c = old_start(&b, &t);
 	if (tb_connect(c, "127.0.0.1", 9, &h, &err) != 0)
 		fail_msg("connect: %s", err.message);
@@ -363,6 +361,28 @@ test_window_shrink_refused(void **state)
 	old_stop(&b, c, t);
 }
 
+static void
+test_window_shrink_refused(void **state)
+{
+	(void)state;
+	window_refused(4, LIMIT_SEND_WINDOW / 2);
+}
+
+static void
+test_window_past_max_refused(void **state)
+{
+	(void)state;
+	window_refused(4, PROTO_SEND_WINDOW_MAX + 1);
+}
+
+/* Version 3 has no window notification. */
+static void
+test_window_version3_refused(void **state)
+{
+	(void)state;
+	window_refused(3, GROWN_WINDOW);
+}
+
 int
 main(void)
 {
@@ -371,6 +391,8 @@ main(void)
 		cmocka_unit_test(test_version3_broker),
 		cmocka_unit_test(test_window_grows),
 		cmocka_unit_test(test_window_shrink_refused),
+		cmocka_unit_test(test_window_past_max_refused),
+		cmocka_unit_test(test_window_version3_refused),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
