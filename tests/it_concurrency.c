@@ -56,6 +56,7 @@ struct blocked {
 	char			 got[16];
 	size_t			 len;
 	atomic_bool		 returned;
+	atomic_int		 tid;		/* set before it blocks */
 };
 
 static void *
@@ -79,6 +80,7 @@ blocked_main(void *p)
 	atomic_fetch_add(b->ready, 1);
 	if (b->rc != 0)
 		return NULL;
+	atomic_store(&b->tid, harness_gettid());
 	if (b->accepting)
 		b->rc = tb_accept(b->c, b->h, &conn, &err);
 	else
@@ -128,8 +130,10 @@ test_blocked_clients_do_not_delay_others(void **state)
 		    &blocked[i]), 0);
 	}
 	assert_true(server_wait(&ready, BLOCKED_CLIENTS, 10000));
-	/* Give the blocking calls time to reach the broker. */
-	harness_sleep_ms(200);
+	/* Every blocking call has reached the broker: its thread waits. */
+	for (i = 0; i < BLOCKED_CLIENTS; i++)
+		assert_true(harness_wait_thread_blocked(&blocked[i].tid,
+		    10000));
 
 	/* The echo completes while all 100 are still blocked. */
 	c = harness_client(&broker);
@@ -284,7 +288,7 @@ test_killed_client(void **state)
 	assert_int_equal(read(p[0], buf, 1), 1);
 	close(p[0]);
 	assert_true(server_wait(&sink.accepted, 1, 5000));
-	harness_sleep_ms(100);
+	assert_true(harness_wait_blocked(pid, pid, 5000));
 	assert_int_equal(kill(pid, SIGKILL), 0);
 	assert_int_equal(waitpid(pid, &status, 0), pid);
 	assert_true(WIFSIGNALED(status));

@@ -547,6 +547,7 @@ test_shutdown_read_and_both(void **state)
 struct blocked_read {
 	tb_client	*c;
 	tb_handle	 h;
+	atomic_int	 tid;
 	int		 rc;
 	struct tb_error	 err;
 };
@@ -558,6 +559,7 @@ blocked_read_main(void *p)
 	char			 buf[16];
 	size_t			 n;
 
+	atomic_store(&b->tid, harness_gettid());
 	b->rc = tb_read(b->c, b->h, buf, sizeof(buf), &n, &b->err);
 	return NULL;
 }
@@ -579,8 +581,10 @@ test_close(void **state)
 	h = connect_to(c, &srv);
 	b.c = c;
 	b.h = h;
+	/* The wait tells a running thread (this one) from a blocked one. */
+	assert_false(harness_wait_blocked(getpid(), harness_gettid(), 0));
 	assert_int_equal(pthread_create(&t, NULL, blocked_read_main, &b), 0);
-	harness_sleep_ms(100);
+	assert_true(harness_wait_thread_blocked(&b.tid, 5000));
 	/* Closing fails the call that waits on it, and the peer sees EOF. */
 	assert_ok(tb_close(c, h, &err), &err);
 	pthread_join(t, NULL);

@@ -222,6 +222,7 @@ test_accept_timeout(void **state)
 struct blocked_accept {
 	tb_client	*c;
 	tb_handle	 l;
+	atomic_int	 tid;
 	int		 rc;
 };
 
@@ -232,6 +233,7 @@ blocked_accept_main(void *p)
 	struct tb_error		 err;
 	tb_handle		 conn;
 
+	atomic_store(&b->tid, harness_gettid());
 	b->rc = tb_accept(b->c, b->l, &conn, &err);
 	return NULL;
 }
@@ -249,7 +251,7 @@ test_close_listener_while_accepting(void **state)
 	assert_ok(tb_listen(c, "127.0.0.1:0", &b.l, &err), &err);
 	b.c = c;
 	assert_int_equal(pthread_create(&t, NULL, blocked_accept_main, &b), 0);
-	harness_sleep_ms(100);
+	assert_true(harness_wait_thread_blocked(&b.tid, 5000));
 	assert_ok(tb_close(c, b.l, &err), &err);
 	pthread_join(t, NULL);
 	assert_int_equal(b.rc, TB_ECLOSED);

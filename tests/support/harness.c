@@ -3,6 +3,7 @@
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 
@@ -45,6 +46,83 @@ harness_sleep_ms(unsigned ms)
 
 	while (nanosleep(&ts, &ts) == -1 && errno == EINTR)
 		;
+}
+
+pid_t
+harness_gettid(void)
+{
+	return (pid_t)syscall(SYS_gettid);
+}
+
+/* Whether thread tid of pid sleeps in a system call that waits. */
+static bool
+blocked_now(pid_t pid, pid_t tid)
+{
+	static const long	 waits[] = { SYS_futex, SYS_ppoll, SYS_recvfrom,
+	    SYS_recvmsg, SYS_read, SYS_accept4, SYS_epoll_pwait, SYS_pselect6,
+#ifdef SYS_poll
+	    SYS_poll,
+#endif
+#ifdef SYS_epoll_wait
+	    SYS_epoll_wait,
+#endif
+	};
+	char			 path[64], buf[256], *p;
+	long			 nr;
+	FILE			*f;
+	size_t			 i;
+	bool			 sleeping = false;
+
+	snprintf(path, sizeof(path), "/proc/%d/task/%d/stat", (int)pid,
+	    (int)tid);
+	if ((f = fopen(path, "r")) == NULL)
+		return false;
+	/* The state follows the command's closing parenthesis. */
+	if (fgets(buf, sizeof(buf), f) != NULL &&
+	    (p = strrchr(buf, ')')) != NULL && p[1] == ' ' && p[2] == 'S')
+		sleeping = true;
+	fclose(f);
+	if (!sleeping)
+		return false;
+	snprintf(path, sizeof(path), "/proc/%d/task/%d/syscall", (int)pid,
+	    (int)tid);
+	if ((f = fopen(path, "r")) == NULL)
+		return false;
+	if (fscanf(f, "%ld", &nr) != 1)
+		nr = -1;	/* "running" */
+	fclose(f);
+	for (i = 0; i < sizeof(waits) / sizeof(waits[0]); i++)
+		if (nr == waits[i])
+			return true;
+	return false;
+}
+
+bool
+harness_wait_blocked(pid_t pid, pid_t tid, unsigned timeout_ms)
+{
+	uint64_t	end = harness_now_ms() + timeout_ms;
+
+	while (!blocked_now(pid, tid)) {
+		if (harness_now_ms() >= end)
+			return false;
+		harness_sleep_ms(1);
+	}
+	return true;
+}
+
+bool
+harness_wait_thread_blocked(atomic_int *tid, unsigned timeout_ms)
+{
+	uint64_t	end = harness_now_ms() + timeout_ms, now;
+
+	while (atomic_load(tid) == 0) {
+		if (harness_now_ms() >= end)
+			return false;
+		harness_sleep_ms(1);
+	}
+	now = harness_now_ms();
+	return harness_wait_blocked(getpid(), (pid_t)atomic_load(tid),
+	    now < end ? (unsigned)(end - now) : 0);
 }
 
 void

@@ -105,6 +105,22 @@ tb_client *harness_client_as(struct broker_proc *b, uid_t uid,
 /* Milliseconds on the monotonic clock. */
 uint64_t harness_now_ms(void);
 void	harness_sleep_ms(unsigned ms);
+/* The calling thread's id, for harness_wait_blocked(). */
+pid_t	harness_gettid(void);
+/*
+ * Waits until thread tid of process pid sleeps in a system call that
+ * waits for something (futex, poll, recvfrom, accept, ...), which a
+ * thread blocked in a tb_* call does once its request is out: the state
+ * a test of "close under a blocked call" needs, where a fixed sleep
+ * would only guess it.  False after timeout_ms.
+ */
+bool	harness_wait_blocked(pid_t pid, pid_t tid, unsigned timeout_ms);
+/*
+ * The same for a thread of this process that stores its id in *tid
+ * (harness_gettid()) before the call that blocks: waits for the id,
+ * then for the thread to block.
+ */
+bool	harness_wait_thread_blocked(atomic_int *tid, unsigned timeout_ms);
 
 /* Asserts a call's result code, printing the message when it differs. */
 #define assert_rc(expr, want, err) do {					\
