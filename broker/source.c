@@ -105,6 +105,12 @@ answer_send(void)
 	while (n == -1 && errno == EINTR);
 	if (n == -1 && errno == EAGAIN)
 		return false;
+	if (n == -1 && (errno == EPIPE || errno == ECONNRESET ||
+	    errno == ENOTCONN)) {
+		/* Nobody holds the source: what read as an empty request. */
+		source_close("every process of the command closed it");
+		return false;
+	}
 	if (n == -1)
 		log_warnx("session source: sendmsg: %s", strerror(errno));
 	/*
@@ -166,12 +172,15 @@ source_serve_requests(void)
 			continue;
 		if (n == -1 && errno == EAGAIN)
 			return;
-		if (n <= 0) {
-			/* An empty message cannot be told from the end. */
-			source_close(n == 0 ? "every process of the command "
-			    "closed it" : strerror(errno));
+		if (n == -1) {
+			source_close(strerror(errno));
 			return;
 		}
+		/*
+		 * An empty message reads as the end does: both are answered
+		 * EPROTO, and answering the end finds that nobody holds the
+		 * source any more (answer_send()).
+		 */
 		if ((size_t)n != strlen(PROTO_SOURCE_REQUEST) ||
 		    memcmp(request, PROTO_SOURCE_REQUEST, (size_t)n) != 0) {
 			account_log(account_get(source_cred.uid), LOG_LEVEL_WARN,

@@ -460,6 +460,14 @@ class WireTest(unittest.TestCase):
             source.send(b"sessions, please")
             answer, fds, _, _ = socket.recv_fds(source, 512, 1)
             assert answer.startswith(b"EPROTO ") and not fds, answer
+            # An empty message is a bad request too, not the end.
+            source.send(b"")
+            answer, fds, _, _ = socket.recv_fds(source, 512, 1)
+            assert answer.startswith(b"EPROTO ") and not fds, answer
+            source.send(b"session")
+            answer, fds, _, _ = socket.recv_fds(source, 512, 1)
+            assert answer == b"ok" and len(fds) == 1, answer
+            os.close(fds[0])
         """
         done = subprocess.run(
             [BROKER, "run", "--policy", self.broker.policy, "--",
