@@ -478,32 +478,37 @@ behind_ack(struct conn *conn)
 
 /*
  * Send windows grow (version 4), as TCP's buffers autotune: once the
- * socket has taken at once half a window of what the client sent, with
- * no byte held back in wbuf since the window last grew, the window
- * doubles, up to PROTO_SEND_WINDOW_MAX and within what is left of the
- * session's LIMIT_SESSION_WINDOW_GROWTH.  Holding bytes back starts the
- * count again.  "At once" is the socket's view: a fresh TCP socket's own
+ * socket has taken half a window straight from the client's sends
+ * (behind_taken()) since the window last grew, the window doubles, up
+ * to PROTO_SEND_WINDOW_MAX and within what is left of the session's
+ * LIMIT_SESSION_WINDOW_GROWTH; the next ack carries it.  Bytes held
+ * back in wbuf start the count again, and bytes sent from wbuf later do
+ * not count.  "Straight" is the socket's view: a fresh TCP socket's own
  * buffer takes a good deal before a peer that does not read shows, so
  * such a peer's window may grow too; what the broker then holds stays
  * within the session's growth.  A window never shrinks; what it grew by
  * goes back to the session when the connection is destroyed.
  */
 static void
-behind_grow(struct conn *conn, uint32_t acked)
+behind_taken(struct conn *conn, size_t n)
+{
+	if (n > conn->window - conn->grow_taken)
+		conn->grow_taken = conn->window;
+	else
+		conn->grow_taken += (uint32_t)n;
+}
+
+static void
+behind_grow(struct conn *conn)
 {
 	struct session	*s = conn->session;
 	msgpack_packer	*pk;
 	size_t		 add;
 
-	if (conn->wbuf != NULL || conn->error != 0 || conn->write_shut ||
+	if (conn->grow_taken < conn->window / 2 || conn->wbuf != NULL ||
+	    conn->error != 0 || conn->write_shut ||
 	    conn->window >= PROTO_SEND_WINDOW_MAX ||
-	    session_version(s) < PROTO_VERSION_WINDOW)
-		return;
-	if (acked > conn->window - conn->grow_acked)
-		conn->grow_acked = conn->window;
-	else
-		conn->grow_acked += acked;
-	if (conn->grow_acked < conn->window / 2 ||
+	    session_version(s) < PROTO_VERSION_WINDOW ||
 	    session_push_room(s) < NOTE_SMALL_MAX)
 		return;			/* the next ack looks again */
 	add = conn->window;
@@ -512,7 +517,7 @@ behind_grow(struct conn *conn, uint32_t acked)
 	if ((add = session_window_take(s, add)) == 0)
 		return;
 	conn->window += (uint32_t)add;
-	conn->grow_acked = 0;
+	conn->grow_taken = 0;
 	pk = note_begin(s, PROTO_BNOTE_WINDOW, 2);
 	msgpack_pack_uint32(pk, conn->handle);
 	msgpack_pack_uint32(pk, conn->window);
@@ -541,7 +546,7 @@ conn_ack(struct conn *conn)
 	conn->unacked = 0;
 	if (conn->wout == 0)
 		conn->ack_asked = false;	/* all it sent is acked */
-	behind_grow(conn, acked);
+	behind_grow(conn);
 }
 
 /* A write failed: the rest is dropped and the client told. */
@@ -634,6 +639,7 @@ note_send(struct session *s, const struct proto_arg *args)
 	}
 	if (conn->wlen == 0) {
 		n = behind_send(conn, p, len);
+		behind_taken(conn, n);
 		p += n;
 		len -= n;
 	}
@@ -644,7 +650,7 @@ note_send(struct session *s, const struct proto_arg *args)
 			behind_fail(conn, TB_ENOMEM);
 			return;
 		}
-		conn->grow_acked = 0;
+		conn->grow_taken = 0;
 		if (conn->woff + conn->wlen + len > conn->window) {
 			memmove(conn->wbuf, conn->wbuf + conn->woff,
 			    conn->wlen);

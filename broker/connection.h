@@ -84,7 +84,7 @@ struct conn {
 	int			 error;		/* sticky TB_E* code */
 	uint32_t		 credit;	/* bytes the client may take */
 	uint32_t		 window;	/* the send window, once streaming */
-	uint32_t		 grow_acked;	/* see behind_grow() */
+	uint32_t		 grow_taken;	/* see behind_taken() */
 	bool			 eof;		/* the peer sent FIN */
 	bool			 read_shut;
 	bool			 write_shut;

@@ -31,6 +31,7 @@
 static struct loop_io	source_io;
 static struct ucred	source_cred;
 static bool		source_watched;
+static bool		source_rdhup;	/* shut for reading: 0 is the end */
 /* Sessions handed out that have not said hello or closed yet. */
 static unsigned		pending;
 /* Reading resumes from the loop, never inside a session's callback. */
@@ -74,7 +75,10 @@ answer_error(int code, const char *fmt, ...)
 	answer_waiting = true;
 }
 
-/* Sends the answer waiting; false while the socket has no room. */
+/*
+ * Sends the answer waiting; false while the socket has no room, or once
+ * the source has closed because nobody can read the answer.
+ */
 static bool
 answer_send(void)
 {
@@ -107,15 +111,19 @@ answer_send(void)
 		return false;
 	if (n == -1 && (errno == EPIPE || errno == ECONNRESET ||
 	    errno == ENOTCONN)) {
-		/* Nobody holds the source: what read as an empty request. */
+		/*
+		 * Nobody holds the source (or it was shut down): what read
+		 * as an empty request was its end.
+		 */
 		source_close("every process of the command closed it");
 		return false;
 	}
 	if (n == -1)
 		log_warnx("session source: sendmsg: %s", strerror(errno));
 	/*
-	 * Sent, or lost with nobody to read it: either way the broker's end
-	 * of the session sees when the last holder of the client's closes.
+	 * Sent, or lost (ENOBUFS and the like; the asker gives up after
+	 * CLIENT_SOURCE_MS): either way the broker's end of the session
+	 * sees when the last holder of the client's closes.
 	 */
 	if (answer_fd != -1)
 		close(answer_fd);
@@ -164,7 +172,7 @@ source_serve_requests(void)
 
 	while (source_watched) {
 		if (answer_waiting && !answer_send())
-			return;			/* EPOLLOUT resumes */
+			return;	/* EPOLLOUT resumes, or the source closed */
 		if (pending >= LIMIT_SOURCE_PENDING)
 			return;			/* a hello or close resumes */
 		n = recv(source_io.fd, request, sizeof(request), 0);
@@ -177,10 +185,17 @@ source_serve_requests(void)
 			return;
 		}
 		/*
-		 * An empty message reads as the end does: both are answered
-		 * EPROTO, and answering the end finds that nobody holds the
-		 * source any more (answer_send()).
+		 * An empty message reads as the end does.  Once the socket
+		 * said it was shut for reading (EPOLLRDHUP, which stays),
+		 * it is the end; before, an empty message, answered EPROTO as
+		 * any bad request.  An end that comes between the event and
+		 * this read is found by the answer, which then fails
+		 * (answer_send()).
 		 */
+		if (n == 0 && source_rdhup) {
+			source_close("every process of the command closed it");
+			return;
+		}
 		if ((size_t)n != strlen(PROTO_SOURCE_REQUEST) ||
 		    memcmp(request, PROTO_SOURCE_REQUEST, (size_t)n) != 0) {
 			account_log(account_get(source_cred.uid), LOG_LEVEL_WARN,
@@ -198,6 +213,8 @@ static void
 source_event(struct loop_io *io, uint32_t events)
 {
 	(void)io;
+	if (events & (EPOLLRDHUP | EPOLLHUP))
+		source_rdhup = true;
 	source_serve_requests();
 	/* What was queued before the end has been answered, to nobody. */
 	if (events & (EPOLLHUP | EPOLLERR))

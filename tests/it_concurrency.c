@@ -115,6 +115,7 @@ test_blocked_clients_do_not_delay_others(void **state)
 	tb_handle		 h;
 	char			 buf[64];
 	size_t			 n;
+	uint64_t		 deadline, now;
 	int			 i, fds[BLOCKED_CLIENTS];
 
 	(void)state;
@@ -130,10 +131,16 @@ test_blocked_clients_do_not_delay_others(void **state)
 		    &blocked[i]), 0);
 	}
 	assert_true(server_wait(&ready, BLOCKED_CLIENTS, 10000));
-	/* Every blocking call has reached the broker: its thread waits. */
-	for (i = 0; i < BLOCKED_CLIENTS; i++)
+	/*
+	 * Every thread sleeps in its blocking call: an accept's request
+	 * has reached the broker, a read waits for data pushed to it.
+	 */
+	deadline = harness_now_ms() + 10000;
+	for (i = 0; i < BLOCKED_CLIENTS; i++) {
+		now = harness_now_ms();
 		assert_true(harness_wait_thread_blocked(&blocked[i].tid,
-		    10000));
+		    now < deadline ? (unsigned)(deadline - now) : 0));
+	}
 
 	/* The echo completes while all 100 are still blocked. */
 	c = harness_client(&broker);

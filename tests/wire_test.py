@@ -367,18 +367,20 @@ class WireTest(unittest.TestCase):
                 pass
         return self.server(handler).port
 
-    def pump(self, s, conn, total, stop_at=None):
-        """Sends total bytes on conn in 64 KiB payloads within its send
-        window, taking acks and window notifications as they come, until
-        all is acked or the window is stop_at; returns the windows the
-        broker gave, in order."""
-        chunk = b"x" * 65536
+    def pump(self, s, conn, total, stop_at=None, size=65536, lockstep=False):
+        """Sends total bytes on conn in payloads of size within its send
+        window (with lockstep, each once the one before is acked), taking
+        acks and window notifications as they come, until all is acked or
+        the window is stop_at; returns the windows the broker gave, in
+        order."""
+        chunk = b"x" * size
         window, windows = WINDOW_FIRST, []
         sent = acked = 0
         last = None
         while acked < sent or (sent < total and windows[-1:] != [stop_at]):
             if sent < total and windows[-1:] != [stop_at] and \
-                    sent - acked + len(chunk) <= window:
+                    sent - acked + len(chunk) <= window and \
+                    not (lockstep and acked < sent):
                 s.sock.sendall(msgpack.packb([2, "send", [conn, chunk]],
                                              use_bin_type=True))
                 sent += len(chunk)
@@ -424,6 +426,18 @@ class WireTest(unittest.TestCase):
         s.ok("stream", 65536)
         conn = s.ok("connect", "127.0.0.1", self.sink())
         self.assertEqual(self.pump(s, conn, 2 << 20), [])
+        s.close()
+
+    def test_send_window_grows_small_writes(self):
+        """Small writes count too: eight of 8 KiB, each acked alone (a
+        delayed ack, under a quarter window), make half the first window
+        and double it."""
+        s = self.session(hello=False)
+        s.ok("hello", 4)
+        s.ok("stream", 65536)
+        conn = s.ok("connect", "127.0.0.1", self.sink())
+        self.assertEqual(self.pump(s, conn, 16 * 8192, 262144, 8192, True),
+                         [262144])
         s.close()
 
     def test_malformed_closes_only_that_session(self):
@@ -475,6 +489,24 @@ class WireTest(unittest.TestCase):
             capture_output=True, text=True, timeout=6 * TIMEOUT)
         self.assertEqual(done.returncode, 0, done.stderr)
         self.assertEqual(done.stdout, "everyone\neveryone\n")
+
+    def test_session_source_end_is_quiet(self):
+        # The end of the source (every process closed it) reads as an
+        # empty message does; it must not be taken for a bad request.
+        code = """if True:
+            import os, socket
+            source = socket.socket(fileno=int(os.environ["TCPBROKER_FD"]))
+            source.send(b"session")
+            answer, fds, _, _ = socket.recv_fds(source, 512, 1)
+            assert answer == b"ok" and len(fds) == 1, answer
+            os.close(fds[0])
+        """
+        done = subprocess.run(
+            [BROKER, "run", "--policy", self.broker.policy,
+             "--log-level", "warn", "--", "/usr/bin/python3", "-c", code],
+            capture_output=True, text=True, timeout=6 * TIMEOUT)
+        self.assertEqual(done.returncode, 0, done.stderr)
+        self.assertNotIn("session source", done.stderr)
 
 
 if __name__ == "__main__":

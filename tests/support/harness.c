@@ -54,67 +54,90 @@ harness_gettid(void)
 	return (pid_t)syscall(SYS_gettid);
 }
 
-/* Whether thread tid of pid sleeps in a system call that waits. */
-static bool
-blocked_now(pid_t pid, pid_t tid)
-{
-	static const long	 waits[] = { SYS_futex, SYS_ppoll, SYS_recvfrom,
-	    SYS_recvmsg, SYS_read, SYS_accept4, SYS_epoll_pwait, SYS_pselect6,
+/* System calls a thread blocked in a tb_* call may sleep in. */
+static const long	waiting_calls[] = {
+	SYS_recvfrom, SYS_recvmsg, SYS_read, SYS_accept4, SYS_epoll_pwait,
+#ifdef SYS_futex
+	SYS_futex,
+#endif
+#ifdef SYS_futex_time64
+	SYS_futex_time64,
+#endif
+#ifdef SYS_ppoll
+	SYS_ppoll,
+#endif
+#ifdef SYS_ppoll_time64
+	SYS_ppoll_time64,
+#endif
 #ifdef SYS_poll
-	    SYS_poll,
+	SYS_poll,
 #endif
 #ifdef SYS_epoll_wait
-	    SYS_epoll_wait,
+	SYS_epoll_wait,
 #endif
-	};
-	char			 path[64], buf[256], *p;
-	long			 nr;
-	FILE			*f;
-	size_t			 i;
-	bool			 sleeping = false;
+};
+
+/*
+ * 1 when thread tid of pid sleeps in one of waiting_calls, 0 when not
+ * (yet), -1 when /proc does not say (no such thread, or no access).
+ */
+static int
+blocked_now(pid_t pid, pid_t tid)
+{
+	char	 path[64], buf[256], *p;
+	long	 nr;
+	FILE	*f;
+	size_t	 i;
+	bool	 sleeping = false;
 
 	snprintf(path, sizeof(path), "/proc/%d/task/%d/stat", (int)pid,
 	    (int)tid);
 	if ((f = fopen(path, "r")) == NULL)
-		return false;
+		return -1;
 	/* The state follows the command's closing parenthesis. */
 	if (fgets(buf, sizeof(buf), f) != NULL &&
 	    (p = strrchr(buf, ')')) != NULL && p[1] == ' ' && p[2] == 'S')
 		sleeping = true;
 	fclose(f);
-	if (!sleeping)
-		return false;
 	snprintf(path, sizeof(path), "/proc/%d/task/%d/syscall", (int)pid,
 	    (int)tid);
 	if ((f = fopen(path, "r")) == NULL)
-		return false;
+		return -1;
 	if (fscanf(f, "%ld", &nr) != 1)
 		nr = -1;	/* "running" */
 	fclose(f);
-	for (i = 0; i < sizeof(waits) / sizeof(waits[0]); i++)
-		if (nr == waits[i])
-			return true;
-	return false;
+	if (!sleeping)
+		return 0;
+	for (i = 0; i < sizeof(waiting_calls) / sizeof(waiting_calls[0]); i++)
+		if (nr == waiting_calls[i])
+			return 1;
+	return 0;
 }
 
 bool
 harness_wait_blocked(pid_t pid, pid_t tid, unsigned timeout_ms)
 {
-	uint64_t	end = harness_now_ms() + timeout_ms;
+	uint64_t	end;
+	int		rc;
 
-	while (!blocked_now(pid, tid)) {
+	end = harness_now_ms() + timeout_ms;
+	while ((rc = blocked_now(pid, tid)) == 0) {
 		if (harness_now_ms() >= end)
 			return false;
 		harness_sleep_ms(1);
 	}
-	return true;
+	if (rc == -1)
+		print_error("/proc/%d/task/%d cannot be read: %s\n", (int)pid,
+		    (int)tid, strerror(errno));
+	return rc == 1;
 }
 
 bool
 harness_wait_thread_blocked(atomic_int *tid, unsigned timeout_ms)
 {
-	uint64_t	end = harness_now_ms() + timeout_ms, now;
+	uint64_t	end, now;
 
+	end = harness_now_ms() + timeout_ms;
 	while (atomic_load(tid) == 0) {
 		if (harness_now_ms() >= end)
 			return false;

@@ -110,9 +110,11 @@ pid_t	harness_gettid(void);
 /*
  * Waits until thread tid of process pid sleeps in a system call that
  * waits for something (futex, poll, recvfrom, accept, ...), which a
- * thread blocked in a tb_* call does once its request is out: the state
- * a test of "close under a blocked call" needs, where a fixed sleep
- * would only guess it.  False after timeout_ms.
+ * thread blocked in a tb_* call does once its request, if it has one,
+ * is out: the state a test of "close under a blocked call" needs, where
+ * a fixed sleep would only guess it.  A futex may be any lock, so the
+ * caller must hold none the thread could want.  False after timeout_ms,
+ * or at once, with a message, when /proc cannot tell.
  */
 bool	harness_wait_blocked(pid_t pid, pid_t tid, unsigned timeout_ms);
 /*
