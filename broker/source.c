@@ -41,6 +41,8 @@ static char		answer[PROTO_SOURCE_ANSWER_MAX + 1];
 static size_t		answer_len;
 static int		answer_fd = -1;
 static bool		answer_waiting;
+/* It answers a read of 0, which may have been the end: see below. */
+static bool		answer_to_empty;
 
 static void
 source_close(const char *why)
@@ -55,6 +57,7 @@ source_close(const char *why)
 		close(answer_fd);
 	answer_fd = -1;
 	answer_waiting = false;
+	answer_to_empty = false;
 	/* A broker of the launcher lives while the command may use it. */
 	if (session_count() == 0)
 		loop_stop();
@@ -120,6 +123,10 @@ answer_send(void)
 	}
 	if (n == -1)
 		log_warnx("session source: sendmsg: %s", strerror(errno));
+	else if (answer_to_empty)
+		account_log(account_get(source_cred.uid), LOG_LEVEL_WARN,
+		    "session source: an empty request");
+	answer_to_empty = false;
 	/*
 	 * Sent, or lost (ENOBUFS and the like; the asker gives up after
 	 * CLIENT_SOURCE_MS): either way the broker's end of the session
@@ -187,14 +194,20 @@ source_serve_requests(void)
 		/*
 		 * An empty message reads as the end does.  Once the socket
 		 * said it was shut for reading (EPOLLRDHUP, which stays),
-		 * it is the end; before, an empty message, answered EPROTO as
-		 * any bad request.  An end that comes between the event and
-		 * this read is found by the answer, which then fails
-		 * (answer_send()).
+		 * it is the end; before, it is answered EPROTO as any bad
+		 * request, and an end that came before its event is found
+		 * by that answer, which then fails (answer_send()): only an
+		 * answer that went out says it was an empty message.
 		 */
 		if (n == 0 && source_rdhup) {
 			source_close("every process of the command closed it");
 			return;
+		}
+		if (n == 0) {
+			answer_error(TB_EPROTO, "the session source takes "
+			    "only \"%s\"", PROTO_SOURCE_REQUEST);
+			answer_to_empty = true;
+			continue;
 		}
 		if ((size_t)n != strlen(PROTO_SOURCE_REQUEST) ||
 		    memcmp(request, PROTO_SOURCE_REQUEST, (size_t)n) != 0) {
