@@ -7,6 +7,7 @@
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -132,6 +133,7 @@ test_connect_timeout_expires(void **state)
 	tb_client		*c = harness_client(&broker);
 	struct tb_error		 err;
 	tb_handle		 h;
+	struct tcp_info		 ti;
 	uint64_t		 start;
 	int			 lfd, fill[8], i;
 
@@ -146,7 +148,19 @@ test_connect_timeout_expires(void **state)
 		    SOCK_CLOEXEC, 0);
 		connect(fill[i], (struct sockaddr *)&sin, sizeof(sin));
 	}
-	harness_sleep_ms(50);
+	/*
+	 * Wait until the accept queue is full: for a listener, TCP_INFO's
+	 * tcpi_unacked is the queue's length and tcpi_sacked its backlog.
+	 */
+	for (i = 0; i < 5000; i++) {
+		len = sizeof(ti);
+		assert_int_equal(getsockopt(lfd, IPPROTO_TCP, TCP_INFO, &ti,
+		    &len), 0);
+		if (ti.tcpi_unacked > ti.tcpi_sacked)
+			break;
+		harness_sleep_ms(1);
+	}
+	assert_true(ti.tcpi_unacked > ti.tcpi_sacked);
 
 	start = harness_now_ms();
 	assert_rc(tb_connect_timeout(c, "127.0.0.1", ntohs(sin.sin_port), 300,
