@@ -121,6 +121,15 @@ void		loop_init(size_t max_timers);
 int		loop_add(struct loop_io *io, int fd, uint32_t events,
 		    void (*cb)(struct loop_io *, uint32_t), void *owner);
 /*
+ * The events a stream socket (a TCP connection, a session) is watched
+ * for, from <sys/epoll.h>.  An input event with none of
+ * SOCKET_EVENTS_DRAIN lets its reader stop at a short read: the socket
+ * is empty then.  Urgent data (EPOLLPRI) is not such an event, as TCP's
+ * receive stops short at the urgent mark.
+ */
+#define SOCKET_EVENTS		(EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLPRI)
+#define SOCKET_EVENTS_DRAIN	(EPOLLRDHUP | EPOLLHUP | EPOLLERR | EPOLLPRI)
+/*
  * Stops watching io, closes its descriptor, and frees io->owner once
  * the current batch of events can no longer name it.
  */

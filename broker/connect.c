@@ -132,7 +132,7 @@ connect_next(struct conn *conn)
 			close(fd);
 			continue;
 		}
-		if (loop_add(&conn->io, fd, CONN_EVENTS, conn__event,
+		if (loop_add(&conn->io, fd, SOCKET_EVENTS, conn__event,
 		    conn) == -1) {
 			conn->dial->last_error = errno_code(errno);
 			close(fd);
@@ -164,7 +164,7 @@ connect__event(struct conn *conn, uint32_t events)
 		if (made || getpeername(conn->io.fd, (struct sockaddr *)&ss,
 		    &sslen) == 0) {
 			connect_done(conn,
-			    (events & (EPOLLIN | CONN_EVENTS_DRAIN)) != 0);
+			    (events & (EPOLLIN | SOCKET_EVENTS_DRAIN)) != 0);
 			return;
 		}
 		if (errno == ENOTCONN)

@@ -234,7 +234,7 @@ conn_accepted(struct session *s, int fd, struct quota *q)
 	}
 	conn->quota = q;
 	conn->opened_ms = loop_now();
-	if (loop_add(&conn->io, fd, CONN_EVENTS, conn__event, conn) == -1) {
+	if (loop_add(&conn->io, fd, SOCKET_EVENTS, conn__event, conn) == -1) {
 		close(fd);
 		conn->io.fd = -1;
 		conn_destroy(conn, false);
@@ -1237,9 +1237,9 @@ conn__event(struct loop_io *io, uint32_t events)
 		connect__event(conn, events);
 		return;
 	}
-	if (events & (EPOLLIN | CONN_EVENTS_DRAIN)) {
+	if (events & (EPOLLIN | SOCKET_EVENTS_DRAIN)) {
 		if (conn->streaming)
-			stream_fill(conn, !(events & CONN_EVENTS_DRAIN));
+			stream_fill(conn, !(events & SOCKET_EVENTS_DRAIN));
 		else
 			pump_reads(conn);
 	}

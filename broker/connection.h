@@ -9,15 +9,6 @@
 
 #include "broker.h"
 
-/*
- * The events a connection's socket is watched for (edge-triggered).  An
- * input event with none of CONN_EVENTS_DRAIN lets its reader stop at a
- * short read: the socket is empty then.  Urgent data (EPOLLPRI) is not
- * such an event, as TCP's receive stops short at the urgent mark.
- */
-#define CONN_EVENTS		(EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLPRI)
-#define CONN_EVENTS_DRAIN	(EPOLLRDHUP | EPOLLHUP | EPOLLERR | EPOLLPRI)
-
 enum conn_state {
 	CONN_RESOLVING,
 	CONN_CONNECTING,

@@ -1243,8 +1243,7 @@ session_event(struct loop_io *io, uint32_t events)
 	if (events & EPOLLOUT)
 		session_flush(s);
 	if (!s->doomed && (events & ~EPOLLOUT))
-		session_input(s, !(events & (EPOLLRDHUP | EPOLLHUP |
-		    EPOLLERR | EPOLLPRI)));
+		session_input(s, !(events & SOCKET_EVENTS_DRAIN));
 }
 
 /* New sessions. */
@@ -1434,8 +1433,7 @@ session_new(int fd, const struct ucred *given, const char **why)
 	    &(int){ LIMIT_SESSION_SOCKET_BUFFER }, sizeof(int)) == -1)
 		log_debug("session %llu: SO_SNDBUF: %s",
 		    (unsigned long long)s->id, strerror(errno));
-	if (loop_add(&s->io, fd, EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLPRI,
-	    session_event, s) == -1) {
+	if (loop_add(&s->io, fd, SOCKET_EVENTS, session_event, s) == -1) {
 		log_warnx("session refused: epoll: %s", strerror(errno));
 		msgpack_unpacked_destroy(&s->unpacked);
 		proto_buf_free(&s->out);
