@@ -83,7 +83,9 @@ struct broker {
 	char		socket[108];
 	char		log[128];
 };
-void	broker_start(struct broker *b, const char *policy);
+/* busy_poll: the broker's --busy-poll, or NULL for none. */
+void	broker_start(struct broker *b, const char *policy,
+	    const char *busy_poll);
 void	broker_stop(struct broker *b);
 
 /*

@@ -5,9 +5,11 @@
  * prints the medians with their ratios, and writes them as JSON.
  *
  *   tcpbroker-bench [--quick] [--runs N] [--out FILE] [--only PREFIX]
+ *                   [--busy-poll US]
  *
  * --only runs only the figures whose JSON name starts with PREFIX
- * ("read_line", "idle"), to profile one of them.
+ * ("read_line", "idle"), to profile one of them.  --busy-poll starts
+ * the broker with that option, to measure what it buys.
  *
  * Runs as root: the broker drops privileges as it does when installed,
  * and the idle connections come from children switched to unused uids.
@@ -87,6 +89,7 @@ struct config {
 	int		 runs;
 	const char	*out;
 	const char	*only;		/* figures whose key starts so */
+	const char	*busy_poll;	/* the broker's --busy-poll, or NULL */
 	struct budget	 budget;
 	struct budget	 connect_budget;
 	int		 idle_small, idle_large;
@@ -106,7 +109,8 @@ static void
 usage(void)
 {
 	fprintf(stderr, "usage: tcpbroker-bench [--quick] [--runs N] "
-	    "[--out FILE] [--only PREFIX]\n");
+	    "[--out FILE] [--only PREFIX]\n"
+	    "                       [--busy-poll US]\n");
 	exit(2);
 }
 
@@ -254,7 +258,7 @@ set_up(const struct config *cfg)
 		die("mkdtemp: %s", strerror(errno));
 
 	servers_start(&servers);
-	broker_start(&broker, TB_BENCH_DIR "/policy.conf");
+	broker_start(&broker, TB_BENCH_DIR "/policy.conf", cfg->busy_poll);
 	paths[COL_DIRECT] = (struct path){ "direct", &path_direct_ops, 0,
 	    NULL };
 	paths[COL_TCPBROKER] = (struct path){ "tcpbroker",
@@ -419,7 +423,7 @@ measure_idle(const struct config *cfg, const uid_t *uids, int run)
 	uint16_t		 port = servers.port[SERVER_IDLE];
 	uint16_t		 echo = servers.port[SERVER_ECHO];
 
-	broker_start(&b, TB_BENCH_DIR "/policy.conf");
+	broker_start(&b, TB_BENCH_DIR "/policy.conf", cfg->busy_poll);
 	if (tb_client_open_path(&p.client, b.socket, &err) != 0)
 		die("session: %s", err.message);
 	measure_echo(&p, echo, &cfg->budget, &p50,
@@ -654,8 +658,10 @@ write_json(const struct config *cfg)
 		die("%s: %s", cfg->out, strerror(errno));
 	uname(&u);
 	machine(cpu, sizeof(cpu));
-	fprintf(f, "{\n  \"quick\": %s,\n  \"runs\": %d,\n",
-	    cfg->quick ? "true" : "false", runs_done);
+	fprintf(f, "{\n  \"quick\": %s,\n  \"runs\": %d,\n"
+	    "  \"busy_poll_us\": %lu,\n", cfg->quick ? "true" : "false",
+	    runs_done, cfg->busy_poll != NULL ?
+	    strtoul(cfg->busy_poll, NULL, 10) : 0UL);
 	fprintf(f, "  \"machine\": { \"nproc\": %ld, \"cpu\": \"%s\", "
 	    "\"kernel\": \"%s\" },\n", sysconf(_SC_NPROCESSORS_ONLN), cpu,
 	    u.release);
@@ -693,6 +699,7 @@ main(int argc, char *argv[])
 		{ "runs", required_argument, NULL, 'r' },
 		{ "out", required_argument, NULL, 'o' },
 		{ "only", required_argument, NULL, 'O' },
+		{ "busy-poll", required_argument, NULL, 'B' },
 		{ NULL, 0, NULL, 0 }
 	};
 	struct config	cfg = { .runs = 3 };
@@ -714,6 +721,12 @@ main(int argc, char *argv[])
 			break;
 		case 'O':
 			cfg.only = optarg;
+			break;
+		case 'B':
+			if (strspn(optarg, "0123456789") != strlen(optarg) ||
+			    strlen(optarg) == 0 || strlen(optarg) > 6)
+				die("--busy-poll: microseconds");
+			cfg.busy_poll = optarg;
 			break;
 		default:
 			usage();

@@ -261,11 +261,12 @@ proc_rss(pid_t pid)
  * the uids the idle connections come from.
  */
 void
-broker_start(struct broker *b, const char *policy)
+broker_start(struct broker *b, const char *policy, const char *busy_poll)
 {
 	char	*argv[] = { TB_BROKER_BIN, "--policy", (char *)policy,
 		    "--socket", b->socket, "--socket-mode", "0666",
-		    "--log", b->log, NULL };
+		    "--log", b->log, "--busy-poll",
+		    (char *)(busy_poll != NULL ? busy_poll : "0"), NULL };
 
 	snprintf(b->dir, sizeof(b->dir), "/tmp/tcpbroker-bench-XXXXXX");
 	if (mkdtemp(b->dir) == NULL || chmod(b->dir, 0755) == -1)

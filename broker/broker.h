@@ -147,6 +147,12 @@ void		timer_cancel(struct timer *timer);
  */
 void		loop_run(bool (*after_batch)(void));
 /*
+ * Busy polling: for up to us microseconds after its last event (at
+ * most LIMIT_BUSY_POLL_US_MAX), loop_run polls instead of sleeping.
+ * 0, the default, turns it off.
+ */
+void		loop_busy_poll(uint32_t us);
+/*
  * One turn of loop_run: waits up to timeout_ms (-1: for ever) for
  * events, handles them and the timers due, then after_batch.  Returns
  * what after_batch did and, in *nevents, how many events came.  For the
@@ -210,6 +216,7 @@ struct broker_options {
 	const char	*control_group;	/* --control-group, or NULL */
 	enum log_level	 log_level;
 	uint32_t	 resolve_ms;	/* --resolve-timeout */
+	uint32_t	 busy_poll_us;	/* --busy-poll, or 0 */
 	bool		 sandbox;
 	bool		 sandbox_debug;
 	/* From the launcher: who the one session's peer is. */
@@ -236,6 +243,8 @@ void	broker_serve(const struct broker_options *o, int source_fd);
 
 /* Reads 1 to max milliseconds; 0, or -1 when text is not that. */
 int	broker_parse_ms(const char *text, uint32_t max, uint32_t *ms);
+/* Reads --busy-poll's 0 to LIMIT_BUSY_POLL_US_MAX us, or dies. */
+uint32_t broker_parse_busy_poll(const char *option, const char *text);
 
 /* Opens /dev/null on whichever of descriptors 0 to 2 is closed. */
 void	broker_stdio(void);

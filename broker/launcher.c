@@ -78,6 +78,10 @@ launcher_usage(FILE *f, int status)
 	    "  --bind-ro PATH         show PATH to COMMAND, read-only "
 	    "(repeatable)\n"
 	    "  --resolve-timeout MS   the longest name lookup\n"
+	    "  --busy-poll US         the broker polls for US microseconds "
+	    "after each event\n"
+	    "                         instead of sleeping (0 to %d; "
+	    "default 0)\n"
 	    "  --no-sandbox           no seccomp filters (tests only)\n"
 	    "  --sandbox-debug        name the system call a filter "
 	    "refused\n"
@@ -85,7 +89,7 @@ launcher_usage(FILE *f, int status)
 	    "gives, and exit\n"
 	    "  --print-filter         print the broker's seccomp filter for "
 	    "this policy, and exit\n"
-	    "  --help                 this text\n");
+	    "  --help                 this text\n", LIMIT_BUSY_POLL_US_MAX);
 	exit(status);
 }
 
@@ -176,6 +180,7 @@ launcher_main(int argc, char *argv[])
 		{ "tenant",	required_argument,	NULL, 't' },
 		{ "bind-ro",	required_argument,	NULL, 'b' },
 		{ "resolve-timeout", required_argument,	NULL, 'R' },
+		{ "busy-poll",	required_argument,	NULL, 'B' },
 		{ "no-sandbox",	no_argument,		NULL, 'N' },
 		{ "sandbox-debug", no_argument,		NULL, 'D' },
 		{ "explain-sandbox", no_argument,	NULL, 'E' },
@@ -242,6 +247,10 @@ launcher_main(int argc, char *argv[])
 				fatalx("tcpbroker run: --resolve-timeout: "
 				    "expected 1 to %d milliseconds",
 				    LIMIT_RESOLVE_MS_MAX);
+			break;
+		case 'B':
+			o.busy_poll_us = broker_parse_busy_poll(
+			    "tcpbroker run: --busy-poll", optarg);
 			break;
 		case 'N':
 			o.sandbox = false;

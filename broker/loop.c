@@ -17,6 +17,9 @@
 
 static int		  epfd = -1;
 static uint64_t		  now_ms;
+static uint64_t		  now_us;
+static uint32_t		  busy_poll_us;	/* loop_busy_poll() */
+static uint64_t		  last_event_us;
 static bool		  stopping;
 static struct timer	**heap;
 static size_t		  heap_len, heap_cap;
@@ -28,7 +31,8 @@ update_now(void)
 	struct timespec	ts;
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
-	now_ms = (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+	now_us = (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
+	now_ms = now_us / 1000;
 }
 
 void
@@ -199,6 +203,30 @@ next_timeout(void)
 }
 
 void
+loop_busy_poll(uint32_t us)
+{
+	busy_poll_us = us;
+}
+
+/*
+ * How long the next turn may wait.  While busy polling, a turn within
+ * busy_poll_us of the last event does not sleep: a message that follows
+ * soon after another is taken without the wake-up of a sleeping
+ * process, the largest part of a relayed round trip on a machine where
+ * an idle core halts (HAProxy's busy-polling does the same).  Timers
+ * are not late for it, as every turn runs those due.
+ */
+static int
+turn_timeout(bool busy)
+{
+	if (busy)
+		return 0;
+	if (busy_poll_us > 0 && now_us - last_event_us < busy_poll_us)
+		return 0;
+	return next_timeout();
+}
+
+void
 loop_stop(void)
 {
 	stopping = true;
@@ -216,6 +244,8 @@ loop_turn(int timeout_ms, bool (*after_batch)(void), int *nevents)
 	if (n == -1 && errno != EINTR)
 		fatal("epoll_wait");
 	update_now();
+	if (n > 0)
+		last_event_us = now_us;
 	for (i = 0; i < n; i++) {
 		io = events[i].data.ptr;
 		if (!io->dead)
@@ -235,5 +265,5 @@ loop_run(bool (*after_batch)(void))
 	bool	busy = false;
 
 	while (!stopping)
-		busy = loop_turn(busy ? 0 : next_timeout(), after_batch, NULL);
+		busy = loop_turn(turn_timeout(busy), after_batch, NULL);
 }

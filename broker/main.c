@@ -60,6 +60,7 @@ usage(int status)
 	    "                 [--socket-owner USER[:GROUP]] [--user USER]\n"
 	    "                 [--log FILE] [--log-level error|warn|info|debug]\n"
 	    "                 [--decision-log FILE] [--resolve-timeout MS]\n"
+	    "                 [--busy-poll US]\n"
 	    "                 [--control PATH] [--control-group GROUP]\n"
 	    "                 [--revoke-on-reload]\n"
 	    "                 [--no-sandbox] [--sandbox-debug]\n"
@@ -516,6 +517,21 @@ broker_parse_ms(const char *text, uint32_t max, uint32_t *ms)
 	return 0;
 }
 
+uint32_t
+broker_parse_busy_poll(const char *option, const char *text)
+{
+	char		*end;
+	unsigned long	 v;
+
+	errno = 0;
+	v = strtoul(text, &end, 10);
+	if (errno != 0 || end == text || *end != '\0' || text[0] == '-' ||
+	    v > LIMIT_BUSY_POLL_US_MAX)
+		fatalx("%s: expected 0 to %d microseconds", option,
+		    LIMIT_BUSY_POLL_US_MAX);
+	return (uint32_t)v;
+}
+
 void
 broker_serve(const struct broker_options *o, int source_fd)
 {
@@ -622,6 +638,11 @@ broker_serve(const struct broker_options *o, int source_fd)
 		    broker.policy_path, broker.policy->nrules);
 	}
 
+	if (o->busy_poll_us > 0) {
+		log_info("busy polling for %u us after each event",
+		    o->busy_poll_us);
+		loop_busy_poll(o->busy_poll_us);
+	}
 	loop_run(session_reap);
 
 	session_close_all();
@@ -644,6 +665,7 @@ main(int argc, char *argv[])
 		{ "log-level",	required_argument,	NULL, 'l' },
 		{ "decision-log", required_argument,	NULL, 'J' },
 		{ "resolve-timeout", required_argument,	NULL, 'R' },
+		{ "busy-poll",	required_argument,	NULL, 'B' },
 		{ "control",	required_argument,	NULL, 'C' },
 		{ "revoke-on-reload", no_argument,	NULL, 'K' },
 		{ "control-group", required_argument,	NULL, 'G' },
@@ -725,6 +747,10 @@ main(int argc, char *argv[])
 			    &o.resolve_ms) != 0)
 				fatalx("--resolve-timeout: expected 1 to %d "
 				    "milliseconds", LIMIT_RESOLVE_MS_MAX);
+			break;
+		case 'B':
+			o.busy_poll_us = broker_parse_busy_poll("--busy-poll",
+			    optarg);
 			break;
 		case 'l':
 			if (log_level_parse(optarg, &o.log_level) != 0)

@@ -193,6 +193,12 @@
 #define LIMIT_RESOLVE_MS		5000
 /* Largest --resolve-timeout: milliseconds. */
 #define LIMIT_RESOLVE_MS_MAX		30000
+/*
+ * Longest --busy-poll: microseconds.  For that long after its last
+ * event the loop polls instead of sleeping, so one core may stay busy
+ * while traffic comes at least that often.
+ */
+#define LIMIT_BUSY_POLL_US_MAX		1000
 /* Addresses kept from one name lookup: addresses. */
 #define LIMIT_RESOLVE_ADDRS		16
 /* Backlog passed to listen(2) for TCP listeners: connections. */

@@ -293,9 +293,8 @@ test_broker_killed(void **state)
 	for (i = 0; i < 20 && !atomic_load(&r.done); i++)
 		harness_sleep_ms(5);
 	killed = harness_now_ms();
-	assert_int_equal(kill(broker.pid, SIGKILL), 0);
-	assert_int_equal(waitpid(broker.pid, &status, 0), broker.pid);
-	broker.pid = 0;
+	status = harness_broker_kill(&broker);
+	assert_true(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
 	pthread_join(t, NULL);
 	assert_int_equal(r.rc, TB_EBROKER);
 	print_message("broker killed: the waiting read returned EBROKER after "

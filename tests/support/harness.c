@@ -280,6 +280,51 @@ exec_valgrind(const char *dir, const char *binary, const char **argv)
 	_exit(127);
 }
 
+/*
+ * Brokers started and not yet stopped, killed by PID when the test
+ * program exits: a failed assertion leaves the test before its
+ * harness_broker_stop(), and a broker must not outlive its test.
+ */
+#define LEFT_BROKERS_MAX	32
+static pid_t	left_brokers[LEFT_BROKERS_MAX];
+static pid_t	left_owner;	/* not a child forked by the test */
+
+static void
+kill_left_brokers(void)
+{
+	size_t	i;
+
+	if (getpid() != left_owner)
+		return;
+	for (i = 0; i < LEFT_BROKERS_MAX; i++)
+		if (left_brokers[i] > 0 &&
+		    waitpid(left_brokers[i], NULL, WNOHANG) == 0) {
+			fprintf(stderr, "killing broker %d, left running\n",
+			    (int)left_brokers[i]);
+			kill(left_brokers[i], SIGKILL);
+			waitpid(left_brokers[i], NULL, 0);
+			left_brokers[i] = 0;
+		}
+}
+
+static void
+track_broker(pid_t pid, pid_t was)
+{
+	size_t	i;
+
+	if (left_owner == 0) {
+		left_owner = getpid();
+		atexit(kill_left_brokers);
+	}
+	for (i = 0; i < LEFT_BROKERS_MAX; i++)
+		if (left_brokers[i] == was) {
+			left_brokers[i] = pid;
+			return;
+		}
+	if (pid > 0)
+		fail_msg("more than %d brokers at once", LEFT_BROKERS_MAX);
+}
+
 void
 harness_broker_start_opts(struct broker_proc *b, const char *policy,
     const struct harness_options *o)
@@ -378,6 +423,7 @@ harness_broker_start_opts(struct broker_proc *b, const char *policy,
 		execv(binary, (char *const *)argv);
 		_exit(127);
 	}
+	track_broker(b->pid, 0);
 	deadline = harness_now_ms() + BROKER_START_MS *
 	    (valgrind != NULL ? VALGRIND_SLOWER : 1);
 	/*
@@ -387,6 +433,7 @@ harness_broker_start_opts(struct broker_proc *b, const char *policy,
 	while ((!quiet && !harness_log_contains(b, "info: serving ")) ||
 	    !socket_ready(b->socket)) {
 		if (waitpid(b->pid, &status, WNOHANG) == b->pid) {
+			track_broker(0, b->pid);
 			b->pid = 0;
 			fail_msg("the broker exited at start; see %s", b->log);
 		}
@@ -415,6 +462,7 @@ harness_broker_stop(struct broker_proc *b)
 		}
 		harness_sleep_ms(10);
 	}
+	track_broker(0, b->pid);
 	b->pid = 0;
 	if (WIFEXITED(status) && WEXITSTATUS(status) == 0 &&
 	    getenv("TB_KEEP_LOGS") == NULL) {
@@ -423,6 +471,19 @@ harness_broker_stop(struct broker_proc *b)
 			fprintf(stderr, "could not remove %s\n", b->dir);
 	} else
 		fprintf(stderr, "broker log kept in %s\n", b->log);
+	return status;
+}
+
+int
+harness_broker_kill(struct broker_proc *b)
+{
+	int	status = -1;
+
+	assert_true(b->pid > 0);
+	assert_int_equal(kill(b->pid, SIGKILL), 0);
+	assert_int_equal(waitpid(b->pid, &status, 0), b->pid);
+	track_broker(0, b->pid);
+	b->pid = 0;
 	return status;
 }
 

@@ -69,8 +69,14 @@ bool	harness_broker_reload(struct broker_proc *b, const char *policy);
 /* The same, with the policy file's mode (0600: root alone reads it). */
 bool	harness_broker_reload_mode(struct broker_proc *b, const char *policy,
 	    mode_t mode);
-/* Stops it by PID with SIGTERM and returns its wait status. */
+/*
+ * Stops it by PID with SIGTERM and returns its wait status.  A broker a
+ * failed test left running is killed by PID when the test program
+ * exits.
+ */
 int	harness_broker_stop(struct broker_proc *b);
+/* Kills it by PID with SIGKILL at once; returns its wait status. */
+int	harness_broker_kill(struct broker_proc *b);
 /* Whether the broker's log holds needle. */
 bool	harness_log_contains(struct broker_proc *b, const char *needle);
 /* Fills pids with the children of pid (at most max); returns how many. */
