@@ -74,6 +74,15 @@ void	proc_track(pid_t pid, const char *name);
 void	proc_untrack(pid_t pid);
 /* A free port on 127.0.0.1, for a program that binds it itself. */
 uint16_t free_port(void);
+/* A non-blocking listener on 127.0.0.1 and a free port; dies on failure. */
+int	loopback_listen(uint16_t *port);
+/* A blocking connection to 127.0.0.1:port, or -1. */
+int	loopback_dial(uint16_t port);
+/*
+ * Moves this process into a network namespace of its own with only
+ * loopback up; dies on failure.
+ */
+void	net_isolate(void);
 /* Resident memory of pid: bytes; 0 if unknown. */
 uint64_t proc_rss(pid_t pid);
 

@@ -179,30 +179,6 @@ microsocks_start(uint16_t port)
 }
 
 /*
- * Everything runs in a network namespace of its own with only loopback
- * up: no helper, Dante included, can reach anything else, nor ask a
- * real DNS server.
- */
-static void
-isolate_network(void)
-{
-	struct ifreq	ifr;
-	int		fd;
-
-	if (unshare(CLONE_NEWNET) == -1)
-		die("unshare(CLONE_NEWNET): %s", strerror(errno));
-	memset(&ifr, 0, sizeof(ifr));
-	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "lo");
-	if ((fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0)) == -1 ||
-	    ioctl(fd, SIOCGIFFLAGS, &ifr) == -1)
-		die("lo: %s", strerror(errno));
-	ifr.ifr_flags |= IFF_UP | IFF_RUNNING;
-	if (ioctl(fd, SIOCSIFFLAGS, &ifr) == -1)
-		die("lo up: %s", strerror(errno));
-	close(fd);
-}
-
-/*
  * The servers hold every idle connection, and the broker inherits the
  * limit: raise it as far as allowed, and fail if that is too little.
  */
@@ -249,7 +225,7 @@ set_up(const struct config *cfg)
 		die("run as root: the broker drops privileges, and idle "
 		    "connections come from other uids");
 	raise_nofile(cfg);
-	isolate_network();
+	net_isolate();
 	signal(SIGPIPE, SIG_IGN);
 	signal(SIGINT, on_signal);
 	signal(SIGTERM, on_signal);

@@ -22,23 +22,6 @@ conn_init(struct conn *c)
 }
 
 static int
-dial(uint16_t port)
-{
-	struct sockaddr_in	sin = { .sin_family = AF_INET };
-	int			fd;
-
-	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	sin.sin_port = htons(port);
-	if ((fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1)
-		return -1;
-	if (connect(fd, (struct sockaddr *)&sin, sizeof(sin)) == -1) {
-		close(fd);
-		return -1;
-	}
-	return fd;
-}
-
-static int
 fd_write_all(int fd, const void *data, size_t len)
 {
 	const uint8_t	*p = data;
@@ -79,7 +62,7 @@ direct_open(struct path *p, uint16_t port, struct conn *c)
 {
 	(void)p;
 	conn_init(c);
-	return (c->fd = dial(port)) == -1 ? -1 : 0;
+	return (c->fd = loopback_dial(port)) == -1 ? -1 : 0;
 }
 
 static void
@@ -186,7 +169,7 @@ socks_open(struct path *p, uint16_t port, struct conn *c)
 	uint8_t	req[10] = { 5, 1, 0, 1, 127, 0, 0, 1 };
 
 	conn_init(c);
-	if ((c->fd = dial(p->proxy_port)) == -1)
+	if ((c->fd = loopback_dial(p->proxy_port)) == -1)
 		return -1;
 	req[8] = (uint8_t)(port >> 8);
 	req[9] = (uint8_t)port;

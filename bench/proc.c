@@ -2,6 +2,7 @@
  * Helper processes: each is started by fork and exec, remembered by
  * PID, and stopped by that PID, also when the benchmark fails.
  */
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -9,7 +10,9 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <sched.h>
 #include <fcntl.h>
+#include <net/if.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -284,4 +287,63 @@ broker_stop(struct broker *b)
 	unlink(b->socket);
 	unlink(b->log);
 	rmdir(b->dir);
+}
+
+int
+loopback_listen(uint16_t *port)
+{
+	struct sockaddr_in	sin = { .sin_family = AF_INET };
+	socklen_t		len = sizeof(sin);
+	int			fd;
+
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if ((fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
+	    0)) == -1 ||
+	    bind(fd, (struct sockaddr *)&sin, sizeof(sin)) == -1 ||
+	    listen(fd, SOMAXCONN) == -1 ||
+	    getsockname(fd, (struct sockaddr *)&sin, &len) == -1)
+		die("server listener: %s", strerror(errno));
+	*port = ntohs(sin.sin_port);
+	return fd;
+}
+
+int
+loopback_dial(uint16_t port)
+{
+	struct sockaddr_in	sin = { .sin_family = AF_INET };
+	int			fd;
+
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	sin.sin_port = htons(port);
+	if ((fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1)
+		return -1;
+	if (connect(fd, (struct sockaddr *)&sin, sizeof(sin)) == -1) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+/*
+ * The benchmark runs in a network namespace of its own with only
+ * loopback up: no helper, Dante included, can reach anything else, nor
+ * ask a real DNS server.
+ */
+void
+net_isolate(void)
+{
+	struct ifreq	ifr;
+	int		fd;
+
+	if (unshare(CLONE_NEWNET) == -1)
+		die("unshare(CLONE_NEWNET): %s", strerror(errno));
+	memset(&ifr, 0, sizeof(ifr));
+	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "lo");
+	if ((fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0)) == -1 ||
+	    ioctl(fd, SIOCGIFFLAGS, &ifr) == -1)
+		die("lo: %s", strerror(errno));
+	ifr.ifr_flags |= IFF_UP | IFF_RUNNING;
+	if (ioctl(fd, SIOCSIFFLAGS, &ifr) == -1)
+		die("lo up: %s", strerror(errno));
+	close(fd);
 }

@@ -44,24 +44,6 @@ static uint8_t		 source_data[2 * BENCH_CHUNK];
 static uint8_t		 lines_data[2 * LINES_PATTERN];
 static uint8_t		 scratch[BENCH_CHUNK];
 
-static int
-listen_loopback(uint16_t *port)
-{
-	struct sockaddr_in	sin = { .sin_family = AF_INET };
-	socklen_t		len = sizeof(sin);
-	int			fd;
-
-	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	if ((fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
-	    0)) == -1 ||
-	    bind(fd, (struct sockaddr *)&sin, sizeof(sin)) == -1 ||
-	    listen(fd, SOMAXCONN) == -1 ||
-	    getsockname(fd, (struct sockaddr *)&sin, &len) == -1)
-		die("server listener: %s", strerror(errno));
-	*port = ntohs(sin.sin_port);
-	return fd;
-}
-
 static void
 drop(int fd)
 {
@@ -261,7 +243,7 @@ servers_start(struct servers *s)
 	int	lfd[SERVER_KINDS], k;
 
 	for (k = 0; k < SERVER_KINDS; k++)
-		lfd[k] = listen_loopback(&s->port[k]);
+		lfd[k] = loopback_listen(&s->port[k]);
 	if ((s->pid = fork()) == -1)
 		die("fork: %s", strerror(errno));
 	/* Started before any other helper, so its die() stops nothing. */

@@ -6,6 +6,7 @@
 #include <sys/epoll.h>
 
 #include <errno.h>
+#include <sched.h>
 #include <stdlib.h>
 #include <time.h>
 #include <unistd.h>
@@ -213,16 +214,22 @@ loop_busy_poll(uint32_t us)
  * busy_poll_us of the last event does not sleep: a message that follows
  * soon after another is taken without the wake-up of a sleeping
  * process, the largest part of a relayed round trip on a machine where
- * an idle core halts (HAProxy's busy-polling does the same).  Timers
- * are not late for it, as every turn runs those due.
+ * an idle core halts (HAProxy's busy-polling does the same).  Each poll
+ * first yields the CPU, so that a process waiting for this core (the
+ * peer that is to answer, on a machine with few cores) runs at once
+ * instead of after the broker's time slice: without it the echo's 99th
+ * percentile doubled on 2 cores.  Timers are not late for it, as every
+ * turn runs those due.
  */
 static int
 turn_timeout(bool busy)
 {
 	if (busy)
 		return 0;
-	if (busy_poll_us > 0 && now_us - last_event_us < busy_poll_us)
+	if (busy_poll_us > 0 && now_us - last_event_us < busy_poll_us) {
+		sched_yield();
 		return 0;
+	}
 	return next_timeout();
 }
 

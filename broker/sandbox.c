@@ -91,6 +91,8 @@ static const struct rule broker_rules[] = {
 	    "sockets are added to and removed from the loop" },
 	{ "clock_gettime", W_ALWAYS, R_ALLOW, 0, { { 0 } },
 	    "timers and log time stamps, when the vDSO is not used" },
+	{ "sched_yield", W_ALWAYS, R_ALLOW, 0, { { 0 } },
+	    "a busy-polling loop gives way between polls (--busy-poll)" },
 	{ "read",	W_ALWAYS, R_ALLOW, 0, { { 0 } },
 	    "signals (signalfd), and the files the reader passes on SIGHUP" },
 	{ "write",	W_ALWAYS, R_ALLOW, 0, { { 0 } },
