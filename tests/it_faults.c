@@ -252,7 +252,7 @@ struct blocked_read {
 	tb_handle	 h;
 	int		 rc;
 	uint64_t	 returned_ms;
-	atomic_bool	 done;
+	atomic_int	 tid;		/* harness_wait_thread_blocked() */
 };
 
 static void *
@@ -263,9 +263,9 @@ read_blocked(void *arg)
 	char			 buf[64];
 	size_t			 n;
 
+	atomic_store(&r->tid, harness_gettid());
 	r->rc = tb_read(r->c, r->h, buf, sizeof(buf), &n, &err);
 	r->returned_ms = harness_now_ms();
-	atomic_store(&r->done, true);
 	return NULL;
 }
 
@@ -282,16 +282,15 @@ test_broker_killed(void **state)
 	uint64_t		 killed;
 	tb_handle		 h;
 	char			 cmd[128];
-	int			 i, status;
+	int			 status;
 
 	(void)state;
 	r.c = harness_client(&broker);
 	assert_ok(tb_connect(r.c, "127.0.0.1", silent.port, &r.h, &err),
 	    &err);
 	assert_int_equal(pthread_create(&t, NULL, read_blocked, &r), 0);
-	/* The read is on its way; the broker dies under it. */
-	for (i = 0; i < 20 && !atomic_load(&r.done); i++)
-		harness_sleep_ms(5);
+	/* The read waits for the broker; the broker dies under it. */
+	assert_true(harness_wait_thread_blocked(&r.tid, 5000));
 	killed = harness_now_ms();
 	status = harness_broker_kill(&broker);
 	assert_true(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
