@@ -14,7 +14,6 @@
  * Runs as root: the broker drops privileges as it does when installed,
  * and the idle connections come from children switched to unused uids.
  */
-#include <sys/ioctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -25,9 +24,7 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <math.h>
-#include <net/if.h>
 #include <poll.h>
-#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -35,6 +32,7 @@
 #include <unistd.h>
 
 #include "bench.h"
+#include "tb_limits.h"
 
 /* Rounds of the whole interleaved run at most. */
 #define RUNS_MAX	9
@@ -700,8 +698,10 @@ main(int argc, char *argv[])
 			break;
 		case 'B':
 			if (strspn(optarg, "0123456789") != strlen(optarg) ||
-			    strlen(optarg) == 0 || strlen(optarg) > 6)
-				die("--busy-poll: microseconds");
+			    strlen(optarg) == 0 || strlen(optarg) > 4 ||
+			    atoi(optarg) > LIMIT_BUSY_POLL_US_MAX)
+				die("--busy-poll: 0 to %d microseconds",
+				    LIMIT_BUSY_POLL_US_MAX);
 			cfg.busy_poll = optarg;
 			break;
 		default:

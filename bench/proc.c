@@ -10,10 +10,10 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
-#include <sched.h>
 #include <fcntl.h>
 #include <net/if.h>
 #include <netinet/in.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -78,7 +78,7 @@ die(const char *fmt, ...)
 	va_list	ap;
 
 	va_start(ap, fmt);
-	fprintf(stderr, "tcpbroker-bench: ");
+	fprintf(stderr, "%s: ", program_invocation_short_name);
 	vfprintf(stderr, fmt, ap);
 	fprintf(stderr, "\n");
 	va_end(ap);

@@ -18,6 +18,7 @@
  * are printed, in MB/s (10^6 bytes a second), with their ratio to
  * direct.  Runs as root (the namespace).
  */
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 
@@ -46,6 +47,34 @@ static const char *const shape_names[SHAPES] = {
 	"direct", "copy", "splice", "pipe"
 };
 
+/*
+ * Forks a helper (server or relay) that dies with this process, and
+ * that die() stops; 0 in the child.
+ */
+static pid_t
+helper_fork(const char *name)
+{
+	pid_t	pid;
+
+	if ((pid = fork()) == -1)
+		die("fork: %s", strerror(errno));
+	if (pid == 0) {
+		if (prctl(PR_SET_PDEATHSIG, SIGKILL) == -1)
+			_exit(1);
+		return 0;
+	}
+	proc_track(pid, name);
+	return pid;
+}
+
+static void
+helper_stop(pid_t pid)
+{
+	kill(pid, SIGKILL);
+	waitpid(pid, NULL, 0);
+	proc_untrack(pid);
+}
+
 static void
 write_all_fd(int fd, const uint8_t *p, size_t len)
 {
@@ -67,9 +96,7 @@ serve(int lfd, bool source)
 	pid_t		pid;
 	int		fd;
 
-	if ((pid = fork()) == -1)
-		die("fork: %s", strerror(errno));
-	if (pid != 0)
+	if ((pid = helper_fork("server")) != 0)
 		return pid;
 	if (fcntl(lfd, F_SETFL, 0) == -1 ||
 	    (fd = accept(lfd, NULL, NULL)) == -1)
@@ -134,11 +161,12 @@ client_end(enum shape s, int tcp, bool reading, pid_t *relay_pid)
 	} else if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) ==
 	    -1)
 		die("socketpair: %s", strerror(errno));
-	if ((*relay_pid = fork()) == -1)
-		die("fork: %s", strerror(errno));
-	if (*relay_pid == 0) {
-		if (s == SHAPE_PIPE)
+	if ((*relay_pid = helper_fork("relay")) == 0) {
+		/* The client's end closed here, its close reaches the relay. */
+		if (s == SHAPE_PIPE) {
+			close(reading ? sv[0] : sv[1]);
 			relay(s, reading ? tcp : sv[0], reading ? sv[1] : tcp);
+		}
 		close(sv[0]);
 		relay(s, reading ? tcp : sv[1], reading ? sv[1] : tcp);
 	}
@@ -156,7 +184,7 @@ static double
 measure(enum shape s, bool reading, unsigned seconds)
 {
 	static uint8_t	buf[FLOOR_CHUNK];
-	uint64_t	start, moved = 0;
+	uint64_t	start, took, moved = 0;
 	uint16_t	port;
 	pid_t		server, relay_pid = -1;
 	ssize_t		n;
@@ -176,15 +204,12 @@ measure(enum shape s, bool reading, unsigned seconds)
 			die("%s: %s", shape_names[s], strerror(errno));
 		moved += (uint64_t)n;
 	}
-	n = (ssize_t)(now_ns() - start);
+	took = now_ns() - start;
 	close(fd);
-	if (relay_pid > 0) {
-		kill(relay_pid, SIGKILL);
-		waitpid(relay_pid, NULL, 0);
-	}
-	kill(server, SIGKILL);
-	waitpid(server, NULL, 0);
-	return (double)moved * 1e3 / (double)n;
+	if (relay_pid > 0)
+		helper_stop(relay_pid);
+	helper_stop(server);
+	return (double)moved * 1e3 / (double)took;
 }
 
 static int

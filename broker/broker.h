@@ -147,9 +147,10 @@ void		timer_cancel(struct timer *timer);
  */
 void		loop_run(bool (*after_batch)(void));
 /*
- * Busy polling: for up to us microseconds after its last event (at
- * most LIMIT_BUSY_POLL_US_MAX), loop_run polls instead of sleeping.
- * 0, the default, turns it off.
+ * Busy polling: for up to us microseconds after it handled its last
+ * events (at most LIMIT_BUSY_POLL_US_MAX), loop_run polls instead of
+ * sleeping, yielding the CPU before each poll.  0, the default, turns
+ * it off.
  */
 void		loop_busy_poll(uint32_t us);
 /*
@@ -241,10 +242,12 @@ void	broker_serve(const struct broker_options *o, int source_fd);
 /* The descriptor of a launcher's broker's session source. */
 #define BROKER_SOURCE_FD	3
 
-/* Reads 1 to max milliseconds; 0, or -1 when text is not that. */
-int	broker_parse_ms(const char *text, uint32_t max, uint32_t *ms);
-/* Reads --busy-poll's 0 to LIMIT_BUSY_POLL_US_MAX us, or dies. */
-uint32_t broker_parse_busy_poll(const char *option, const char *text);
+/*
+ * Reads a decimal number from min to max, digits only (an option's
+ * value): 0, or -1 when text is not that.
+ */
+int	broker_parse_uint(const char *text, uint32_t min, uint32_t max,
+	    uint32_t *v);
 
 /* Opens /dev/null on whichever of descriptors 0 to 2 is closed. */
 void	broker_stdio(void);

@@ -163,6 +163,7 @@ print_launched_filter(const struct broker_options *o)
 		fatalx("%s", err.message);
 	sb.listen = policy_may_listen(policy);
 	sb.log_files = o->log_file != NULL || o->decision_log != NULL;
+	sb.busy_poll = o->busy_poll_us > 0;
 	policy_free(policy);
 	return sandbox_print_broker(&sb, STDOUT_FILENO) == 0 ? 0 : 1;
 }
@@ -242,15 +243,17 @@ launcher_main(int argc, char *argv[])
 			spec.binds[spec.nbinds++] = optarg;
 			break;
 		case 'R':
-			if (broker_parse_ms(optarg, LIMIT_RESOLVE_MS_MAX,
+			if (broker_parse_uint(optarg, 1, LIMIT_RESOLVE_MS_MAX,
 			    &o.resolve_ms) != 0)
 				fatalx("tcpbroker run: --resolve-timeout: "
 				    "expected 1 to %d milliseconds",
 				    LIMIT_RESOLVE_MS_MAX);
 			break;
 		case 'B':
-			o.busy_poll_us = broker_parse_busy_poll(
-			    "tcpbroker run: --busy-poll", optarg);
+			if (broker_parse_uint(optarg, 0, LIMIT_BUSY_POLL_US_MAX,
+			    &o.busy_poll_us) != 0)
+				fatalx("tcpbroker run: --busy-poll: expected 0 "
+				    "to %d microseconds", LIMIT_BUSY_POLL_US_MAX);
 			break;
 		case 'N':
 			o.sandbox = false;

@@ -26,13 +26,19 @@ static struct timer	**heap;
 static size_t		  heap_len, heap_cap;
 static struct loop_io	 *graveyard;
 
-static void
-update_now(void)
+static uint64_t
+clock_us(void)
 {
 	struct timespec	ts;
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
-	now_us = (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
+	return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
+}
+
+static void
+update_now(void)
+{
+	now_us = clock_us();
 	now_ms = now_us / 1000;
 }
 
@@ -226,7 +232,7 @@ turn_timeout(bool busy)
 {
 	if (busy)
 		return 0;
-	if (busy_poll_us > 0 && now_us - last_event_us < busy_poll_us) {
+	if (busy_poll_us > 0 && now_us < last_event_us + busy_poll_us) {
 		sched_yield();
 		return 0;
 	}
@@ -251,8 +257,6 @@ loop_turn(int timeout_ms, bool (*after_batch)(void), int *nevents)
 	if (n == -1 && errno != EINTR)
 		fatal("epoll_wait");
 	update_now();
-	if (n > 0)
-		last_event_us = now_us;
 	for (i = 0; i < n; i++) {
 		io = events[i].data.ptr;
 		if (!io->dead)
@@ -261,6 +265,9 @@ loop_turn(int timeout_ms, bool (*after_batch)(void), int *nevents)
 	run_timers();
 	busy = after_batch != NULL && after_batch();
 	collect();
+	/* The window starts once the batch is handled. */
+	if (n > 0 && busy_poll_us > 0)
+		last_event_us = clock_us();
 	if (nevents != NULL)
 		*nevents = n > 0 ? n : 0;
 	return busy;

@@ -503,33 +503,24 @@ broker_stdio(void)
 }
 
 int
-broker_parse_ms(const char *text, uint32_t max, uint32_t *ms)
+broker_parse_uint(const char *text, uint32_t min, uint32_t max,
+    uint32_t *v)
 {
-	char		*end;
-	unsigned long	 v;
+	uint64_t	n = 0;
+	size_t		i;
 
-	errno = 0;
-	v = strtoul(text, &end, 10);
-	if (errno != 0 || end == text || *end != '\0' || text[0] == '-' ||
-	    v == 0 || v > max)
+	/* Ten digits pass no 32-bit maximum by more than 64 bits hold. */
+	if (text[0] == '\0' || strlen(text) > 10)
 		return -1;
-	*ms = (uint32_t)v;
+	for (i = 0; text[i] != '\0'; i++) {
+		if (text[i] < '0' || text[i] > '9')
+			return -1;
+		n = n * 10 + (uint64_t)(text[i] - '0');
+	}
+	if (n < min || n > max)
+		return -1;
+	*v = (uint32_t)n;
 	return 0;
-}
-
-uint32_t
-broker_parse_busy_poll(const char *option, const char *text)
-{
-	char		*end;
-	unsigned long	 v;
-
-	errno = 0;
-	v = strtoul(text, &end, 10);
-	if (errno != 0 || end == text || *end != '\0' || text[0] == '-' ||
-	    v > LIMIT_BUSY_POLL_US_MAX)
-		fatalx("%s: expected 0 to %d microseconds", option,
-		    LIMIT_BUSY_POLL_US_MAX);
-	return (uint32_t)v;
 }
 
 void
@@ -615,6 +606,7 @@ broker_serve(const struct broker_options *o, int source_fd)
 		sb.session_fd = source_fd == -1 ? LISTEN_FD : -1;
 		sb.source = source_fd != -1;
 		sb.log_files = o->log_file != NULL || o->decision_log != NULL;
+		sb.busy_poll = o->busy_poll_us > 0;
 		sb.reader_fd = reader_socket();
 		sb.control_fd = source_fd == -1 && o->control_path != NULL ?
 		    CONTROL_FD : -1;
@@ -743,14 +735,16 @@ main(int argc, char *argv[])
 			o.control_group = optarg;
 			break;
 		case 'R':
-			if (broker_parse_ms(optarg, LIMIT_RESOLVE_MS_MAX,
+			if (broker_parse_uint(optarg, 1, LIMIT_RESOLVE_MS_MAX,
 			    &o.resolve_ms) != 0)
 				fatalx("--resolve-timeout: expected 1 to %d "
 				    "milliseconds", LIMIT_RESOLVE_MS_MAX);
 			break;
 		case 'B':
-			o.busy_poll_us = broker_parse_busy_poll("--busy-poll",
-			    optarg);
+			if (broker_parse_uint(optarg, 0, LIMIT_BUSY_POLL_US_MAX,
+			    &o.busy_poll_us) != 0)
+				fatalx("--busy-poll: expected 0 to %d "
+				    "microseconds", LIMIT_BUSY_POLL_US_MAX);
 			break;
 		case 'l':
 			if (log_level_parse(optarg, &o.log_level) != 0)
@@ -797,6 +791,7 @@ main(int argc, char *argv[])
 			fatalx("%s", err.message);
 		sb.listen = policy_may_listen(policy);
 		sb.log_files = o.log_file != NULL || o.decision_log != NULL;
+		sb.busy_poll = o.busy_poll_us > 0;
 		policy_free(policy);
 		return sandbox_print_broker(&sb, STDOUT_FILENO) == 0 ? 0 : 1;
 	}

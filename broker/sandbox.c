@@ -38,6 +38,7 @@
 #define W_CONTROL	0x8	/* only with a control socket (--control) */
 #define W_LOGS		0x20	/* only with --log or --decision-log */
 #define W_SOURCE	0x40	/* only a launcher's, with its session source */
+#define W_BUSY_POLL	0x80	/* only with --busy-poll */
 
 /* What a rule does. */
 #define R_ALLOW		0
@@ -91,8 +92,8 @@ static const struct rule broker_rules[] = {
 	    "sockets are added to and removed from the loop" },
 	{ "clock_gettime", W_ALWAYS, R_ALLOW, 0, { { 0 } },
 	    "timers and log time stamps, when the vDSO is not used" },
-	{ "sched_yield", W_ALWAYS, R_ALLOW, 0, { { 0 } },
-	    "a busy-polling loop gives way between polls (--busy-poll)" },
+	{ "sched_yield", W_BUSY_POLL, R_ALLOW, 0, { { 0 } },
+	    "a busy-polling loop gives way before each poll" },
 	{ "read",	W_ALWAYS, R_ALLOW, 0, { { 0 } },
 	    "signals (signalfd), and the files the reader passes on SIGHUP" },
 	{ "write",	W_ALWAYS, R_ALLOW, 0, { { 0 } },
@@ -657,6 +658,8 @@ broker_when(const struct sandbox_broker *sb)
 		when |= W_LOGS;
 	if (sb->source)
 		when |= W_SOURCE;
+	if (sb->busy_poll)
+		when |= W_BUSY_POLL;
 	return when;
 }
 
@@ -756,6 +759,7 @@ list_table(FILE *out, const char *title, const struct rule *rules, size_t n)
 		    rules[i].when & W_CONTROL ? "[with a control socket] " :
 		    rules[i].when & W_LOGS ? "[with log files] " :
 		    rules[i].when & W_SOURCE ? "[under tcpbroker run] " :
+		    rules[i].when & W_BUSY_POLL ? "[with --busy-poll] " :
 		    rules[i].when & W_KEEPER ? "[keeper only] " : "",
 		    rules[i].reason);
 }

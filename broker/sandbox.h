@@ -21,6 +21,7 @@ struct sandbox_broker {
 	bool	log_files;	/* --log or --decision-log: reopened */
 	int	reader_fd;	/* the reader's socket (reader.c), or -1 */
 	bool	source;		/* a launcher's: hands out sessions on fd 3 */
+	bool	busy_poll;	/* --busy-poll: the loop yields */
 };
 
 /* Installs the broker's filter; fatal if it cannot. */
