@@ -66,7 +66,7 @@ warnx_(const char *fmt, ...)
 	va_list	ap;
 
 	va_start(ap, fmt);
-	fprintf(stderr, "tcpbroker-bench: ");
+	fprintf(stderr, "%s: ", program_invocation_short_name);
 	vfprintf(stderr, fmt, ap);
 	fprintf(stderr, "\n");
 	va_end(ap);

@@ -54,12 +54,14 @@ static const char *const shape_names[SHAPES] = {
 static pid_t
 helper_fork(const char *name)
 {
-	pid_t	pid;
+	pid_t	pid, parent = getpid();
 
 	if ((pid = fork()) == -1)
 		die("fork: %s", strerror(errno));
 	if (pid == 0) {
-		if (prctl(PR_SET_PDEATHSIG, SIGKILL) == -1)
+		/* A parent gone before the prctl() is not told of. */
+		if (prctl(PR_SET_PDEATHSIG, SIGKILL) == -1 ||
+		    getppid() != parent)
 			_exit(1);
 		return 0;
 	}

@@ -509,7 +509,7 @@ broker_parse_uint(const char *text, uint32_t min, uint32_t max,
 	uint64_t	n = 0;
 	size_t		i;
 
-	/* Ten digits pass no 32-bit maximum by more than 64 bits hold. */
+	/* At most ten digits: no overflow of 64 bits. */
 	if (text[0] == '\0' || strlen(text) > 10)
 		return -1;
 	for (i = 0; text[i] != '\0'; i++) {

@@ -2,6 +2,7 @@
 # change to the allowed calls shows up in review.  To accept a change:
 #   tcpbroker --print-filter --policy tests/sandbox/X.conf > tests/sandbox/broker-X.pfc
 # (broker-logs.pfc: with --log and --decision-log after the policy;
+# broker-busy-poll.pfc: with --busy-poll 200 after it;
 # broker-run.pfc: the broker of `tcpbroker run`, printed by
 #   tcpbroker run --print-filter --policy tests/sandbox/listen.conf).
 separate_arguments(ARGS)
