@@ -243,11 +243,11 @@ void	broker_serve(const struct broker_options *o, int source_fd);
 #define BROKER_SOURCE_FD	3
 
 /*
- * Reads a decimal number from min to max, digits only (an option's
- * value): 0, or -1 when text is not that.
+ * An option's value: a decimal number from min to max, digits only.
+ * Dies with "option: expected min to max unit" when text is not that.
  */
-int	broker_parse_uint(const char *text, uint32_t min, uint32_t max,
-	    uint32_t *v);
+uint32_t broker_option_uint(const char *option, const char *text,
+	    uint32_t min, uint32_t max, const char *unit);
 
 /* Opens /dev/null on whichever of descriptors 0 to 2 is closed. */
 void	broker_stdio(void);

@@ -243,17 +243,14 @@ launcher_main(int argc, char *argv[])
 			spec.binds[spec.nbinds++] = optarg;
 			break;
 		case 'R':
-			if (broker_parse_uint(optarg, 1, LIMIT_RESOLVE_MS_MAX,
-			    &o.resolve_ms) != 0)
-				fatalx("tcpbroker run: --resolve-timeout: "
-				    "expected 1 to %d milliseconds",
-				    LIMIT_RESOLVE_MS_MAX);
+			o.resolve_ms = broker_option_uint(
+			    "tcpbroker run: --resolve-timeout", optarg, 1,
+			    LIMIT_RESOLVE_MS_MAX, "milliseconds");
 			break;
 		case 'B':
-			if (broker_parse_uint(optarg, 0, LIMIT_BUSY_POLL_US_MAX,
-			    &o.busy_poll_us) != 0)
-				fatalx("tcpbroker run: --busy-poll: expected 0 "
-				    "to %d microseconds", LIMIT_BUSY_POLL_US_MAX);
+			o.busy_poll_us = broker_option_uint(
+			    "tcpbroker run: --busy-poll", optarg, 0,
+			    LIMIT_BUSY_POLL_US_MAX, "microseconds");
 			break;
 		case 'N':
 			o.sandbox = false;

@@ -502,25 +502,21 @@ broker_stdio(void)
 	close(fd);
 }
 
-int
-broker_parse_uint(const char *text, uint32_t min, uint32_t max,
-    uint32_t *v)
+uint32_t
+broker_option_uint(const char *option, const char *text, uint32_t min,
+    uint32_t max, const char *unit)
 {
 	uint64_t	n = 0;
-	size_t		i;
+	size_t		i, len = strlen(text);
+	bool		ok = len > 0 && len <= 10;	/* no 64-bit overflow */
 
-	/* At most ten digits: no overflow of 64 bits. */
-	if (text[0] == '\0' || strlen(text) > 10)
-		return -1;
-	for (i = 0; text[i] != '\0'; i++) {
-		if (text[i] < '0' || text[i] > '9')
-			return -1;
+	for (i = 0; ok && i < len; i++) {
+		ok = text[i] >= '0' && text[i] <= '9';
 		n = n * 10 + (uint64_t)(text[i] - '0');
 	}
-	if (n < min || n > max)
-		return -1;
-	*v = (uint32_t)n;
-	return 0;
+	if (!ok || n < min || n > max)
+		fatalx("%s: expected %u to %u %s", option, min, max, unit);
+	return (uint32_t)n;
 }
 
 void
@@ -735,16 +731,12 @@ main(int argc, char *argv[])
 			o.control_group = optarg;
 			break;
 		case 'R':
-			if (broker_parse_uint(optarg, 1, LIMIT_RESOLVE_MS_MAX,
-			    &o.resolve_ms) != 0)
-				fatalx("--resolve-timeout: expected 1 to %d "
-				    "milliseconds", LIMIT_RESOLVE_MS_MAX);
+			o.resolve_ms = broker_option_uint("--resolve-timeout",
+			    optarg, 1, LIMIT_RESOLVE_MS_MAX, "milliseconds");
 			break;
 		case 'B':
-			if (broker_parse_uint(optarg, 0, LIMIT_BUSY_POLL_US_MAX,
-			    &o.busy_poll_us) != 0)
-				fatalx("--busy-poll: expected 0 to %d "
-				    "microseconds", LIMIT_BUSY_POLL_US_MAX);
+			o.busy_poll_us = broker_option_uint("--busy-poll",
+			    optarg, 0, LIMIT_BUSY_POLL_US_MAX, "microseconds");
 			break;
 		case 'l':
 			if (log_level_parse(optarg, &o.log_level) != 0)
