@@ -421,6 +421,19 @@ conn_stream_start(struct conn *conn, bool readable)
 		stream_pump(conn);
 }
 
+/*
+ * The most credit a connection may hold: the window the client asked
+ * for, which from version 5 it may grow (docs/protocol.md, "Growing
+ * windows").  The broker's memory does not depend on it: a session's
+ * output is bounded by LIMIT_SESSION_OUTPUT however much it is granted.
+ */
+static uint32_t
+recv_window_max(const struct session *s)
+{
+	return session_version(s) >= PROTO_VERSION_RECV_GROWTH ?
+	    PROTO_RECV_WINDOW_GROWN_MAX : session_recv_window(s);
+}
+
 void
 note_credit(struct session *s, const struct proto_arg *args)
 {
@@ -428,8 +441,7 @@ note_credit(struct session *s, const struct proto_arg *args)
 
 	if (conn == NULL)
 		return;		/* closed meanwhile */
-	if (!conn->streaming ||
-	    args[1].u > session_recv_window(s) - conn->credit) {
+	if (!conn->streaming || args[1].u > recv_window_max(s) - conn->credit) {
 		session_protocol_error(s, "credit past the receive window");
 		return;
 	}

@@ -40,7 +40,9 @@ _Static_assert(TB_LINE_MAX == PROTO_LINE_MAX, "line limit");
 _Static_assert(TB_ADDR_STRLEN >= PROTO_ADDR_STRLEN, "address length");
 _Static_assert(TB_ERROR_MESSAGE_MAX >= PROTO_ERROR_MESSAGE_MAX, "messages");
 _Static_assert(CLIENT_RECV_WINDOW >= PROTO_RECV_WINDOW_MIN &&
-    CLIENT_RECV_WINDOW <= PROTO_RECV_WINDOW_MAX, "receive window");
+    CLIENT_RECV_WINDOW <= PROTO_RECV_WINDOW_MAX &&
+    CLIENT_RECV_WINDOW <= CLIENT_RECV_WINDOW_MAX &&
+    CLIENT_RECV_WINDOW_MAX <= PROTO_RECV_WINDOW_GROWN_MAX, "receive window");
 _Static_assert(CLIENT_READ_BUFFER >= PROTO_MESSAGE_MAX, "read buffer");
 
 
@@ -230,6 +232,7 @@ stream_claim(tb_client *c, tb_handle h, bool *bad)
 	e->handle = h;
 	e->open = true;
 	e->send_window = c->send_window;
+	e->recv_window = CLIENT_RECV_WINDOW;
 	return e;
 }
 
@@ -249,7 +252,7 @@ stream_reserve(struct stream *e, size_t n)
 	size_t	 cap;
 	uint8_t	*p;
 
-	if (e->len + n > CLIENT_RECV_WINDOW)
+	if (e->len + n > e->recv_window)
 		return -1;
 	if (n == 0)
 		return 0;	/* and no buffer is made for nothing */
@@ -261,8 +264,8 @@ stream_reserve(struct stream *e, size_t n)
 		cap = e->cap ? e->cap : STREAM_BUFFER_MIN;
 		while (cap < e->len + n)
 			cap *= 2;
-		if (cap > CLIENT_RECV_WINDOW)
-			cap = CLIENT_RECV_WINDOW;
+		if (cap > e->recv_window)
+			cap = e->recv_window;
 		if ((p = realloc(e->buf, cap)) == NULL)
 			return -1;
 		e->buf = p;
@@ -277,7 +280,7 @@ stream_append(struct stream *e, const uint8_t *data, size_t n)
 {
 	if (e->read_shut || e->listener)
 		return e->listener ? -1 : 0;	/* dropped, as shut down */
-	if (e->len + e->owed + n > CLIENT_RECV_WINDOW)
+	if (e->len + e->owed + n > e->recv_window)
 		return -1;
 	if (n == 0)
 		return 0;	/* and no buffer is made for nothing */
@@ -373,6 +376,12 @@ send_close(tb_client *c, tb_handle h, struct tb_error *err)
  * and its answer cost no credit message each.  The lock is let go while
  * sending: true when it was, and the caller looks again at what another
  * thread may have received meanwhile before it waits.
+ *
+ * A reader that has taken everything that came keeps up with the
+ * window, and may be held back by it: the window doubles then, up to
+ * CLIENT_RECV_WINDOW_MAX, as TCP grows its receive buffer for a reader
+ * that drains it (version 5).  A reader that lets data wait never grows
+ * it, and neither does TLS, whose credit counts records.
  */
 _Static_assert(CLIENT_RECV_WINDOW - CLIENT_GRANT_BEFORE_WAIT >
     PROTO_LINE_MAX + PROTO_DATA_MAX, "a wait leaves credit for a payload");
@@ -381,11 +390,20 @@ bool
 stream_grant(tb_client *c, struct stream *e, bool wait)
 {
 	tb_handle	h = e->handle;
-	size_t		n = e->owed;
+	size_t		n = e->owed, grow;
 
 	if (n < (wait ? CLIENT_GRANT_BEFORE_WAIT : CLIENT_GRANT_BATCH) ||
 	    n == 0 || e->eof || e->error != 0 || e->read_shut)
 		return false;
+	if (e->len == 0 && e->tls == NULL &&
+	    c->version >= PROTO_VERSION_RECV_GROWTH &&
+	    e->recv_window < CLIENT_RECV_WINDOW_MAX) {
+		grow = CLIENT_RECV_WINDOW_MAX - e->recv_window;
+		if (grow > e->recv_window)
+			grow = e->recv_window;
+		n += grow;
+		e->recv_window += grow;
+	}
 	e->owed = 0;
 	pthread_mutex_unlock(&c->lock);
 	send_credit(c, h, n);

@@ -45,6 +45,7 @@ struct stream {
 	size_t		 len;
 	size_t		 cap;
 	size_t		 owed;		/* read, not yet granted back */
+	size_t		 recv_window;	/* granted the broker; grows */
 	struct tls	*tls;		/* or NULL; with TLS buf is plaintext */
 };
 

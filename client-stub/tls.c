@@ -329,7 +329,7 @@ tls_recv(struct stream *e, const uint8_t *data, size_t n)
 	if (e->read_shut)
 		return 0;		/* dropped, as shut down */
 	/* Records not yet decrypted count against the window. */
-	if (BIO_ctrl_pending(t->rbio) + e->owed + n > CLIENT_RECV_WINDOW)
+	if (BIO_ctrl_pending(t->rbio) + e->owed + n > e->recv_window)
 		return -1;
 	if (n > 0 && BIO_write(t->rbio, data, (int)n) != (int)n) {
 		tls_failed(t, "out of memory for received records");
@@ -352,7 +352,7 @@ tls_pump(struct stream *e, const char *name, struct tb_error *err)
 	int		 r;
 
 	while (t->ready && !t->failed && !e->eof && !e->read_shut &&
-	    e->len + CLIENT_TLS_RECORD_PLAIN <= CLIENT_RECV_WINDOW) {
+	    e->len + CLIENT_TLS_RECORD_PLAIN <= e->recv_window) {
 		if (stream_reserve(e, CLIENT_TLS_RECORD_PLAIN) != 0) {
 			tls_failed(t, "out of memory for plaintext");
 			break;

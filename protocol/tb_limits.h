@@ -9,16 +9,18 @@
  * Wire protocol version; bumped whenever the method or notification
  * tables change.
  */
-#define PROTO_VERSION			4
+#define PROTO_VERSION			5
 /* Oldest version a broker still speaks: its clients never stream. */
 #define PROTO_VERSION_MIN		1
 /*
- * The first version that streams, the first with close notes, and the
- * first whose send windows grow.
+ * The first version that streams, the first with close notes, the
+ * first whose send windows grow, and the first whose receive windows
+ * grow.
  */
 #define PROTO_VERSION_STREAM		2
 #define PROTO_VERSION_CLOSE_NOTE	3
 #define PROTO_VERSION_WINDOW		4
+#define PROTO_VERSION_RECV_GROWTH	5
 
 /* Largest data payload (msgpack bin) in one request or response: bytes. */
 #define PROTO_DATA_MAX			65536
@@ -50,6 +52,11 @@
 /* Smallest receive window: a whole line or data payload must fit. */
 #define PROTO_RECV_WINDOW_MIN		PROTO_LINE_MAX
 /*
+ * Largest receive window a client may grow one connection's to with
+ * credit, from version 5: bytes.
+ */
+#define PROTO_RECV_WINDOW_GROWN_MAX	(4 * 1024 * 1024)
+/*
  * Send window of one connection at its start: data a client may send
  * behind (as send notifications) before the broker acks it, and the
  * most the broker holds for the connection when the peer is slow: bytes.
@@ -72,8 +79,14 @@
  * next data to ride with (as TCP's delayed ACK): milliseconds.
  */
 #define LIMIT_ACK_DELAY_MS		1
-/* Receive window the client library grants, its buffer per connection. */
+/*
+ * Receive window the client library grants each connection at first,
+ * its buffer per connection; and the most it grows one connection's to
+ * (doubling it when it gives credit back with nothing left unread, from
+ * version 5): bytes.
+ */
 #define CLIENT_RECV_WINDOW		(1024 * 1024)
+#define CLIENT_RECV_WINDOW_MAX		(4 * 1024 * 1024)
 /*
  * Bytes read that the client library gives back as credit at once; and,
  * before it waits for more, bytes read it gives back at least (less

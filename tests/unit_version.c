@@ -10,6 +10,9 @@
  *   window the broker grew, without waiting for acks the smaller one
  *   would have needed, and must take a window that shrinks as the
  *   protocol error it is.
+ * - version 5, whose receive windows grow: a library that reads all
+ *   that comes grows its window up to CLIENT_RECV_WINDOW_MAX with its
+ *   credit, and only with a broker of version 5.
  */
 #include <sys/socket.h>
 
@@ -30,13 +33,15 @@
 #include "tb_limits.h"
 
 /* Messages the scripted broker reads before it gives up: messages. */
-#define OLD_MESSAGES_MAX	32
+#define OLD_MESSAGES_MAX	64
 /* The handle the scripted broker's connect gives. */
 #define OLD_HANDLE		0x100
 /* What the window test writes, more than LIMIT_SEND_WINDOW: bytes. */
 #define GROWN_WINDOW		(512 * 1024)
 /* How long a write or read of these tests may wait: milliseconds. */
 #define WAIT_MS			5000
+/* What the receive window tests stream: bytes. */
+#define STREAMED		(8 * 1024 * 1024)
 
 struct old_broker {
 	int		 fd;
@@ -48,6 +53,10 @@ struct old_broker {
 	unsigned	 close_notes;
 	size_t		 sent;		/* bytes of send notifications */
 	unsigned	 others;
+	/* Streams to_push bytes within the library's credit, if not 0. */
+	size_t		 to_push;
+	size_t		 pushed;
+	size_t		 credit;	/* what it may push now */
 };
 
 static bool
@@ -119,6 +128,35 @@ push(struct old_broker *b, const char *name, uint32_t n)
 	send_packed(b, &sb);
 }
 
+/* Pushes data of what is left to push, as far as the credit goes. */
+static void
+push_data(struct old_broker *b)
+{
+	static const uint8_t	payload[65536];
+	msgpack_sbuffer		sb;
+	msgpack_packer		pk;
+	size_t			n;
+
+	while (b->pushed < b->to_push && b->credit > 0) {
+		n = b->to_push - b->pushed;
+		if (n > b->credit)
+			n = b->credit;
+		if (n > sizeof(payload))
+			n = sizeof(payload);
+		msgpack_sbuffer_init(&sb);
+		msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+		msgpack_pack_array(&pk, 3);
+		msgpack_pack_uint8(&pk, 2);
+		pack_str(&pk, "data");
+		msgpack_pack_array(&pk, 2);
+		msgpack_pack_uint32(&pk, OLD_HANDLE);
+		msgpack_pack_bin_with_body(&pk, payload, n);
+		send_packed(b, &sb);
+		b->pushed += n;
+		b->credit -= n;
+	}
+}
+
 static void
 fill_hello(struct old_broker *b, msgpack_packer *pk)
 {
@@ -169,7 +207,10 @@ old_handle(struct old_broker *b, const msgpack_object *m)
 			b->sent += params->via.array.ptr[1].via.bin.size;
 			if (b->sent == b->window_note)
 				push(b, "ack", (uint32_t)b->sent);
-		} else if (!is_str(&a[1], "credit"))
+		} else if (is_str(&a[1], "credit")) {
+			b->credit += params->via.array.ptr[1].via.u64;
+			push_data(b);
+		} else
 			b->others++;
 		return;
 	}
@@ -193,6 +234,8 @@ old_handle(struct old_broker *b, const msgpack_object *m)
 		answer(b, msgid, NULL, fill_handle);
 		if (b->window_note != 0)
 			push(b, "window", b->window_note);
+		b->credit = CLIENT_RECV_WINDOW;
+		push_data(b);
 	} else if (is_str(&a[2], "set_timeout_ms"))
 		answer(b, msgid, NULL, fill_nil);
 	else if (is_str(&a[2], "close")) {
@@ -383,6 +426,59 @@ test_window_version3_refused(void **state)
 	window_refused(3, GROWN_WINDOW);
 }
 
+/*
+ * Reads all the broker streams as it comes, and returns the credit the
+ * broker holds at the end: the window, less what the library read and
+ * still owes.
+ */
+static size_t
+read_all_streamed(unsigned speaks)
+{
+	struct old_broker	 b = { .speaks = speaks, .to_push = STREAMED };
+	struct tb_error		 err;
+	static uint8_t		 buf[65536];
+	size_t			 total = 0, n;
+	tb_client		*c;
+	tb_handle		 h;
+	pthread_t		 t;
+
+	c = old_start(&b, &t);
+	if (tb_connect(c, "127.0.0.1", 9, &h, &err) != 0)
+		fail_msg("connect: %s", err.message);
+	assert_int_equal(tb_set_timeout_ms(c, h, WAIT_MS, &err), 0);
+	while (total < STREAMED) {
+		if (tb_read(c, h, buf, sizeof(buf), &n, &err) != 0)
+			fail_msg("read at %zu: %s", total, err.message);
+		total += n;
+	}
+	if (tb_close(c, h, &err) != 0)
+		fail_msg("close: %s", err.message);
+	old_stop(&b, c, t);
+	assert_int_equal(b.pushed, STREAMED);
+	return b.credit;
+}
+
+/* Version 5: the window grows, to CLIENT_RECV_WINDOW_MAX and no more. */
+static void
+test_recv_window_grows(void **state)
+{
+	size_t	credit;
+
+	(void)state;
+	credit = read_all_streamed(5);
+	print_message("credit left after %d bytes: %zu\n", STREAMED, credit);
+	assert_true(credit > CLIENT_RECV_WINDOW);
+	assert_true(credit <= CLIENT_RECV_WINDOW_MAX);
+}
+
+/* Version 4 takes credit past the window as a protocol error. */
+static void
+test_recv_window_version4_fixed(void **state)
+{
+	(void)state;
+	assert_true(read_all_streamed(4) <= CLIENT_RECV_WINDOW);
+}
+
 int
 main(void)
 {
@@ -393,6 +489,8 @@ main(void)
 		cmocka_unit_test(test_window_shrink_refused),
 		cmocka_unit_test(test_window_past_max_refused),
 		cmocka_unit_test(test_window_version3_refused),
+		cmocka_unit_test(test_recv_window_grows),
+		cmocka_unit_test(test_recv_window_version4_fixed),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -25,6 +25,8 @@ BROKER = None
 # LIMIT_SEND_WINDOW, PROTO_SEND_WINDOW_MAX and LIMIT_SESSION_WINDOW_GROWTH
 WINDOW_FIRST = 131072
 WINDOW_MAX = 1048576
+# PROTO_RECV_WINDOW_GROWN_MAX
+RECV_WINDOW_GROWN_MAX = 4194304
 
 POLICY = """\
 # the wire test's policy
@@ -427,6 +429,26 @@ class WireTest(unittest.TestCase):
         conn = s.ok("connect", "127.0.0.1", self.sink())
         self.assertEqual(self.pump(s, conn, 2 << 20), [])
         s.close()
+
+    def test_recv_window_grows(self):
+        """From version 5 a client may grow a connection's receive window
+        with credit, up to PROTO_RECV_WINDOW_GROWN_MAX; credit past that,
+        or past the window asked for in an older session, ends the
+        session."""
+        for version, most in ((5, RECV_WINDOW_GROWN_MAX), (4, 65536)):
+            s = self.session(hello=False)
+            s.ok("hello", version)
+            s.ok("stream", 65536)
+            conn = s.ok("connect", "127.0.0.1", self.sink())
+            s.sock.sendall(msgpack.packb([2, "credit",
+                                          [conn, most - 65536]]))
+            # Taken: the session still answers.
+            self.assertIn("127.0.0.1", s.ok("local_addr", conn))
+            s.sock.sendall(msgpack.packb([2, "credit", [conn, 1]]))
+            with self.assertRaises(EOFError):
+                for _ in range(100):
+                    s.receive()
+            s.close()
 
     def test_send_window_grows_small_writes(self):
         """Small writes count too: eight of 8 KiB, each acked alone (a
