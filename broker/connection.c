@@ -424,8 +424,9 @@ conn_stream_start(struct conn *conn, bool readable)
 /*
  * The most credit a connection may hold: the window the client asked
  * for, which from version 5 it may grow (docs/protocol.md, "Growing
- * windows").  The broker's memory does not depend on it: a session's
- * output is bounded by LIMIT_SESSION_OUTPUT however much it is granted.
+ * receive windows").  The broker's memory does not depend on it: a
+ * session's output is bounded by LIMIT_SESSION_OUTPUT however much it
+ * is granted.
  */
 static uint32_t
 recv_window_max(const struct session *s)
