@@ -42,7 +42,9 @@ _Static_assert(TB_ERROR_MESSAGE_MAX >= PROTO_ERROR_MESSAGE_MAX, "messages");
 _Static_assert(CLIENT_RECV_WINDOW >= PROTO_RECV_WINDOW_MIN &&
     CLIENT_RECV_WINDOW <= PROTO_RECV_WINDOW_MAX &&
     CLIENT_RECV_WINDOW <= CLIENT_RECV_WINDOW_MAX &&
-    CLIENT_RECV_WINDOW_MAX <= PROTO_RECV_WINDOW_GROWN_MAX, "receive window");
+    CLIENT_RECV_WINDOW_MAX <= PROTO_RECV_WINDOW_GROWN_MAX &&
+    CLIENT_RECV_GROWTH_MAX >= CLIENT_RECV_WINDOW_MAX - CLIENT_RECV_WINDOW,
+    "receive window");
 _Static_assert(CLIENT_READ_BUFFER >= PROTO_MESSAGE_MAX, "read buffer");
 
 
@@ -377,11 +379,14 @@ send_close(tb_client *c, tb_handle h, struct tb_error *err)
  * sending: true when it was, and the caller looks again at what another
  * thread may have received meanwhile before it waits.
  *
- * A reader that has taken everything that came keeps up with the
- * window, and may be held back by it: the window doubles then, up to
- * CLIENT_RECV_WINDOW_MAX, as TCP grows its receive buffer for a reader
- * that drains it (version 5).  A reader that lets data wait never grows
- * it, and neither does TLS, whose credit counts records.
+ * A reader that gives credit back with nothing left unread has caught
+ * up with what comes, and may be held back by the window: the window
+ * doubles then, up to CLIENT_RECV_WINDOW_MAX, as TCP grows its receive
+ * buffer for a reader that drains it (version 5), within what the
+ * session's windows may grow by together (CLIENT_RECV_GROWTH_MAX).  So
+ * any bulk reader that catches up now and then grows it, a slow one
+ * too; one that never empties its buffer does not, nor does a TLS
+ * connection, whose credit counts records.
  */
 _Static_assert(CLIENT_RECV_WINDOW - CLIENT_GRANT_BEFORE_WAIT >
     PROTO_LINE_MAX + PROTO_DATA_MAX, "a wait leaves credit for a payload");
@@ -401,8 +406,11 @@ stream_grant(tb_client *c, struct stream *e, bool wait)
 		grow = CLIENT_RECV_WINDOW_MAX - e->recv_window;
 		if (grow > e->recv_window)
 			grow = e->recv_window;
+		if (grow > CLIENT_RECV_GROWTH_MAX - c->recv_grown)
+			grow = CLIENT_RECV_GROWTH_MAX - c->recv_grown;
 		n += grow;
 		e->recv_window += grow;
+		c->recv_grown += grow;
 	}
 	e->owed = 0;
 	pthread_mutex_unlock(&c->lock);
@@ -1817,6 +1825,9 @@ tb_close(tb_client *c, tb_handle h, struct tb_error *err)
 		if (e->write_lost && !e->error_reported)
 			lost = e->error;
 		e->open = false;
+		/* Its window's growth is the session's again. */
+		c->recv_grown -= e->recv_window - CLIENT_RECV_WINDOW;
+		e->recv_window = CLIENT_RECV_WINDOW;
 		/* A thread reading the session wakes by the close's answer. */
 		behind = !e->listener && !c->reading &&
 		    c->version >= PROTO_VERSION_CLOSE_NOTE;

@@ -60,6 +60,7 @@ struct tb_client {
 	uint32_t	 next_msgid;
 	struct waiter	*waiters;
 	size_t		 send_window;	/* the broker's first, per connection */
+	size_t		 recv_grown;	/* of CLIENT_RECV_GROWTH_MAX, lent */
 	uint32_t	 version;	/* of the protocol, from hello */
 	struct stream	 streams[STREAM_SLOTS];
 	uint8_t		*in;		/* the reader's, CLIENT_READ_BUFFER */

@@ -351,8 +351,12 @@ tls_pump(struct stream *e, const char *name, struct tb_error *err)
 	size_t		 before, got;
 	int		 r;
 
+	/*
+	 * Plaintext within the first window: one upgraded after its window
+	 * grew keeps the larger window for its records (the broker's credit).
+	 */
 	while (t->ready && !t->failed && !e->eof && !e->read_shut &&
-	    e->len + CLIENT_TLS_RECORD_PLAIN <= e->recv_window) {
+	    e->len + CLIENT_TLS_RECORD_PLAIN <= CLIENT_RECV_WINDOW) {
 		if (stream_reserve(e, CLIENT_TLS_RECORD_PLAIN) != 0) {
 			tls_failed(t, "out of memory for plaintext");
 			break;

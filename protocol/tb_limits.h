@@ -81,12 +81,15 @@
 #define LIMIT_ACK_DELAY_MS		1
 /*
  * Receive window the client library grants each connection at first,
- * its buffer per connection; and the most it grows one connection's to
- * (doubling it when it gives credit back with nothing left unread, from
- * version 5): bytes.
+ * its buffer per connection; the most it grows one connection's to
+ * (doubling it when it gives credit back with nothing of the
+ * connection left unread; from version 5); and what the
+ * windows of one session grow by together, given back as connections
+ * close: bytes.
  */
 #define CLIENT_RECV_WINDOW		(1024 * 1024)
 #define CLIENT_RECV_WINDOW_MAX		(4 * 1024 * 1024)
+#define CLIENT_RECV_GROWTH_MAX		(12 * 1024 * 1024)
 /*
  * Bytes read that the client library gives back as credit at once; and,
  * before it waits for more, bytes read it gives back at least (less

@@ -12,7 +12,9 @@
  *   protocol error it is.
  * - version 5, whose receive windows grow: a library that reads all
  *   that comes grows its window up to CLIENT_RECV_WINDOW_MAX with its
- *   credit, and only with a broker of version 5.
+ *   credit, only with a broker of version 5, buffers what the grown
+ *   window lets come, and grows the windows of one session by no more
+ *   than CLIENT_RECV_GROWTH_MAX together, given back as they close.
  */
 #include <sys/socket.h>
 
@@ -33,9 +35,11 @@
 #include "tb_limits.h"
 
 /* Messages the scripted broker reads before it gives up: messages. */
-#define OLD_MESSAGES_MAX	64
-/* The handle the scripted broker's connect gives. */
+#define OLD_MESSAGES_MAX	1024
+/* The handle the scripted broker's first connect gives; then the next. */
 #define OLD_HANDLE		0x100
+/* Connections the scripted broker streams to: connections. */
+#define OLD_CONNS		8
 /* What the window test writes, more than LIMIT_SEND_WINDOW: bytes. */
 #define GROWN_WINDOW		(512 * 1024)
 /* How long a write or read of these tests may wait: milliseconds. */
@@ -53,10 +57,13 @@ struct old_broker {
 	unsigned	 close_notes;
 	size_t		 sent;		/* bytes of send notifications */
 	unsigned	 others;
-	/* Streams to_push bytes within the library's credit, if not 0. */
+	/* Streams to_push bytes to each connection, within its credit. */
 	size_t		 to_push;
-	size_t		 pushed;
-	size_t		 credit;	/* what it may push now */
+	unsigned	 nconns;
+	size_t		 pushed[OLD_CONNS];
+	size_t		 credit[OLD_CONNS];	/* what it may push now */
+	size_t		 credit_most[OLD_CONNS];
+	size_t		 last_most;	/* the last's, as the first closed */
 };
 
 static bool
@@ -128,19 +135,21 @@ push(struct old_broker *b, const char *name, uint32_t n)
 	send_packed(b, &sb);
 }
 
-/* Pushes data of what is left to push, as far as the credit goes. */
+/* Pushes data to connection i of what is left, as far as credit goes. */
 static void
-push_data(struct old_broker *b)
+push_data(struct old_broker *b, unsigned i)
 {
 	static const uint8_t	payload[65536];
 	msgpack_sbuffer		sb;
 	msgpack_packer		pk;
 	size_t			n;
 
-	while (b->pushed < b->to_push && b->credit > 0) {
-		n = b->to_push - b->pushed;
-		if (n > b->credit)
-			n = b->credit;
+	if (b->credit[i] > b->credit_most[i])
+		b->credit_most[i] = b->credit[i];
+	while (b->pushed[i] < b->to_push && b->credit[i] > 0) {
+		n = b->to_push - b->pushed[i];
+		if (n > b->credit[i])
+			n = b->credit[i];
 		if (n > sizeof(payload))
 			n = sizeof(payload);
 		msgpack_sbuffer_init(&sb);
@@ -149,11 +158,11 @@ push_data(struct old_broker *b)
 		msgpack_pack_uint8(&pk, 2);
 		pack_str(&pk, "data");
 		msgpack_pack_array(&pk, 2);
-		msgpack_pack_uint32(&pk, OLD_HANDLE);
+		msgpack_pack_uint32(&pk, OLD_HANDLE + i);
 		msgpack_pack_bin_with_body(&pk, payload, n);
 		send_packed(b, &sb);
-		b->pushed += n;
-		b->credit -= n;
+		b->pushed[i] += n;
+		b->credit[i] -= n;
 	}
 }
 
@@ -181,8 +190,7 @@ fill_stream(struct old_broker *b, msgpack_packer *pk)
 static void
 fill_handle(struct old_broker *b, msgpack_packer *pk)
 {
-	(void)b;
-	msgpack_pack_uint32(pk, OLD_HANDLE);
+	msgpack_pack_uint32(pk, OLD_HANDLE + b->nconns);
 }
 
 static void
@@ -197,19 +205,27 @@ old_handle(struct old_broker *b, const msgpack_object *m)
 {
 	const msgpack_object	*a = m->via.array.ptr, *params;
 	uint64_t		 msgid;
+	unsigned		 i;
 
 	if (m->via.array.size == 3 && a[0].via.u64 == 2) {
 		params = &a[2];
-		if (is_str(&a[1], "close"))
+		i = (unsigned)(params->via.array.ptr[0].via.u64 - OLD_HANDLE);
+		if (i >= b->nconns) {
+			b->others++;
+			return;
+		}
+		if (is_str(&a[1], "close")) {
 			b->close_notes++;
+			b->last_most = b->credit_most[b->nconns - 1];
+		}
 		else if (is_str(&a[1], "send") && b->window_note != 0) {
 			/* No ack until the grown window is all sent. */
 			b->sent += params->via.array.ptr[1].via.bin.size;
 			if (b->sent == b->window_note)
 				push(b, "ack", (uint32_t)b->sent);
 		} else if (is_str(&a[1], "credit")) {
-			b->credit += params->via.array.ptr[1].via.u64;
-			push_data(b);
+			b->credit[i] += params->via.array.ptr[1].via.u64;
+			push_data(b, i);
 		} else
 			b->others++;
 		return;
@@ -231,11 +247,15 @@ old_handle(struct old_broker *b, const msgpack_object *m)
 	} else if (is_str(&a[2], "stream"))
 		answer(b, msgid, b->version ? NULL : "EPROTO", fill_stream);
 	else if (is_str(&a[2], "connect")) {
+		if (b->nconns == OLD_CONNS) {
+			answer(b, msgid, "ELIMIT", NULL);
+			return;
+		}
 		answer(b, msgid, NULL, fill_handle);
 		if (b->window_note != 0)
 			push(b, "window", b->window_note);
-		b->credit = CLIENT_RECV_WINDOW;
-		push_data(b);
+		b->credit[b->nconns] = CLIENT_RECV_WINDOW;
+		push_data(b, b->nconns++);
 	} else if (is_str(&a[2], "set_timeout_ms"))
 		answer(b, msgid, NULL, fill_nil);
 	else if (is_str(&a[2], "close")) {
@@ -427,56 +447,135 @@ test_window_version3_refused(void **state)
 }
 
 /*
- * Reads all the broker streams as it comes, and returns the credit the
- * broker holds at the end: the window, less what the library read and
- * still owes.
+ * Reads what the broker streams to connection h, all of it, making a
+ * round trip every MiB when round_trips: the broker answers it only
+ * after pushing all its credit, so what the window lets come waits in
+ * the library's buffer.
  */
-static size_t
-read_all_streamed(unsigned speaks)
+static void
+read_stream(tb_client *c, tb_handle h, size_t want, bool round_trips)
 {
-	struct old_broker	 b = { .speaks = speaks, .to_push = STREAMED };
-	struct tb_error		 err;
-	static uint8_t		 buf[65536];
-	size_t			 total = 0, n;
-	tb_client		*c;
-	tb_handle		 h;
-	pthread_t		 t;
+	struct tb_error	 err;
+	static uint8_t	 buf[65536];
+	size_t		 total = 0, n;
 
-	c = old_start(&b, &t);
-	if (tb_connect(c, "127.0.0.1", 9, &h, &err) != 0)
-		fail_msg("connect: %s", err.message);
-	assert_int_equal(tb_set_timeout_ms(c, h, WAIT_MS, &err), 0);
-	while (total < STREAMED) {
+	while (total < want) {
 		if (tb_read(c, h, buf, sizeof(buf), &n, &err) != 0)
 			fail_msg("read at %zu: %s", total, err.message);
 		total += n;
+		if (round_trips && total % (1024 * 1024) < n &&
+		    tb_set_timeout_ms(c, h, WAIT_MS, &err) != 0)
+			fail_msg("set_timeout_ms: %s", err.message);
 	}
+}
+
+/*
+ * One connection streamed and read, the first half as it comes, then
+ * with a round trip every MiB when slow_second; the broker's record of
+ * it.
+ */
+static void
+stream_one(struct old_broker *b, bool slow_second)
+{
+	struct tb_error	 err;
+	tb_client	*c;
+	tb_handle	 h;
+	pthread_t	 t;
+
+	b->to_push = STREAMED;
+	c = old_start(b, &t);
+	if (tb_connect(c, "127.0.0.1", 9, &h, &err) != 0)
+		fail_msg("connect: %s", err.message);
+	assert_int_equal(tb_set_timeout_ms(c, h, WAIT_MS, &err), 0);
+	read_stream(c, h, STREAMED / 2, false);
+	read_stream(c, h, STREAMED / 2, slow_second);
 	if (tb_close(c, h, &err) != 0)
 		fail_msg("close: %s", err.message);
-	old_stop(&b, c, t);
-	assert_int_equal(b.pushed, STREAMED);
-	return b.credit;
+	old_stop(b, c, t);
+	assert_int_equal(b->pushed[0], STREAMED);
 }
 
 /* Version 5: the window grows, to CLIENT_RECV_WINDOW_MAX and no more. */
 static void
 test_recv_window_grows(void **state)
 {
-	size_t	credit;
+	struct old_broker	b = { .speaks = 5 };
 
 	(void)state;
-	credit = read_all_streamed(5);
-	print_message("credit left after %d bytes: %zu\n", STREAMED, credit);
-	assert_true(credit > CLIENT_RECV_WINDOW);
-	assert_true(credit <= CLIENT_RECV_WINDOW_MAX);
+	stream_one(&b, false);
+	print_message("most credit: %zu\n", b.credit_most[0]);
+	assert_true(b.credit_most[0] > CLIENT_RECV_WINDOW);
+	assert_true(b.credit_most[0] <= CLIENT_RECV_WINDOW_MAX);
+}
+
+/*
+ * What a grown window lets come, the library takes and buffers: the
+ * round trips of the second half let the broker push all its credit.
+ */
+static void
+test_recv_window_grown_fills(void **state)
+{
+	struct old_broker	b = { .speaks = 5 };
+
+	(void)state;
+	stream_one(&b, true);
+	assert_true(b.credit_most[0] > CLIENT_RECV_WINDOW);
+	assert_true(b.credit_most[0] <= CLIENT_RECV_WINDOW_MAX);
 }
 
 /* Version 4 takes credit past the window as a protocol error. */
 static void
 test_recv_window_version4_fixed(void **state)
 {
+	struct old_broker	b = { .speaks = 4 };
+
 	(void)state;
-	assert_true(read_all_streamed(4) <= CLIENT_RECV_WINDOW);
+	stream_one(&b, false);
+	assert_true(b.credit_most[0] <= CLIENT_RECV_WINDOW);
+}
+
+/*
+ * The windows of one session grow by CLIENT_RECV_GROWTH_MAX together:
+ * the connections read first take it all, the last gets none until
+ * the first closes and gives its growth back.
+ */
+static void
+test_recv_growth_per_session(void **state)
+{
+	enum { GROWN = CLIENT_RECV_GROWTH_MAX /
+	    (CLIENT_RECV_WINDOW_MAX - CLIENT_RECV_WINDOW) };
+	struct old_broker	 b = { .speaks = 5, .to_push = STREAMED };
+	struct tb_error		 err;
+	tb_client		*c;
+	tb_handle		 h[GROWN + 1];
+	pthread_t		 t;
+	int			 i;
+
+	(void)state;
+	_Static_assert(GROWN + 1 <= OLD_CONNS, "connections");
+	_Static_assert(CLIENT_RECV_GROWTH_MAX %
+	    (CLIENT_RECV_WINDOW_MAX - CLIENT_RECV_WINDOW) == 0, "whole");
+	c = old_start(&b, &t);
+	for (i = 0; i <= GROWN; i++) {
+		if (tb_connect(c, "127.0.0.1", 9, &h[i], &err) != 0)
+			fail_msg("connect: %s", err.message);
+		assert_int_equal(tb_set_timeout_ms(c, h[i], WAIT_MS, &err), 0);
+	}
+	for (i = 0; i < GROWN; i++)
+		read_stream(c, h[i], STREAMED, false);
+	read_stream(c, h[GROWN], STREAMED / 2, false);
+	if (tb_close(c, h[0], &err) != 0)
+		fail_msg("close: %s", err.message);
+	read_stream(c, h[GROWN], STREAMED / 2, false);
+	old_stop(&b, c, t);
+	for (i = 0; i < GROWN; i++) {
+		assert_true(b.credit_most[i] > CLIENT_RECV_WINDOW);
+		assert_true(b.credit_most[i] <= CLIENT_RECV_WINDOW_MAX);
+	}
+	print_message("the last connection's most credit: %zu, then %zu\n",
+	    b.last_most, b.credit_most[GROWN]);
+	assert_true(b.last_most <= CLIENT_RECV_WINDOW);
+	assert_true(b.credit_most[GROWN] > CLIENT_RECV_WINDOW);
 }
 
 int
@@ -490,7 +589,9 @@ main(void)
 		cmocka_unit_test(test_window_past_max_refused),
 		cmocka_unit_test(test_window_version3_refused),
 		cmocka_unit_test(test_recv_window_grows),
+		cmocka_unit_test(test_recv_window_grown_fills),
 		cmocka_unit_test(test_recv_window_version4_fixed),
+		cmocka_unit_test(test_recv_growth_per_session),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
