@@ -653,7 +653,10 @@ tls_start(tb_client *c, tb_handle conn, struct tls *t, struct tb_error *err)
 	if (e->len > 0 && BIO_write(t->rbio, e->buf + e->off,
 	    (int)e->len) != (int)e->len)
 		tls_failed(t, "out of memory for received records");
-	e->off = e->len = 0;
+	/* A buffer grown with the window is not kept for the plaintext. */
+	free(e->buf);
+	e->buf = NULL;
+	e->off = e->len = e->cap = 0;
 	t->peer_end = e->eof;
 	e->eof = false;
 	e->tls = t;

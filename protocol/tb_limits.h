@@ -108,9 +108,13 @@
 #define CLIENT_READ_BUFFER		(256 * 1024)
 /*
  * TLS in the client library (client-stub/tls.c).  Ciphertext waiting to
- * be decrypted counts against CLIENT_RECV_WINDOW, and decrypting stops
- * while the plaintext buffer has no room for one more record, so a TLS
- * connection buffers at most twice the window plus OpenSSL's own record.
+ * be decrypted counts against the connection's receive window (which
+ * does not grow for TLS, but keeps what it had grown to, at most
+ * CLIENT_RECV_WINDOW_MAX, when STARTTLS upgrades a connection), and
+ * decrypting stops while the plaintext buffer, at most
+ * CLIENT_RECV_WINDOW, has no room for one more record: a TLS connection
+ * buffers at most its window and CLIENT_RECV_WINDOW, plus OpenSSL's own
+ * record.
  * Plaintext one TLS record carries (RFC 8446), the most one write seals
  * into a record: bytes.
  */

@@ -201,11 +201,12 @@ test_stopped_reader(void **state)
 }
 
 /*
- * A reader that kept up grows its window (version 5) and then stops:
- * the grown window fills, and reading again gets every byte in order.
- * How much the server sent meanwhile is not checked: the kernel's TCP
+ * A reader that kept up, and so grew its window (version 5), stops:
+ * the broker reads on within the grown window, and reading again gets
+ * every byte in order.  Whether the window grew is not seen from here,
+ * nor is how much the server sent meanwhile bounded: the kernel's TCP
  * buffers grew while the reader kept up, to more than the window
- * (unit_version checks the window's bound, by the credit).
+ * (unit_version and wire_python check growth and its bounds).
  */
 static void
 test_grown_window_stopped(void **state)
