@@ -378,40 +378,48 @@ send_close(tb_client *c, tb_handle h, struct tb_error *err)
  * and its answer cost no credit message each.  The lock is let go while
  * sending: true when it was, and the caller looks again at what another
  * thread may have received meanwhile before it waits.
- *
- * A reader that gives credit back with nothing left unread has caught
- * up with what comes, and may be held back by the window: the window
- * doubles then, up to CLIENT_RECV_WINDOW_MAX, as TCP grows its receive
- * buffer for a reader that drains it (version 5), within what the
- * session's windows may grow by together (CLIENT_RECV_GROWTH_MAX).  So
- * any bulk reader that catches up now and then grows it, a slow one
- * too; one that never empties its buffer does not, nor does a TLS
- * connection, whose credit counts records.
  */
 _Static_assert(CLIENT_RECV_WINDOW - CLIENT_GRANT_BEFORE_WAIT >
     PROTO_LINE_MAX + PROTO_DATA_MAX, "a wait leaves credit for a payload");
+
+/*
+ * With the lock, as credit is given back: by how much e's window grows
+ * (version 5).  A reader with nothing left unread has caught up with
+ * what comes, and may be held back by the window: it doubles then, up
+ * to CLIENT_RECV_WINDOW_MAX, as TCP grows its receive buffer for a
+ * reader that drains it, within what the session's windows may grow by
+ * together (CLIENT_RECV_GROWTH_MAX).  So any bulk reader that catches
+ * up now and then grows it, a slow one too; one that never empties its
+ * buffer does not, nor does a TLS connection, whose credit counts
+ * records.
+ */
+static size_t
+stream_grow(tb_client *c, struct stream *e)
+{
+	size_t	grow = e->recv_window;
+
+	if (e->len > 0 || e->tls != NULL ||
+	    c->version < PROTO_VERSION_RECV_GROWTH)
+		return 0;
+	if (grow > CLIENT_RECV_WINDOW_MAX - e->recv_window)
+		grow = CLIENT_RECV_WINDOW_MAX - e->recv_window;
+	if (grow > CLIENT_RECV_GROWTH_MAX - c->recv_grown)
+		grow = CLIENT_RECV_GROWTH_MAX - c->recv_grown;
+	e->recv_window += grow;
+	c->recv_grown += grow;
+	return grow;
+}
 
 bool
 stream_grant(tb_client *c, struct stream *e, bool wait)
 {
 	tb_handle	h = e->handle;
-	size_t		n = e->owed, grow;
+	size_t		n = e->owed;
 
 	if (n < (wait ? CLIENT_GRANT_BEFORE_WAIT : CLIENT_GRANT_BATCH) ||
 	    n == 0 || e->eof || e->error != 0 || e->read_shut)
 		return false;
-	if (e->len == 0 && e->tls == NULL &&
-	    c->version >= PROTO_VERSION_RECV_GROWTH &&
-	    e->recv_window < CLIENT_RECV_WINDOW_MAX) {
-		grow = CLIENT_RECV_WINDOW_MAX - e->recv_window;
-		if (grow > e->recv_window)
-			grow = e->recv_window;
-		if (grow > CLIENT_RECV_GROWTH_MAX - c->recv_grown)
-			grow = CLIENT_RECV_GROWTH_MAX - c->recv_grown;
-		n += grow;
-		e->recv_window += grow;
-		c->recv_grown += grow;
-	}
+	n += stream_grow(c, e);
 	e->owed = 0;
 	pthread_mutex_unlock(&c->lock);
 	send_credit(c, h, n);

@@ -82,10 +82,9 @@
 /*
  * Receive window the client library grants each connection at first,
  * its buffer per connection; the most it grows one connection's to
- * (doubling it when it gives credit back with nothing of the
- * connection left unread; from version 5); and what the
- * windows of one session grow by together, given back as connections
- * close: bytes.
+ * (doubling it when it gives credit back with nothing of the connection
+ * left unread; from version 5); and what the windows of one session
+ * grow by together, given back as connections close: bytes.
  */
 #define CLIENT_RECV_WINDOW		(1024 * 1024)
 #define CLIENT_RECV_WINDOW_MAX		(4 * 1024 * 1024)
