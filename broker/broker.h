@@ -153,6 +153,8 @@ void		loop_run(bool (*after_batch)(void));
  * it off.
  */
 void		loop_busy_poll(uint32_t us);
+/* What loop_busy_poll set: microseconds, 0 when off. */
+uint32_t	loop_busy_poll_us(void);
 /*
  * One turn of loop_run: waits up to timeout_ms (-1: for ever) for
  * events, handles them and the timers due, then after_batch.  Returns

@@ -215,6 +215,12 @@ loop_busy_poll(uint32_t us)
 	busy_poll_us = us;
 }
 
+uint32_t
+loop_busy_poll_us(void)
+{
+	return busy_poll_us;
+}
+
 /*
  * How long the next turn may wait.  While busy polling, a turn within
  * busy_poll_us of the last event does not sleep: a message that follows

@@ -858,7 +858,7 @@ method_hello(struct request *req)
 		source_settled();
 	}
 	pk = reply_begin(s, req->msgid);
-	msgpack_pack_map(pk, 8);
+	msgpack_pack_map(pk, 9);
 	msgpack_pack_str_with_body(pk, "tenant", 6);
 	msgpack_pack_str_with_body(pk, tn->name, strlen(tn->name));
 	msgpack_pack_str_with_body(pk, "version", 7);
@@ -875,6 +875,9 @@ method_hello(struct request *req)
 	msgpack_pack_uint32(pk, PROTO_DATA_MAX);
 	msgpack_pack_str_with_body(pk, "line_max", 8);
 	msgpack_pack_uint32(pk, PROTO_LINE_MAX);
+	/* The client may poll as long for its answers (docs/protocol.md). */
+	msgpack_pack_str_with_body(pk, "busy_poll_us", 12);
+	msgpack_pack_uint32(pk, loop_busy_poll_us());
 	reply_end(s);
 }
 

@@ -116,6 +116,15 @@ now_ms(void)
 	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
+static uint64_t
+now_us(void)
+{
+	struct timespec	ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
+}
+
 /* A deadline ms from now, or 0 (none) for ms 0. */
 static uint64_t
 deadline_in(uint32_t ms)
@@ -551,39 +560,99 @@ deliver(tb_client *c, const uint8_t *msg, size_t len)
 		client_break_locked(c, TB_EPROTO);
 }
 
+/* What the session's receives below return when no byte came. */
+#define NOTHING_CAME	((ssize_t)-2)
+
 /*
- * The reader: waits for the session socket until deadline (0: no
- * deadline), reads what is there and handles every whole message in it.
+ * Busy polling, when the broker busy-polls (hello's busy_poll_us): looks
+ * at the session socket without sleeping, yielding the CPU between
+ * looks, for up to busy_poll_us, not past deadline (0: none) nor a
+ * signal that wants control.  An answer that comes within it is taken
+ * without the wake-up of a sleeping process.  What recv() returned, or
+ * NOTHING_CAME.
  */
-static bool
-read_messages(tb_client *c, uint64_t deadline)
+static ssize_t
+recv_polling(tb_client *c, uint64_t deadline)
+{
+	uint64_t	until = now_us() + c->busy_poll_us;
+	ssize_t		n;
+
+	if (deadline != 0 && deadline * 1000 < until)
+		until = deadline * 1000;
+	for (;;) {
+		n = recv(c->fd, c->in + c->inlen, CLIENT_READ_BUFFER - c->inlen,
+		    MSG_DONTWAIT);
+		if (n != -1 || errno != EAGAIN)
+			return n;
+		if (now_us() >= until || (c->interrupt != NULL &&
+		    c->interrupt(c->interrupt_arg)))
+			return NOTHING_CAME;
+		/* The peer that is to answer may be waiting for this core. */
+		sched_yield();
+	}
+}
+
+/*
+ * Sleeps until the session socket has something, deadline (0: none)
+ * has passed or a signal came, and reads.  What recv() returned, or
+ * NOTHING_CAME, with *interrupted true when a signal wants control.
+ */
+static ssize_t
+recv_waiting(tb_client *c, uint64_t deadline, bool *interrupted)
 {
 	struct pollfd	 pfd = { c->fd, POLLIN, 0 };
-	const char	*why;
 	uint64_t	 now;
-	size_t		 len, off = 0;
 	ssize_t		 n;
 	int		 rc, ms = -1;
 
 	/* poll() returns on a signal even under SA_RESTART; recv() may not. */
 	if (deadline != 0 || c->interrupt != NULL) {
 		/* A signal that came just before the wait counts too. */
-		if (c->interrupt != NULL && c->interrupt(c->interrupt_arg))
-			return true;
+		if (c->interrupt != NULL && c->interrupt(c->interrupt_arg)) {
+			*interrupted = true;
+			return NOTHING_CAME;
+		}
 		if (deadline != 0) {
 			now = now_ms();
 			ms = deadline > now ? (int)(deadline - now) : 0;
 		}
 		rc = poll(&pfd, 1, ms);
-		if (rc == -1 && errno == EINTR)
-			return c->interrupt != NULL &&
+		if (rc == -1 && errno == EINTR) {
+			*interrupted = c->interrupt != NULL &&
 			    c->interrupt(c->interrupt_arg);
+			return NOTHING_CAME;
+		}
 		if (rc <= 0)
-			return false;	/* the caller looks at the time */
+			return NOTHING_CAME;	/* the caller looks at the time */
 	}
 	n = recv(c->fd, c->in + c->inlen, CLIENT_READ_BUFFER - c->inlen, 0);
-	if (n == -1 && errno == EINTR)
-		return c->interrupt != NULL && c->interrupt(c->interrupt_arg);
+	if (n == -1 && errno == EINTR) {
+		*interrupted = c->interrupt != NULL &&
+		    c->interrupt(c->interrupt_arg);
+		return NOTHING_CAME;
+	}
+	return n;
+}
+
+/*
+ * The reader: waits for the session socket until deadline (0: no
+ * deadline), reads what is there and handles every whole message in it.
+ * True when a signal that wants control interrupted the wait.
+ */
+static bool
+read_messages(tb_client *c, uint64_t deadline)
+{
+	const char	*why;
+	size_t		 len, off = 0;
+	ssize_t		 n = NOTHING_CAME;
+	bool		 interrupted = false;
+
+	if (c->busy_poll_us > 0)
+		n = recv_polling(c, deadline);
+	if (n == NOTHING_CAME)
+		n = recv_waiting(c, deadline, &interrupted);
+	if (n == NOTHING_CAME)
+		return interrupted;
 	if (n <= 0) {
 		client_break(c, TB_EBROKER);
 		return false;
@@ -852,6 +921,13 @@ result_map_uint(struct response *resp, const char *name, const char *key,
 
 /* Opening and closing. */
 
+static bool
+key_is(const msgpack_object *key, const char *name)
+{
+	return key->via.str.size == strlen(name) &&
+	    memcmp(key->via.str.ptr, name, key->via.str.size) == 0;
+}
+
 /*
  * hello, and stream right behind it without waiting: one round trip
  * opens a streaming session.
@@ -896,11 +972,15 @@ hello_as(tb_client *c, uint32_t version, struct tb_error *err)
 	result = &unpacked.data;
 	for (i = 0; i < result->via.map.size; i++) {
 		kv = &result->via.map.ptr[i];
-		if (kv->key.type == MSGPACK_OBJECT_STR &&
-		    kv->key.via.str.size == 7 &&
-		    memcmp(kv->key.via.str.ptr, "session", 7) == 0 &&
-		    kv->val.type == MSGPACK_OBJECT_POSITIVE_INTEGER)
+		if (kv->key.type != MSGPACK_OBJECT_STR ||
+		    kv->val.type != MSGPACK_OBJECT_POSITIVE_INTEGER)
+			continue;
+		if (key_is(&kv->key, "session"))
 			c->session = kv->val.via.u64;
+		else if (key_is(&kv->key, "busy_poll_us"))
+			c->busy_poll_us = kv->val.via.u64 >
+			    CLIENT_BUSY_POLL_US_MAX ? CLIENT_BUSY_POLL_US_MAX :
+			    (uint32_t)kv->val.via.u64;
 	}
 	msgpack_unpacked_destroy(&unpacked);
 	response_free(&resp);

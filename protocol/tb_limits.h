@@ -106,6 +106,12 @@
 /* Bytes the client library reads from its session per wake-up. */
 #define CLIENT_READ_BUFFER		(256 * 1024)
 /*
+ * Longest the client library polls its session for a message before it
+ * sleeps, when the broker busy-polls (hello's busy_poll_us, clamped to
+ * this): microseconds.
+ */
+#define CLIENT_BUSY_POLL_US_MAX		1000
+/*
  * TLS in the client library (client-stub/tls.c).  Ciphertext waiting to
  * be decrypted counts against the connection's receive window (which
  * does not grow for TLS, but keeps what it had grown to, at most

@@ -1,13 +1,17 @@
 /*
  * The broker's --busy-poll through a real broker: while round trips
- * follow each other closely its loop polls instead of sleeping, an idle
- * broker sleeps again, and the option takes 0 to LIMIT_BUSY_POLL_US_MAX
+ * follow each other closely its loop polls instead of sleeping, and so
+ * does the client library waiting for their answers; an idle broker
+ * sleeps again; and the option takes 0 to LIMIT_BUSY_POLL_US_MAX
  * microseconds and nothing else.
  *
- * Whether the loop slept is read from the kernel's count of the
- * broker's voluntary context switches (/proc/PID/status), which a wait
- * in epoll_wait adds to and a poll with a timeout of 0 does not.
+ * Whether the broker slept is read from the kernel's count of its
+ * voluntary context switches (/proc/PID/status), which a wait in
+ * epoll_wait adds to and a poll with a timeout of 0 does not; whether
+ * the client slept, from the same count for the test's own thread
+ * (getrusage), which reads for its session.
  */
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 
@@ -51,17 +55,34 @@ sleeps(pid_t pid)
 	return n;
 }
 
-/* The broker's sleeps over TRIPS echo round trips on h. */
+/* This thread's sleeps so far. */
 static long
+own_sleeps(void)
+{
+	struct rusage	ru;
+
+	assert_int_equal(getrusage(RUSAGE_THREAD, &ru), 0);
+	return ru.ru_nvcsw;
+}
+
+/* Sleeps of the broker and of the client, over TRIPS round trips. */
+struct sleeps {
+	long	broker;
+	long	client;
+};
+
+static struct sleeps
 round_trip_sleeps(struct broker_proc *b, tb_client *c, tb_handle h)
 {
 	struct tb_error	err;
+	struct sleeps	n;
 	uint8_t		msg[ECHO_SIZE], reply[ECHO_SIZE];
-	long		before;
+	long		broker, client;
 	int		i;
 
 	memset(msg, 'e', sizeof(msg));
-	before = sleeps(b->pid);
+	broker = sleeps(b->pid);
+	client = own_sleeps();
 	for (i = 0; i < TRIPS; i++) {
 		msg[0] = (uint8_t)i;
 		assert_ok(tb_write_all(c, h, msg, sizeof(msg), &err), &err);
@@ -69,27 +90,36 @@ round_trip_sleeps(struct broker_proc *b, tb_client *c, tb_handle h)
 		    &err);
 		assert_memory_equal(reply, msg, sizeof(msg));
 	}
-	return sleeps(b->pid) - before;
+	n.client = own_sleeps() - client;
+	n.broker = sleeps(b->pid) - broker;
+	return n;
+}
+
+static void
+pick(long *to, long n, bool fewest)
+{
+	if (*to == -1 || (fewest ? n < *to : n > *to))
+		*to = n;
 }
 
 /*
- * The broker's sleeps in TRIPS round trips: the fewest over ROUNDS
- * rounds (fewest true), or the most.  A round's, not their sum: a busy
- * test machine may keep the echo server or this process off the CPU
- * for longer than the broker polls, and the broker then sleeps,
- * rightly; and a broker that does not poll may find the echo already
- * there when it would wait, and sleeps less.
+ * The sleeps of the broker and of the client in TRIPS round trips: the
+ * fewest over ROUNDS rounds (fewest true), or the most, each.  A
+ * round's, not their sum: a busy test machine may keep the echo server
+ * or this process off the CPU for longer than the broker polls, and the
+ * broker then sleeps, rightly; and a broker that does not poll may find
+ * the echo already there when it would wait, and sleeps less.
  */
-static long
+static struct sleeps
 round_sleeps(const char *busy_poll, bool fewest)
 {
 	struct harness_options	 opts = {
 		.args = { "--busy-poll", busy_poll, NULL } };
 	struct broker_proc	 b;
 	struct tb_error		 err;
+	struct sleeps		 n, picked = { -1, -1 };
 	tb_client		*c;
 	tb_handle		 h;
-	long			 n, pick = -1;
 	int			 r;
 
 	harness_broker_start_opts(&b, HARNESS_POLICY, &opts);
@@ -97,15 +127,17 @@ round_sleeps(const char *busy_poll, bool fewest)
 	assert_ok(tb_connect(c, "127.0.0.1", echo.port, &h, &err), &err);
 	for (r = 0; r < ROUNDS; r++) {
 		n = round_trip_sleeps(&b, c, h);
-		if (pick == -1 || (fewest ? n < pick : n > pick))
-			pick = n;
+		pick(&picked.broker, n.broker, fewest);
+		pick(&picked.client, n.client, fewest);
 	}
-	print_message("--busy-poll %s: %s %ld sleeps in %d round trips\n",
-	    busy_poll, fewest ? "at least" : "at most", pick, TRIPS);
+	print_message("--busy-poll %s: %s %ld sleeps of the broker and "
+	    "%ld of the client in %d round trips\n", busy_poll,
+	    fewest ? "at least" : "at most", picked.broker, picked.client,
+	    TRIPS);
 	assert_ok(tb_close(c, h, &err), &err);
 	tb_client_close(c);
 	assert_int_equal(harness_broker_stop(&b), 0);
-	return pick;
+	return picked;
 }
 
 /*
@@ -117,13 +149,31 @@ round_sleeps(const char *busy_poll, bool fewest)
 static void
 test_busy_poll_does_not_sleep_between_round_trips(void **state)
 {
-	long	polling, sleeping;
+	struct sleeps	polling, sleeping;
 
 	(void)state;
 	sleeping = round_sleeps("0", false);
 	polling = round_sleeps("1000", true);
-	assert_true(sleeping >= TRIPS / 8);
-	assert_true(polling * 4 < sleeping);
+	assert_true(sleeping.broker >= TRIPS / 8);
+	assert_true(polling.broker * 4 < sleeping.broker);
+}
+
+/*
+ * The client library polls as long as hello said the broker does: it
+ * sleeps about once a round trip, waiting for the echo, against a
+ * broker that does not poll, and seldom against one that polls for a
+ * millisecond.
+ */
+static void
+test_client_polls_while_the_broker_does(void **state)
+{
+	struct sleeps	polling, sleeping;
+
+	(void)state;
+	sleeping = round_sleeps("0", false);
+	polling = round_sleeps("1000", true);
+	assert_true(sleeping.client >= TRIPS / 8);
+	assert_true(polling.client * 4 < sleeping.client);
 }
 
 /* Once the traffic stops, a busy-polling broker sleeps in epoll_wait. */
@@ -141,7 +191,7 @@ test_busy_poll_sleeps_when_idle(void **state)
 	harness_broker_start_opts(&b, HARNESS_POLICY, &opts);
 	c = harness_client(&b);
 	assert_ok(tb_connect(c, "127.0.0.1", echo.port, &h, &err), &err);
-	round_trip_sleeps(&b, c, h);
+	(void)round_trip_sleeps(&b, c, h);
 	assert_true(harness_wait_blocked(b.pid, b.pid, 5000));
 	assert_true(harness_log_contains(&b,
 	    "busy polling for 1000 us after each event"));
@@ -207,6 +257,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_busy_poll_option),
 		cmocka_unit_test(test_busy_poll_does_not_sleep_between_round_trips),
+		cmocka_unit_test(test_client_polls_while_the_broker_does),
 		cmocka_unit_test(test_busy_poll_sleeps_when_idle),
 	};
 

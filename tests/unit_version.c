@@ -15,7 +15,11 @@
  *   credit, only with a broker of version 5, buffers what the grown
  *   window lets come, and grows the windows of one session by no more
  *   than CLIENT_RECV_GROWTH_MAX together, given back as they close.
+ * - any version whose hello says it busy-polls (busy_poll_us): the
+ *   library polls as long for answers, but never past
+ *   CLIENT_BUSY_POLL_US_MAX.
  */
+#include <sys/resource.h>
 #include <sys/socket.h>
 
 #include <errno.h>
@@ -46,10 +50,13 @@
 #define WAIT_MS			5000
 /* What the receive window tests stream: bytes. */
 #define STREAMED		(8 * 1024 * 1024)
+/* How long the busy polling test's read waits for nothing: ms. */
+#define IDLE_WAIT_MS		200
 
 struct old_broker {
 	int		 fd;
 	unsigned	 speaks;	/* the newest version it takes */
+	uint32_t	 busy_poll_us;	/* said at hello, if not 0 */
 	uint32_t	 window_note;	/* pushed after connect, if not 0 */
 	unsigned	 hellos;	/* hello calls seen */
 	unsigned	 version;	/* the one it accepted, 0 if none */
@@ -169,11 +176,15 @@ push_data(struct old_broker *b, unsigned i)
 static void
 fill_hello(struct old_broker *b, msgpack_packer *pk)
 {
-	msgpack_pack_map(pk, 2);
+	msgpack_pack_map(pk, b->busy_poll_us != 0 ? 3 : 2);
 	pack_str(pk, "version");
 	msgpack_pack_uint8(pk, (uint8_t)b->version);
 	pack_str(pk, "session");
 	msgpack_pack_uint8(pk, 7);
+	if (b->busy_poll_us != 0) {
+		pack_str(pk, "busy_poll_us");
+		msgpack_pack_uint32(pk, b->busy_poll_us);
+	}
 }
 
 static void
@@ -586,6 +597,41 @@ test_recv_growth_per_session(void **state)
 	    CLIENT_RECV_WINDOW_MAX - CLIENT_RECV_WINDOW);
 }
 
+/*
+ * A broker that says it polls for over an hour: a read that waits
+ * IDLE_WAIT_MS for nothing polls for CLIENT_BUSY_POLL_US_MAX at most,
+ * then sleeps until its time-out (a wait in poll() is a voluntary
+ * context switch of this thread; a yield is not).
+ */
+static void
+test_busy_poll_clamped(void **state)
+{
+	struct old_broker	 b = { .speaks = PROTO_VERSION,
+				    .busy_poll_us = UINT32_MAX };
+	struct tb_error		 err;
+	struct rusage		 before, after;
+	tb_client		*c;
+	tb_handle		 h;
+	pthread_t		 t;
+	uint8_t			 buf[16];
+
+	(void)state;
+	_Static_assert(CLIENT_BUSY_POLL_US_MAX < IDLE_WAIT_MS * 1000 / 2,
+	    "the wait outlasts the polling");
+	c = old_start(&b, &t);
+	if (tb_connect(c, "127.0.0.1", 9, &h, &err) != 0)
+		fail_msg("connect: %s", err.message);
+	assert_int_equal(tb_set_timeout_ms(c, h, IDLE_WAIT_MS, &err), 0);
+	assert_int_equal(getrusage(RUSAGE_THREAD, &before), 0);
+	assert_int_equal(tb_read_exact(c, h, buf, sizeof(buf), &err),
+	    TB_ETIMEDOUT);
+	assert_int_equal(getrusage(RUSAGE_THREAD, &after), 0);
+	assert_true(after.ru_nvcsw > before.ru_nvcsw);
+	if (tb_close(c, h, &err) != 0)
+		fail_msg("close: %s", err.message);
+	old_stop(&b, c, t);
+}
+
 int
 main(void)
 {
@@ -600,6 +646,7 @@ main(void)
 		cmocka_unit_test(test_recv_window_grown_fills),
 		cmocka_unit_test(test_recv_window_version4_fixed),
 		cmocka_unit_test(test_recv_growth_per_session),
+		cmocka_unit_test(test_busy_poll_clamped),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
