@@ -54,8 +54,9 @@
 #define FLOOR_CHUNK	(64 * 1024)
 /* The relay's reads and writes, and its pipes: bytes. */
 #define FLOOR_RELAY	(1024 * 1024)
-/* Most rounds. */
+/* Most rounds, and longest measurement: seconds. */
 #define FLOOR_RUNS_MAX	9
+#define FLOOR_SECONDS_MAX	60
 /* The sockmap client's receive buffer by default, and at most: MiB. */
 #define FLOOR_RCVBUF_MIB	32
 #define FLOOR_RCVBUF_MIB_MAX	256
@@ -159,10 +160,13 @@ serve_stalled(int fd, int report)
 
 /*
  * The TCP server: a source, a sink or an echo server, until EOF; or a
- * source that reports on report (MODE_STALL).
+ * source that reports on report (MODE_STALL).  It starts once a byte
+ * comes on go, when the client's shape is ready: a sockmap relay must
+ * hold the socket before data waits on it, or the data may wait for a
+ * wake-up that never comes.
  */
 static pid_t
-serve(int lfd, enum mode m, int report)
+serve(int lfd, enum mode m, int report, int go)
 {
 	static uint8_t	buf[FLOOR_CHUNK];
 	pid_t		pid;
@@ -172,7 +176,8 @@ serve(int lfd, enum mode m, int report)
 	if ((pid = helper_fork("server")) != 0)
 		return pid;
 	if (fcntl(lfd, F_SETFL, 0) == -1 ||
-	    (fd = accept(lfd, NULL, NULL)) == -1)
+	    (fd = accept(lfd, NULL, NULL)) == -1 ||
+	    read(go, buf, 1) != 1)
 		_exit(1);
 	if (m == MODE_STALL)
 		serve_stalled(fd, report);
@@ -397,19 +402,23 @@ measure(enum shape s, enum mode m, unsigned seconds)
 	pid_t		server, relay_pid = -1;
 	ssize_t		n;
 	double		v;
-	int		lfd, fd, report[2];
+	int		lfd, fd, report[2], go[2];
 
 	if (m == MODE_ECHO && (s == SHAPE_SPLICE || s == SHAPE_PIPE))
 		return NAN;
-	if (pipe2(report, O_CLOEXEC) == -1)
+	if (pipe2(report, O_CLOEXEC) == -1 || pipe2(go, O_CLOEXEC) == -1)
 		die("pipe: %s", strerror(errno));
 	lfd = loopback_listen(&port);
-	server = serve(lfd, m, report[1]);
+	server = serve(lfd, m, report[1], go[0]);
 	close(lfd);
 	close(report[1]);
+	close(go[0]);
 	if ((fd = loopback_dial(port)) == -1)
 		die("connect: %s", strerror(errno));
 	fd = client_end(s, fd, m, &relay_pid);
+	if (write(go[1], "g", 1) != 1)
+		die("the server went: %s", strerror(errno));
+	close(go[1]);
 	if (m == MODE_ECHO)
 		v = echo_p50(fd, s == SHAPE_SOCKMAP, seconds);
 	else if (m == MODE_STALL) {
@@ -442,6 +451,20 @@ measure(enum shape s, enum mode m, unsigned seconds)
 	return v;
 }
 
+/* A whole number from 1 to max, or the program ends saying so. */
+static int
+option_int(const char *name, const char *s, int max)
+{
+	char	*end;
+	long	 v;
+
+	errno = 0;
+	v = strtol(s, &end, 10);
+	if (errno != 0 || end == s || *end != '\0' || v < 1 || v > max)
+		die("%s: expected 1 to %d, not \"%s\"", name, max, s);
+	return (int)v;
+}
+
 static int
 cmp_double(const void *a, const void *b)
 {
@@ -466,21 +489,15 @@ main(int argc, char *argv[])
 	while ((ch = getopt_long(argc, argv, "", options, NULL)) != -1) {
 		switch (ch) {
 		case 'r':
-			runs = atoi(optarg);
-			if (runs < 1 || runs > FLOOR_RUNS_MAX)
-				die("--runs: 1 to %d", FLOOR_RUNS_MAX);
+			runs = option_int("--runs", optarg, FLOOR_RUNS_MAX);
 			break;
 		case 'b':
-			r = atoi(optarg);
-			if (r < 1 || r > FLOOR_RCVBUF_MIB_MAX)
-				die("--rcvbuf: 1 to %d MiB",
-				    FLOOR_RCVBUF_MIB_MAX);
-			rcvbuf = r << 20;
+			rcvbuf = option_int("--rcvbuf", optarg,
+			    FLOOR_RCVBUF_MIB_MAX) << 20;
 			break;
 		case 's':
-			seconds = (unsigned)atoi(optarg);
-			if (seconds < 1 || seconds > 60)
-				die("--seconds: 1 to 60");
+			seconds = (unsigned)option_int("--seconds", optarg,
+			    FLOOR_SECONDS_MAX);
 			break;
 		default:
 			fprintf(stderr, "usage: tcpbroker-relay-floor "

@@ -582,10 +582,11 @@ recv_polling(tb_client *c, uint64_t deadline)
 	for (;;) {
 		n = recv(c->fd, c->in + c->inlen, CLIENT_READ_BUFFER - c->inlen,
 		    MSG_DONTWAIT);
-		if (n != -1 || errno != EAGAIN)
+		if (n != -1 || (errno != EAGAIN && errno != EINTR))
 			return n;
-		if (now_us() >= until || (c->interrupt != NULL &&
-		    c->interrupt(c->interrupt_arg)))
+		/* A signal is for recv_waiting to look at. */
+		if (errno == EINTR || now_us() >= until ||
+		    (c->interrupt != NULL && c->interrupt(c->interrupt_arg)))
 			return NOTHING_CAME;
 		/* The peer that is to answer may be waiting for this core. */
 		sched_yield();

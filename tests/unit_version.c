@@ -597,11 +597,21 @@ test_recv_growth_per_session(void **state)
 	    CLIENT_RECV_WINDOW_MAX - CLIENT_RECV_WINDOW);
 }
 
+/* This thread's CPU time so far: milliseconds. */
+static long
+cpu_ms(const struct rusage *ru)
+{
+	return (long)(ru->ru_utime.tv_sec + ru->ru_stime.tv_sec) * 1000 +
+	    (long)(ru->ru_utime.tv_usec + ru->ru_stime.tv_usec) / 1000;
+}
+
 /*
  * A broker that says it polls for over an hour: a read that waits
  * IDLE_WAIT_MS for nothing polls for CLIENT_BUSY_POLL_US_MAX at most,
- * then sleeps until its time-out (a wait in poll() is a voluntary
- * context switch of this thread; a yield is not).
+ * then sleeps until its time-out: this thread sleeps (a wait in poll()
+ * is a voluntary context switch; a yield is not) and spends far less
+ * CPU than the wait lasts (polling through it would spend most of it,
+ * or, on a loaded machine, sleep never).
  */
 static void
 test_busy_poll_clamped(void **state)
@@ -627,6 +637,7 @@ test_busy_poll_clamped(void **state)
 	    TB_ETIMEDOUT);
 	assert_int_equal(getrusage(RUSAGE_THREAD, &after), 0);
 	assert_true(after.ru_nvcsw > before.ru_nvcsw);
+	assert_true(cpu_ms(&after) - cpu_ms(&before) < IDLE_WAIT_MS / 4);
 	if (tb_close(c, h, &err) != 0)
 		fail_msg("close: %s", err.message);
 	old_stop(&b, c, t);

@@ -74,6 +74,16 @@ class WireTest(unittest.TestCase):
         # The broker of these tests does not busy-poll.
         self.assertEqual(info["busy_poll_us"], 0)
 
+    def test_hello_busy_poll(self):
+        # A broker that busy-polls says for how long, for the client.
+        b = Broker(BROKER, POLICY, args=("--busy-poll", "200"))
+        try:
+            s = Session(b.socket, False)
+            self.assertEqual(s.ok("hello", 5)["busy_poll_us"], 200)
+            s.close()
+        finally:
+            self.assertEqual(b.stop(), 0)
+
     def test_stream_functions(self):
         def handler(conn):
             conn.sendall(b"line one\r\nline two\n\x00\x01\x02|rest")

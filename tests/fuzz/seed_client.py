@@ -36,7 +36,7 @@ def note(name, *params):
 
 HELLO = (ok(1, {"tenant": "t", "version": 2, "session": 7, "uid": 0,
                 "gid": 0, "pid": 1, "data_max": 65536,
-                "line_max": 65536}) +
+                "line_max": 65536, "busy_poll_us": 0}) +
          ok(2, {"recv_window": 262144, "send_window": 131072}))
 
 
