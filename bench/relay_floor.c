@@ -36,6 +36,7 @@
 
 #include <netinet/in.h>
 
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -459,8 +460,8 @@ option_int(const char *name, const char *s, int max)
 	long	 v;
 
 	errno = 0;
-	v = strtol(s, &end, 10);
-	if (errno != 0 || end == s || *end != '\0' || v < 1 || v > max)
+	if (!isdigit((unsigned char)*s) || (v = strtol(s, &end, 10), errno) ||
+	    *end != '\0' || v < 1 || v > max)
 		die("%s: expected 1 to %d, not \"%s\"", name, max, s);
 	return (int)v;
 }

@@ -147,8 +147,8 @@ round_sleeps(const char *busy_poll, bool fewest)
  * it takes most round trips without a sleep (22 at the most, likewise).
  * The client library polls as long as hello said the broker does: it
  * sleeps about twice a round trip against a broker that does not poll
- * (for the echo, and for the ack of what it wrote), and seldom against
- * one that polls.
+ * (799-815 in 400, measured; why twice is not known), and seldom
+ * against one that polls.
  */
 static void
 test_busy_poll_does_not_sleep_between_round_trips(void **state)

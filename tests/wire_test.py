@@ -79,10 +79,12 @@ class WireTest(unittest.TestCase):
         b = Broker(BROKER, POLICY, args=("--busy-poll", "200"))
         try:
             s = Session(b.socket, False)
-            self.assertEqual(s.ok("hello", 5)["busy_poll_us"], 200)
-            s.close()
+            self.addCleanup(s.close)
+            info = s.ok("hello", 5)
         finally:
-            self.assertEqual(b.stop(), 0)
+            status = b.stop()
+        self.assertEqual(info["busy_poll_us"], 200)
+        self.assertEqual(status, 0)
 
     def test_stream_functions(self):
         def handler(conn):
