@@ -107,15 +107,7 @@ tb_client_session_id(const tb_client *client)
 	return client->session;
 }
 
-static uint64_t
-now_ms(void)
-{
-	struct timespec	ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
+/* The monotonic clock: microseconds, and milliseconds. */
 static uint64_t
 now_us(void)
 {
@@ -123,6 +115,12 @@ now_us(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
+}
+
+static uint64_t
+now_ms(void)
+{
+	return now_us() / 1000;
 }
 
 /* A deadline ms from now, or 0 (none) for ms 0. */
@@ -979,9 +977,9 @@ hello_as(tb_client *c, uint32_t version, struct tb_error *err)
 		if (key_is(&kv->key, "session"))
 			c->session = kv->val.via.u64;
 		else if (key_is(&kv->key, "busy_poll_us"))
-			c->busy_poll_us = kv->val.via.u64 >
-			    CLIENT_BUSY_POLL_US_MAX ? CLIENT_BUSY_POLL_US_MAX :
-			    (uint32_t)kv->val.via.u64;
+			c->busy_poll_us = (uint32_t)(kv->val.via.u64 <
+			    CLIENT_BUSY_POLL_US_MAX ? kv->val.via.u64 :
+			    CLIENT_BUSY_POLL_US_MAX);
 	}
 	msgpack_unpacked_destroy(&unpacked);
 	response_free(&resp);

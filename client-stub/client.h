@@ -62,7 +62,7 @@ struct tb_client {
 	size_t		 send_window;	/* the broker's first, per connection */
 	size_t		 recv_grown;	/* of CLIENT_RECV_GROWTH_MAX, lent */
 	uint32_t	 version;	/* of the protocol, from hello */
-	uint32_t	 busy_poll_us;	/* from hello, at most CLIENT_BUSY_POLL_US_MAX */
+	uint32_t	 busy_poll_us;	/* from hello, clamped */
 	struct stream	 streams[STREAM_SLOTS];
 	uint8_t		*in;		/* the reader's, CLIENT_READ_BUFFER */
 	size_t		 inlen;
