@@ -595,6 +595,14 @@ recv_polling(tb_client *c, uint64_t deadline)
  * Sleeps until the session socket has something, deadline (0: none)
  * has passed or a signal came, and reads.  What recv() returned, or
  * NOTHING_CAME, with *interrupted true when a signal wants control.
+ *
+ * The sleep is always in poll(), never in a blocking recv().  A thread
+ * asleep in recv() on a Unix stream socket is woken each time the
+ * broker reads what this side sent, since the kernel wakes all of a
+ * socket's waiters when its send buffer drains, and goes back to sleep:
+ * one wake-up for nothing per request.  poll() for input is woken for
+ * input only.  And poll() returns on a signal even under SA_RESTART,
+ * where recv() may not.
  */
 static ssize_t
 recv_waiting(tb_client *c, uint64_t deadline, bool *interrupted)
@@ -604,29 +612,32 @@ recv_waiting(tb_client *c, uint64_t deadline, bool *interrupted)
 	ssize_t		 n;
 	int		 rc, ms = -1;
 
-	/* poll() returns on a signal even under SA_RESTART; recv() may not. */
-	if (deadline != 0 || c->interrupt != NULL) {
-		/* A signal that came just before the wait counts too. */
-		if (c->interrupt != NULL && c->interrupt(c->interrupt_arg)) {
-			*interrupted = true;
-			return NOTHING_CAME;
-		}
-		if (deadline != 0) {
-			now = now_ms();
-			ms = deadline > now ? (int)(deadline - now) : 0;
-		}
-		rc = poll(&pfd, 1, ms);
-		if (rc == -1 && errno == EINTR) {
-			*interrupted = c->interrupt != NULL &&
-			    c->interrupt(c->interrupt_arg);
-			return NOTHING_CAME;
-		}
-		if (rc <= 0)
-			return NOTHING_CAME;	/* the caller looks at the time */
+	/* A signal that came just before the wait counts too. */
+	if (c->interrupt != NULL && c->interrupt(c->interrupt_arg)) {
+		*interrupted = true;
+		return NOTHING_CAME;
 	}
-	n = recv(c->fd, c->in + c->inlen, CLIENT_READ_BUFFER - c->inlen, 0);
-	if (n == -1 && errno == EINTR) {
+	/* What is there already costs no poll(). */
+	n = recv(c->fd, c->in + c->inlen, CLIENT_READ_BUFFER - c->inlen,
+	    MSG_DONTWAIT);
+	if (n != -1 || (errno != EAGAIN && errno != EINTR))
+		return n;
+	if (deadline != 0) {
+		now = now_ms();
+		ms = deadline > now ? (int)(deadline - now) : 0;
+	}
+	rc = poll(&pfd, 1, ms);
+	if (rc == -1 && errno == EINTR) {
 		*interrupted = c->interrupt != NULL &&
+		    c->interrupt(c->interrupt_arg);
+		return NOTHING_CAME;
+	}
+	if (rc <= 0)
+		return NOTHING_CAME;	/* the caller looks at the time */
+	n = recv(c->fd, c->in + c->inlen, CLIENT_READ_BUFFER - c->inlen,
+	    MSG_DONTWAIT);
+	if (n == -1 && (errno == EINTR || errno == EAGAIN)) {
+		*interrupted = errno == EINTR && c->interrupt != NULL &&
 		    c->interrupt(c->interrupt_arg);
 		return NOTHING_CAME;
 	}
