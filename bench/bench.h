@@ -30,6 +30,13 @@
 #define BENCH_SERVER_LIFE_S	3600
 /* Descriptors beyond the idle connections the servers may hold. */
 #define BENCH_NOFILE_SPARE	1024
+/*
+ * Closed connections the benchmark's network namespace keeps in
+ * TIME_WAIT (net.ipv4.tcp_max_tw_buckets there); later ones close at
+ * once.  Tens of thousands of connects a round to the same server
+ * otherwise leave the ports a proxy binds before it connects all taken.
+ */
+#define BENCH_TIME_WAIT_MAX	4096
 
 /* Monotonic clock. */
 uint64_t	now_ns(void);

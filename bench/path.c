@@ -163,20 +163,34 @@ const struct path_ops path_direct_ops = {
 static int
 socks_open(struct path *p, uint16_t port, struct conn *c)
 {
-	uint8_t	hello[3] = { 5, 1, 0 }, choice[2], reply[10];
-	uint8_t	req[10] = { 5, 1, 0, 1, 127, 0, 0, 1 };
+	uint8_t		 hello[3] = { 5, 1, 0 }, choice[2], reply[10];
+	uint8_t		 req[10] = { 5, 1, 0, 1, 127, 0, 0, 1 };
+	const char	*failed = NULL;
+	int		 code = -1;
 
 	conn_init(c);
-	if ((c->fd = loopback_dial(p->proxy_port)) == -1)
+	if ((c->fd = loopback_dial(p->proxy_port)) == -1) {
+		warnx_("%s: connect: %s", p->name, strerror(errno));
 		return -1;
+	}
 	req[8] = (uint8_t)(port >> 8);
 	req[9] = (uint8_t)port;
 	if (fd_write_all(c->fd, hello, sizeof(hello)) == -1 ||
-	    fd_read_exact(c->fd, choice, sizeof(choice)) == -1 ||
-	    choice[0] != 5 || choice[1] != 0 ||
-	    fd_write_all(c->fd, req, sizeof(req)) == -1 ||
-	    fd_read_exact(c->fd, reply, sizeof(reply)) == -1 ||
-	    reply[0] != 5 || reply[1] != 0 || reply[3] != 1) {
+	    fd_read_exact(c->fd, choice, sizeof(choice)) == -1)
+		failed = "greeting";
+	else if (choice[0] != 5 || choice[1] != 0)
+		failed = "method refused";
+	else if (fd_write_all(c->fd, req, sizeof(req)) == -1 ||
+	    fd_read_exact(c->fd, reply, sizeof(reply)) == -1)
+		failed = "request";
+	else if (reply[0] != 5 || reply[1] != 0 || reply[3] != 1) {
+		failed = "request refused";
+		code = reply[1];
+	}
+	if (failed != NULL) {
+		/* A reply code is the proxy's reason (RFC 1928, 6). */
+		warnx_("%s: SOCKS %s: reply code %d, %s", p->name, failed,
+		    code, strerror(errno));
 		direct_close(p, c);
 		return -1;
 	}
