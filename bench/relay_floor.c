@@ -11,6 +11,9 @@
  *            carry both ways)
  *   stopped  what a source sends, MiB, to a client that never reads:
  *            until its writes have not moved for 300 ms (or 1 GiB)
+ *   connect  connections opened and closed a second, each opened by a
+ *            request the client waits for and closed by one it does
+ *            not, as tcpbroker's are (direct and copy only)
  *
  * The shapes:
  *
@@ -79,9 +82,11 @@ static const char *const shape_names[SHAPES] = {
 };
 
 /* What is measured, and what the server does for it. */
-enum mode { MODE_READ, MODE_WRITE, MODE_ECHO, MODE_STALL, MODES };
+enum mode {
+	MODE_READ, MODE_WRITE, MODE_ECHO, MODE_STALL, MODE_CONNECT, MODES
+};
 static const char *const mode_names[MODES] = {
-	"read MB/s", "write MB/s", "echo p50 us", "stopped MiB"
+	"read MB/s", "write MB/s", "echo p50 us", "stopped MiB", "connect /s"
 };
 
 /* --rcvbuf: bytes. */
@@ -389,6 +394,95 @@ echo_p50(int fd, bool polled, unsigned seconds)
 	return (double)rtt[n / 2] / 1e3;
 }
 
+/* The connect+close server: accepts and closes, until stopped. */
+static pid_t
+serve_accept(int lfd)
+{
+	pid_t	pid;
+	int	fd;
+
+	if ((pid = helper_fork("server")) != 0)
+		return pid;
+	if (fcntl(lfd, F_SETFL, 0) == -1)
+		_exit(1);
+	for (;;)
+		if ((fd = accept(lfd, NULL, NULL)) != -1)
+			close(fd);
+}
+
+/*
+ * The connect relay: for each 'c' from the client it connects to port
+ * and answers 'k' (or 'e'); for each 'x' it closes that connection.
+ */
+static void __attribute__((noreturn))
+relay_connect(int client, uint16_t port)
+{
+	uint8_t	c, answer;
+	int	fd = -1;
+
+	while (read(client, &c, 1) == 1) {
+		if (c == 'x') {
+			if (fd != -1)
+				close(fd);
+			fd = -1;
+			continue;
+		}
+		fd = loopback_dial(port);
+		answer = fd == -1 ? 'e' : 'k';
+		write_all_fd(client, &answer, 1);
+	}
+	_exit(0);
+}
+
+/* Connections opened and closed a second through shape s. */
+static double
+measure_connect(enum shape s, unsigned seconds)
+{
+	uint64_t	start, n = 0;
+	uint16_t	port;
+	pid_t		server, relay_pid = -1;
+	uint8_t		answer;
+	double		rate;
+	int		lfd, fd, sv[2];
+
+	if (s != SHAPE_DIRECT && s != SHAPE_COPY)
+		return NAN;
+	lfd = loopback_listen(&port);
+	server = serve_accept(lfd);
+	close(lfd);
+	if (s == SHAPE_COPY) {
+		if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) ==
+		    -1)
+			die("socketpair: %s", strerror(errno));
+		if ((relay_pid = helper_fork("relay")) == 0) {
+			close(sv[0]);
+			relay_connect(sv[1], port);
+		}
+		close(sv[1]);
+	}
+	start = now_ns();
+	while (now_ns() - start < (uint64_t)seconds * 1000000000ULL) {
+		if (s == SHAPE_DIRECT) {
+			if ((fd = loopback_dial(port)) == -1)
+				die("connect: %s", strerror(errno));
+			close(fd);
+		} else {
+			write_all_fd(sv[0], (const uint8_t *)"c", 1);
+			if (read(sv[0], &answer, 1) != 1 || answer != 'k')
+				die("the connect relay failed");
+			write_all_fd(sv[0], (const uint8_t *)"x", 1);
+		}
+		n++;
+	}
+	rate = (double)n * 1e9 / (double)(now_ns() - start);
+	if (relay_pid > 0) {
+		close(sv[0]);
+		helper_stop(relay_pid);
+	}
+	helper_stop(server);
+	return rate;
+}
+
 /*
  * Shape s for seconds: MB/s read or written, the echo's median
  * microseconds, or the MiB a reader that never reads let the source
@@ -407,6 +501,8 @@ measure(enum shape s, enum mode m, unsigned seconds)
 
 	if (m == MODE_ECHO && (s == SHAPE_SPLICE || s == SHAPE_PIPE))
 		return NAN;
+	if (m == MODE_CONNECT)
+		return measure_connect(s, seconds);
 	if (pipe2(report, O_CLOEXEC) == -1 || pipe2(go, O_CLOEXEC) == -1)
 		die("pipe: %s", strerror(errno));
 	lfd = loopback_listen(&port);
