@@ -159,14 +159,17 @@ const struct path_ops path_direct_ops = {
 	direct_read_line, direct_select,
 };
 
-/* SOCKS5 (RFC 1928) without authentication, CONNECT to 127.0.0.1. */
+/*
+ * SOCKS5 (RFC 1928) without authentication, CONNECT to 127.0.0.1.  A
+ * failure is reported with its step: an I/O error or the proxy closing,
+ * the method it chose, or its reply code (RFC 1928, 6).
+ */
 static int
 socks_open(struct path *p, uint16_t port, struct conn *c)
 {
 	uint8_t		 hello[3] = { 5, 1, 0 }, choice[2], reply[10];
 	uint8_t		 req[10] = { 5, 1, 0, 1, 127, 0, 0, 1 };
-	const char	*failed = NULL;
-	int		 code = -1;
+	const char	*step;
 
 	conn_init(c);
 	if ((c->fd = loopback_dial(p->proxy_port)) == -1) {
@@ -175,26 +178,32 @@ socks_open(struct path *p, uint16_t port, struct conn *c)
 	}
 	req[8] = (uint8_t)(port >> 8);
 	req[9] = (uint8_t)port;
+	errno = 0;	/* a read that meets the end leaves it so */
+	step = "greeting";
 	if (fd_write_all(c->fd, hello, sizeof(hello)) == -1 ||
 	    fd_read_exact(c->fd, choice, sizeof(choice)) == -1)
-		failed = "greeting";
-	else if (choice[0] != 5 || choice[1] != 0)
-		failed = "method refused";
-	else if (fd_write_all(c->fd, req, sizeof(req)) == -1 ||
-	    fd_read_exact(c->fd, reply, sizeof(reply)) == -1)
-		failed = "request";
-	else if (reply[0] != 5 || reply[1] != 0 || reply[3] != 1) {
-		failed = "request refused";
-		code = reply[1];
+		goto io;
+	if (choice[0] != 5 || choice[1] != 0) {
+		warnx_("%s: SOCKS method refused: the proxy chose %d",
+		    p->name, choice[1]);
+		goto fail;
 	}
-	if (failed != NULL) {
-		/* A reply code is the proxy's reason (RFC 1928, 6). */
-		warnx_("%s: SOCKS %s: reply code %d, %s", p->name, failed,
-		    code, strerror(errno));
-		direct_close(p, c);
-		return -1;
+	step = "request";
+	if (fd_write_all(c->fd, req, sizeof(req)) == -1 ||
+	    fd_read_exact(c->fd, reply, sizeof(reply)) == -1)
+		goto io;
+	if (reply[0] != 5 || reply[1] != 0 || reply[3] != 1) {
+		warnx_("%s: SOCKS request refused: reply code %d", p->name,
+		    reply[1]);
+		goto fail;
 	}
 	return 0;
+io:
+	warnx_("%s: SOCKS %s: %s", p->name, step, errno != 0 ?
+	    strerror(errno) : "the proxy closed the connection");
+fail:
+	direct_close(p, c);
+	return -1;
 }
 
 const struct path_ops path_socks_ops = {

@@ -333,7 +333,7 @@ loopback_dial(uint16_t port)
 void
 net_isolate(void)
 {
-	static const char	*tw = "/proc/sys/net/ipv4/tcp_max_tw_buckets";
+	const char *const	 tw = "/proc/sys/net/ipv4/tcp_max_tw_buckets";
 	struct ifreq		 ifr;
 	FILE			*f;
 	int			 fd;

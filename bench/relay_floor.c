@@ -135,6 +135,23 @@ write_all_fd(int fd, const uint8_t *p, size_t len)
 	}
 }
 
+/* The measuring side's write, where the other end going is a failure. */
+static void
+must_write(int fd, const uint8_t *p, size_t len)
+{
+	ssize_t	n;
+
+	while (len > 0) {
+		if ((n = write(fd, p, len)) == -1 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			die("write: %s", n == -1 ? strerror(errno) :
+			    "nothing written");
+		p += n;
+		len -= (size_t)n;
+	}
+}
+
 /*
  * A source for a reader that never reads: sends until nothing moves,
  * and writes to report how much it got rid of.
@@ -381,7 +398,7 @@ echo_p50(int fd, bool polled, unsigned seconds)
 	while (n < FLOOR_ECHO_MAX &&
 	    now_ns() - start < (uint64_t)seconds * 1000000000ULL) {
 		t = now_ns();
-		write_all_fd(fd, msg, sizeof(msg));
+		must_write(fd, msg, sizeof(msg));
 		for (got = 0; got < sizeof(msg); got += (size_t)r)
 			if ((r = polled ? read_polled(fd, msg + got,
 			    sizeof(msg) - got) : read(fd, msg + got,
@@ -467,10 +484,10 @@ measure_connect(enum shape s, unsigned seconds)
 				die("connect: %s", strerror(errno));
 			close(fd);
 		} else {
-			write_all_fd(sv[0], (const uint8_t *)"c", 1);
+			must_write(sv[0], (const uint8_t *)"c", 1);
 			if (read(sv[0], &answer, 1) != 1 || answer != 'k')
 				die("the connect relay failed");
-			write_all_fd(sv[0], (const uint8_t *)"x", 1);
+			must_write(sv[0], (const uint8_t *)"x", 1);
 		}
 		n++;
 	}
@@ -485,8 +502,9 @@ measure_connect(enum shape s, unsigned seconds)
 
 /*
  * Shape s for seconds: MB/s read or written, the echo's median
- * microseconds, or the MiB a reader that never reads let the source
- * send; NAN where the shape carries one way only.
+ * microseconds, the MiB a reader that never reads let the source send,
+ * or connections a second; NAN where the shape carries one way only,
+ * and for connections through any shape but direct and copy.
  */
 static double
 measure(enum shape s, enum mode m, unsigned seconds)

@@ -20,6 +20,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdarg.h>
@@ -622,9 +623,10 @@ recv_waiting(tb_client *c, uint64_t deadline, bool *interrupted)
 	    MSG_DONTWAIT);
 	if (n != -1 || (errno != EAGAIN && errno != EINTR))
 		return n;
-	if (deadline != 0) {
+	if (deadline != 0) {	/* poll() takes at most INT_MAX ms */
 		now = now_ms();
-		ms = deadline > now ? (int)(deadline - now) : 0;
+		ms = deadline <= now ? 0 : deadline - now > INT_MAX ?
+		    INT_MAX : (int)(deadline - now);
 	}
 	rc = poll(&pfd, 1, ms);
 	if (rc == -1 && errno == EINTR) {

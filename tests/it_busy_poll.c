@@ -171,7 +171,8 @@ test_busy_poll_does_not_sleep_between_round_trips(void **state)
  * (recv_waiting() in client.c), 799-815 times in 400 round trips,
  * measured.  The fewest over ROUNDS rounds: on a busy machine an echo
  * that takes longer than LIMIT_ACK_DELAY_MS lets the ack come alone and
- * wake the client once more.
+ * wake the client once more.  The lower bound is loose, as above: a
+ * client kept off the CPU finds the answer there and does not sleep.
  */
 static void
 test_client_sleeps_once_a_round_trip(void **state)
@@ -180,7 +181,7 @@ test_client_sleeps_once_a_round_trip(void **state)
 
 	(void)state;
 	n = round_sleeps("0", true);
-	assert_true(n.client >= TRIPS / 2);
+	assert_true(n.client >= TRIPS / 8);
 	assert_true(n.client <= TRIPS + TRIPS / 4);
 }
 
