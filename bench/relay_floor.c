@@ -145,8 +145,8 @@ must_write(int fd, const uint8_t *p, size_t len)
 		if ((n = write(fd, p, len)) == -1 && errno == EINTR)
 			continue;
 		if (n <= 0)
-			die("write: %s", n == -1 ? strerror(errno) :
-			    "nothing written");
+			die("write to the relay or server: %s", n == -1 ?
+			    strerror(errno) : "nothing written");
 		p += n;
 		len -= (size_t)n;
 	}
