@@ -20,9 +20,9 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <limits.h>
 #include <poll.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -562,6 +562,13 @@ deliver(tb_client *c, const uint8_t *msg, size_t len)
 /* What the session's receives below return when no byte came. */
 #define NOTHING_CAME	((ssize_t)-2)
 
+/* True when a signal came that wants the waiting call to end. */
+static bool
+interrupt_wanted(tb_client *c)
+{
+	return c->interrupt != NULL && c->interrupt(c->interrupt_arg);
+}
+
 /*
  * Busy polling, when the broker busy-polls (hello's busy_poll_us): looks
  * at the session socket without sleeping, yielding the CPU between
@@ -585,7 +592,7 @@ recv_polling(tb_client *c, uint64_t deadline)
 			return n;
 		/* A signal is for recv_waiting to look at. */
 		if (errno == EINTR || now_us() >= until ||
-		    (c->interrupt != NULL && c->interrupt(c->interrupt_arg)))
+		    interrupt_wanted(c))
 			return NOTHING_CAME;
 		/* The peer that is to answer may be waiting for this core. */
 		sched_yield();
@@ -593,45 +600,85 @@ recv_polling(tb_client *c, uint64_t deadline)
 }
 
 /*
+ * ppoll() for input on the session socket until deadline (0: none),
+ * with mask as the signal mask while asleep (NULL: the thread's own).
+ */
+static int
+session_ppoll(tb_client *c, uint64_t deadline, const sigset_t *mask)
+{
+	struct pollfd	 pfd = { c->fd, POLLIN, 0 };
+	struct timespec	 left, *timeout = NULL;
+	uint64_t	 now, ms;
+
+	if (deadline != 0) {
+		now = now_ms();
+		ms = deadline <= now ? 0 : deadline - now;
+		left.tv_sec = (time_t)(ms / 1000);
+		left.tv_nsec = (long)(ms % 1000) * 1000000;
+		timeout = &left;
+	}
+	return ppoll(&pfd, 1, timeout, mask);
+}
+
+/*
  * Sleeps until the session socket has something, deadline (0: none)
  * has passed or a signal came, and reads.  What recv() returned, or
  * NOTHING_CAME, with *interrupted true when a signal wants control.
  *
- * The sleep is always in poll(), never in a blocking recv().  A thread
+ * The sleep is always in ppoll(), never in a blocking recv().  A thread
  * asleep in recv() on a Unix stream socket is woken each time the
  * broker reads what this side sent, since the kernel wakes all of a
  * socket's waiters when its send buffer drains, and goes back to sleep:
- * one wake-up for nothing per request.  poll() for input is woken for
- * input only.  And poll() returns on a signal even under SA_RESTART,
- * where recv() may not.
+ * one wake-up for nothing per request.  ppoll() for input is woken for
+ * input only.  And it returns on a signal even under SA_RESTART, where
+ * recv() may not.
+ *
+ * A signal that comes between the look at the interrupt hook and the
+ * sleep would go unseen until the sleep ends.  So a wait that signals
+ * may interrupt first sleeps at most CLIENT_INTERRUPT_LOOK_MS; if
+ * nothing came, it holds signals, looks again and sleeps letting them
+ * in, atomically.  Holding and letting go costs two system calls (2 us
+ * here), paid only by waits that long.
  */
 static ssize_t
 recv_waiting(tb_client *c, uint64_t deadline, bool *interrupted)
 {
-	struct pollfd	 pfd = { c->fd, POLLIN, 0 };
-	uint64_t	 now;
+	sigset_t	 all, old;
+	uint64_t	 look;
 	ssize_t		 n;
-	int		 rc, ms = -1;
+	int		 rc, saved;
 
 	/* A signal that came just before the wait counts too. */
-	if (c->interrupt != NULL && c->interrupt(c->interrupt_arg)) {
+	if (interrupt_wanted(c)) {
 		*interrupted = true;
 		return NOTHING_CAME;
 	}
-	/* What is there already costs no poll(). */
+	/* What is there already costs no ppoll(). */
 	n = recv(c->fd, c->in + c->inlen, CLIENT_READ_BUFFER - c->inlen,
 	    MSG_DONTWAIT);
 	if (n != -1 || (errno != EAGAIN && errno != EINTR))
 		return n;
-	if (deadline != 0) {	/* poll() takes at most INT_MAX ms */
-		now = now_ms();
-		ms = deadline <= now ? 0 : deadline - now > INT_MAX ?
-		    INT_MAX : (int)(deadline - now);
+	if (c->interrupt == NULL)
+		rc = session_ppoll(c, deadline, NULL);
+	else {
+		look = now_ms() + CLIENT_INTERRUPT_LOOK_MS;
+		rc = session_ppoll(c, deadline != 0 && deadline < look ?
+		    deadline : look, NULL);
+		if (rc == 0 && (deadline == 0 || deadline > look)) {
+			sigfillset(&all);
+			pthread_sigmask(SIG_BLOCK, &all, &old);
+			*interrupted = interrupt_wanted(c);
+			if (!*interrupted)
+				rc = session_ppoll(c, deadline, &old);
+			saved = errno;
+			pthread_sigmask(SIG_SETMASK, &old, NULL);
+			errno = saved;
+			if (*interrupted)
+				return NOTHING_CAME;
+		}
 	}
-	rc = poll(&pfd, 1, ms);
 	if (rc == -1 && errno == EINTR) {
-		*interrupted = c->interrupt != NULL &&
-		    c->interrupt(c->interrupt_arg);
+		*interrupted = interrupt_wanted(c);
 		return NOTHING_CAME;
 	}
 	if (rc <= 0)
@@ -639,8 +686,7 @@ recv_waiting(tb_client *c, uint64_t deadline, bool *interrupted)
 	n = recv(c->fd, c->in + c->inlen, CLIENT_READ_BUFFER - c->inlen,
 	    MSG_DONTWAIT);
 	if (n == -1 && (errno == EINTR || errno == EAGAIN)) {
-		*interrupted = errno == EINTR && c->interrupt != NULL &&
-		    c->interrupt(c->interrupt_arg);
+		*interrupted = errno == EINTR && interrupt_wanted(c);
 		return NOTHING_CAME;
 	}
 	return n;

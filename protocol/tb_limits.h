@@ -112,6 +112,13 @@
  */
 #define CLIENT_BUSY_POLL_US_MAX		1000
 /*
+ * Longest a wait that signals may interrupt sleeps before it looks for
+ * one with signals held, and then sleeps letting them in: ms.  A signal
+ * that comes between the library's look and its sleep is seen after
+ * this at most; shorter waits cost no more system calls than others.
+ */
+#define CLIENT_INTERRUPT_LOOK_MS	10
+/*
  * TLS in the client library (client-stub/tls.c).  Ciphertext waiting to
  * be decrypted counts against the connection's receive window (which
  * does not grow for TLS, but keeps what it had grown to, at most

@@ -702,6 +702,26 @@ wants_usr1(void *arg)
 	return signalled != 0;
 }
 
+/*
+ * wants_usr1, and the first time it looks, a SIGUSR1 sent to this thread
+ * after the look: a signal in the gap between the library's look and
+ * its sleep.
+ */
+static volatile sig_atomic_t	raised;
+
+static bool
+wants_usr1_then_raises(void *arg)
+{
+	bool	was = signalled != 0;
+
+	(void)arg;
+	if (!raised) {
+		raised = 1;
+		raise(SIGUSR1);
+	}
+	return was;
+}
+
 /* Sends SIGUSR1 to a thread every 20 ms until told to stop, 10 s at most. */
 struct pester {
 	pthread_t	target, thread;
@@ -781,6 +801,41 @@ test_interrupt(void **state)
 	tb_client_close(c);
 	server_stop(&silent);
 	server_stop(&echo);
+	sigaction(SIGUSR1, &old, NULL);
+}
+
+/*
+ * One signal, coming after the library looked at wanted() and before it
+ * slept, still ends the wait: the read returns TB_EINTR within
+ * CLIENT_INTERRUPT_LOOK_MS, not at its timeout.
+ */
+static void
+test_interrupt_between_look_and_sleep(void **state)
+{
+	struct test_server	 silent;
+	tb_client		*c = harness_client(&broker);
+	struct sigaction	 sa, old;
+	struct tb_error		 err;
+	tb_handle		 h;
+	char			 buf[16];
+	size_t			 n;
+
+	(void)state;
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_usr1;
+	sigemptyset(&sa.sa_mask);
+	sa.sa_flags = SA_RESTART;
+	assert_int_equal(sigaction(SIGUSR1, &sa, &old), 0);
+	server_start(&silent, AF_INET, serve_silent, NULL, 0);
+	h = connect_to(c, &silent);
+	signalled = 0;
+	raised = 0;
+	assert_ok(tb_set_timeout_ms(c, h, 1000, &err), &err);
+	tb_client_set_interrupt(c, wants_usr1_then_raises, NULL);
+	assert_rc(tb_read(c, h, buf, sizeof(buf), &n, &err), TB_EINTR, &err);
+	assert_true(raised);
+	tb_client_close(c);
+	server_stop(&silent);
 	sigaction(SIGUSR1, &old, NULL);
 }
 
@@ -901,6 +956,7 @@ main(void)
 		cmocka_unit_test(test_read_all),
 		cmocka_unit_test(test_addr_split),
 		cmocka_unit_test(test_interrupt),
+		cmocka_unit_test(test_interrupt_between_look_and_sleep),
 		cmocka_unit_test(test_connection_reset),
 		cmocka_unit_test(test_bad_handles),
 	};

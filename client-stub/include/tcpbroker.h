@@ -158,7 +158,11 @@ TB_EXTERN void tb_client_close(tb_client *client);
  * a write says how many bytes went.  tb_connect is not interrupted; nor
  * is an accept whose waiting peer a reloaded policy refused.  Only the
  * thread that reads for the session at that moment sees the signal.
- * Without it (wanted NULL, the default) calls go on waiting.
+ * A signal that comes just after wanted looked, before the thread
+ * sleeps, ends the wait within CLIENT_INTERRUPT_LOOK_MS (10 ms): the
+ * thread looks again then, with its signals held, and lets them in only
+ * as it sleeps on, so wanted may run with signals held.  Without it
+ * (wanted NULL, the default) calls go on waiting.
  */
 TB_EXTERN void tb_client_set_interrupt(tb_client *client,
     bool (*wanted)(void *arg), void *arg);
