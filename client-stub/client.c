@@ -562,23 +562,44 @@ deliver(tb_client *c, const uint8_t *msg, size_t len)
 /* What the session's receives below return when no byte came. */
 #define NOTHING_CAME	((ssize_t)-2)
 
-/* True when a signal came that wants the waiting call to end. */
+/*
+ * Asks the interrupt hook, if any: true when a signal came that wants
+ * the waiting call to end.
+ */
 static bool
 interrupt_wanted(tb_client *c)
 {
-	return c->interrupt != NULL && c->interrupt(c->interrupt_arg);
+	bool	(*wanted)(void *) = c->interrupt;
+
+	return wanted != NULL && wanted(c->interrupt_arg);
+}
+
+/*
+ * The signals held around the look before an interruptible sleep: all
+ * but those a fault raises, which must reach their handler at once.
+ */
+static void
+held_signals(sigset_t *set)
+{
+	sigfillset(set);
+	sigdelset(set, SIGSEGV);
+	sigdelset(set, SIGBUS);
+	sigdelset(set, SIGFPE);
+	sigdelset(set, SIGILL);
+	sigdelset(set, SIGTRAP);
+	sigdelset(set, SIGSYS);
 }
 
 /*
  * Busy polling, when the broker busy-polls (hello's busy_poll_us): looks
  * at the session socket without sleeping, yielding the CPU between
- * looks, for up to busy_poll_us, not past deadline (0: none) nor a
- * signal that wants control.  An answer that comes within it is taken
+ * looks, for up to busy_poll_us, not past deadline (0: none) nor, when
+ * interruptible, a signal that wants control.  An answer that comes within it is taken
  * without the wake-up of a sleeping process.  What recv() returned, or
  * NOTHING_CAME.
  */
 static ssize_t
-recv_polling(tb_client *c, uint64_t deadline)
+recv_polling(tb_client *c, uint64_t deadline, bool interruptible)
 {
 	uint64_t	until = now_us() + c->busy_poll_us;
 	ssize_t		n;
@@ -592,7 +613,7 @@ recv_polling(tb_client *c, uint64_t deadline)
 			return n;
 		/* A signal is for recv_waiting to look at. */
 		if (errno == EINTR || now_us() >= until ||
-		    interrupt_wanted(c))
+		    (interruptible && interrupt_wanted(c)))
 			return NOTHING_CAME;
 		/* The peer that is to answer may be waiting for this core. */
 		sched_yield();
@@ -622,8 +643,11 @@ session_ppoll(tb_client *c, uint64_t deadline, const sigset_t *mask)
 
 /*
  * Sleeps until the session socket has something, deadline (0: none)
- * has passed or a signal came, and reads.  What recv() returned, or
- * NOTHING_CAME, with *interrupted true when a signal wants control.
+ * has passed or, when interruptible, a signal came that wants control,
+ * and reads.  What recv() returned, or NOTHING_CAME, with *interrupted
+ * true when such a signal came.  The interrupt hook is asked before
+ * every wait; a wait that may not be interrupted (a connect, a close
+ * handing over what was written behind) does not heed it, and reads on.
  *
  * The sleep is always in ppoll(), never in a blocking recv().  A thread
  * asleep in recv() on a Unix stream socket is woken each time the
@@ -633,23 +657,24 @@ session_ppoll(tb_client *c, uint64_t deadline, const sigset_t *mask)
  * input only.  And it returns on a signal even under SA_RESTART, where
  * recv() may not.
  *
- * A signal that comes between the look at the interrupt hook and the
- * sleep would go unseen until the sleep ends.  So a wait that signals
- * may interrupt first sleeps at most CLIENT_INTERRUPT_LOOK_MS; if
- * nothing came, it holds signals, looks again and sleeps letting them
- * in, atomically.  Holding and letting go costs two system calls (2 us
- * here), paid only by waits that long.
+ * A signal that comes between the look at the hook and the sleep would
+ * go unseen until the sleep ends.  So an interruptible wait first
+ * sleeps at most CLIENT_INTERRUPT_LOOK_MS and looks again; past that it
+ * holds signals, looks again and sleeps letting them in, atomically.
+ * Holding and letting go costs two system calls, paid only by waits
+ * that long.
  */
 static ssize_t
-recv_waiting(tb_client *c, uint64_t deadline, bool *interrupted)
+recv_waiting(tb_client *c, uint64_t deadline, bool interruptible,
+    bool *interrupted)
 {
-	sigset_t	 all, old;
+	sigset_t	 held, old;
 	uint64_t	 look;
 	ssize_t		 n;
 	int		 rc, saved;
 
 	/* A signal that came just before the wait counts too. */
-	if (interrupt_wanted(c)) {
+	if (interrupt_wanted(c) && interruptible) {
 		*interrupted = true;
 		return NOTHING_CAME;
 	}
@@ -658,27 +683,33 @@ recv_waiting(tb_client *c, uint64_t deadline, bool *interrupted)
 	    MSG_DONTWAIT);
 	if (n != -1 || (errno != EAGAIN && errno != EINTR))
 		return n;
-	if (c->interrupt == NULL)
+	interruptible = interruptible && c->interrupt != NULL;
+	if (!interruptible)
 		rc = session_ppoll(c, deadline, NULL);
 	else {
 		look = now_ms() + CLIENT_INTERRUPT_LOOK_MS;
-		rc = session_ppoll(c, deadline != 0 && deadline < look ?
-		    deadline : look, NULL);
-		if (rc == 0 && (deadline == 0 || deadline > look)) {
-			sigfillset(&all);
-			pthread_sigmask(SIG_BLOCK, &all, &old);
-			*interrupted = interrupt_wanted(c);
-			if (!*interrupted)
-				rc = session_ppoll(c, deadline, &old);
-			saved = errno;
-			pthread_sigmask(SIG_SETMASK, &old, NULL);
-			errno = saved;
-			if (*interrupted)
-				return NOTHING_CAME;
+		if (deadline != 0 && deadline <= look) {
+			rc = session_ppoll(c, deadline, NULL);
+			if (rc == 0)
+				*interrupted = interrupt_wanted(c);
+		} else if ((rc = session_ppoll(c, look, NULL)) == 0) {
+			held_signals(&held);
+			if (pthread_sigmask(SIG_BLOCK, &held, &old) != 0)
+				rc = session_ppoll(c, deadline, NULL);
+			else {
+				*interrupted = interrupt_wanted(c);
+				if (!*interrupted)
+					rc = session_ppoll(c, deadline, &old);
+				saved = errno;
+				pthread_sigmask(SIG_SETMASK, &old, NULL);
+				errno = saved;
+			}
 		}
+		if (*interrupted)
+			return NOTHING_CAME;
 	}
 	if (rc == -1 && errno == EINTR) {
-		*interrupted = interrupt_wanted(c);
+		*interrupted = interruptible && interrupt_wanted(c);
 		return NOTHING_CAME;
 	}
 	if (rc <= 0)
@@ -686,7 +717,8 @@ recv_waiting(tb_client *c, uint64_t deadline, bool *interrupted)
 	n = recv(c->fd, c->in + c->inlen, CLIENT_READ_BUFFER - c->inlen,
 	    MSG_DONTWAIT);
 	if (n == -1 && (errno == EINTR || errno == EAGAIN)) {
-		*interrupted = errno == EINTR && interrupt_wanted(c);
+		*interrupted = errno == EINTR && interruptible &&
+		    interrupt_wanted(c);
 		return NOTHING_CAME;
 	}
 	return n;
@@ -695,10 +727,11 @@ recv_waiting(tb_client *c, uint64_t deadline, bool *interrupted)
 /*
  * The reader: waits for the session socket until deadline (0: no
  * deadline), reads what is there and handles every whole message in it.
- * True when a signal that wants control interrupted the wait.
+ * True when, interruptible, a signal that wants control interrupted the
+ * wait.
  */
 static bool
-read_messages(tb_client *c, uint64_t deadline)
+read_messages(tb_client *c, uint64_t deadline, bool interruptible)
 {
 	const char	*why;
 	size_t		 len, off = 0;
@@ -706,9 +739,9 @@ read_messages(tb_client *c, uint64_t deadline)
 	bool		 interrupted = false;
 
 	if (c->busy_poll_us > 0)
-		n = recv_polling(c, deadline);
+		n = recv_polling(c, deadline, interruptible);
 	if (n == NOTHING_CAME)
-		n = recv_waiting(c, deadline, &interrupted);
+		n = recv_waiting(c, deadline, interruptible, &interrupted);
 	if (n == NOTHING_CAME)
 		return interrupted;
 	if (n <= 0) {
@@ -739,11 +772,11 @@ read_messages(tb_client *c, uint64_t deadline)
 /*
  * With the lock: waits until more messages were handled, deadline (0:
  * none) has passed, or the session broke.  The caller looks again.
- * True when a signal that wants control interrupted the wait (only the
- * thread reading for the session sees it).
+ * True when, interruptible, a signal that wants control interrupted the
+ * wait (only the thread reading for the session sees it).
  */
-bool
-client_wait(tb_client *c, uint64_t deadline)
+static bool
+wait_messages(tb_client *c, uint64_t deadline, bool interruptible)
 {
 	struct timespec	ts;
 	bool		interrupted;
@@ -762,11 +795,23 @@ client_wait(tb_client *c, uint64_t deadline)
 	}
 	c->reading = true;
 	pthread_mutex_unlock(&c->lock);
-	interrupted = read_messages(c, deadline);
+	interrupted = read_messages(c, deadline, interruptible);
 	pthread_mutex_lock(&c->lock);
 	c->reading = false;
 	pthread_cond_broadcast(&c->cond);
 	return interrupted;
+}
+
+bool
+client_wait(tb_client *c, uint64_t deadline)
+{
+	return wait_messages(c, deadline, true);
+}
+
+void
+client_wait_uninterrupted(tb_client *c, uint64_t deadline)
+{
+	wait_messages(c, deadline, false);
 }
 
 #define INTERRUPTED_TEXT	"interrupted by a signal; the session is still usable"
@@ -858,7 +903,7 @@ request_wait(tb_client *c, struct request *req, struct response *resp,
 
 	pthread_mutex_lock(&c->lock);
 	while (!resp->w.done && c->broken == 0)
-		client_wait(c, 0);
+		client_wait_uninterrupted(c, 0);
 	for (wp = &c->waiters; *wp != &resp->w; wp = &(*wp)->next)
 		;
 	*wp = resp->w.next;
@@ -1234,7 +1279,7 @@ client_flush(tb_client *c)
 		while (e->open && e->wout > 0 && e->error == 0 &&
 		    c->broken == 0 &&
 		    (deadline == 0 || now_ms() < deadline))
-			client_wait(c, deadline);
+			client_wait_uninterrupted(c, deadline);
 	}
 	pthread_mutex_unlock(&c->lock);
 }
@@ -1958,7 +2003,7 @@ tb_close(tb_client *c, tb_handle h, struct tb_error *err)
 				unsent = e->wout;
 				break;
 			}
-			client_wait(c, deadline);
+			client_wait_uninterrupted(c, deadline);
 		}
 		/* Another thread closed it meanwhile: closing again is a no-op. */
 		if (e == NULL && closed_here(c, h)) {
@@ -2140,7 +2185,7 @@ tb_select(tb_client *c, const tb_handle *handles, size_t n, bool *ready,
 	pthread_mutex_lock(&c->lock);
 	/* What has come already counts: look without waiting first. */
 	if (!c->reading && c->broken == 0)
-		client_wait(c, now_ms());
+		client_wait_uninterrupted(c, now_ms());
 	for (;;) {
 		for (i = 0, count = 0; i < n; i++) {
 			if ((e = stream_of(c, handles[i])) == NULL) {

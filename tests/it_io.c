@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "harness.h"
@@ -703,23 +704,49 @@ wants_usr1(void *arg)
 }
 
 /*
- * wants_usr1, and the first time it looks, a SIGUSR1 sent to this thread
- * after the look: a signal in the gap between the library's look and
- * its sleep.
+ * wants_usr1, and a SIGUSR1 sent to this thread just after it looked:
+ * a signal in the gap between the library's look and its sleep.  The
+ * first time it looks; or, with held, the first time it looks with
+ * SIGUSR1 held, when the signal stays pending until the sleep.
  */
 static volatile sig_atomic_t	raised;
 
 static bool
-wants_usr1_then_raises(void *arg)
+usr1_after_look(bool held)
 {
-	bool	was = signalled != 0;
+	sigset_t	cur;
+	bool		was = signalled != 0;
 
-	(void)arg;
+	if (held && (pthread_sigmask(SIG_BLOCK, NULL, &cur) != 0 ||
+	    !sigismember(&cur, SIGUSR1)))
+		return was;
 	if (!raised) {
 		raised = 1;
 		raise(SIGUSR1);
 	}
 	return was;
+}
+
+static bool
+wants_usr1_then_raises(void *arg)
+{
+	(void)arg;
+	return usr1_after_look(false);
+}
+
+static bool
+wants_usr1_then_raises_held(void *arg)
+{
+	(void)arg;
+	return usr1_after_look(true);
+}
+
+/* A signal wants control all the time. */
+static bool
+always_wanted(void *arg)
+{
+	(void)arg;
+	return true;
 }
 
 /* Sends SIGUSR1 to a thread every 20 ms until told to stop, 10 s at most. */
@@ -807,18 +834,26 @@ test_interrupt(void **state)
 /*
  * One signal, coming after the library looked at wanted() and before it
  * slept, still ends the wait: the read returns TB_EINTR within
- * CLIENT_INTERRUPT_LOOK_MS, not at its timeout.
+ * CLIENT_INTERRUPT_LOOK_MS, not at its timeout.  Once when the signal
+ * comes at the first look; once when it comes, held, at the look the
+ * library makes with signals held, and only an atomic sleep lets it in.
+ * Afterwards the thread's signal mask is as it was.
  */
 static void
 test_interrupt_between_look_and_sleep(void **state)
 {
+	bool			 (*const hooks[2])(void *) = {
+		wants_usr1_then_raises, wants_usr1_then_raises_held
+	};
 	struct test_server	 silent;
 	tb_client		*c = harness_client(&broker);
 	struct sigaction	 sa, old;
 	struct tb_error		 err;
+	sigset_t		 cur;
 	tb_handle		 h;
+	uint64_t		 start;
 	char			 buf[16];
-	size_t			 n;
+	size_t			 i, n;
 
 	(void)state;
 	memset(&sa, 0, sizeof(sa));
@@ -828,15 +863,75 @@ test_interrupt_between_look_and_sleep(void **state)
 	assert_int_equal(sigaction(SIGUSR1, &sa, &old), 0);
 	server_start(&silent, AF_INET, serve_silent, NULL, 0);
 	h = connect_to(c, &silent);
-	signalled = 0;
-	raised = 0;
-	assert_ok(tb_set_timeout_ms(c, h, 1000, &err), &err);
-	tb_client_set_interrupt(c, wants_usr1_then_raises, NULL);
-	assert_rc(tb_read(c, h, buf, sizeof(buf), &n, &err), TB_EINTR, &err);
-	assert_true(raised);
+	assert_ok(tb_set_timeout_ms(c, h, 3000, &err), &err);
+	for (i = 0; i < 2; i++) {
+		signalled = 0;
+		raised = 0;
+		tb_client_set_interrupt(c, hooks[i], NULL);
+		start = harness_now_ms();
+		assert_rc(tb_read(c, h, buf, sizeof(buf), &n, &err), TB_EINTR,
+		    &err);
+		assert_true(raised);
+		assert_true(harness_now_ms() - start < 1000);
+		assert_int_equal(pthread_sigmask(SIG_BLOCK, NULL, &cur), 0);
+		assert_false(sigismember(&cur, SIGUSR1));
+		tb_client_set_interrupt(c, NULL, NULL);
+	}
 	tb_client_close(c);
 	server_stop(&silent);
 	sigaction(SIGUSR1, &old, NULL);
+}
+
+struct uninterrupted {
+	tb_client		*c;
+	struct test_server	*srv;
+	int			 connected, wrote, closed;
+};
+
+static void *
+connect_write_close(void *arg)
+{
+	struct uninterrupted	*u = arg;
+	struct tb_error		 err;
+	tb_handle		 h = 0;
+
+	u->connected = tb_connect(u->c, "127.0.0.1", u->srv->port, &h, &err);
+	if (u->connected == 0) {
+		u->wrote = tb_write_all(u->c, h, "hello", 5, &err);
+		u->closed = tb_close(u->c, h, &err);
+	}
+	return NULL;
+}
+
+/*
+ * A signal that wants control does not stop a wait that may not be
+ * interrupted (connect, close handing over what was written behind):
+ * the call reads on and ends, rather than spinning without reading.
+ */
+static void
+test_uninterrupted_calls_under_a_signal(void **state)
+{
+	struct test_server	 sink;
+	struct uninterrupted	 u = { NULL, &sink, -1, -1, -1 };
+	struct timespec		 until;
+	pthread_t		 t;
+
+	(void)state;
+	server_start(&sink, AF_INET, serve_silent, NULL, 0);
+	u.c = harness_client(&broker);
+	tb_client_set_interrupt(u.c, always_wanted, NULL);
+	assert_int_equal(pthread_create(&t, NULL, connect_write_close, &u),
+	    0);
+	assert_int_equal(clock_gettime(CLOCK_REALTIME, &until), 0);
+	until.tv_sec += 10;
+	if (pthread_timedjoin_np(t, NULL, &until) != 0)
+		fail_msg("connect, write and close under a wanted signal did "
+		    "not end in 10 s");
+	assert_int_equal(u.connected, 0);
+	assert_int_equal(u.wrote, 0);
+	assert_int_equal(u.closed, 0);
+	tb_client_close(u.c);
+	server_stop(&sink);
 }
 
 static void
@@ -957,6 +1052,7 @@ main(void)
 		cmocka_unit_test(test_addr_split),
 		cmocka_unit_test(test_interrupt),
 		cmocka_unit_test(test_interrupt_between_look_and_sleep),
+		cmocka_unit_test(test_uninterrupted_calls_under_a_signal),
 		cmocka_unit_test(test_connection_reset),
 		cmocka_unit_test(test_bad_handles),
 	};
