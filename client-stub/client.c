@@ -594,9 +594,9 @@ held_signals(sigset_t *set)
  * Busy polling, when the broker busy-polls (hello's busy_poll_us): looks
  * at the session socket without sleeping, yielding the CPU between
  * looks, for up to busy_poll_us, not past deadline (0: none) nor, when
- * interruptible, a signal that wants control.  An answer that comes within it is taken
- * without the wake-up of a sleeping process.  What recv() returned, or
- * NOTHING_CAME.
+ * interruptible, a signal that wants control.  An answer that comes
+ * within it is taken without the wake-up of a sleeping process.  What
+ * recv() returned, or NOTHING_CAME.
  */
 static ssize_t
 recv_polling(tb_client *c, uint64_t deadline, bool interruptible)
@@ -612,8 +612,10 @@ recv_polling(tb_client *c, uint64_t deadline, bool interruptible)
 		if (n != -1 || (errno != EAGAIN && errno != EINTR))
 			return n;
 		/* A signal is for recv_waiting to look at. */
-		if (errno == EINTR || now_us() >= until ||
-		    (interruptible && interrupt_wanted(c)))
+		if (errno == EINTR || now_us() >= until)
+			return NOTHING_CAME;
+		/* The hook is asked at every look; heeded if interruptible. */
+		if (interrupt_wanted(c) && interruptible)
 			return NOTHING_CAME;
 		/* The peer that is to answer may be waiting for this core. */
 		sched_yield();
@@ -673,7 +675,11 @@ recv_waiting(tb_client *c, uint64_t deadline, bool interruptible,
 	ssize_t		 n;
 	int		 rc, saved;
 
-	/* A signal that came just before the wait counts too. */
+	/*
+	 * A signal that came just before the wait counts too.  The hook is
+	 * asked before every wait, heeded or not (a hook may do its work
+	 * there: the fuzz harness plays the broker in it).
+	 */
 	if (interrupt_wanted(c) && interruptible) {
 		*interrupted = true;
 		return NOTHING_CAME;
@@ -683,8 +689,7 @@ recv_waiting(tb_client *c, uint64_t deadline, bool interruptible,
 	    MSG_DONTWAIT);
 	if (n != -1 || (errno != EAGAIN && errno != EINTR))
 		return n;
-	interruptible = interruptible && c->interrupt != NULL;
-	if (!interruptible)
+	if (!interruptible || c->interrupt == NULL)
 		rc = session_ppoll(c, deadline, NULL);
 	else {
 		look = now_ms() + CLIENT_INTERRUPT_LOOK_MS;
@@ -1422,7 +1427,8 @@ write_behind(tb_client *c, tb_handle h, const char *name, bool all,
 	deadline = deadline_in(e->timeout_ms);
 	if (e->tls != NULL) {
 		/* One writer at a time: TLS records go out in order. */
-		if ((rc = tls_write_begin(c, h, name, deadline, err)) != 0) {
+		if ((rc = tls_write_begin(c, h, name, deadline, true,
+		    err)) != 0) {
 			pthread_mutex_unlock(&c->lock);
 			return rc;
 		}

@@ -27,8 +27,11 @@ void	tls_fit(struct tls *, size_t *, size_t *);
 /* Seals *len bytes at *data into sealed, which then replaces them. */
 int	tls_seal(struct stream *, const char *, const uint8_t **, size_t *,
 	    uint8_t *, struct tb_error *);
-/* Becomes the connection's one writer, or fails saying why not. */
-int	tls_write_begin(tb_client *, tb_handle, const char *, uint64_t,
+/*
+ * Becomes the connection's one writer, or fails saying why not; a wait
+ * for another writer is interruptible or not, as the caller's is.
+ */
+int	tls_write_begin(tb_client *, tb_handle, const char *, uint64_t, bool,
 	    struct tb_error *);
 void	tls_write_end(tb_client *, tb_handle);
 /* Sends close_notify once; best effort (the stream may be gone after). */

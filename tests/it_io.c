@@ -885,7 +885,7 @@ test_interrupt_between_look_and_sleep(void **state)
 struct uninterrupted {
 	tb_client		*c;
 	struct test_server	*srv;
-	int			 connected, wrote, closed;
+	int			 connected, timed, wrote, closed;
 };
 
 static void *
@@ -897,6 +897,8 @@ connect_write_close(void *arg)
 
 	u->connected = tb_connect(u->c, "127.0.0.1", u->srv->port, &h, &err);
 	if (u->connected == 0) {
+		/* A close that spun would end at this, not in 10 s. */
+		u->timed = tb_set_timeout_ms(u->c, h, 2000, &err);
 		u->wrote = tb_write_all(u->c, h, "hello", 5, &err);
 		u->closed = tb_close(u->c, h, &err);
 	}
@@ -907,16 +909,18 @@ connect_write_close(void *arg)
  * A signal that wants control does not stop a wait that may not be
  * interrupted (connect, close handing over what was written behind):
  * the call reads on and ends, rather than spinning without reading.
+ * Static: a thread that never ended must not be left a dead stack.
  */
 static void
 test_uninterrupted_calls_under_a_signal(void **state)
 {
-	struct test_server	 sink;
-	struct uninterrupted	 u = { NULL, &sink, -1, -1, -1 };
-	struct timespec		 until;
-	pthread_t		 t;
+	static struct test_server	sink;
+	static struct uninterrupted	u;
+	struct timespec			until;
+	pthread_t			t;
 
 	(void)state;
+	u = (struct uninterrupted){ NULL, &sink, -1, -1, -1, -1 };
 	server_start(&sink, AF_INET, serve_silent, NULL, 0);
 	u.c = harness_client(&broker);
 	tb_client_set_interrupt(u.c, always_wanted, NULL);
@@ -928,6 +932,7 @@ test_uninterrupted_calls_under_a_signal(void **state)
 		fail_msg("connect, write and close under a wanted signal did "
 		    "not end in 10 s");
 	assert_int_equal(u.connected, 0);
+	assert_int_equal(u.timed, 0);
 	assert_int_equal(u.wrote, 0);
 	assert_int_equal(u.closed, 0);
 	tb_client_close(u.c);

@@ -155,17 +155,21 @@ TB_EXTERN void tb_client_close(tb_client *client);
  * while a call waits (in a read, a write waiting for the send window,
  * tb_select, tb_accept) and wanted(arg) returns true, the call fails
  * with TB_EINTR and the session stays usable: nothing is consumed, and
- * a write says how many bytes went.  tb_connect is not interrupted, nor
- * is tb_close while it hands over what was written behind, nor an
- * accept whose waiting peer a reloaded policy refused: they read on.
- * Only a signal delivered to the thread that reads for the session at
- * that moment is seen.  wanted is asked before every wait and again as
- * a long one goes on, with or without a signal: it must be cheap and
- * must return.  A signal that comes just after wanted looked, before
- * the thread sleeps, ends the wait within 10 ms: the thread looks again
- * then, with its signals held, and lets them in only as it sleeps on,
- * so wanted may run with signals held.  Set it before threads share the
- * session.  With wanted NULL, the default, calls go on waiting.
+ * a write says how many bytes went; an interrupted TLS handshake leaves
+ * its connection fit only to be closed.  Calls that wait only for the
+ * broker's answer (tb_connect, tb_listen, the options) are not
+ * interrupted, nor are tb_close and tb_client_close while they hand
+ * over what was written behind (a TLS close_notify too), nor an accept
+ * whose waiting peer a reloaded policy refused: they read on.  Only a
+ * signal delivered to the thread that reads for the session at that
+ * moment is seen.  wanted is asked before every wait, with or without a
+ * signal, and once more when an interruptible wait has slept 10 ms: it
+ * must be cheap and must return.  A signal that comes just after wanted
+ * looked, before the thread sleeps, ends the wait within those 10 ms:
+ * the thread looks again then, with its signals held, and lets them in
+ * only as it sleeps on, so wanted may run with signals held.  Set it
+ * before threads share the session.  With wanted NULL, the default,
+ * calls go on waiting.
  */
 TB_EXTERN void tb_client_set_interrupt(tb_client *client,
     bool (*wanted)(void *arg), void *arg);
