@@ -644,6 +644,42 @@ session_ppoll(tb_client *c, uint64_t deadline, const sigset_t *mask)
 }
 
 /*
+ * The sleep of a wait that signals may interrupt, until the session
+ * socket has something or deadline (0: none).  What ppoll() returned,
+ * with *interrupted true when the hook, asked again, wants control.
+ *
+ * A signal that comes between the look at the hook and the sleep would
+ * go unseen until the sleep ends.  So the wait first sleeps at most
+ * CLIENT_INTERRUPT_LOOK_MS and looks again; past that it holds signals,
+ * looks again and sleeps letting them in, atomically.  Holding and
+ * letting go costs two system calls, paid only by waits that long.
+ */
+static int
+sleep_interruptible(tb_client *c, uint64_t deadline, bool *interrupted)
+{
+	sigset_t	held, old;
+	uint64_t	look = now_ms() + CLIENT_INTERRUPT_LOOK_MS;
+	int		rc, saved;
+
+	if (deadline != 0 && deadline <= look) {
+		if ((rc = session_ppoll(c, deadline, NULL)) == 0)
+			*interrupted = interrupt_wanted(c);
+		return rc;
+	}
+	if ((rc = session_ppoll(c, look, NULL)) != 0)
+		return rc;
+	held_signals(&held);
+	if (pthread_sigmask(SIG_BLOCK, &held, &old) != 0)
+		return session_ppoll(c, deadline, NULL);
+	if (!(*interrupted = interrupt_wanted(c)))
+		rc = session_ppoll(c, deadline, &old);
+	saved = errno;
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	errno = saved;
+	return rc;
+}
+
+/*
  * Sleeps until the session socket has something, deadline (0: none)
  * has passed or, when interruptible, a signal came that wants control,
  * and reads.  What recv() returned, or NOTHING_CAME, with *interrupted
@@ -658,22 +694,13 @@ session_ppoll(tb_client *c, uint64_t deadline, const sigset_t *mask)
  * one wake-up for nothing per request.  ppoll() for input is woken for
  * input only.  And it returns on a signal even under SA_RESTART, where
  * recv() may not.
- *
- * A signal that comes between the look at the hook and the sleep would
- * go unseen until the sleep ends.  So an interruptible wait first
- * sleeps at most CLIENT_INTERRUPT_LOOK_MS and looks again; past that it
- * holds signals, looks again and sleeps letting them in, atomically.
- * Holding and letting go costs two system calls, paid only by waits
- * that long.
  */
 static ssize_t
 recv_waiting(tb_client *c, uint64_t deadline, bool interruptible,
     bool *interrupted)
 {
-	sigset_t	 held, old;
-	uint64_t	 look;
-	ssize_t		 n;
-	int		 rc, saved;
+	ssize_t	n;
+	int	rc;
 
 	/*
 	 * A signal that came just before the wait counts too.  The hook is
@@ -689,30 +716,12 @@ recv_waiting(tb_client *c, uint64_t deadline, bool interruptible,
 	    MSG_DONTWAIT);
 	if (n != -1 || (errno != EAGAIN && errno != EINTR))
 		return n;
-	if (!interruptible || c->interrupt == NULL)
+	if (interruptible && c->interrupt != NULL)
+		rc = sleep_interruptible(c, deadline, interrupted);
+	else
 		rc = session_ppoll(c, deadline, NULL);
-	else {
-		look = now_ms() + CLIENT_INTERRUPT_LOOK_MS;
-		if (deadline != 0 && deadline <= look) {
-			rc = session_ppoll(c, deadline, NULL);
-			if (rc == 0)
-				*interrupted = interrupt_wanted(c);
-		} else if ((rc = session_ppoll(c, look, NULL)) == 0) {
-			held_signals(&held);
-			if (pthread_sigmask(SIG_BLOCK, &held, &old) != 0)
-				rc = session_ppoll(c, deadline, NULL);
-			else {
-				*interrupted = interrupt_wanted(c);
-				if (!*interrupted)
-					rc = session_ppoll(c, deadline, &old);
-				saved = errno;
-				pthread_sigmask(SIG_SETMASK, &old, NULL);
-				errno = saved;
-			}
-		}
-		if (*interrupted)
-			return NOTHING_CAME;
-	}
+	if (*interrupted)
+		return NOTHING_CAME;
 	if (rc == -1 && errno == EINTR) {
 		*interrupted = interruptible && interrupt_wanted(c);
 		return NOTHING_CAME;
@@ -778,10 +787,11 @@ read_messages(tb_client *c, uint64_t deadline, bool interruptible)
  * With the lock: waits until more messages were handled, deadline (0:
  * none) has passed, or the session broke.  The caller looks again.
  * True when, interruptible, a signal that wants control interrupted the
- * wait (only the thread reading for the session sees it).
+ * wait (only the thread reading for the session sees it); never when
+ * not.
  */
-static bool
-wait_messages(tb_client *c, uint64_t deadline, bool interruptible)
+bool
+client_wait(tb_client *c, uint64_t deadline, bool interruptible)
 {
 	struct timespec	ts;
 	bool		interrupted;
@@ -805,18 +815,6 @@ wait_messages(tb_client *c, uint64_t deadline, bool interruptible)
 	c->reading = false;
 	pthread_cond_broadcast(&c->cond);
 	return interrupted;
-}
-
-bool
-client_wait(tb_client *c, uint64_t deadline)
-{
-	return wait_messages(c, deadline, true);
-}
-
-void
-client_wait_uninterrupted(tb_client *c, uint64_t deadline)
-{
-	wait_messages(c, deadline, false);
 }
 
 #define INTERRUPTED_TEXT	"interrupted by a signal; the session is still usable"
@@ -908,7 +906,7 @@ request_wait(tb_client *c, struct request *req, struct response *resp,
 
 	pthread_mutex_lock(&c->lock);
 	while (!resp->w.done && c->broken == 0)
-		client_wait_uninterrupted(c, 0);
+		client_wait(c, 0, WAIT_UNINTERRUPTED);
 	for (wp = &c->waiters; *wp != &resp->w; wp = &(*wp)->next)
 		;
 	*wp = resp->w.next;
@@ -1284,7 +1282,7 @@ client_flush(tb_client *c)
 		while (e->open && e->wout > 0 && e->error == 0 &&
 		    c->broken == 0 &&
 		    (deadline == 0 || now_ms() < deadline))
-			client_wait_uninterrupted(c, deadline);
+			client_wait(c, deadline, WAIT_UNINTERRUPTED);
 	}
 	pthread_mutex_unlock(&c->lock);
 }
@@ -1427,8 +1425,8 @@ write_behind(tb_client *c, tb_handle h, const char *name, bool all,
 	deadline = deadline_in(e->timeout_ms);
 	if (e->tls != NULL) {
 		/* One writer at a time: TLS records go out in order. */
-		if ((rc = tls_write_begin(c, h, name, deadline, true,
-		    err)) != 0) {
+		if ((rc = tls_write_begin(c, h, name, deadline,
+		    WAIT_INTERRUPTIBLE, err)) != 0) {
 			pthread_mutex_unlock(&c->lock);
 			return rc;
 		}
@@ -1470,7 +1468,7 @@ write_behind(tb_client *c, tb_handle h, const char *name, bool all,
 				    "after %zu of %zu bytes", name, done, len);
 				break;
 			}
-			if (client_wait(c, deadline)) {
+			if (client_wait(c, deadline, WAIT_INTERRUPTIBLE)) {
 				rc = set_error(err, TB_EINTR, "%s: %s, after %zu "
 				    "of %zu bytes", name, INTERRUPTED_TEXT, done,
 				    len);
@@ -1715,7 +1713,7 @@ stream_read(tb_client *c, tb_handle h, const struct read_want *w,
 			}
 			continue;	/* the lock was let go: look again */
 		}
-		if (client_wait(c, deadline)) {
+		if (client_wait(c, deadline, WAIT_INTERRUPTIBLE)) {
 			rc = set_error(err, TB_EINTR, "%s: %s", w->name,
 			    INTERRUPTED_TEXT);
 			e = stream_of(c, h);
@@ -2009,7 +2007,7 @@ tb_close(tb_client *c, tb_handle h, struct tb_error *err)
 				unsent = e->wout;
 				break;
 			}
-			client_wait_uninterrupted(c, deadline);
+			client_wait(c, deadline, WAIT_UNINTERRUPTED);
 		}
 		/* Another thread closed it meanwhile: closing again is a no-op. */
 		if (e == NULL && closed_here(c, h)) {
@@ -2109,7 +2107,7 @@ tb_accept(tb_client *c, tb_handle listener, tb_handle *out,
 				    "connection within the timeout; the "
 				    "listener is still usable");
 			}
-			if (client_wait(c, deadline)) {
+			if (client_wait(c, deadline, WAIT_INTERRUPTIBLE)) {
 				pthread_mutex_unlock(&c->lock);
 				return set_error(err, TB_EINTR, "accept: %s",
 				    INTERRUPTED_TEXT);
@@ -2191,7 +2189,7 @@ tb_select(tb_client *c, const tb_handle *handles, size_t n, bool *ready,
 	pthread_mutex_lock(&c->lock);
 	/* What has come already counts: look without waiting first. */
 	if (!c->reading && c->broken == 0)
-		client_wait_uninterrupted(c, now_ms());
+		client_wait(c, now_ms(), WAIT_UNINTERRUPTED);
 	for (;;) {
 		for (i = 0, count = 0; i < n; i++) {
 			if ((e = stream_of(c, handles[i])) == NULL) {
@@ -2213,7 +2211,7 @@ tb_select(tb_client *c, const tb_handle *handles, size_t n, bool *ready,
 			    "session failed: %s", proto_err_text(c->broken));
 			goto out;
 		}
-		if (client_wait(c, deadline)) {
+		if (client_wait(c, deadline, WAIT_INTERRUPTIBLE)) {
 			rc = set_error(err, TB_EINTR, "select: %s",
 			    INTERRUPTED_TEXT);
 			goto out;

@@ -71,10 +71,13 @@ struct tb_client {
 };
 
 /* Shared with tls.c; the session lock is held where noted. */
-/* With the lock: waits for more messages; true when interrupted. */
-bool	 client_wait(tb_client *, uint64_t);
-/* The same, for a wait a signal may not end. */
-void	 client_wait_uninterrupted(tb_client *, uint64_t);
+/*
+ * With the lock: waits for more messages until a deadline; true when a
+ * signal interrupted a wait that may be (never when not).
+ */
+bool	 client_wait(tb_client *, uint64_t, bool);
+#define WAIT_INTERRUPTIBLE	true
+#define WAIT_UNINTERRUPTED	false
 /* With the lock: the open stream of h, or NULL. */
 struct stream *stream_of(tb_client *, tb_handle);
 /* With the lock: makes room for n more bytes in the buffer; -1 if not. */

@@ -437,19 +437,6 @@ tls_seal(struct stream *e, const char *name, const uint8_t **data,
 	return 0;
 }
 
-/*
- * With the lock: waits for more messages as client_wait does; true when
- * a signal interrupted the wait, never when it may not be interrupted.
- */
-static bool
-tls_wait(tb_client *c, uint64_t deadline, bool interruptible)
-{
-	if (interruptible)
-		return client_wait(c, deadline);
-	client_wait_uninterrupted(c, deadline);
-	return false;
-}
-
 int
 tls_write_begin(tb_client *c, tb_handle h, const char *name,
     uint64_t deadline, bool interruptible, struct tb_error *err)
@@ -477,7 +464,7 @@ tls_write_begin(tb_client *c, tb_handle h, const char *name,
 			    "waiting for another thread's write", name);
 		/* The reader may wait on the socket: look again soon. */
 		look = deadline_in(CLIENT_TLS_WRITER_POLL_MS);
-		if (tls_wait(c, deadline != 0 && deadline < look ?
+		if (client_wait(c, deadline != 0 && deadline < look ?
 		    deadline : look, interruptible))
 			return set_error(err, TB_EINTR, "%s: interrupted by a "
 			    "signal; the session is still usable", name);
@@ -527,7 +514,7 @@ tls_flush(tb_client *c, tb_handle h, const char *name, uint64_t deadline,
 			if (deadline != 0 && now_ms() >= deadline)
 				return set_error(err, TB_ETIMEDOUT, "%s: timed "
 				    "out sending", name);
-			if (tls_wait(c, deadline, interruptible))
+			if (client_wait(c, deadline, interruptible))
 				return set_error(err, TB_EINTR, "%s: "
 				    "interrupted by a signal", name);
 			continue;
@@ -555,14 +542,15 @@ tls_close_notify(tb_client *c, tb_handle h)
 	deadline = deadline_in(e->timeout_ms != 0 ? e->timeout_ms :
 	    LIMIT_CLOSE_LINGER_MS);
 	/* As a close hands over what was written behind: uninterrupted. */
-	if (tls_write_begin(c, h, "close", deadline, false, NULL) != 0)
+	if (tls_write_begin(c, h, "close", deadline, WAIT_UNINTERRUPTED,
+	    NULL) != 0)
 		return;
 	e = stream_of(c, h);
 	e->tls->notified = true;
 	ERR_clear_error();
 	SSL_shutdown(e->tls->ssl);	/* 0: theirs has not come; fine */
 	ERR_clear_error();
-	tls_flush(c, h, "close", deadline, false, NULL);
+	tls_flush(c, h, "close", deadline, WAIT_UNINTERRUPTED, NULL);
 	tls_write_end(c, h);
 }
 
@@ -591,7 +579,8 @@ tls_handshake(tb_client *c, tb_handle h, struct tb_error *err)
 		if (code != SSL_ERROR_NONE && code != SSL_ERROR_WANT_READ)
 			handshake_failed(t);
 		/* What it wrote goes out, a failure's alert too. */
-		if ((rc = tls_flush(c, h, "tls", deadline, true, err)) != 0) {
+		if ((rc = tls_flush(c, h, "tls", deadline, WAIT_INTERRUPTIBLE,
+		    err)) != 0) {
 			if ((e = stream_of(c, h)) != NULL && e->tls != NULL)
 				tls_failed(e->tls, "%s", err != NULL ?
 				    err->message : "the handshake failed");
@@ -625,7 +614,7 @@ tls_handshake(tb_client *c, tb_handle h, struct tb_error *err)
 				    "handshake");
 			continue;
 		}
-		if (client_wait(c, deadline)) {
+		if (client_wait(c, deadline, WAIT_INTERRUPTIBLE)) {
 			if ((e = stream_of(c, h)) != NULL)
 				tls_failed(e->tls, "interrupted by a signal "
 				    "during the handshake");

@@ -703,6 +703,19 @@ wants_usr1(void *arg)
 	return signalled != 0;
 }
 
+/* SIGUSR1 sets signalled, restarting what it interrupts; old: before. */
+static void
+catch_usr1(struct sigaction *old)
+{
+	struct sigaction	sa;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_usr1;
+	sigemptyset(&sa.sa_mask);
+	sa.sa_flags = SA_RESTART;
+	assert_int_equal(sigaction(SIGUSR1, &sa, old), 0);
+}
+
 /*
  * wants_usr1, and a SIGUSR1 sent to this thread just after it looked:
  * a signal in the gap between the library's look and its sleep.  The
@@ -777,7 +790,7 @@ test_interrupt(void **state)
 {
 	struct test_server	 silent, echo;
 	tb_client		*c = harness_client(&broker);
-	struct sigaction	 sa, old;
+	struct sigaction	 old;
 	struct pester		 ps;
 	struct tb_error		 err;
 	tb_handle		 h, e;
@@ -785,11 +798,7 @@ test_interrupt(void **state)
 	size_t			 n;
 
 	(void)state;
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = on_usr1;
-	sigemptyset(&sa.sa_mask);
-	sa.sa_flags = SA_RESTART;
-	assert_int_equal(sigaction(SIGUSR1, &sa, &old), 0);
+	catch_usr1(&old);
 	server_start(&silent, AF_INET, serve_silent, NULL, 0);
 	server_start(&echo, AF_INET, serve_echo, NULL, 0);
 	h = connect_to(c, &silent);
@@ -847,7 +856,7 @@ test_interrupt_between_look_and_sleep(void **state)
 	};
 	struct test_server	 silent;
 	tb_client		*c = harness_client(&broker);
-	struct sigaction	 sa, old;
+	struct sigaction	 old;
 	struct tb_error		 err;
 	sigset_t		 cur;
 	tb_handle		 h;
@@ -856,11 +865,7 @@ test_interrupt_between_look_and_sleep(void **state)
 	size_t			 i, n;
 
 	(void)state;
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = on_usr1;
-	sigemptyset(&sa.sa_mask);
-	sa.sa_flags = SA_RESTART;
-	assert_int_equal(sigaction(SIGUSR1, &sa, &old), 0);
+	catch_usr1(&old);
 	server_start(&silent, AF_INET, serve_silent, NULL, 0);
 	h = connect_to(c, &silent);
 	assert_ok(tb_set_timeout_ms(c, h, 3000, &err), &err);
